@@ -1,0 +1,270 @@
+//! The async client that ash, the tests, the benchmarks and any Rust agent share.
+//!
+//! `Client` speaks one connection; `request_approval` is the agent's whole round trip: submit,
+//! block until decided, and re-attach by ID if the connection to agentd is lost meanwhile.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use chrono::Utc;
+use interprocess::local_socket::tokio::prelude::*;
+use interprocess::local_socket::{GenericFilePath, ToFsName};
+use tokio::time::{self, Instant};
+use uuid::Uuid;
+
+use crate::conn::{ConnError, Connection};
+use crate::frame::FrameError;
+use crate::protocol::*;
+
+/// The stream type of a local socket connection.
+pub type LocalStream = interprocess::local_socket::tokio::Stream;
+
+/// How long past a request's deadline a waiting agent keeps trying to re-attach.
+const REATTACH_SLACK: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach agentd at {}: {source}", path.display())]
+    Unreachable { path: PathBuf, source: io::Error },
+    #[error("agentd closed the connection")]
+    Disconnected,
+    #[error(transparent)]
+    Conn(#[from] ConnError),
+    #[error("{0}")]
+    Server(WireError),
+    #[error("unexpected reply from agentd: {0}")]
+    Unexpected(String),
+}
+
+impl ClientError {
+    /// The server's error code, when agentd answered with an error.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            ClientError::Server(e) => Some(e.code),
+            _ => None,
+        }
+    }
+
+    /// Whether the connection went away (as opposed to agentd refusing something).
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(
+            self,
+            ClientError::Unreachable { .. }
+                | ClientError::Disconnected
+                | ClientError::Conn(ConnError::Frame(
+                    FrameError::Io(_) | FrameError::Truncated { .. }
+                ))
+        )
+    }
+}
+
+type Result<T> = std::result::Result<T, ClientError>;
+
+/// What a submit or attach returned: still pending, or already decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    Queued(Ticket),
+    Decided(Outcome),
+}
+
+/// One connection to agentd, after a successful hello.
+pub struct Client {
+    conn: Connection<LocalStream>,
+    server: String,
+}
+
+impl Client {
+    /// Connects to the socket at `path` and says hello as `role` named `name`.
+    pub async fn connect(path: &Path, role: Role, name: &str) -> Result<Client> {
+        let unreachable = |source| ClientError::Unreachable {
+            path: path.to_path_buf(),
+            source,
+        };
+        let fs_name = path.to_fs_name::<GenericFilePath>().map_err(unreachable)?;
+        let stream = LocalStream::connect(fs_name).await.map_err(unreachable)?;
+        let mut conn = Connection::new(stream);
+        conn.send(&Hello {
+            version: PROTOCOL_VERSION,
+            role,
+            name: name.to_string(),
+        })
+        .await?;
+        let mut client = Client {
+            conn,
+            server: String::new(),
+        };
+        match client.next().await? {
+            ServerMsg::Welcome { server, .. } => {
+                client.server = server;
+                Ok(client)
+            }
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The server's self-description from its welcome (name and version).
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    async fn next(&mut self) -> Result<ServerMsg> {
+        match self.conn.recv::<ServerMsg>().await? {
+            None => Err(ClientError::Disconnected),
+            Some(ServerMsg::Error(e)) => Err(ClientError::Server(e)),
+            Some(msg) => Ok(msg),
+        }
+    }
+
+    async fn call(&mut self, msg: &ClientMsg) -> Result<ServerMsg> {
+        self.conn.send(msg).await?;
+        self.next().await
+    }
+
+    /// Submits a request for approval. A queued request is then awaited with `wait`.
+    pub async fn submit(&mut self, req: &ApprovalRequest) -> Result<Submitted> {
+        let reply = self.call(&ClientMsg::Submit(req.clone())).await?;
+        submitted(reply)
+    }
+
+    /// Waits on an existing request by ID, e.g. after a reconnect.
+    pub async fn attach(&mut self, id: Uuid) -> Result<Submitted> {
+        let reply = self.call(&ClientMsg::Attach { id }).await?;
+        submitted(reply)
+    }
+
+    /// Blocks until the request this connection submitted or attached to is decided.
+    pub async fn wait(&mut self) -> Result<Outcome> {
+        match self.next().await? {
+            ServerMsg::Outcome(o) => Ok(o),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Withdraws a pending request. Use a connection that is not blocked in `wait`.
+    pub async fn cancel(&mut self, id: Uuid) -> Result<Outcome> {
+        match self.call(&ClientMsg::Cancel { id }).await? {
+            ServerMsg::Outcome(o) => Ok(o),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Registers a tool, or tightens an existing one; returns the policy now in force.
+    pub async fn register_tool(&mut self, spec: &ToolSpec) -> Result<ToolSpec> {
+        match self.call(&ClientMsg::RegisterTool(spec.clone())).await? {
+            ServerMsg::ToolRegistered(s) => Ok(s),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Lists requests, optionally only those in one state, oldest first.
+    pub async fn list(&mut self, state: Option<State>) -> Result<Vec<RequestView>> {
+        match self.call(&ClientMsg::List { state }).await? {
+            ServerMsg::Requests(r) => Ok(r),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// One request by full ID or unique prefix.
+    pub async fn get(&mut self, id: &str) -> Result<RequestView> {
+        match self.call(&ClientMsg::Get { id: id.to_string() }).await? {
+            ServerMsg::Request(r) => Ok(r),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Approves or denies a request; returns it as decided.
+    pub async fn decide(&mut self, decision: &DecideRequest) -> Result<RequestView> {
+        match self.call(&ClientMsg::Decide(decision.clone())).await? {
+            ServerMsg::Request(r) => Ok(r),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Turns this connection into an event stream; read it with `next_event`.
+    pub async fn subscribe(&mut self) -> Result<()> {
+        match self.call(&ClientMsg::Subscribe).await? {
+            ServerMsg::Pong => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The next queue event on a subscribed connection.
+    pub async fn next_event(&mut self) -> Result<Event> {
+        match self.next().await? {
+            ServerMsg::Event(e) => Ok(e),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    pub async fn ping(&mut self) -> Result<()> {
+        match self.call(&ClientMsg::Ping).await? {
+            ServerMsg::Pong => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+fn submitted(reply: ServerMsg) -> Result<Submitted> {
+    match reply {
+        ServerMsg::Queued(t) => Ok(Submitted::Queued(t)),
+        ServerMsg::Outcome(o) => Ok(Submitted::Decided(o)),
+        other => Err(unexpected(&other)),
+    }
+}
+
+fn unexpected(msg: &ServerMsg) -> ClientError {
+    let mut text = format!("{msg:?}");
+    text.truncate(200);
+    ClientError::Unexpected(text)
+}
+
+/// An agent's whole round trip: submit `req` as agent `agent`, call `on_queued` once the request
+/// is queued (with its ID and deadline), and block until it is decided.
+///
+/// If the connection to agentd is lost while waiting, this reconnects with backoff and
+/// re-attaches by ID until shortly after the deadline, so a brief daemon outage does not lose
+/// the answer.
+pub async fn request_approval(
+    socket: &Path,
+    agent: &str,
+    req: &ApprovalRequest,
+    on_queued: impl FnOnce(&Ticket),
+) -> Result<Outcome> {
+    let mut client = Client::connect(socket, Role::Agent, agent).await?;
+    let ticket = match client.submit(req).await? {
+        Submitted::Decided(outcome) => return Ok(outcome),
+        Submitted::Queued(ticket) => ticket,
+    };
+    on_queued(&ticket);
+    match client.wait().await {
+        Err(e) if e.is_connection_lost() => {
+            let left = (ticket.expires_at - Utc::now()).to_std().unwrap_or_default();
+            reattach(socket, agent, ticket.id, Instant::now() + left + REATTACH_SLACK).await
+        }
+        result => result,
+    }
+}
+
+/// Reconnects with exponential backoff, attaches to `id` and waits for its outcome, starting
+/// over whenever the connection is lost again, until `give_up`.
+async fn reattach(socket: &Path, agent: &str, id: Uuid, give_up: Instant) -> Result<Outcome> {
+    let mut backoff = Duration::from_millis(25);
+    loop {
+        let attempt = async {
+            let mut client = Client::connect(socket, Role::Agent, agent).await?;
+            match client.attach(id).await? {
+                Submitted::Queued(_) => client.wait().await,
+                Submitted::Decided(outcome) => Ok(outcome),
+            }
+        };
+        match attempt.await {
+            Ok(result) => return Ok(result),
+            Err(e) if e.is_connection_lost() && Instant::now() + backoff < give_up => {
+                time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

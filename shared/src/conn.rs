@@ -1,0 +1,62 @@
+//! A typed, framed connection: sends and receives whole protocol messages over any byte stream.
+//!
+//! Receiving is cancel-safe (the frame reader keeps partial input in its buffer), so a caller
+//! may `select!` between an incoming message and anything else without corrupting the stream.
+
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::codec::Framed;
+
+use crate::codec::{self, CodecError};
+use crate::frame::{FrameCodec, FrameError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    #[error(transparent)]
+    Frame(#[from] FrameError),
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+}
+
+pub struct Connection<S> {
+    framed: Framed<S, FrameCodec>,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    pub fn new(stream: S) -> Self {
+        Connection {
+            framed: Framed::new(stream, FrameCodec::default()),
+        }
+    }
+
+    /// Sends one message and flushes it.
+    pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), ConnError> {
+        let payload = codec::encode(msg)?;
+        self.framed.send(Bytes::from(payload)).await?;
+        Ok(())
+    }
+
+    /// Receives one raw frame; `None` at a clean end of stream.
+    pub async fn recv_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
+        match self.framed.next().await {
+            None => Ok(None),
+            Some(frame) => Ok(Some(frame?.freeze())),
+        }
+    }
+
+    /// Receives and decodes one message; `None` at a clean end of stream.
+    pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, ConnError> {
+        match self.recv_frame().await? {
+            None => Ok(None),
+            Some(frame) => Ok(Some(codec::decode(&frame)?)),
+        }
+    }
+
+    /// The underlying stream, e.g. to read peer credentials.
+    pub fn stream(&self) -> &S {
+        self.framed.get_ref()
+    }
+}

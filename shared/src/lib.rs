@@ -1,0 +1,16 @@
+//! The contract between agentd and its clients: protocol types, the wire codec, socket paths
+//! and the async client that ash, the tests and any Rust agent share.
+//!
+//! Everything that crosses the socket is defined here once, so the daemon and its clients can
+//! never disagree about a message's shape.
+
+pub mod client;
+pub mod codec;
+pub mod conn;
+pub mod frame;
+pub mod paths;
+pub mod protocol;
+pub mod request_id;
+
+pub use client::{request_approval, Client, ClientError, Submitted};
+pub use protocol::*;

@@ -1,0 +1,58 @@
+//! Where the socket lives: `--socket` / `AGENTD_SOCKET`, else
+//! `$XDG_RUNTIME_DIR/agentd/agentd.sock`, else `/tmp/agentd-$UID/agentd.sock`.
+//!
+//! `directories` returns no runtime dir when `XDG_RUNTIME_DIR` is unset (cron, sudo, some ssh
+//! sessions), hence the per-user fallback under /tmp.
+
+use std::path::{Path, PathBuf};
+
+/// The environment variable that names the socket.
+pub const SOCKET_ENV: &str = "AGENTD_SOCKET";
+
+/// The default socket path for this user.
+pub fn default_socket_path() -> PathBuf {
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty());
+    socket_path_for(runtime.as_deref().map(Path::new), current_uid())
+}
+
+/// The default socket path given a runtime dir (or none) and a uid; pure, for tests.
+pub fn socket_path_for(runtime_dir: Option<&Path>, uid: u32) -> PathBuf {
+    match runtime_dir {
+        Some(dir) => dir.join("agentd").join("agentd.sock"),
+        None => PathBuf::from(format!("/tmp/agentd-{uid}")).join("agentd.sock"),
+    }
+}
+
+/// The uid of this process, read from /proc so no unsafe libc call is needed.
+pub fn current_uid() -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uses_the_runtime_dir_when_set() {
+        assert_eq!(
+            socket_path_for(Some(Path::new("/run/user/1000")), 1000),
+            PathBuf::from("/run/user/1000/agentd/agentd.sock")
+        );
+    }
+
+    #[test]
+    fn falls_back_to_a_per_user_tmp_folder() {
+        assert_eq!(
+            socket_path_for(None, 1234),
+            PathBuf::from("/tmp/agentd-1234/agentd.sock")
+        );
+    }
+
+    #[test]
+    fn reads_our_own_uid() {
+        use std::os::unix::fs::MetadataExt;
+        let tmp = tempfile::tempfile().unwrap();
+        assert_eq!(current_uid(), tmp.metadata().unwrap().uid());
+    }
+}

@@ -1,0 +1,543 @@
+//! Protocol types: the hello, every client and server message, and the typed error codes.
+//!
+//! The payload codec is bincode (see `codec`), which cannot carry `serde_json::Value`, so tool
+//! arguments travel as JSON text (`args_json`) and are parsed and canonicalised by agentd.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The protocol version, defined once. The first frame of every connection carries it.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The largest frame payload either side accepts (1 MiB). Checked before allocating.
+pub const MAX_FRAME_LEN: usize = 1024 * 1024;
+
+/// The first frame of every connection. `version` must stay the first field: agentd decodes it
+/// on its own first, so it can name both versions even when the rest of the hello changed shape.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hello {
+    pub version: u32,
+    pub role: Role,
+    /// The self-declared name of the agent or operator.
+    pub name: String,
+}
+
+/// What a connection is for. Only operators may list and decide requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Role {
+    Agent,
+    Operator,
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Role::Agent => "agent",
+            Role::Operator => "operator",
+        })
+    }
+}
+
+/// Messages from a client to agentd, after the hello.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientMsg {
+    /// Ask for approval of a tool call. Answered with `Queued` then `Outcome`, or at once with
+    /// `Outcome` when the tool needs no approval.
+    Submit(ApprovalRequest),
+    /// Wait on an existing request by ID (after a reconnect). Answered like `Submit`.
+    Attach { id: Uuid },
+    /// Withdraw a pending request. Answered with `Outcome`.
+    Cancel { id: Uuid },
+    /// Register (or tighten) a tool at run time. Answered with `ToolRegistered`.
+    RegisterTool(ToolSpec),
+    /// List requests, optionally only those in one state. Answered with `Requests`.
+    List { state: Option<State> },
+    /// One request by ID or unique ID prefix. Answered with `Request`.
+    Get { id: String },
+    /// Approve or deny a request by ID or unique ID prefix. Answered with `Request`.
+    Decide(DecideRequest),
+    /// Receive every queue event from now on as `Event` messages.
+    Subscribe,
+    /// Answered with `Pong`.
+    Ping,
+}
+
+/// Messages from agentd to a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServerMsg {
+    /// The answer to a good hello.
+    Welcome { version: u32, server: String },
+    /// The request is pending: the call stays open until `Outcome`.
+    Queued(Ticket),
+    /// The final answer to a request.
+    Outcome(Outcome),
+    Requests(Vec<RequestView>),
+    Request(RequestView),
+    ToolRegistered(ToolSpec),
+    Event(Event),
+    Pong,
+    Error(WireError),
+}
+
+/// A request for approval of one tool call, as an agent sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ApprovalRequest {
+    pub tool: String,
+    /// The tool's arguments as JSON text (any JSON value; `{}` when there are none).
+    pub args_json: String,
+    pub session: Option<String>,
+    /// One line for the operator saying what the call is for.
+    pub summary: Option<String>,
+    /// A shorter deadline than the tool's, in milliseconds. A longer one is cut to the tool's.
+    pub timeout_ms: Option<u64>,
+    /// Raises the risk level; never lowers it.
+    pub risk_hint: Option<Risk>,
+}
+
+/// The acknowledgement of a queued request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Ticket {
+    pub id: Uuid,
+    pub tool: String,
+    pub risk: Risk,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The final answer to a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub id: Uuid,
+    pub decision: Decision,
+}
+
+impl Outcome {
+    pub fn approved(&self) -> bool {
+        self.decision.state == State::Approved
+    }
+}
+
+/// How a request ended: its final state, who or what decided, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    pub state: State,
+    pub source: DecisionSource,
+    /// The operator's name for `source = Operator`; the agent's for `Agent`; `agentd` otherwise.
+    pub by: String,
+    pub reason: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+impl fmt::Display for Decision {
+    /// The sentence an agent or operator reads, e.g. `denied by operator alice: not on Friday`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.state, self.source) {
+            (State::Approved, DecisionSource::Policy) => {
+                write!(f, "approved by policy (tool needs no approval)")?
+            }
+            (State::Approved, _) => write!(f, "approved by {}", self.by)?,
+            (State::Denied, _) => write!(f, "denied by operator {}", self.by)?,
+            (State::Expired, _) => write!(f, "expired: no decision before the deadline")?,
+            (State::Withdrawn, _) => write!(f, "withdrawn")?,
+            (State::Pending, _) => write!(f, "pending")?,
+        }
+        if let Some(reason) = &self.reason {
+            write!(f, ": {reason}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Who or what produced a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DecisionSource {
+    /// A person, through `ash` or any operator client.
+    Operator,
+    /// The deadline passed.
+    Timeout,
+    /// The registry says the tool needs no approval.
+    Policy,
+    /// The agent cancelled, or went away and did not come back within the grace period.
+    Agent,
+}
+
+impl fmt::Display for DecisionSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            DecisionSource::Operator => "operator",
+            DecisionSource::Timeout => "timeout",
+            DecisionSource::Policy => "policy",
+            DecisionSource::Agent => "agent",
+        })
+    }
+}
+
+/// An operator's decision on a request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecideRequest {
+    /// A full request ID or a unique prefix of one.
+    pub id: String,
+    pub verdict: Verdict,
+    pub operator: String,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    Approve,
+    Deny,
+}
+
+/// Everything agentd knows about one request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestView {
+    pub id: Uuid,
+    pub tool: String,
+    /// The canonical JSON text of the arguments (object keys sorted, no insignificant space).
+    pub args_json: String,
+    pub agent: AgentIdentity,
+    pub session: Option<String>,
+    pub summary: Option<String>,
+    pub risk: Risk,
+    /// Why the risk is what it is, one reason a line.
+    pub risk_reasons: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub state: State,
+    /// Whether an agent connection is waiting on it right now.
+    pub attached: bool,
+    pub decision: Option<Decision>,
+}
+
+/// Who asked: the self-declared name plus what the kernel said about the connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AgentIdentity {
+    pub name: String,
+    pub pid: Option<u32>,
+    pub uid: Option<u32>,
+}
+
+/// A request's state. `Pending` is the only one that can change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum State {
+    Pending,
+    Approved,
+    Denied,
+    Expired,
+    Withdrawn,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Approved => "approved",
+            State::Denied => "denied",
+            State::Expired => "expired",
+            State::Withdrawn => "withdrawn",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Risk levels, ordered from least to most dangerous.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Risk {
+    Low,
+    #[default]
+    Medium,
+    High,
+    Critical,
+}
+
+impl Risk {
+    pub const ALL: [Risk; 4] = [Risk::Low, Risk::Medium, Risk::High, Risk::Critical];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Risk::Low => "low",
+            Risk::Medium => "medium",
+            Risk::High => "high",
+            Risk::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for Risk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Risk {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Risk::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown risk level '{s}' (expected low, medium, high or critical)"))
+    }
+}
+
+/// A tool's approval policy, as the registry holds it and agents register it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolSpec {
+    pub name: String,
+    pub requires_approval: bool,
+    pub approval_timeout_secs: u64,
+    pub risk: Risk,
+}
+
+/// A change in the queue, pushed to subscribers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Event {
+    /// A request entered the queue.
+    Queued(RequestView),
+    /// A request left the queue: decided, expired or withdrawn.
+    Finished(RequestView),
+    /// The subscriber fell behind and missed this many events; it should list again.
+    Lagged(u64),
+}
+
+/// An error as it crosses the wire: a typed code plus a human message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WireError {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl fmt::Display for WireError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// What went wrong, for programs; the message says it for people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ErrorCode {
+    /// A frame or payload that could not be decoded.
+    BadFrame,
+    /// A frame whose declared length is over `MAX_FRAME_LEN`.
+    FrameTooLarge,
+    /// The hello carried another protocol version.
+    VersionMismatch,
+    /// The first frame was not a valid hello, or it came too late.
+    BadHello,
+    /// No request matches the ID or prefix.
+    NotFound,
+    /// More than one request matches the prefix; the message lists them.
+    Ambiguous,
+    /// The request is no longer pending; the message names its state and who decided.
+    AlreadyFinished,
+    /// The tool arguments are not valid JSON.
+    InvalidArgs,
+    /// A field is out of range or malformed (tool name, timeout, ID syntax ...).
+    InvalidRequest,
+    /// The connection's role may not do this (e.g. an agent deciding).
+    Forbidden,
+    /// The message is valid but not now (e.g. a second request while one is being waited on).
+    Busy,
+    /// agentd is shutting down.
+    ShuttingDown,
+    Internal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec;
+
+    fn now() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-21T13:48:58.123456Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn view() -> RequestView {
+        RequestView {
+            id: Uuid::new_v4(),
+            tool: "sensitive-op".into(),
+            args_json: r#"{"target":"prod"}"#.into(),
+            agent: AgentIdentity {
+                name: "claude".into(),
+                pid: Some(42),
+                uid: Some(1000),
+            },
+            session: Some("s-1".into()),
+            summary: Some("deploy".into()),
+            risk: Risk::High,
+            risk_reasons: vec!["tool sensitive-op is rated high".into()],
+            created_at: now(),
+            expires_at: now(),
+            state: State::Denied,
+            attached: true,
+            decision: Some(decision()),
+        }
+    }
+
+    fn decision() -> Decision {
+        Decision {
+            state: State::Denied,
+            source: DecisionSource::Operator,
+            by: "alice".into(),
+            reason: Some("not on a Friday".into()),
+            at: now(),
+        }
+    }
+
+    fn round_trip<T>(msg: T)
+    where
+        T: Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let bytes = codec::encode(&msg).unwrap();
+        let back: T = codec::decode(&bytes).unwrap();
+        assert_eq!(back, msg);
+    }
+
+    #[test]
+    fn every_client_message_round_trips() {
+        let id = Uuid::new_v4();
+        let msgs = vec![
+            ClientMsg::Submit(ApprovalRequest {
+                tool: "t".into(),
+                args_json: r#"{"a":[1,2,{"b":null}]}"#.into(),
+                session: Some("s".into()),
+                summary: None,
+                timeout_ms: Some(1500),
+                risk_hint: Some(Risk::Critical),
+            }),
+            ClientMsg::Submit(ApprovalRequest::default()),
+            ClientMsg::Attach { id },
+            ClientMsg::Cancel { id },
+            ClientMsg::RegisterTool(ToolSpec {
+                name: "deploy".into(),
+                requires_approval: true,
+                approval_timeout_secs: 60,
+                risk: Risk::Critical,
+            }),
+            ClientMsg::List { state: None },
+            ClientMsg::List {
+                state: Some(State::Pending),
+            },
+            ClientMsg::Get { id: "7f3a".into() },
+            ClientMsg::Decide(DecideRequest {
+                id: id.to_string(),
+                verdict: Verdict::Deny,
+                operator: "alice".into(),
+                reason: Some("no".into()),
+            }),
+            ClientMsg::Subscribe,
+            ClientMsg::Ping,
+        ];
+        for msg in msgs {
+            round_trip(msg);
+        }
+    }
+
+    #[test]
+    fn every_server_message_round_trips() {
+        let msgs = vec![
+            ServerMsg::Welcome {
+                version: PROTOCOL_VERSION,
+                server: "agentd 0.1.0".into(),
+            },
+            ServerMsg::Queued(Ticket {
+                id: Uuid::new_v4(),
+                tool: "t".into(),
+                risk: Risk::Low,
+                created_at: now(),
+                expires_at: now(),
+            }),
+            ServerMsg::Outcome(Outcome {
+                id: Uuid::new_v4(),
+                decision: decision(),
+            }),
+            ServerMsg::Requests(vec![view(), view()]),
+            ServerMsg::Requests(vec![]),
+            ServerMsg::Request(view()),
+            ServerMsg::ToolRegistered(ToolSpec {
+                name: "x".into(),
+                requires_approval: false,
+                approval_timeout_secs: 1,
+                risk: Risk::Medium,
+            }),
+            ServerMsg::Event(Event::Queued(view())),
+            ServerMsg::Event(Event::Finished(view())),
+            ServerMsg::Event(Event::Lagged(7)),
+            ServerMsg::Pong,
+            ServerMsg::Error(WireError {
+                code: ErrorCode::AlreadyFinished,
+                message: "request 7f3a2c1e was already denied by bob".into(),
+            }),
+        ];
+        for msg in msgs {
+            round_trip(msg);
+        }
+    }
+
+    #[test]
+    fn the_hello_round_trips_and_its_version_reads_alone() {
+        let hello = Hello {
+            version: PROTOCOL_VERSION,
+            role: Role::Operator,
+            name: "alice".into(),
+        };
+        round_trip(hello.clone());
+        let bytes = codec::encode(&Hello { version: 99, ..hello }).unwrap();
+        assert_eq!(codec::decode_version(&bytes).unwrap(), 99);
+    }
+
+    #[test]
+    fn trailing_bytes_are_refused() {
+        let mut bytes = codec::encode(&ClientMsg::Ping).unwrap();
+        bytes.push(0);
+        assert!(matches!(
+            codec::decode::<ClientMsg>(&bytes),
+            Err(codec::CodecError::Trailing(1))
+        ));
+    }
+
+    #[test]
+    fn a_payload_claiming_a_huge_string_is_refused_without_allocating_it() {
+        // Variant 0 (Submit), then a string length of u64::MAX - 1 in bincode's varint form.
+        let mut bytes = vec![0u8, 253];
+        bytes.extend_from_slice(&(u64::MAX - 1).to_le_bytes());
+        assert!(codec::decode::<ClientMsg>(&bytes).is_err());
+    }
+
+    #[test]
+    fn risk_orders_and_parses() {
+        assert!(Risk::Low < Risk::Medium && Risk::High < Risk::Critical);
+        assert_eq!("HIGH".parse::<Risk>().unwrap(), Risk::High);
+        assert!("severe".parse::<Risk>().is_err());
+    }
+
+    #[test]
+    fn decisions_read_as_sentences() {
+        assert_eq!(
+            decision().to_string(),
+            "denied by operator alice: not on a Friday"
+        );
+        let expired = Decision {
+            state: State::Expired,
+            source: DecisionSource::Timeout,
+            by: "agentd".into(),
+            reason: None,
+            at: now(),
+        };
+        assert_eq!(expired.to_string(), "expired: no decision before the deadline");
+    }
+}

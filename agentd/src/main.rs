@@ -1,1 +1,99 @@
-fn main(){}
+//! The agentd binary: flags and environment, config, logging, the socket, and signals.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
+use tracing_subscriber::EnvFilter;
+
+/// The approval daemon: agents ask it to approve tool calls over a Unix socket, and their calls
+/// block until an operator approves or denies them with `ash`, or until the tool's timeout
+/// denies them.
+#[derive(Parser, Debug)]
+#[command(name = "agentd", version, about, long_about = None)]
+struct Args {
+    /// The Unix socket to listen on [default: $XDG_RUNTIME_DIR/agentd/agentd.sock, or
+    /// /tmp/agentd-$UID/agentd.sock when XDG_RUNTIME_DIR is unset]
+    #[arg(long, env = "AGENTD_SOCKET", value_name = "PATH")]
+    socket: Option<PathBuf>,
+
+    /// Where agentd keeps its state [default: the platform's data folder for agentd]
+    #[arg(long, env = "AGENTD_STATE_DIR", value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+
+    /// The TOML tool registry [default: agentd.toml in the platform's config folder; a missing
+    /// default file is fine, a missing named file is an error]
+    #[arg(long, env = "AGENTD_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("AGENTD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+    match start(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("agentd: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn start(args: Args) -> anyhow::Result<()> {
+    let settings = match &args.config {
+        Some(path) => agentd::Settings::load(path)?,
+        None => match agentd::config::default_config_path().filter(|p| p.exists()) {
+            Some(path) => agentd::Settings::load(&path)?,
+            None => agentd::Settings::default(),
+        },
+    };
+    let state_dir = match args.state_dir {
+        Some(dir) => dir,
+        None => directories::ProjectDirs::from("", "", "agentd")
+            .map(|d| d.state_dir().unwrap_or(d.data_dir()).to_path_buf())
+            .context("cannot find a home folder for the state dir; pass --state-dir")?,
+    };
+    create_private_dir(&state_dir)
+        .with_context(|| format!("cannot create the state dir {}", state_dir.display()))?;
+    let socket = args
+        .socket
+        .unwrap_or_else(shared::paths::default_socket_path);
+
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = agentd::bind(&socket)?;
+        let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        tracing::info!(
+            socket = %socket.display(), state_dir = %state_dir.display(),
+            tools = settings.tools.len(), "agentd {} listening", env!("CARGO_PKG_VERSION")
+        );
+        agentd::run(settings, listener, async {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+                _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
+            }
+        })
+        .await;
+        tracing::info!("agentd stopped");
+        Ok(())
+    })
+}
+
+fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}

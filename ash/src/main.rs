@@ -1,1 +1,91 @@
-fn main(){}
+//! ash: the operator's side of agentd. One-shot commands for people and scripts; each command
+//! lives in its own file under `cmd/`.
+
+mod cmd;
+mod display;
+mod json;
+mod outcome;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Answer agentd's approval requests from the shell, or ask for one as an agent would.
+#[derive(Parser, Debug)]
+#[command(name = "ash", version, about, long_about = None, arg_required_else_help = true)]
+struct Cli {
+    /// The agentd socket [default: $XDG_RUNTIME_DIR/agentd/agentd.sock, or
+    /// /tmp/agentd-$UID/agentd.sock when XDG_RUNTIME_DIR is unset]
+    #[arg(long, env = "AGENTD_SOCKET", value_name = "PATH", global = true)]
+    socket: Option<PathBuf>,
+
+    /// Print machine-readable JSON on stdout (one document)
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List the requests waiting for a decision
+    Pending(cmd::pending::Args),
+    /// Show everything about one request
+    Show(cmd::show::Args),
+    /// Approve a pending request
+    Approve(cmd::decide::Args),
+    /// Deny a pending request; the agent receives "denied by operator" and the reason
+    Deny(cmd::decide::Args),
+    /// Ask for approval as an agent would, and block until it is decided.
+    ///
+    /// Exit codes: 0 approved, 1 denied, 2 usage error, 3 expired, 4 agentd unreachable or any
+    /// other error.
+    Request(cmd::request::Args),
+}
+
+/// Everything a command needs from the global flags.
+pub struct Globals {
+    pub socket: PathBuf,
+    pub json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let globals = Globals {
+        socket: cli
+            .socket
+            .unwrap_or_else(shared::paths::default_socket_path),
+        json: cli.json,
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ash: cannot start the async runtime: {e}");
+            return ExitCode::from(outcome::FAILURE);
+        }
+    };
+    let waits_on_a_decision = matches!(cli.command, Command::Request(_));
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Pending(args) => cmd::pending::run(&globals, args).await,
+            Command::Show(args) => cmd::show::run(&globals, args).await,
+            Command::Approve(args) => {
+                cmd::decide::run(&globals, shared::Verdict::Approve, args).await
+            }
+            Command::Deny(args) => cmd::decide::run(&globals, shared::Verdict::Deny, args).await,
+            Command::Request(args) => cmd::request::run(&globals, args).await,
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("ash: {}", display::clean(&format!("{e:#}")));
+            ExitCode::from(outcome::error_exit_code(&e, waits_on_a_decision))
+        }
+    }
+}

@@ -1,0 +1,265 @@
+//! Settings and the TOML tool registry file.
+//!
+//! The file has three parts, all optional: `[daemon]` (grace period), `[defaults]` (timeout and
+//! risk for tools that do not set their own, and for unknown tools) and `[[tool]]` entries.
+//! Every error names the file and, where the parser knows it, the line and column.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use shared::{Risk, ToolSpec};
+
+use crate::registry::validate_spec;
+
+/// The longest approval timeout any tool may have: a week.
+pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
+
+/// Everything agentd's behaviour depends on, resolved from the config file and flags.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a request whose agent disconnected waits for it to re-attach before it is
+    /// withdrawn.
+    pub grace_period: Duration,
+    /// The timeout of tools that set none, and of tools the registry does not know.
+    pub default_timeout_secs: u64,
+    /// The risk of tools that set none, and of tools the registry does not know.
+    pub default_risk: Risk,
+    /// Tools from the config file (the built-in `sensitive-op` is added by the registry).
+    pub tools: Vec<ToolSpec>,
+    /// How many finished requests stay in memory for `ash show` and late deciders.
+    pub finished_capacity: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            grace_period: Duration::from_secs(10),
+            default_timeout_secs: 300,
+            default_risk: Risk::Medium,
+            tools: Vec::new(),
+            finished_capacity: 10_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct ConfigError {
+    /// `path`, or `path:line:column` when the position is known.
+    pub origin: String,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    daemon: DaemonSection,
+    #[serde(default)]
+    defaults: DefaultsSection,
+    #[serde(default, rename = "tool")]
+    tools: Vec<ToolEntry>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DaemonSection {
+    grace_period_secs: Option<u64>,
+    finished_in_memory: Option<usize>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DefaultsSection {
+    approval_timeout_secs: Option<u64>,
+    risk: Option<Risk>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToolEntry {
+    name: String,
+    requires_approval: Option<bool>,
+    approval_timeout_secs: Option<u64>,
+    risk: Option<Risk>,
+}
+
+impl Settings {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Settings, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            origin: path.display().to_string(),
+            message: format!("cannot read config file: {e}"),
+        })?;
+        Settings::parse(&text, path)
+    }
+
+    /// Parses config text; `path` is only used in error messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Settings, ConfigError> {
+        let file: File = toml::from_str(text).map_err(|e| {
+            let origin = match e.span() {
+                Some(span) => {
+                    let (line, col) = line_col(text, span.start);
+                    format!("{}:{line}:{col}", path.display())
+                }
+                None => path.display().to_string(),
+            };
+            ConfigError {
+                origin,
+                message: e.message().trim().replace('\n', " "),
+            }
+        })?;
+        let fail = |message: String| ConfigError {
+            origin: path.display().to_string(),
+            message,
+        };
+        let mut settings = Settings::default();
+        if let Some(secs) = file.daemon.grace_period_secs {
+            if secs > 3600 {
+                return Err(fail(format!(
+                    "[daemon] grace_period_secs = {secs} is over the limit of 3600"
+                )));
+            }
+            settings.grace_period = Duration::from_secs(secs);
+        }
+        if let Some(n) = file.daemon.finished_in_memory {
+            settings.finished_capacity = n;
+        }
+        if let Some(secs) = file.defaults.approval_timeout_secs {
+            check_timeout(secs).map_err(|m| fail(format!("[defaults] {m}")))?;
+            settings.default_timeout_secs = secs;
+        }
+        if let Some(risk) = file.defaults.risk {
+            settings.default_risk = risk;
+        }
+        for entry in file.tools {
+            let spec = ToolSpec {
+                requires_approval: entry.requires_approval.unwrap_or(true),
+                approval_timeout_secs: entry
+                    .approval_timeout_secs
+                    .unwrap_or(settings.default_timeout_secs),
+                risk: entry.risk.unwrap_or(settings.default_risk),
+                name: entry.name,
+            };
+            validate_spec(&spec).map_err(|m| fail(format!("[[tool]] {m}")))?;
+            if settings.tools.iter().any(|t| t.name == spec.name) {
+                return Err(fail(format!("[[tool]] '{}' is defined twice", spec.name)));
+            }
+            settings.tools.push(spec);
+        }
+        Ok(settings)
+    }
+}
+
+/// Where agentd looks for its config when `--config` is not given.
+pub fn default_config_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "agentd").map(|d| d.config_dir().join("agentd.toml"))
+}
+
+/// Checks an approval timeout is within 1 s and a week.
+pub fn check_timeout(secs: u64) -> Result<(), String> {
+    if (1..=MAX_TIMEOUT_SECS).contains(&secs) {
+        Ok(())
+    } else {
+        Err(format!(
+            "approval_timeout_secs = {secs} is out of range (1 to {MAX_TIMEOUT_SECS})"
+        ))
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Settings, ConfigError> {
+        Settings::parse(text, Path::new("/etc/agentd.toml"))
+    }
+
+    #[test]
+    fn an_empty_file_gives_the_defaults() {
+        let s = parse("").unwrap();
+        assert_eq!(s.grace_period, Duration::from_secs(10));
+        assert_eq!(s.default_timeout_secs, 300);
+        assert_eq!(s.default_risk, Risk::Medium);
+        assert!(s.tools.is_empty());
+    }
+
+    #[test]
+    fn reads_tools_with_defaults_filled_in() {
+        let s = parse(
+            r#"
+            [daemon]
+            grace_period_secs = 3
+            [defaults]
+            approval_timeout_secs = 120
+            risk = "high"
+            [[tool]]
+            name = "read-file"
+            requires_approval = false
+            risk = "low"
+            [[tool]]
+            name = "deploy"
+            approval_timeout_secs = 60
+            "#,
+        )
+        .unwrap();
+        assert_eq!(s.grace_period, Duration::from_secs(3));
+        assert_eq!(
+            s.tools,
+            vec![
+                ToolSpec {
+                    name: "read-file".into(),
+                    requires_approval: false,
+                    approval_timeout_secs: 120,
+                    risk: Risk::Low
+                },
+                ToolSpec {
+                    name: "deploy".into(),
+                    requires_approval: true,
+                    approval_timeout_secs: 60,
+                    risk: Risk::High
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_misspelt_key_names_the_line_and_column() {
+        let err = parse("[[tool]]\nname = \"x\"\nrequires_aproval = true\n").unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("/etc/agentd.toml:3:1: "), "{text}");
+        assert!(text.contains("requires_aproval"), "{text}");
+        assert!(!text.contains('\n'), "{text}");
+    }
+
+    #[test]
+    fn a_bad_risk_word_is_refused() {
+        let err = parse("[[tool]]\nname = \"x\"\nrisk = \"severe\"\n").unwrap_err();
+        assert!(err.to_string().contains("/etc/agentd.toml:3:"), "{err}");
+    }
+
+    #[test]
+    fn out_of_range_and_duplicate_entries_are_refused() {
+        let zero = parse("[[tool]]\nname = \"x\"\napproval_timeout_secs = 0\n").unwrap_err();
+        assert!(zero.to_string().contains("out of range"), "{zero}");
+        let dup = parse("[[tool]]\nname = \"x\"\n[[tool]]\nname = \"x\"\n").unwrap_err();
+        assert!(dup.to_string().contains("'x' is defined twice"), "{dup}");
+        let empty = parse("[[tool]]\nname = \"\"\n").unwrap_err();
+        assert!(empty.to_string().contains("name"), "{empty}");
+    }
+
+    #[test]
+    fn broken_toml_is_one_line() {
+        let err = parse("[[tool]\nname = ").unwrap_err();
+        assert!(err.to_string().starts_with("/etc/agentd.toml:1:"), "{err}");
+        assert!(!err.to_string().contains('\n'));
+    }
+}

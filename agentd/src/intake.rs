@@ -1,0 +1,219 @@
+//! Turns what an agent sent into a request agentd can queue: checks every field, canonicalises
+//! the arguments, and works out the deadline and the risk with the reasons for it.
+
+use std::time::Duration;
+
+use shared::{ApprovalRequest, ErrorCode, Risk, WireError};
+
+use crate::registry::{validate_tool_name, Policy, Registry};
+
+/// Limits on the free-text fields, so one request cannot fill an operator's screen.
+pub const MAX_SESSION: usize = 256;
+pub const MAX_SUMMARY: usize = 1024;
+
+/// A checked request, ready for the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    pub tool: String,
+    /// Canonical JSON: object keys sorted, no insignificant white space.
+    pub args_json: String,
+    pub session: Option<String>,
+    pub summary: Option<String>,
+    pub requires_approval: bool,
+    pub timeout: Duration,
+    pub risk: Risk,
+    pub risk_reasons: Vec<String>,
+}
+
+fn invalid(code: ErrorCode, message: String) -> WireError {
+    WireError { code, message }
+}
+
+/// Checks `req` against the registry. Errors are ready to send back to the agent.
+pub fn admit(req: &ApprovalRequest, registry: &Registry) -> Result<Admitted, WireError> {
+    validate_tool_name(&req.tool).map_err(|m| invalid(ErrorCode::InvalidRequest, m))?;
+    let args_json = canonical_args(&req.args_json)?;
+    let session = bounded("session", &req.session, MAX_SESSION)?;
+    let summary = bounded("summary", &req.summary, MAX_SUMMARY)?;
+    let Policy { spec, origin } = registry.lookup(&req.tool);
+
+    let tool_timeout = Duration::from_secs(spec.approval_timeout_secs);
+    let timeout = match req.timeout_ms {
+        Some(0) => {
+            return Err(invalid(
+                ErrorCode::InvalidRequest,
+                "timeout must be at least 1 ms".into(),
+            ))
+        }
+        // Shorter than the tool's is the agent's right; longer is cut to the tool's.
+        Some(ms) => Duration::from_millis(ms).min(tool_timeout),
+        None => tool_timeout,
+    };
+
+    let mut risk = spec.risk;
+    let mut risk_reasons = vec![format!(
+        "tool {} is rated {} ({})",
+        spec.name,
+        spec.risk,
+        origin.describe()
+    )];
+    match req.risk_hint {
+        Some(hint) if hint > risk => {
+            risk = hint;
+            risk_reasons.push(format!("raised to {hint} by the agent's hint"));
+        }
+        Some(hint) if hint < risk => risk_reasons.push(format!(
+            "the agent's hint ({hint}) cannot lower it"
+        )),
+        _ => {}
+    }
+
+    Ok(Admitted {
+        tool: req.tool.clone(),
+        args_json,
+        session,
+        summary,
+        requires_approval: spec.requires_approval,
+        timeout,
+        risk,
+        risk_reasons,
+    })
+}
+
+/// Parses the argument text and writes it back canonically. Empty text means no arguments.
+pub fn canonical_args(text: &str) -> Result<String, WireError> {
+    if text.trim().is_empty() {
+        return Ok("{}".into());
+    }
+    // serde_json's map is ordered by key (no preserve_order feature), so this sorts keys.
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
+        invalid(
+            ErrorCode::InvalidArgs,
+            format!("tool arguments are not valid JSON: {e}"),
+        )
+    })?;
+    serde_json::to_string(&value)
+        .map_err(|e| invalid(ErrorCode::Internal, format!("cannot re-encode arguments: {e}")))
+}
+
+fn bounded(field: &str, value: &Option<String>, max: usize) -> Result<Option<String>, WireError> {
+    match value {
+        Some(v) if v.len() > max => Err(invalid(
+            ErrorCode::InvalidRequest,
+            format!("{field} is {} bytes long; the limit is {max}", v.len()),
+        )),
+        Some(v) if v.is_empty() => Ok(None),
+        other => Ok(other.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Settings;
+    use crate::registry::SENSITIVE_OP;
+
+    fn req(tool: &str) -> ApprovalRequest {
+        ApprovalRequest {
+            tool: tool.into(),
+            args_json: "{}".into(),
+            ..ApprovalRequest::default()
+        }
+    }
+
+    fn registry() -> Registry {
+        Registry::new(&Settings::default())
+    }
+
+    #[test]
+    fn arguments_are_canonicalised() {
+        let got = canonical_args("{ \"b\": 1,\n \"a\": {\"d\": [1, 2], \"c\": null} }").unwrap();
+        assert_eq!(got, r#"{"a":{"c":null,"d":[1,2]},"b":1}"#);
+        assert_eq!(canonical_args("  ").unwrap(), "{}");
+        assert_eq!(canonical_args("\"just a string\"").unwrap(), "\"just a string\"");
+    }
+
+    #[test]
+    fn invalid_json_is_refused_with_where() {
+        let err = canonical_args("{\"a\": }").unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidArgs);
+        assert!(err.message.contains("line 1 column 7"), "{}", err.message);
+    }
+
+    #[test]
+    fn an_agent_may_shorten_the_deadline_but_not_lengthen_it() {
+        let reg = registry();
+        let short = admit(
+            &ApprovalRequest {
+                timeout_ms: Some(1500),
+                ..req(SENSITIVE_OP)
+            },
+            &reg,
+        )
+        .unwrap();
+        assert_eq!(short.timeout, Duration::from_millis(1500));
+        let long = admit(
+            &ApprovalRequest {
+                timeout_ms: Some(10_000_000),
+                ..req(SENSITIVE_OP)
+            },
+            &reg,
+        )
+        .unwrap();
+        assert_eq!(long.timeout, Duration::from_secs(300));
+        let zero = admit(
+            &ApprovalRequest {
+                timeout_ms: Some(0),
+                ..req(SENSITIVE_OP)
+            },
+            &reg,
+        );
+        assert_eq!(zero.unwrap_err().code, ErrorCode::InvalidRequest);
+    }
+
+    #[test]
+    fn a_risk_hint_raises_but_never_lowers() {
+        let reg = registry();
+        let raised = admit(
+            &ApprovalRequest {
+                risk_hint: Some(Risk::Critical),
+                ..req(SENSITIVE_OP)
+            },
+            &reg,
+        )
+        .unwrap();
+        assert_eq!(raised.risk, Risk::Critical);
+        assert!(raised.risk_reasons[1].contains("raised to critical"));
+        let lowered = admit(
+            &ApprovalRequest {
+                risk_hint: Some(Risk::Low),
+                ..req(SENSITIVE_OP)
+            },
+            &reg,
+        )
+        .unwrap();
+        assert_eq!(lowered.risk, Risk::High);
+        assert!(lowered.risk_reasons[1].contains("cannot lower"));
+    }
+
+    #[test]
+    fn unknown_tools_need_approval_and_say_why() {
+        let got = admit(&req("rm"), &registry()).unwrap();
+        assert!(got.requires_approval);
+        assert_eq!(got.risk, Risk::Medium);
+        assert!(got.risk_reasons[0].contains("not in the registry"));
+    }
+
+    #[test]
+    fn oversized_free_text_is_refused() {
+        let err = admit(
+            &ApprovalRequest {
+                summary: Some("x".repeat(MAX_SUMMARY + 1)),
+                ..req("t")
+            },
+            &registry(),
+        )
+        .unwrap_err();
+        assert!(err.message.starts_with("summary is 1025 bytes"));
+    }
+}

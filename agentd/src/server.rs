@@ -1,0 +1,438 @@
+//! The socket server: accepts connections, checks each hello, and serves each connection's
+//! messages until it closes.
+//!
+//! Every bad input (a frame over the limit, bytes that do not decode, a wrong version, a
+//! request that breaks a rule) is answered with an error frame on that connection alone; no
+//! other connection and no queued request is affected.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use interprocess::local_socket::tokio::prelude::*;
+use interprocess::local_socket::traits::StreamCommon;
+use shared::client::LocalStream;
+use shared::conn::{ConnError, Connection};
+use shared::frame::FrameError;
+use shared::{
+    codec, AgentIdentity, ClientMsg, ErrorCode, Event, Hello, Role, ServerMsg, WireError,
+    PROTOCOL_VERSION,
+};
+use tokio::sync::broadcast;
+use tokio::task::JoinSet;
+use uuid::Uuid;
+
+use crate::intake::admit;
+use crate::queue::{Queue, Submission, Waiter};
+use crate::registry::Registry;
+
+/// A connection that has not said hello by then is dropped.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The longest agent or operator name accepted in a hello.
+const MAX_NAME: usize = 128;
+
+/// What every connection shares.
+pub struct Context {
+    pub queue: Arc<Queue>,
+    pub registry: Registry,
+}
+
+/// Accepts connections until `shutdown` resolves, then stops every connection task.
+pub async fn serve(
+    listener: LocalSocketListener,
+    ctx: Arc<Context>,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut tasks = JoinSet::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(stream) => {
+                    tasks.spawn(handle(stream, Arc::clone(&ctx)));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: say so, and give the system a
+                    // moment instead of spinning on the same error.
+                    tracing::warn!("cannot accept a connection: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    tasks.shutdown().await;
+}
+
+type LocalSocketListener = interprocess::local_socket::tokio::Listener;
+
+/// Who is on the other end, as the kernel and the hello tell it.
+#[derive(Debug, Clone)]
+struct Peer {
+    pid: Option<u32>,
+    uid: Option<u32>,
+    role: Role,
+    name: String,
+}
+
+async fn handle(stream: LocalStream, ctx: Arc<Context>) {
+    let creds = stream.peer_creds();
+    let mut conn = Connection::new(stream);
+    let creds = match creds {
+        Ok(c) => c,
+        Err(e) => {
+            // Never treat a caller we cannot identify as anyone.
+            tracing::warn!("refusing a connection whose credentials cannot be read: {e}");
+            let _ = send_error(&mut conn, ErrorCode::Forbidden, "cannot read your credentials".into()).await;
+            return;
+        }
+    };
+    let pid = creds.pid().and_then(|p| u32::try_from(p).ok());
+    let uid = creds.euid();
+    let hello = match tokio::time::timeout(HELLO_TIMEOUT, read_hello(&mut conn)).await {
+        Ok(Ok(hello)) => hello,
+        Ok(Err(HelloError::Closed)) => {
+            // A liveness probe (a second agentd, a health check) connects and leaves.
+            tracing::debug!(?pid, ?uid, "connection closed before the hello");
+            return;
+        }
+        Ok(Err(HelloError::Bad(e))) => {
+            tracing::warn!(?pid, ?uid, "bad hello: {}", e.message);
+            let _ = conn.send(&ServerMsg::Error(e)).await;
+            return;
+        }
+        Err(_) => {
+            tracing::warn!(?pid, ?uid, "no hello within {HELLO_TIMEOUT:?}; closing");
+            let msg = format!("no hello within {}s", HELLO_TIMEOUT.as_secs());
+            let _ = send_error(&mut conn, ErrorCode::BadHello, msg).await;
+            return;
+        }
+    };
+    let welcome = ServerMsg::Welcome {
+        version: PROTOCOL_VERSION,
+        server: format!("agentd {}", env!("CARGO_PKG_VERSION")),
+    };
+    if conn.send(&welcome).await.is_err() {
+        return;
+    }
+    let peer = Peer {
+        pid,
+        uid,
+        role: hello.role,
+        name: hello.name,
+    };
+    tracing::debug!(?peer, "connection ready");
+    Session { conn, ctx, peer }.run().await;
+}
+
+enum HelloError {
+    /// The peer left without sending anything.
+    Closed,
+    Bad(WireError),
+}
+
+impl From<WireError> for HelloError {
+    fn from(e: WireError) -> Self {
+        HelloError::Bad(e)
+    }
+}
+
+async fn read_hello(conn: &mut Connection<LocalStream>) -> Result<Hello, HelloError> {
+    let bad = |message: String| WireError {
+        code: ErrorCode::BadHello,
+        message,
+    };
+    let frame = match conn.recv_frame().await {
+        Ok(Some(frame)) => frame,
+        Ok(None) => return Err(HelloError::Closed),
+        Err(e) => return Err(frame_error(&e).into()),
+    };
+    let version = codec::decode_version(&frame)
+        .map_err(|_| bad("the first frame is not an agentd hello".into()))?;
+    if version != PROTOCOL_VERSION {
+        return Err(HelloError::Bad(WireError {
+            code: ErrorCode::VersionMismatch,
+            message: format!(
+                "protocol version mismatch: the client speaks version {version}, this agentd speaks version {PROTOCOL_VERSION}"
+            ),
+        }));
+    }
+    let hello: Hello = codec::decode(&frame)
+        .map_err(|e| bad(format!("the first frame is not an agentd hello: {e}")))?;
+    if hello.name.is_empty() || hello.name.len() > MAX_NAME {
+        return Err(bad(format!(
+            "the name in the hello must be 1 to {MAX_NAME} bytes long"
+        ))
+        .into());
+    }
+    if hello.name.chars().any(char::is_control) {
+        return Err(bad("the name in the hello contains control characters".into()).into());
+    }
+    Ok(hello)
+}
+
+fn frame_error(e: &FrameError) -> WireError {
+    let code = match e {
+        FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
+        _ => ErrorCode::BadFrame,
+    };
+    WireError {
+        code,
+        message: e.to_string(),
+    }
+}
+
+async fn send_error(
+    conn: &mut Connection<LocalStream>,
+    code: ErrorCode,
+    message: String,
+) -> Result<(), ConnError> {
+    conn.send(&ServerMsg::Error(WireError { code, message })).await
+}
+
+struct Session {
+    conn: Connection<LocalStream>,
+    ctx: Arc<Context>,
+    peer: Peer,
+}
+
+/// What to do with the connection after handling a message.
+enum Next {
+    Continue,
+    Close,
+}
+
+impl Session {
+    async fn run(mut self) {
+        while let Some(msg) = self.recv().await {
+            let next = match msg {
+                ClientMsg::Submit(req) => match admit(&req, &self.ctx.registry) {
+                    Ok(admitted) => {
+                        let submission = self.ctx.queue.submit(self.identity(), admitted);
+                        self.answer(submission).await
+                    }
+                    Err(e) => self.reply(ServerMsg::Error(e)).await,
+                },
+                ClientMsg::Attach { id } => match self.ctx.queue.attach(id) {
+                    Ok(submission) => self.answer(submission).await,
+                    Err(e) => self.reply(ServerMsg::Error(e.into())).await,
+                },
+                ClientMsg::Cancel { id } => {
+                    let reply = self.cancel(id);
+                    self.reply(reply).await
+                }
+                ClientMsg::RegisterTool(spec) => {
+                    let reply = match self.ctx.registry.register(spec) {
+                        Ok(spec) => {
+                            tracing::info!(tool = %spec.name, requires_approval = spec.requires_approval,
+                                timeout_secs = spec.approval_timeout_secs, risk = %spec.risk,
+                                agent = %self.peer.name, "tool registered");
+                            ServerMsg::ToolRegistered(spec)
+                        }
+                        Err(message) => ServerMsg::Error(WireError {
+                            code: ErrorCode::InvalidRequest,
+                            message,
+                        }),
+                    };
+                    self.reply(reply).await
+                }
+                ClientMsg::List { state } => {
+                    let reply = self.operator_only("list requests").unwrap_or_else(|| {
+                        ServerMsg::Requests(self.ctx.queue.list(state))
+                    });
+                    self.reply(reply).await
+                }
+                ClientMsg::Get { id } => {
+                    let reply = self.operator_only("look at requests").unwrap_or_else(|| {
+                        match self.ctx.queue.get(&id) {
+                            Ok(view) => ServerMsg::Request(view),
+                            Err(e) => ServerMsg::Error(e.into()),
+                        }
+                    });
+                    self.reply(reply).await
+                }
+                ClientMsg::Decide(decision) => {
+                    let reply = self.operator_only("decide requests").unwrap_or_else(|| {
+                        match self.ctx.queue.decide(&decision) {
+                            Ok(view) => ServerMsg::Request(view),
+                            Err(e) => ServerMsg::Error(e.into()),
+                        }
+                    });
+                    self.reply(reply).await
+                }
+                ClientMsg::Subscribe => match self.operator_only("watch the queue") {
+                    Some(refusal) => self.reply(refusal).await,
+                    None => {
+                        self.stream_events().await;
+                        Next::Close
+                    }
+                },
+                ClientMsg::Ping => self.reply(ServerMsg::Pong).await,
+            };
+            if let Next::Close = next {
+                break;
+            }
+        }
+    }
+
+    fn identity(&self) -> AgentIdentity {
+        AgentIdentity {
+            name: self.peer.name.clone(),
+            pid: self.peer.pid,
+            uid: self.peer.uid,
+        }
+    }
+
+    fn operator_only(&self, what: &str) -> Option<ServerMsg> {
+        (self.peer.role != Role::Operator).then(|| {
+            ServerMsg::Error(WireError {
+                code: ErrorCode::Forbidden,
+                message: format!("only operators may {what}; this connection said hello as an agent"),
+            })
+        })
+    }
+
+    fn cancel(&self, id: Uuid) -> ServerMsg {
+        match self.ctx.queue.cancel(id) {
+            Ok(outcome) => ServerMsg::Outcome(outcome),
+            Err(e) => ServerMsg::Error(e.into()),
+        }
+    }
+
+    /// Receives the next message; on bad input answers with an error and returns `None`, since
+    /// a peer that sent undecodable bytes cannot be trusted to be in step any more.
+    async fn recv(&mut self) -> Option<ClientMsg> {
+        match self.conn.recv::<ClientMsg>().await {
+            Ok(msg) => msg,
+            Err(e) => {
+                self.refuse_bad_input(e).await;
+                None
+            }
+        }
+    }
+
+    async fn refuse_bad_input(&mut self, e: ConnError) {
+        let err = match &e {
+            ConnError::Frame(FrameError::Io(_)) => return,
+            ConnError::Frame(f) => frame_error(f),
+            ConnError::Codec(c) => WireError {
+                code: ErrorCode::BadFrame,
+                message: c.to_string(),
+            },
+        };
+        tracing::warn!(peer = %self.peer.name, pid = ?self.peer.pid, "bad input, closing the connection: {}", err.message);
+        let _ = self.conn.send(&ServerMsg::Error(err)).await;
+    }
+
+    async fn reply(&mut self, msg: ServerMsg) -> Next {
+        match self.conn.send(&msg).await {
+            Ok(()) => Next::Continue,
+            Err(_) => Next::Close,
+        }
+    }
+
+    /// Sends the answer to a submit or attach; for a queued request, holds the connection open
+    /// until the request ends, while still accepting a cancel or a ping on it.
+    async fn answer(&mut self, submission: Submission) -> Next {
+        match submission {
+            Submission::Decided(outcome) => self.reply(ServerMsg::Outcome(outcome)).await,
+            Submission::Queued { ticket, waiter } => {
+                if let Next::Close = self.reply(ServerMsg::Queued(ticket)).await {
+                    return Next::Close;
+                }
+                self.wait(waiter).await
+            }
+        }
+    }
+
+    async fn wait(&mut self, mut waiter: Waiter) -> Next {
+        loop {
+            tokio::select! {
+                outcome = waiter.outcome() => {
+                    return match outcome {
+                        Some(outcome) => self.reply(ServerMsg::Outcome(outcome)).await,
+                        None => Next::Close,
+                    };
+                }
+                incoming = self.conn.recv::<ClientMsg>() => {
+                    let msg = match incoming {
+                        Ok(Some(msg)) => msg,
+                        Ok(None) => return Next::Close,
+                        Err(e) => {
+                            self.refuse_bad_input(e).await;
+                            return Next::Close;
+                        }
+                    };
+                    match msg {
+                        // The outcome itself answers a cancel of the awaited request.
+                        ClientMsg::Cancel { id } if id == waiter.id() => {
+                            let _ = self.ctx.queue.cancel(id);
+                        }
+                        ClientMsg::Ping => {
+                            if let Next::Close = self.reply(ServerMsg::Pong).await {
+                                return Next::Close;
+                            }
+                        }
+                        _ => {
+                            let busy = ServerMsg::Error(WireError {
+                                code: ErrorCode::Busy,
+                                message: format!(
+                                    "this connection is waiting on request {}; use another connection",
+                                    waiter.id()
+                                ),
+                            });
+                            if let Next::Close = self.reply(busy).await {
+                                return Next::Close;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forwards queue events until the subscriber goes away.
+    async fn stream_events(&mut self) {
+        let mut events = self.ctx.queue.subscribe();
+        if let Next::Close = self.reply(ServerMsg::Pong).await {
+            return;
+        }
+        loop {
+            tokio::select! {
+                event = events.recv() => {
+                    let msg = match event {
+                        Ok(event) => ServerMsg::Event(event),
+                        Err(broadcast::error::RecvError::Lagged(n)) => ServerMsg::Event(Event::Lagged(n)),
+                        Err(broadcast::error::RecvError::Closed) => return,
+                    };
+                    if let Next::Close = self.reply(msg).await {
+                        return;
+                    }
+                }
+                incoming = self.conn.recv::<ClientMsg>() => match incoming {
+                    Ok(Some(ClientMsg::Ping)) => {
+                        if let Next::Close = self.reply(ServerMsg::Pong).await {
+                            return;
+                        }
+                    }
+                    Ok(Some(_)) => {
+                        let busy = ServerMsg::Error(WireError {
+                            code: ErrorCode::Busy,
+                            message: "this connection is subscribed to events; use another connection".into(),
+                        });
+                        if let Next::Close = self.reply(busy).await {
+                            return;
+                        }
+                    }
+                    Ok(None) => return,
+                    Err(e) => {
+                        self.refuse_bad_input(e).await;
+                        return;
+                    }
+                },
+            }
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! One module per subcommand, plus the connection helper they share.
+
+pub mod decide;
+pub mod pending;
+pub mod request;
+pub mod show;
+
+use anyhow::Context;
+use shared::{Client, Role};
+
+use crate::Globals;
+
+/// Connects as an operator, with an error that says how to fix an unreachable agentd.
+pub async fn connect_operator(globals: &Globals) -> anyhow::Result<Client> {
+    Client::connect(&globals.socket, Role::Operator, &login_name())
+        .await
+        .context("is agentd running? start it with `agentd` (or pass --socket)")
+}
+
+/// The login name of whoever runs ash: `$USER`, `$LOGNAME`, else `uid-N`.
+pub fn login_name() -> String {
+    ["USER", "LOGNAME"]
+        .iter()
+        .filter_map(|var| std::env::var(var).ok())
+        .find(|name| !name.is_empty())
+        .unwrap_or_else(|| format!("uid-{}", shared::paths::current_uid()))
+}
+
+/// Checks a typed request ID before it goes anywhere; a malformed one is a usage error.
+pub fn check_id(id: &str) -> anyhow::Result<()> {
+    shared::request_id::IdPrefix::parse(id)
+        .map(|_| ())
+        .map_err(|e| crate::outcome::UsageError(e.to_string()).into())
+}

@@ -1,0 +1,178 @@
+//! `ash pending`: the requests waiting for a decision, most urgent first.
+//!
+//! The table fits the terminal: fixed columns are sized to their content, and the arguments get
+//! what is left, cut with an ellipsis. With nothing pending, stdout stays empty (`[]` with
+//! `--json`) so a script's loop does not trip on a message.
+
+use chrono::{DateTime, Utc};
+use shared::request_id::short;
+use shared::{RequestView, State};
+
+use crate::display::{clock, ellipsize, one_line, remaining};
+use crate::json::{self, RequestJson};
+use crate::outcome::SUCCESS;
+use crate::Globals;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+const HEADERS: [&str; 7] = [
+    "REQUEST-ID",
+    "AGENT",
+    "TOOL",
+    "RISK",
+    "CREATED",
+    "EXPIRES-IN",
+    "ARGS",
+];
+const MAX_AGENT: usize = 16;
+const MAX_TOOL: usize = 24;
+/// Below this many columns the arguments are left out rather than shown as a stub.
+const MIN_ARGS: usize = 6;
+const GAP: &str = "  ";
+
+pub async fn run(globals: &Globals, _args: Args) -> anyhow::Result<u8> {
+    let mut client = super::connect_operator(globals).await?;
+    let mut pending = client.list(Some(State::Pending)).await?;
+    pending.sort_by_key(|v| (v.expires_at, v.created_at));
+    if globals.json {
+        let docs: Vec<RequestJson> = pending.iter().map(RequestJson::from).collect();
+        json::print(&docs)?;
+    } else if pending.is_empty() {
+        eprintln!("no pending requests");
+    } else {
+        print!("{}", table(&pending, terminal_width(), Utc::now()));
+    }
+    Ok(SUCCESS)
+}
+
+/// The width to fit: `$COLUMNS`, else the terminal's, else none (output is not a terminal).
+fn terminal_width() -> Option<usize> {
+    if let Some(cols) = std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.parse::<usize>().ok())
+    {
+        return Some(cols);
+    }
+    use std::io::IsTerminal;
+    if std::io::stdout().is_terminal() {
+        crossterm::terminal::size().ok().map(|(w, _)| w as usize)
+    } else {
+        None
+    }
+}
+
+/// Renders the table; `width` limits each line when given.
+pub fn table(requests: &[RequestView], width: Option<usize>, now: DateTime<Utc>) -> String {
+    let rows: Vec<[String; 7]> = requests
+        .iter()
+        .map(|v| {
+            [
+                short(&v.id),
+                ellipsize(&one_line(&v.agent.name), MAX_AGENT),
+                ellipsize(&one_line(&v.tool), MAX_TOOL),
+                v.risk.to_string(),
+                clock(v.created_at, now),
+                remaining(v.expires_at, now),
+                one_line(&v.args_json),
+            ]
+        })
+        .collect();
+    let mut widths = [0usize; 6];
+    for (i, w) in widths.iter_mut().enumerate() {
+        *w = rows
+            .iter()
+            .map(|r| r[i].chars().count())
+            .chain([HEADERS[i].len()])
+            .max()
+            .unwrap_or(0);
+    }
+    let fixed: usize = widths.iter().map(|w| w + GAP.len()).sum();
+    let args_width = match width {
+        None => Some(usize::MAX),
+        Some(total) => total.checked_sub(fixed).filter(|w| *w >= MIN_ARGS),
+    };
+    let mut out = String::new();
+    let header: [String; 7] = HEADERS.map(String::from);
+    for row in std::iter::once(&header).chain(rows.iter()) {
+        let mut line = String::new();
+        for (i, w) in widths.iter().enumerate() {
+            line.push_str(&format!("{:<w$}", row[i], w = *w));
+            line.push_str(GAP);
+        }
+        match args_width {
+            Some(aw) => line.push_str(&ellipsize(&row[6], aw)),
+            None => line.truncate(line.trim_end().len()),
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+    use shared::{AgentIdentity, Risk};
+    use uuid::Uuid;
+
+    fn view(agent: &str, tool: &str, args: &str, left: i64) -> RequestView {
+        let now = Utc::now();
+        RequestView {
+            id: Uuid::parse_str("7f3a2c1e-1111-4222-8333-444455556666").unwrap(),
+            tool: tool.into(),
+            args_json: args.into(),
+            agent: AgentIdentity {
+                name: agent.into(),
+                pid: Some(1),
+                uid: Some(0),
+            },
+            session: None,
+            summary: None,
+            risk: Risk::High,
+            risk_reasons: vec![],
+            created_at: now,
+            expires_at: now + Duration::seconds(left),
+            state: State::Pending,
+            attached: true,
+            decision: None,
+        }
+    }
+
+    #[test]
+    fn fits_eighty_columns_and_cuts_long_arguments() {
+        let long = format!("{{\"command\":\"{}\"}}", "x".repeat(200));
+        let now = Utc::now();
+        let out = table(&[view("claude", "sensitive-op", &long, 252)], Some(80), now);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert!(lines[0].starts_with("REQUEST-ID  AGENT   TOOL          RISK  CREATED   EXPIRES-IN  ARGS"), "{out}");
+        assert!(lines[1].starts_with("7f3a2c1e    claude  sensitive-op  high  "), "{out}");
+        assert!(lines[1].contains("4m1"), "{out}");
+        assert!(lines[1].ends_with('…'), "{out}");
+        for line in &lines {
+            assert!(line.chars().count() <= 80, "{} columns: {line}", line.chars().count());
+        }
+    }
+
+    #[test]
+    fn drops_the_arguments_when_the_pane_is_too_narrow() {
+        let out = table(&[view("claude", "sensitive-op", "{}", 30)], Some(60), Utc::now());
+        assert!(!out.contains("ARGS"), "{out}");
+        assert!(out.lines().all(|l| l.chars().count() <= 66));
+    }
+
+    #[test]
+    fn shows_everything_when_not_on_a_terminal() {
+        let long = format!("{{\"k\":\"{}\"}}", "y".repeat(300));
+        let out = table(&[view("a", "t", &long, 30)], None, Utc::now());
+        assert!(out.contains(&long));
+    }
+
+    #[test]
+    fn hostile_names_cannot_move_the_cursor() {
+        let out = table(&[view("evil\u{1b}[2J", "t\u{7}", "{}", 30)], Some(120), Utc::now());
+        assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
+    }
+}

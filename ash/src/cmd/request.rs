@@ -1,0 +1,113 @@
+//! `ash request`: ask for approval as an agent would and block until it is decided.
+//!
+//! Progress goes to stderr; stdout carries only the `--json` document, so scripts can use the
+//! exit code alone. Ctrl-C withdraws the request instead of leaving a stale card behind.
+
+use std::sync::OnceLock;
+
+use anyhow::Context;
+use chrono::Utc;
+use shared::request_id::short;
+use shared::{ApprovalRequest, Client, Risk, Role};
+use uuid::Uuid;
+
+use crate::display::{one_line, remaining};
+use crate::json::{self, OutcomeJson};
+use crate::outcome::{for_state, UsageError, WAIT_ERROR};
+use crate::Globals;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The tool to ask about
+    #[arg(long, value_name = "NAME")]
+    tool: String,
+    /// The tool's arguments as JSON
+    #[arg(long = "args", value_name = "JSON", default_value = "{}")]
+    args_json: String,
+    /// The agent's name
+    #[arg(long, value_name = "NAME", default_value = "ash")]
+    agent: String,
+    /// The agent's session
+    #[arg(long, value_name = "ID")]
+    session: Option<String>,
+    /// One line for the operator saying what the call is for
+    #[arg(long, value_name = "TEXT")]
+    summary: Option<String>,
+    /// Give up sooner than the tool's timeout (seconds, fractions allowed); never later
+    #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
+    timeout: Option<u64>,
+    /// A risk hint (low, medium, high, critical); it can raise the tool's risk, never lower it
+    #[arg(long, value_name = "LEVEL")]
+    risk: Option<Risk>,
+}
+
+/// Seconds (fractions allowed) to whole milliseconds.
+fn parse_timeout(text: &str) -> Result<u64, String> {
+    let secs: f64 = text
+        .parse()
+        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
+    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
+        return Err(format!("'{text}' must be a positive number of seconds"));
+    }
+    Ok((secs * 1000.0).ceil() as u64)
+}
+
+pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
+    serde_json::from_str::<serde_json::Value>(&args.args_json)
+        .map_err(|e| UsageError(format!("invalid JSON in --args: {e}")))?;
+    let req = ApprovalRequest {
+        tool: args.tool,
+        args_json: args.args_json,
+        session: args.session,
+        summary: args.summary,
+        timeout_ms: args.timeout,
+        risk_hint: args.risk,
+    };
+    let queued: OnceLock<Uuid> = OnceLock::new();
+    let json_output = globals.json;
+    let wait = shared::request_approval(&globals.socket, &args.agent, &req, |ticket| {
+        let _ = queued.set(ticket.id);
+        if !json_output {
+            eprintln!(
+                "waiting for approval of {} (risk {}), request {}; expires in {}",
+                one_line(&ticket.tool),
+                ticket.risk,
+                short(&ticket.id),
+                remaining(ticket.expires_at, Utc::now()),
+            );
+            eprintln!("  decide with: ash approve {0}   or: ash deny {0}", short(&ticket.id));
+        }
+    });
+    let outcome = tokio::select! {
+        outcome = wait => outcome.context("is agentd running? start it with `agentd` (or pass --socket)")?,
+        _ = tokio::signal::ctrl_c() => {
+            let Some(id) = queued.get().copied() else {
+                eprintln!("interrupted before the request was queued");
+                return Ok(WAIT_ERROR);
+            };
+            let mut client = Client::connect(&globals.socket, Role::Agent, &args.agent).await?;
+            client.cancel(id).await?
+        }
+    };
+    if globals.json {
+        json::print(&OutcomeJson::from(&outcome))?;
+    } else {
+        eprintln!("{}", one_line(&outcome.decision.to_string()));
+    }
+    Ok(for_state(outcome.decision.state))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_take_fractions_and_refuse_nonsense() {
+        assert_eq!(parse_timeout("1.5"), Ok(1500));
+        assert_eq!(parse_timeout("300"), Ok(300_000));
+        assert!(parse_timeout("0").is_err());
+        assert!(parse_timeout("-3").is_err());
+        assert!(parse_timeout("soon").is_err());
+        assert!(parse_timeout("inf").is_err());
+    }
+}

@@ -1,0 +1,85 @@
+//! `ash show ID`: everything about one request, pending or finished.
+
+use chrono::Utc;
+use shared::{RequestView, State};
+
+use crate::display::{clean, one_line, rfc3339, remaining};
+use crate::json::{self, RequestJson};
+use crate::outcome::SUCCESS;
+use crate::Globals;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The request ID, or a unique prefix of one
+    id: String,
+}
+
+pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
+    super::check_id(&args.id)?;
+    let mut client = super::connect_operator(globals).await?;
+    let view = client.get(&args.id).await?;
+    if globals.json {
+        json::print(&RequestJson::from(&view))?;
+    } else {
+        print!("{}", render(&view));
+    }
+    Ok(SUCCESS)
+}
+
+/// The human-readable page for one request.
+pub fn render(v: &RequestView) -> String {
+    let now = Utc::now();
+    let mut out = String::new();
+    let mut field = |name: &str, value: String| out.push_str(&format!("{name:<10}{value}\n"));
+    field("request", v.id.to_string());
+    let state = match v.state {
+        State::Pending => format!(
+            "pending, expires in {} (at {}){}",
+            remaining(v.expires_at, now),
+            rfc3339(v.expires_at),
+            if v.attached { "" } else { "; the agent is disconnected" }
+        ),
+        s => s.to_string(),
+    };
+    field("state", state);
+    field("tool", one_line(&v.tool));
+    field("risk", v.risk.to_string());
+    for reason in &v.risk_reasons {
+        field("", format!("- {}", one_line(reason)));
+    }
+    let pid = v.agent.pid.map_or("unknown".into(), |p| p.to_string());
+    let uid = v.agent.uid.map_or("unknown".into(), |u| u.to_string());
+    field(
+        "agent",
+        format!("{} (pid {pid}, uid {uid})", one_line(&v.agent.name)),
+    );
+    field(
+        "session",
+        v.session.as_deref().map_or("-".into(), one_line),
+    );
+    if let Some(summary) = &v.summary {
+        field("summary", one_line(summary));
+    }
+    field("created", rfc3339(v.created_at));
+    field("deadline", rfc3339(v.expires_at));
+    if let Some(d) = &v.decision {
+        field(
+            "decision",
+            format!("{} by {} ({}) at {}", d.state, one_line(&d.by), d.source, rfc3339(d.at)),
+        );
+        if let Some(reason) = &d.reason {
+            field("reason", one_line(reason));
+        }
+    }
+    out.push_str("arguments\n");
+    let pretty = serde_json::from_str::<serde_json::Value>(&v.args_json)
+        .ok()
+        .and_then(|value| serde_json::to_string_pretty(&value).ok())
+        .unwrap_or_else(|| v.args_json.clone());
+    for line in clean(&pretty).lines() {
+        out.push_str("  ");
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,99 @@
+//! Text for people: neutralised agent-supplied strings, durations, times and table cells.
+
+use chrono::{DateTime, Local, Utc};
+
+/// Makes text safe to print on a terminal: control characters (escape sequences, carriage
+/// returns, bells) are shown as `\u{..}` escapes instead of being obeyed.
+pub fn clean(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if c.is_control() && c != '\n' {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Like `clean`, and on one line: newlines become `\n`.
+pub fn one_line(text: &str) -> String {
+    clean(text).replace('\n', "\\n")
+}
+
+/// Cuts `text` to at most `width` characters, ending in `…` when cut.
+pub fn ellipsize(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut out: String = text.chars().take(width - 1).collect();
+    out.push('…');
+    out
+}
+
+/// Time left until `deadline`, compact: `4m12s`, `12s`, `1h02m`, or `expired`.
+pub fn remaining(deadline: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let secs = (deadline - now).num_milliseconds();
+    if secs <= 0 {
+        return "expired".into();
+    }
+    // Round up, so a request with 0.4 s left still shows 1s rather than 0s.
+    compact_secs((secs + 999) / 1000)
+}
+
+/// A duration in whole seconds, compact: `45s`, `4m12s`, `1h02m`, `2d03h`.
+pub fn compact_secs(secs: i64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s if s < 86_400 => format!("{}h{:02}m", s / 3600, (s % 3600) / 60),
+        s => format!("{}d{:02}h", s / 86_400, (s % 86_400) / 3600),
+    }
+}
+
+/// A creation time for a table: `13:48:58` today, `11-20 13:48` before.
+pub fn clock(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let local = t.with_timezone(&Local);
+    if local.date_naive() == now.with_timezone(&Local).date_naive() {
+        local.format("%H:%M:%S").to_string()
+    } else {
+        local.format("%m-%d %H:%M").to_string()
+    }
+}
+
+/// RFC 3339 with second precision and `Z`, for people and JSON alike.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+
+    #[test]
+    fn escape_sequences_are_shown_not_obeyed() {
+        assert_eq!(clean("a\u{1b}[2Jb\r\u{7}"), "a\\u{1b}[2Jb\\u{d}\\u{7}");
+        assert_eq!(one_line("a\nb"), "a\\nb");
+    }
+
+    #[test]
+    fn ellipsis_keeps_the_width() {
+        assert_eq!(ellipsize("abcdef", 4), "abc…");
+        assert_eq!(ellipsize("abc", 4), "abc");
+        assert_eq!(ellipsize("äöüß", 3), "äö…");
+    }
+
+    #[test]
+    fn remaining_time_is_compact_and_rounds_up() {
+        let now = Utc::now();
+        assert_eq!(remaining(now + Duration::seconds(252), now), "4m12s");
+        assert_eq!(remaining(now + Duration::milliseconds(400), now), "1s");
+        assert_eq!(remaining(now + Duration::seconds(3720), now), "1h02m");
+        assert_eq!(remaining(now - Duration::seconds(1), now), "expired");
+        assert_eq!(compact_secs(2 * 86_400 + 3 * 3600), "2d03h");
+    }
+}

@@ -1,0 +1,93 @@
+//! The JSON documents `--json` prints. Field names are part of the interface: scripts read them.
+
+use serde::Serialize;
+use serde_json::Value;
+use shared::{Decision, Outcome, RequestView};
+
+use crate::display::rfc3339;
+
+#[derive(Serialize)]
+pub struct RequestJson {
+    pub id: String,
+    pub agent: String,
+    pub agent_pid: Option<u32>,
+    pub agent_uid: Option<u32>,
+    pub tool: String,
+    pub args: Value,
+    pub risk: String,
+    pub risk_reasons: Vec<String>,
+    pub session: Option<String>,
+    pub summary: Option<String>,
+    pub created_at: String,
+    pub expires_at: String,
+    pub state: String,
+    pub attached: bool,
+    pub decision: Option<DecisionJson>,
+}
+
+#[derive(Serialize)]
+pub struct DecisionJson {
+    pub state: String,
+    pub source: String,
+    pub by: String,
+    pub reason: Option<String>,
+    pub decided_at: String,
+}
+
+#[derive(Serialize)]
+pub struct OutcomeJson {
+    pub id: String,
+    #[serde(flatten)]
+    pub decision: DecisionJson,
+}
+
+impl From<&RequestView> for RequestJson {
+    fn from(v: &RequestView) -> Self {
+        RequestJson {
+            id: v.id.to_string(),
+            agent: v.agent.name.clone(),
+            agent_pid: v.agent.pid,
+            agent_uid: v.agent.uid,
+            tool: v.tool.clone(),
+            // agentd stores canonical JSON; keep the text if it ever is not.
+            args: serde_json::from_str(&v.args_json)
+                .unwrap_or_else(|_| Value::String(v.args_json.clone())),
+            risk: v.risk.to_string(),
+            risk_reasons: v.risk_reasons.clone(),
+            session: v.session.clone(),
+            summary: v.summary.clone(),
+            created_at: rfc3339(v.created_at),
+            expires_at: rfc3339(v.expires_at),
+            state: v.state.to_string(),
+            attached: v.attached,
+            decision: v.decision.as_ref().map(DecisionJson::from),
+        }
+    }
+}
+
+impl From<&Decision> for DecisionJson {
+    fn from(d: &Decision) -> Self {
+        DecisionJson {
+            state: d.state.to_string(),
+            source: d.source.to_string(),
+            by: d.by.clone(),
+            reason: d.reason.clone(),
+            decided_at: rfc3339(d.at),
+        }
+    }
+}
+
+impl From<&Outcome> for OutcomeJson {
+    fn from(o: &Outcome) -> Self {
+        OutcomeJson {
+            id: o.id.to_string(),
+            decision: DecisionJson::from(&o.decision),
+        }
+    }
+}
+
+/// Prints one JSON document on stdout.
+pub fn print<T: Serialize>(value: &T) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(value)?);
+    Ok(())
+}

@@ -11,6 +11,7 @@ pub mod queue;
 pub mod registry;
 pub mod server;
 pub mod socket;
+pub mod testkit;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -62,9 +62,9 @@ pub fn admit(req: &ApprovalRequest, registry: &Registry) -> Result<Admitted, Wir
             risk = hint;
             risk_reasons.push(format!("raised to {hint} by the agent's hint"));
         }
-        Some(hint) if hint < risk => risk_reasons.push(format!(
-            "the agent's hint ({hint}) cannot lower it"
-        )),
+        Some(hint) if hint < risk => {
+            risk_reasons.push(format!("the agent's hint ({hint}) cannot lower it"))
+        }
         _ => {}
     }
 
@@ -92,8 +92,12 @@ pub fn canonical_args(text: &str) -> Result<String, WireError> {
             format!("tool arguments are not valid JSON: {e}"),
         )
     })?;
-    serde_json::to_string(&value)
-        .map_err(|e| invalid(ErrorCode::Internal, format!("cannot re-encode arguments: {e}")))
+    serde_json::to_string(&value).map_err(|e| {
+        invalid(
+            ErrorCode::Internal,
+            format!("cannot re-encode arguments: {e}"),
+        )
+    })
 }
 
 fn bounded(field: &str, value: &Option<String>, max: usize) -> Result<Option<String>, WireError> {
@@ -130,7 +134,10 @@ mod tests {
         let got = canonical_args("{ \"b\": 1,\n \"a\": {\"d\": [1, 2], \"c\": null} }").unwrap();
         assert_eq!(got, r#"{"a":{"c":null,"d":[1,2]},"b":1}"#);
         assert_eq!(canonical_args("  ").unwrap(), "{}");
-        assert_eq!(canonical_args("\"just a string\"").unwrap(), "\"just a string\"");
+        assert_eq!(
+            canonical_args("\"just a string\"").unwrap(),
+            "\"just a string\""
+        );
     }
 
     #[test]

@@ -223,10 +223,13 @@ impl Queue {
     /// A connection waits on an existing request, e.g. after its agent reconnected.
     pub fn attach(self: &Arc<Self>, id: Uuid) -> Result<Submission, QueueError> {
         let mut inner = self.lock();
-        let entry = inner.entries.get_mut(&id).ok_or_else(|| QueueError::NotFound {
-            scope: "",
-            prefix: id.to_string(),
-        })?;
+        let entry = inner
+            .entries
+            .get_mut(&id)
+            .ok_or_else(|| QueueError::NotFound {
+                scope: "",
+                prefix: id.to_string(),
+            })?;
         if let Some(decision) = &entry.view.decision {
             return Ok(Submission::Decided(Outcome {
                 id,

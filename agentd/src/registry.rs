@@ -212,8 +212,12 @@ mod tests {
         let reg = Registry::new(&Settings::default());
         assert!(reg.register(spec("", true, 10, Risk::Low)).is_err());
         assert!(reg.register(spec("a b", true, 10, Risk::Low)).is_err());
-        assert!(reg.register(spec("x\u{1b}[2J", true, 10, Risk::Low)).is_err());
+        assert!(reg
+            .register(spec("x\u{1b}[2J", true, 10, Risk::Low))
+            .is_err());
         assert!(reg.register(spec("x", true, 0, Risk::Low)).is_err());
-        assert!(reg.register(spec(&"x".repeat(129), true, 1, Risk::Low)).is_err());
+        assert!(reg
+            .register(spec(&"x".repeat(129), true, 1, Risk::Low))
+            .is_err());
     }
 }

@@ -85,7 +85,12 @@ async fn handle(stream: LocalStream, ctx: Arc<Context>) {
         Err(e) => {
             // Never treat a caller we cannot identify as anyone.
             tracing::warn!("refusing a connection whose credentials cannot be read: {e}");
-            let _ = send_error(&mut conn, ErrorCode::Forbidden, "cannot read your credentials".into()).await;
+            let _ = send_error(
+                &mut conn,
+                ErrorCode::Forbidden,
+                "cannot read your credentials".into(),
+            )
+            .await;
             return;
         }
     };
@@ -189,7 +194,8 @@ async fn send_error(
     code: ErrorCode,
     message: String,
 ) -> Result<(), ConnError> {
-    conn.send(&ServerMsg::Error(WireError { code, message })).await
+    conn.send(&ServerMsg::Error(WireError { code, message }))
+        .await
 }
 
 struct Session {
@@ -239,27 +245,28 @@ impl Session {
                     self.reply(reply).await
                 }
                 ClientMsg::List { state } => {
-                    let reply = self.operator_only("list requests").unwrap_or_else(|| {
-                        ServerMsg::Requests(self.ctx.queue.list(state))
-                    });
+                    let reply = self
+                        .operator_only("list requests")
+                        .unwrap_or_else(|| ServerMsg::Requests(self.ctx.queue.list(state)));
                     self.reply(reply).await
                 }
                 ClientMsg::Get { id } => {
-                    let reply = self.operator_only("look at requests").unwrap_or_else(|| {
-                        match self.ctx.queue.get(&id) {
-                            Ok(view) => ServerMsg::Request(view),
-                            Err(e) => ServerMsg::Error(e.into()),
-                        }
-                    });
+                    let reply =
+                        self.operator_only("look at requests").unwrap_or_else(|| {
+                            match self.ctx.queue.get(&id) {
+                                Ok(view) => ServerMsg::Request(view),
+                                Err(e) => ServerMsg::Error(e.into()),
+                            }
+                        });
                     self.reply(reply).await
                 }
                 ClientMsg::Decide(decision) => {
-                    let reply = self.operator_only("decide requests").unwrap_or_else(|| {
-                        match self.ctx.queue.decide(&decision) {
+                    let reply = self
+                        .operator_only("decide requests")
+                        .unwrap_or_else(|| match self.ctx.queue.decide(&decision) {
                             Ok(view) => ServerMsg::Request(view),
                             Err(e) => ServerMsg::Error(e.into()),
-                        }
-                    });
+                        });
                     self.reply(reply).await
                 }
                 ClientMsg::Subscribe => match self.operator_only("watch the queue") {
@@ -289,7 +296,9 @@ impl Session {
         (self.peer.role != Role::Operator).then(|| {
             ServerMsg::Error(WireError {
                 code: ErrorCode::Forbidden,
-                message: format!("only operators may {what}; this connection said hello as an agent"),
+                message: format!(
+                    "only operators may {what}; this connection said hello as an agent"
+                ),
             })
         })
     }

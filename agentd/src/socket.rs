@@ -72,7 +72,10 @@ fn remove_if_stale(path: &Path) -> Result<(), BindError> {
     match std::os::unix::net::UnixStream::connect(path) {
         Ok(_) => Err(BindError::AlreadyRunning(path.to_path_buf())),
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => {
-            tracing::info!("removing stale socket {} left by an earlier agentd", path.display());
+            tracing::info!(
+                "removing stale socket {} left by an earlier agentd",
+                path.display()
+            );
             match std::fs::remove_file(path) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),

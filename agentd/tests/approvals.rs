@@ -1,6 +1,9 @@
 //! The approval round trip through the real socket and the real client: approve, deny, timeout,
 //! cancel, re-attach, abandonment, the decision/deadline race, and 200 agents at once.
 
+// In tests a panic is the failure report, so unwrap says enough.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use agentd::testkit::{Poller, TempDaemon};
@@ -53,7 +56,13 @@ async fn an_operator_approval_reaches_the_waiting_agent() {
     let d = TempDaemon::start(Settings::default()).unwrap();
     let socket = d.socket().to_path_buf();
     let agent = tokio::spawn(async move {
-        request_approval(&socket, "claude", &sensitive(r#"{"target":"prod"}"#), |_| {}).await
+        request_approval(
+            &socket,
+            "claude",
+            &sensitive(r#"{"target":"prod"}"#),
+            |_| {},
+        )
+        .await
     });
     let mut op = d.operator("alice").await.unwrap();
     let queued = pending(&mut op, 1).await;
@@ -80,9 +89,10 @@ async fn an_operator_approval_reaches_the_waiting_agent() {
 async fn a_denial_reaches_the_agent_with_its_reason() {
     let d = TempDaemon::start(Settings::default()).unwrap();
     let socket = d.socket().to_path_buf();
-    let agent = tokio::spawn(async move {
-        request_approval(&socket, "claude", &sensitive("{}"), |_| {}).await
-    });
+    let agent =
+        tokio::spawn(
+            async move { request_approval(&socket, "claude", &sensitive("{}"), |_| {}).await },
+        );
     let mut op = d.operator("bob").await.unwrap();
     let id = pending(&mut op, 1).await[0].id.to_string();
     op.decide(&decide(&id, Verdict::Deny, "bob", Some("not on a Friday")))
@@ -161,10 +171,18 @@ async fn an_agent_can_withdraw_its_request() {
     assert_eq!(waited, cancelled);
     let mut op = d.operator("alice").await.unwrap();
     let err = op
-        .decide(&decide(&ticket.id.to_string(), Verdict::Approve, "alice", None))
+        .decide(&decide(
+            &ticket.id.to_string(),
+            Verdict::Approve,
+            "alice",
+            None,
+        ))
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("was withdrawn by agent claude"), "{err}");
+    assert!(
+        err.to_string().contains("was withdrawn by agent claude"),
+        "{err}"
+    );
     // A second cancel reports what happened, not a new outcome.
     assert_eq!(other.cancel(ticket.id).await.unwrap(), cancelled);
     d.stop().await;
@@ -312,7 +330,7 @@ async fn two_hundred_agents_wait_at_once_and_each_gets_its_own_answer() {
             .as_u64()
             .unwrap() as u32;
         assert_eq!(view.agent.name, format!("agent-{n}"));
-        let (verdict, reason) = if n % 2 == 0 {
+        let (verdict, reason) = if n.is_multiple_of(2) {
             (Verdict::Approve, None)
         } else {
             (Verdict::Deny, Some(format!("odd {n}")))
@@ -328,7 +346,7 @@ async fn two_hundred_agents_wait_at_once_and_each_gets_its_own_answer() {
     }
     for agent in agents {
         let (n, outcome) = agent.await.unwrap();
-        if n % 2 == 0 {
+        if n.is_multiple_of(2) {
             assert!(outcome.approved(), "agent {n}: {outcome:?}");
         } else {
             assert_eq!(outcome.decision.state, State::Denied, "agent {n}");
@@ -454,7 +472,13 @@ async fn unknown_tools_ask_with_medium_risk_and_hints_only_raise_it() {
     assert_eq!(hinted.risk, Risk::Critical);
     let mut op = d.operator("alice").await.unwrap();
     let view = op.get(&hinted.id.to_string()).await.unwrap();
-    assert!(view.risk_reasons.iter().any(|r| r.contains("not in the registry")));
-    assert!(view.risk_reasons.iter().any(|r| r.contains("raised to critical")));
+    assert!(view
+        .risk_reasons
+        .iter()
+        .any(|r| r.contains("not in the registry")));
+    assert!(view
+        .risk_reasons
+        .iter()
+        .any(|r| r.contains("raised to critical")));
     d.stop().await;
 }

@@ -1,6 +1,9 @@
 //! Hostile and malformed input over the socket: each gets a clear error on its own connection,
 //! and the daemon keeps serving everyone else without losing the request already queued.
 
+// In tests a panic is the failure report, so unwrap says enough.
+#![allow(clippy::unwrap_used)]
+
 use std::time::Duration;
 
 use agentd::testkit::TempDaemon;
@@ -111,11 +114,17 @@ async fn read_msg(stream: &mut UnixStream) -> ServerMsg {
 async fn garbage_bytes_get_an_error_frame() {
     let s = scene().await;
     let mut raw = s.raw().await;
-    raw.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    raw.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
     let err = expect_error_then_close(&mut raw).await;
     // "GET " read as a length is about 1.2 GB: refused before reading further.
     assert_eq!(err.code, ErrorCode::FrameTooLarge);
-    assert!(err.message.contains("exceeds the 1048576 byte limit"), "{}", err.message);
+    assert!(
+        err.message.contains("exceeds the 1048576 byte limit"),
+        "{}",
+        err.message
+    );
     s.still_serving().await;
 }
 
@@ -130,7 +139,10 @@ async fn a_frame_claiming_four_gib_is_refused_before_allocating() {
     // The same after a good hello.
     let mut raw = s.raw().await;
     raw.write_all(&hello(PROTOCOL_VERSION)).await.unwrap();
-    assert!(matches!(read_msg(&mut raw).await, ServerMsg::Welcome { .. }));
+    assert!(matches!(
+        read_msg(&mut raw).await,
+        ServerMsg::Welcome { .. }
+    ));
     raw.write_all(&[0xff, 0xff, 0xff, 0xfe]).await.unwrap();
     assert_eq!(
         expect_error_then_close(&mut raw).await.code,
@@ -144,7 +156,10 @@ async fn a_truncated_frame_costs_nothing_else() {
     let s = scene().await;
     let mut raw = s.raw().await;
     raw.write_all(&hello(PROTOCOL_VERSION)).await.unwrap();
-    assert!(matches!(read_msg(&mut raw).await, ServerMsg::Welcome { .. }));
+    assert!(matches!(
+        read_msg(&mut raw).await,
+        ServerMsg::Welcome { .. }
+    ));
     // Claims 100 bytes, sends 10, then stops writing.
     raw.write_all(&[0, 0, 0, 100]).await.unwrap();
     raw.write_all(&[1; 10]).await.unwrap();
@@ -196,7 +211,11 @@ async fn a_first_frame_that_is_no_hello_is_refused() {
     raw.write_all(&frame(&sneaky)).await.unwrap();
     let err = expect_error_then_close(&mut raw).await;
     assert_eq!(err.code, ErrorCode::BadHello);
-    assert!(err.message.contains("control characters"), "{}", err.message);
+    assert!(
+        err.message.contains("control characters"),
+        "{}",
+        err.message
+    );
     s.still_serving().await;
 }
 
@@ -205,11 +224,18 @@ async fn an_undecodable_message_after_the_hello_is_refused() {
     let s = scene().await;
     let mut raw = s.raw().await;
     raw.write_all(&hello(PROTOCOL_VERSION)).await.unwrap();
-    assert!(matches!(read_msg(&mut raw).await, ServerMsg::Welcome { .. }));
+    assert!(matches!(
+        read_msg(&mut raw).await,
+        ServerMsg::Welcome { .. }
+    ));
     raw.write_all(&frame(&[200, 1, 2, 3])).await.unwrap();
     let err = expect_error_then_close(&mut raw).await;
     assert_eq!(err.code, ErrorCode::BadFrame);
-    assert!(err.message.starts_with("cannot decode message"), "{}", err.message);
+    assert!(
+        err.message.starts_with("cannot decode message"),
+        "{}",
+        err.message
+    );
     // Trailing bytes after a valid message are refused too.
     let mut raw = s.raw().await;
     raw.write_all(&hello(PROTOCOL_VERSION)).await.unwrap();
@@ -261,11 +287,18 @@ async fn unknown_malformed_and_ambiguous_ids_are_explained() {
         reason: None,
     };
     // An ID that matches nothing.
-    let other_first = if s.id.to_string().starts_with('0') { "1" } else { "0" };
+    let other_first = if s.id.to_string().starts_with('0') {
+        "1"
+    } else {
+        "0"
+    };
     let unknown = format!("{other_first}0000000");
     let err = op.decide(&approve(&unknown)).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::NotFound));
-    assert_eq!(err.to_string(), format!("no pending request matches '{unknown}'"));
+    assert_eq!(
+        err.to_string(),
+        format!("no pending request matches '{unknown}'")
+    );
     let err = op.get(&unknown).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::NotFound));
     // Not an ID at all.
@@ -279,20 +312,31 @@ async fn unknown_malformed_and_ambiguous_ids_are_explained() {
             tool: "sensitive-op".into(),
             ..ApprovalRequest::default()
         };
-        assert!(matches!(a.submit(&req).await.unwrap(), Submitted::Queued(_)));
+        assert!(matches!(
+            a.submit(&req).await.unwrap(),
+            Submitted::Queued(_)
+        ));
         agents.push(a);
     }
     let all = op.list(Some(State::Pending)).await.unwrap();
     assert_eq!(all.len(), 17);
     let digit = (0..16)
         .map(|d| format!("{d:x}"))
-        .find(|d| all.iter().filter(|v| v.id.to_string().starts_with(d.as_str())).count() > 1)
+        .find(|d| {
+            all.iter()
+                .filter(|v| v.id.to_string().starts_with(d.as_str()))
+                .count()
+                > 1
+        })
         .unwrap();
     let err = op.decide(&approve(&digit)).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::Ambiguous));
     let text = err.to_string();
     assert!(text.starts_with(&format!("'{digit}' matches ")), "{text}");
-    for v in all.iter().filter(|v| v.id.to_string().starts_with(digit.as_str())) {
+    for v in all
+        .iter()
+        .filter(|v| v.id.to_string().starts_with(digit.as_str()))
+    {
         assert!(text.contains(&v.id.to_string()), "{text} lacks {}", v.id);
     }
     // Nothing was decided by the failed attempts.
@@ -376,9 +420,13 @@ async fn a_waiting_connection_refuses_a_second_request() {
         tool: "sensitive-op".into(),
         ..ApprovalRequest::default()
     });
-    raw.write_all(&frame(&codec::encode(&submit).unwrap())).await.unwrap();
+    raw.write_all(&frame(&codec::encode(&submit).unwrap()))
+        .await
+        .unwrap();
     assert!(matches!(read_msg(&mut raw).await, ServerMsg::Queued(_)));
-    raw.write_all(&frame(&codec::encode(&submit).unwrap())).await.unwrap();
+    raw.write_all(&frame(&codec::encode(&submit).unwrap()))
+        .await
+        .unwrap();
     match read_msg(&mut raw).await {
         ServerMsg::Error(e) => assert_eq!(e.code, ErrorCode::Busy),
         other => panic!("expected busy, got {other:?}"),

@@ -239,8 +239,16 @@ pub async fn request_approval(
     on_queued(&ticket);
     match client.wait().await {
         Err(e) if e.is_connection_lost() => {
-            let left = (ticket.expires_at - Utc::now()).to_std().unwrap_or_default();
-            reattach(socket, agent, ticket.id, Instant::now() + left + REATTACH_SLACK).await
+            let left = (ticket.expires_at - Utc::now())
+                .to_std()
+                .unwrap_or_default();
+            reattach(
+                socket,
+                agent,
+                ticket.id,
+                Instant::now() + left + REATTACH_SLACK,
+            )
+            .await
         }
         result => result,
     }

@@ -134,7 +134,13 @@ mod tests {
         let mut buf = BytesMut::from(&[0xff, 0xff, 0xff, 0xff][..]);
         let before = buf.capacity();
         let err = FrameCodec::default().decode(&mut buf).unwrap_err();
-        assert!(matches!(err, FrameError::TooLarge { len: 0xffff_ffff, .. }));
+        assert!(matches!(
+            err,
+            FrameError::TooLarge {
+                len: 0xffff_ffff,
+                ..
+            }
+        ));
         assert_eq!(buf.capacity(), before);
     }
 
@@ -156,17 +162,29 @@ mod tests {
         let whole = framed(b"abcdef");
         let mut buf = BytesMut::from(&whole[..6]);
         let err = FrameCodec::default().decode_eof(&mut buf).unwrap_err();
-        assert!(matches!(err, FrameError::Truncated { expected: 10, got: 6 }));
+        assert!(matches!(
+            err,
+            FrameError::Truncated {
+                expected: 10,
+                got: 6
+            }
+        ));
         let mut header_only = BytesMut::from(&[0, 0][..]);
         assert!(matches!(
             FrameCodec::default().decode_eof(&mut header_only),
-            Err(FrameError::Truncated { expected: 4, got: 2 })
+            Err(FrameError::Truncated {
+                expected: 4,
+                got: 2
+            })
         ));
     }
 
     #[test]
     fn a_clean_end_between_frames_is_not_an_error() {
         let mut empty = BytesMut::new();
-        assert!(FrameCodec::default().decode_eof(&mut empty).unwrap().is_none());
+        assert!(FrameCodec::default()
+            .decode_eof(&mut empty)
+            .unwrap()
+            .is_none());
     }
 }

@@ -26,7 +26,9 @@ pub fn socket_path_for(runtime_dir: Option<&Path>, uid: u32) -> PathBuf {
 /// The uid of this process, read from /proc so no unsafe libc call is needed.
 pub fn current_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").map(|m| m.uid()).unwrap_or(u32::MAX)
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
 }
 
 #[cfg(test)]

@@ -70,7 +70,10 @@ pub enum ClientMsg {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ServerMsg {
     /// The answer to a good hello.
-    Welcome { version: u32, server: String },
+    Welcome {
+        version: u32,
+        server: String,
+    },
     /// The request is pending: the call stays open until `Outcome`.
     Queued(Ticket),
     /// The final answer to a request.
@@ -288,7 +291,9 @@ impl FromStr for Risk {
         Risk::ALL
             .into_iter()
             .find(|r| r.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown risk level '{s}' (expected low, medium, high or critical)"))
+            .ok_or_else(|| {
+                format!("unknown risk level '{s}' (expected low, medium, high or critical)")
+            })
     }
 }
 
@@ -496,7 +501,11 @@ mod tests {
             name: "alice".into(),
         };
         round_trip(hello.clone());
-        let bytes = codec::encode(&Hello { version: 99, ..hello }).unwrap();
+        let bytes = codec::encode(&Hello {
+            version: 99,
+            ..hello
+        })
+        .unwrap();
         assert_eq!(codec::decode_version(&bytes).unwrap(), 99);
     }
 
@@ -538,6 +547,9 @@ mod tests {
             reason: None,
             at: now(),
         };
-        assert_eq!(expired.to_string(), "expired: no decision before the deadline");
+        assert_eq!(
+            expired.to_string(),
+            "expired: no decision before the deadline"
+        );
     }
 }

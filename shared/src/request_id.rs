@@ -70,7 +70,10 @@ mod tests {
     #[test]
     fn refuses_what_cannot_be_an_id() {
         assert_eq!(IdPrefix::parse(" "), Err(IdPrefixError::Empty));
-        assert!(matches!(IdPrefix::parse("xyz"), Err(IdPrefixError::NotHex(_))));
+        assert!(matches!(
+            IdPrefix::parse("xyz"),
+            Err(IdPrefixError::NotHex(_))
+        ));
         assert!(matches!(
             IdPrefix::parse(&"a".repeat(37)),
             Err(IdPrefixError::TooLong(_))

@@ -5,8 +5,7 @@ pub mod pending;
 pub mod request;
 pub mod show;
 
-use anyhow::Context;
-use shared::{Client, Role};
+use shared::{Client, ClientError, Role};
 
 use crate::Globals;
 
@@ -14,7 +13,18 @@ use crate::Globals;
 pub async fn connect_operator(globals: &Globals) -> anyhow::Result<Client> {
     Client::connect(&globals.socket, Role::Operator, &login_name())
         .await
-        .context("is agentd running? start it with `agentd` (or pass --socket)")
+        .map_err(explain)
+}
+
+/// Adds how to fix it to an error that means agentd is not there; leaves agentd's own
+/// refusals as they are.
+pub fn explain(e: ClientError) -> anyhow::Error {
+    if e.is_connection_lost() {
+        anyhow::Error::new(e)
+            .context("is agentd running? start it with `agentd` (or pass --socket)")
+    } else {
+        e.into()
+    }
 }
 
 /// The login name of whoever runs ash: `$USER`, `$LOGNAME`, else `uid-N`.

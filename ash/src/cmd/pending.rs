@@ -147,18 +147,33 @@ mod tests {
         let out = table(&[view("claude", "sensitive-op", &long, 252)], Some(80), now);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 2);
-        assert!(lines[0].starts_with("REQUEST-ID  AGENT   TOOL          RISK  CREATED   EXPIRES-IN  ARGS"), "{out}");
-        assert!(lines[1].starts_with("7f3a2c1e    claude  sensitive-op  high  "), "{out}");
+        assert!(
+            lines[0]
+                .starts_with("REQUEST-ID  AGENT   TOOL          RISK  CREATED   EXPIRES-IN  ARGS"),
+            "{out}"
+        );
+        assert!(
+            lines[1].starts_with("7f3a2c1e    claude  sensitive-op  high  "),
+            "{out}"
+        );
         assert!(lines[1].contains("4m1"), "{out}");
         assert!(lines[1].ends_with('…'), "{out}");
         for line in &lines {
-            assert!(line.chars().count() <= 80, "{} columns: {line}", line.chars().count());
+            assert!(
+                line.chars().count() <= 80,
+                "{} columns: {line}",
+                line.chars().count()
+            );
         }
     }
 
     #[test]
     fn drops_the_arguments_when_the_pane_is_too_narrow() {
-        let out = table(&[view("claude", "sensitive-op", "{}", 30)], Some(60), Utc::now());
+        let out = table(
+            &[view("claude", "sensitive-op", "{}", 30)],
+            Some(60),
+            Utc::now(),
+        );
         assert!(!out.contains("ARGS"), "{out}");
         assert!(out.lines().all(|l| l.chars().count() <= 66));
     }
@@ -172,7 +187,11 @@ mod tests {
 
     #[test]
     fn hostile_names_cannot_move_the_cursor() {
-        let out = table(&[view("evil\u{1b}[2J", "t\u{7}", "{}", 30)], Some(120), Utc::now());
+        let out = table(
+            &[view("evil\u{1b}[2J", "t\u{7}", "{}", 30)],
+            Some(120),
+            Utc::now(),
+        );
         assert!(!out.contains('\u{1b}') && !out.contains('\u{7}'), "{out:?}");
     }
 }

@@ -5,7 +5,6 @@
 
 use std::sync::OnceLock;
 
-use anyhow::Context;
 use chrono::Utc;
 use shared::request_id::short;
 use shared::{ApprovalRequest, Client, Risk, Role};
@@ -75,11 +74,14 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
                 short(&ticket.id),
                 remaining(ticket.expires_at, Utc::now()),
             );
-            eprintln!("  decide with: ash approve {0}   or: ash deny {0}", short(&ticket.id));
+            eprintln!(
+                "  decide with: ash approve {0}   or: ash deny {0}",
+                short(&ticket.id)
+            );
         }
     });
     let outcome = tokio::select! {
-        outcome = wait => outcome.context("is agentd running? start it with `agentd` (or pass --socket)")?,
+        outcome = wait => outcome.map_err(super::explain)?,
         _ = tokio::signal::ctrl_c() => {
             let Some(id) = queued.get().copied() else {
                 eprintln!("interrupted before the request was queued");

@@ -3,7 +3,7 @@
 use chrono::Utc;
 use shared::{RequestView, State};
 
-use crate::display::{clean, one_line, rfc3339, remaining};
+use crate::display::{clean, one_line, remaining, rfc3339};
 use crate::json::{self, RequestJson};
 use crate::outcome::SUCCESS;
 use crate::Globals;
@@ -37,7 +37,11 @@ pub fn render(v: &RequestView) -> String {
             "pending, expires in {} (at {}){}",
             remaining(v.expires_at, now),
             rfc3339(v.expires_at),
-            if v.attached { "" } else { "; the agent is disconnected" }
+            if v.attached {
+                ""
+            } else {
+                "; the agent is disconnected"
+            }
         ),
         s => s.to_string(),
     };
@@ -53,10 +57,7 @@ pub fn render(v: &RequestView) -> String {
         "agent",
         format!("{} (pid {pid}, uid {uid})", one_line(&v.agent.name)),
     );
-    field(
-        "session",
-        v.session.as_deref().map_or("-".into(), one_line),
-    );
+    field("session", v.session.as_deref().map_or("-".into(), one_line));
     if let Some(summary) = &v.summary {
         field("summary", one_line(summary));
     }
@@ -65,7 +66,13 @@ pub fn render(v: &RequestView) -> String {
     if let Some(d) = &v.decision {
         field(
             "decision",
-            format!("{} by {} ({}) at {}", d.state, one_line(&d.by), d.source, rfc3339(d.at)),
+            format!(
+                "{} by {} ({}) at {}",
+                d.state,
+                one_line(&d.by),
+                d.source,
+                rfc3339(d.at)
+            ),
         );
         if let Some(reason) = &d.reason {
             field("reason", one_line(reason));

@@ -1,0 +1,478 @@
+//! The real `ash` binary against a real agentd on a temp socket: the README tour, every
+//! one-shot command with and without `--json`, exit codes, and bad command-line input.
+
+// In tests a panic is the failure report, so unwrap says enough.
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use agentd::testkit::{Poller, TempDaemon};
+use agentd::Settings;
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn ash(d: &TempDaemon) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ash"));
+    cmd.env("AGENTD_SOCKET", d.socket())
+        .env("USER", "tester")
+        .env_remove("COLUMNS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+async fn run(d: &TempDaemon, args: &[&str]) -> Output {
+    ash(d).args(args).output().await.unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Starts `ash request` with `args` in the background.
+fn request(d: &TempDaemon, args: &[&str]) -> Child {
+    ash(d).arg("request").args(args).spawn().unwrap()
+}
+
+/// Waits until `ash pending --json` lists `n` requests, and returns them.
+async fn pending(d: &TempDaemon, n: usize) -> Vec<Value> {
+    let mut poller = Poller::new(LIMIT, format!("{n} pending requests"));
+    loop {
+        let out = run(d, &["pending", "--json"]).await;
+        assert!(out.status.success(), "{}", stderr(&out));
+        let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        if list.len() == n {
+            return list;
+        }
+        poller.tick().await;
+    }
+}
+
+fn id_of(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_tour_request_then_approve_by_prefix() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let waiting = request(
+        &d,
+        &["--tool", "sensitive-op", "--args", r#"{"target":"prod"}"#],
+    );
+    let list = pending(&d, 1).await;
+    let id = id_of(&list[0]);
+    let out = run(&d, &["approve", &id[..4], "--operator", "alice"]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("approved {} (sensitive-op from ash)\n", &id[..8])
+    );
+    let done = waiting.wait_with_output().await.unwrap();
+    assert_eq!(done.status.code(), Some(0), "{}", stderr(&done));
+    let err = stderr(&done);
+    assert!(err.contains(&format!("request {}", &id[..8])), "{err}");
+    assert!(err.ends_with("approved by alice\n"), "{err}");
+    assert!(done.stdout.is_empty(), "stdout stays clean for scripts");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denial_exits_1_and_carries_the_reason() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let waiting = request(&d, &["--tool", "sensitive-op", "--agent", "claude"]);
+    let id = id_of(&pending(&d, 1).await[0]);
+    let out = run(
+        &d,
+        &["deny", &id, "--operator", "bob", "--reason", "not today"],
+    )
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        format!("denied {} (sensitive-op from claude)\n", &id[..8])
+    );
+    let done = waiting.wait_with_output().await.unwrap();
+    assert_eq!(done.status.code(), Some(1));
+    assert!(stderr(&done).ends_with("denied by operator bob: not today\n"));
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_request_exits_3() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let out = run(
+        &d,
+        &["request", "--tool", "sensitive-op", "--timeout", "0.2"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).ends_with("expired: no decision before the deadline\n"));
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_json_prints_the_outcome_document() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let waiting = request(&d, &["--tool", "deploy", "--json", "--session", "s-9"]);
+    let list = pending(&d, 1).await;
+    assert_eq!(list[0]["session"], "s-9");
+    let id = id_of(&list[0]);
+    run(&d, &["approve", &id, "--reason", "ship it"]).await;
+    let done = waiting.wait_with_output().await.unwrap();
+    assert_eq!(done.status.code(), Some(0));
+    let doc: Value = serde_json::from_slice(&done.stdout).unwrap();
+    assert_eq!(doc["id"], id);
+    assert_eq!(doc["state"], "approved");
+    assert_eq!(doc["source"], "operator");
+    assert_eq!(
+        doc["by"], "tester",
+        "the operator defaults to the login name"
+    );
+    assert_eq!(doc["reason"], "ship it");
+    assert!(chrono::DateTime::parse_from_rfc3339(doc["decided_at"].as_str().unwrap()).is_ok());
+    assert!(done.stderr.is_empty(), "--json keeps stderr quiet too");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_pending_prints_nothing_on_stdout() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let out = run(&d, &["pending"]).await;
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    assert_eq!(stderr(&out), "no pending requests\n");
+    let out = run(&d, &["pending", "--json"]).await;
+    assert!(out.status.success());
+    assert_eq!(stdout(&out).trim(), "[]");
+    assert!(out.stderr.is_empty());
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_is_an_aligned_table_that_fits_80_columns() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let long = format!(r#"{{"command":"{}"}}"#, "x".repeat(300));
+    let _a = request(
+        &d,
+        &[
+            "--tool",
+            "sensitive-op",
+            "--args",
+            &long,
+            "--agent",
+            "claude",
+        ],
+    );
+    let _b = request(
+        &d,
+        &["--tool", "rm", "--agent", "a-rather-long-agent-name-indeed"],
+    );
+    pending(&d, 2).await;
+    let out = ash(&d)
+        .arg("pending")
+        .env("COLUMNS", "80")
+        .output()
+        .await
+        .unwrap();
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[0].starts_with("REQUEST-ID  AGENT"), "{text}");
+    for col in ["TOOL", "RISK", "CREATED", "EXPIRES-IN", "ARGS"] {
+        assert!(lines[0].contains(col), "{text}");
+    }
+    for line in &lines {
+        assert!(line.chars().count() <= 80, "too wide: {line}");
+    }
+    // Columns line up: every row has its risk word where the header has RISK.
+    let column = |line: &str, at: usize| line.chars().skip(at).collect::<String>();
+    // The header is ASCII, so its byte offset is its column; rows may hold "…".
+    let risk_at = lines[0].find("RISK").unwrap();
+    assert!(
+        lines[1..]
+            .iter()
+            .any(|l| column(l, risk_at).starts_with("high ")),
+        "{text}"
+    );
+    assert!(
+        lines[1..]
+            .iter()
+            .any(|l| column(l, risk_at).starts_with("medium ")),
+        "{text}"
+    );
+    assert!(
+        text.contains("a-rather-long-a…"),
+        "long agent names are cut: {text}"
+    );
+    assert!(text.contains('…'), "{text}");
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.contains("5m00s") || l.contains("4m59s")),
+        "{text}"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pending_json_has_the_interface_fields() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let _a = request(
+        &d,
+        &[
+            "--tool",
+            "sensitive-op",
+            "--args",
+            r#"{"b":1,"a":[true]}"#,
+            "--summary",
+            "deploy",
+        ],
+    );
+    let list = pending(&d, 1).await;
+    let r = &list[0];
+    for field in [
+        "id",
+        "agent",
+        "tool",
+        "args",
+        "risk",
+        "created_at",
+        "expires_at",
+        "state",
+    ] {
+        assert!(r.get(field).is_some(), "missing {field}: {r}");
+    }
+    assert_eq!(r["args"], serde_json::json!({"a": [true], "b": 1}));
+    assert_eq!(r["risk"], "high");
+    assert_eq!(r["state"], "pending");
+    assert_eq!(r["agent"], "ash");
+    assert_eq!(r["summary"], "deploy");
+    assert!(r["agent_pid"].as_u64().is_some());
+    let created = chrono::DateTime::parse_from_rfc3339(r["created_at"].as_str().unwrap()).unwrap();
+    let expires = chrono::DateTime::parse_from_rfc3339(r["expires_at"].as_str().unwrap()).unwrap();
+    assert_eq!((expires - created).num_seconds(), 300);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn show_tells_everything_about_a_request() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let _a = request(
+        &d,
+        &[
+            "--tool",
+            "sensitive-op",
+            "--args",
+            r#"{"target":"prod"}"#,
+            "--agent",
+            "claude",
+            "--session",
+            "s-1",
+            "--risk",
+            "critical",
+        ],
+    );
+    let id = id_of(&pending(&d, 1).await[0]);
+    let out = run(&d, &["show", &id[..5]]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with(&format!("request   {id}\n")), "{text}");
+    assert!(text.contains("state     pending, expires in "), "{text}");
+    assert!(text.contains("risk      critical\n"), "{text}");
+    assert!(
+        text.contains("- tool sensitive-op is rated high (built in)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("- raised to critical by the agent's hint"),
+        "{text}"
+    );
+    assert!(text.contains("agent     claude (pid "), "{text}");
+    assert!(text.contains("session   s-1\n"), "{text}");
+    assert!(
+        text.contains("arguments\n  {\n    \"target\": \"prod\"\n  }\n"),
+        "{text}"
+    );
+    let out = run(&d, &["show", &id, "--json"]).await;
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["id"], id);
+    assert_eq!(doc["risk"], "critical");
+    // After a decision, show names it.
+    run(&d, &["deny", &id, "--operator", "bob", "--reason", "no"]).await;
+    let text = stdout(&run(&d, &["show", &id]).await);
+    assert!(text.contains("state     denied\n"), "{text}");
+    assert!(
+        text.contains("decision  denied by bob (operator) at "),
+        "{text}"
+    );
+    assert!(text.contains("reason    no\n"), "{text}");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deciding_twice_is_refused_with_who_decided() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let _a = request(&d, &["--tool", "sensitive-op"]);
+    let id = id_of(&pending(&d, 1).await[0]);
+    assert!(run(&d, &["approve", &id, "--operator", "alice"])
+        .await
+        .status
+        .success());
+    let out = run(&d, &["deny", &id, "--operator", "bob"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        format!("ash: request {} was already approved by alice\n", &id[..8])
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_malformed_ids_are_clear_errors() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let out = run(&d, &["approve", "7f3a"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), "ash: no pending request matches '7f3a'\n");
+    let out = run(&d, &["show", "7f3a"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out), "ash: no request matches '7f3a'\n");
+    let out = run(&d, &["deny", "not-an-id"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("is not a request ID"),
+        "{}",
+        stderr(&out)
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ambiguous_prefix_lists_the_candidates() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let mut children = Vec::new();
+    for _ in 0..17 {
+        children.push(request(&d, &["--tool", "sensitive-op"]));
+    }
+    let list = pending(&d, 17).await;
+    let ids: Vec<String> = list.iter().map(id_of).collect();
+    let digit = (0..16)
+        .map(|n| format!("{n:x}"))
+        .find(|p| ids.iter().filter(|id| id.starts_with(p.as_str())).count() > 1)
+        .unwrap();
+    let out = run(&d, &["approve", &digit]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!("ash: '{digit}' matches ")),
+        "{err}"
+    );
+    for id in ids.iter().filter(|id| id.starts_with(digit.as_str())) {
+        assert!(err.contains(id.as_str()), "{err}");
+    }
+    assert_eq!(err.lines().count(), 1, "{err}");
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_command_lines_are_usage_errors() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let out = run(&d, &["request", "--tool", "x", "--args", "{target: prod}"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out),
+        "ash: invalid JSON in --args: key must be a string at line 1 column 2\n"
+    );
+    let out = run(&d, &["request", "--tool", "x", "--timeout", "soon"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("'soon' is not a number of seconds"));
+    let out = run(&d, &["request", "--tool", "x", "--risk", "severe"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("unknown risk level 'severe'"));
+    let out = run(&d, &["approve"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&d, &["request"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--tool"));
+    let out = run(&d, &["frobnicate"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    // The daemon-side check of a tool name comes back as one line too, exit 4 for request.
+    let out = run(&d, &["request", "--tool", "two words"]).await;
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(
+        stderr(&out),
+        "ash: tool name \"two words\" contains white space or control characters\n"
+    );
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_agentd_exits_4_for_request_and_1_for_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("nobody.sock");
+    let run_at = |args: &[&str]| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ash"));
+        cmd.args(args)
+            .env("AGENTD_SOCKET", &socket)
+            .stdin(Stdio::null());
+        cmd
+    };
+    let out = run_at(&["request", "--tool", "x"]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(4));
+    let err = stderr(&out);
+    assert!(err.contains("is agentd running?"), "{err}");
+    assert!(
+        err.contains(&format!("cannot reach agentd at {}", socket.display())),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let out = run_at(&["pending"]).output().await.unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("cannot reach agentd"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_withdraws_the_request_instead_of_leaving_it_queued() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let waiting = request(&d, &["--tool", "sensitive-op"]);
+    let id = id_of(&pending(&d, 1).await[0]);
+    let pid = waiting.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let done = waiting.wait_with_output().await.unwrap();
+    assert_eq!(done.status.code(), Some(1), "{}", stderr(&done));
+    assert!(
+        stderr(&done).ends_with("withdrawn: cancelled by the agent\n"),
+        "{}",
+        stderr(&done)
+    );
+    let doc: Value =
+        serde_json::from_slice(&run(&d, &["show", &id, "--json"]).await.stdout).unwrap();
+    assert_eq!(doc["state"], "withdrawn");
+    assert!(pending(&d, 0).await.is_empty());
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approve_and_deny_json_print_the_decided_request() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let _a = request(&d, &["--tool", "sensitive-op"]);
+    let id = id_of(&pending(&d, 1).await[0]);
+    let out = run(&d, &["approve", &id, "--operator", "alice", "--json"]).await;
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["state"], "approved");
+    assert_eq!(doc["decision"]["by"], "alice");
+    assert_eq!(doc["decision"]["source"], "operator");
+    d.stop().await;
+}

@@ -273,16 +273,22 @@ async fn a_decision_racing_the_deadline_has_exactly_one_outcome() {
     let mut agent = d.agent("racer").await.unwrap();
     let mut op = d.operator("alice").await.unwrap();
     let (mut approved, mut expired) = (0, 0);
-    for i in 0..200u64 {
-        // Deadlines from 1 to 20 ms put the decision on both sides of the deadline.
+    for i in 0..200i64 {
         let ticket = submit_queued(
             &mut agent,
             &ApprovalRequest {
-                timeout_ms: Some(1 + i % 20),
+                timeout_ms: Some(20),
                 ..sensitive(&format!(r#"{{"i":{i}}}"#))
             },
         )
         .await;
+        // Not a readiness wait: the decision is scheduled from 4 ms before to 4 ms after the
+        // deadline, so it lands on both sides of it and on the instant itself.
+        let offset = chrono::Duration::microseconds((i % 9 - 4) * 1000);
+        let until_decision = (ticket.expires_at + offset - chrono::Utc::now())
+            .to_std()
+            .unwrap_or_default();
+        tokio::time::sleep_until(tokio::time::Instant::now() + until_decision).await;
         let id = ticket.id.to_string();
         let decided = op
             .decide(&decide(&id, Verdict::Approve, "alice", None))
@@ -304,7 +310,8 @@ async fn a_decision_racing_the_deadline_has_exactly_one_outcome() {
         assert_eq!(stored.state, outcome.decision.state, "iteration {i}");
         assert_eq!(stored.decision.as_ref(), Some(&outcome.decision));
     }
-    assert_eq!(approved + expired, 200);
+    eprintln!("decision/deadline race: {approved} approved, {expired} expired");
+    assert!(approved > 0 && expired > 0, "both sides of the deadline were exercised");
     d.stop().await;
 }
 

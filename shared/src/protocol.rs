@@ -509,6 +509,38 @@ mod tests {
         assert_eq!(codec::decode_version(&bytes).unwrap(), 99);
     }
 
+    /// The exact bytes PROTOCOL.md documents for writers of non-Rust clients.
+    #[test]
+    fn wire_layout_matches_protocol_md() {
+        let hello = Hello {
+            version: 1,
+            role: Role::Operator,
+            name: "al".into(),
+        };
+        assert_eq!(codec::encode(&hello).unwrap(), [1, 1, 2, b'a', b'l']);
+        assert_eq!(codec::encode(&ClientMsg::Ping).unwrap(), [8]);
+        let id = Uuid::from_bytes([7; 16]);
+        let mut attach = vec![1, 16];
+        attach.extend_from_slice(&[7; 16]);
+        assert_eq!(codec::encode(&ClientMsg::Attach { id }).unwrap(), attach);
+        // Integers are varints: below 251 one byte; 251 + u16, 252 + u32, 253 + u64 (LE).
+        let list = ClientMsg::Submit(ApprovalRequest {
+            tool: "t".into(),
+            args_json: "{}".into(),
+            session: None,
+            summary: Some("s".into()),
+            timeout_ms: Some(1000),
+            risk_hint: Some(Risk::High),
+        });
+        assert_eq!(
+            codec::encode(&list).unwrap(),
+            [0, 1, b't', 2, b'{', b'}', 0, 1, 1, b's', 1, 251, 0xe8, 0x03, 1, 2]
+        );
+        let time = codec::encode(&now()).unwrap();
+        assert_eq!(time[0] as usize, time.len() - 1);
+        assert_eq!(&time[1..], b"2026-11-21T13:48:58.123456Z");
+    }
+
     #[test]
     fn trailing_bytes_are_refused() {
         let mut bytes = codec::encode(&ClientMsg::Ping).unwrap();

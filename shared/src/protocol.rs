@@ -355,8 +355,6 @@ pub enum ErrorCode {
     Forbidden,
     /// The message is valid but not now (e.g. a second request while one is being waited on).
     Busy,
-    /// agentd is shutting down.
-    ShuttingDown,
     Internal,
 }
 

@@ -29,6 +29,8 @@ pub struct Settings {
     pub tools: Vec<ToolSpec>,
     /// How many finished requests stay in memory for `ash show` and late deciders.
     pub finished_capacity: usize,
+    /// A connection that has not sent its hello by then is closed.
+    pub hello_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -39,6 +41,7 @@ impl Default for Settings {
             default_risk: Risk::Medium,
             tools: Vec::new(),
             finished_capacity: 10_000,
+            hello_timeout: Duration::from_secs(5),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use shared::{ApprovalRequest, ErrorCode, Risk, WireError};
+use shared::{ApprovalRequest, DecideRequest, ErrorCode, Risk, WireError, MAX_ARGS_LEN};
 
 use crate::registry::{validate_tool_name, Policy, Registry};
 
@@ -82,6 +82,15 @@ pub fn admit(req: &ApprovalRequest, registry: &Registry) -> Result<Admitted, Wir
 
 /// Parses the argument text and writes it back canonically. Empty text means no arguments.
 pub fn canonical_args(text: &str) -> Result<String, WireError> {
+    if text.len() > MAX_ARGS_LEN {
+        return Err(invalid(
+            ErrorCode::InvalidArgs,
+            format!(
+                "tool arguments are {} bytes of JSON; the limit is {MAX_ARGS_LEN}",
+                text.len()
+            ),
+        ));
+    }
     if text.trim().is_empty() {
         return Ok("{}".into());
     }
@@ -111,6 +120,24 @@ fn bounded(field: &str, value: &Option<String>, max: usize) -> Result<Option<Str
     }
 }
 
+/// The longest operator name and decision reason accepted.
+pub const MAX_OPERATOR: usize = 128;
+pub const MAX_REASON: usize = 1024;
+
+/// Checks the free-text fields of an operator's decision.
+pub fn check_decision(req: &DecideRequest) -> Result<(), WireError> {
+    let name = req.operator.trim();
+    if name.is_empty() || name.len() > MAX_OPERATOR || name.chars().any(char::is_control) {
+        return Err(invalid(
+            ErrorCode::InvalidRequest,
+            format!(
+                "the operator name must be 1 to {MAX_OPERATOR} bytes with no control characters"
+            ),
+        ));
+    }
+    bounded("reason", &req.reason, MAX_REASON).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +164,18 @@ mod tests {
         assert_eq!(
             canonical_args("\"just a string\"").unwrap(),
             "\"just a string\""
+        );
+    }
+
+    #[test]
+    fn oversized_arguments_are_refused() {
+        let big = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_ARGS_LEN));
+        let err = canonical_args(&big).unwrap_err();
+        assert_eq!(err.code, ErrorCode::InvalidArgs);
+        assert!(
+            err.message.contains("the limit is 262144"),
+            "{}",
+            err.message
         );
     }
 
@@ -209,6 +248,32 @@ mod tests {
         assert!(got.requires_approval);
         assert_eq!(got.risk, Risk::Medium);
         assert!(got.risk_reasons[0].contains("not in the registry"));
+    }
+
+    #[test]
+    fn decisions_need_a_sane_operator_name_and_reason() {
+        let ok = DecideRequest {
+            id: "7f".into(),
+            verdict: shared::Verdict::Deny,
+            operator: "alice".into(),
+            reason: Some("no".into()),
+        };
+        assert!(check_decision(&ok).is_ok());
+        for operator in ["", "  ", "a\u{1b}[31m", &"x".repeat(129)] {
+            let bad = DecideRequest {
+                operator: operator.into(),
+                ..ok.clone()
+            };
+            assert_eq!(
+                check_decision(&bad).unwrap_err().code,
+                ErrorCode::InvalidRequest
+            );
+        }
+        let long_reason = DecideRequest {
+            reason: Some("r".repeat(MAX_REASON + 1)),
+            ..ok
+        };
+        assert!(check_decision(&long_reason).is_err());
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub async fn run(settings: Settings, listener: Listener, shutdown: impl Future<O
     let ctx = Arc::new(server::Context {
         queue: queue::Queue::new(settings.grace_period, settings.finished_capacity),
         registry: registry::Registry::new(&settings),
+        hello_timeout: settings.hello_timeout,
     });
     server::serve(listener, ctx, shutdown).await;
 }

@@ -15,19 +15,16 @@ use shared::client::LocalStream;
 use shared::conn::{ConnError, Connection};
 use shared::frame::FrameError;
 use shared::{
-    codec, AgentIdentity, ClientMsg, ErrorCode, Event, Hello, Role, ServerMsg, WireError,
-    PROTOCOL_VERSION,
+    codec, AgentIdentity, ClientMsg, ErrorCode, Event, Hello, RequestView, Role, ServerMsg,
+    WireError, PROTOCOL_VERSION,
 };
 use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 use uuid::Uuid;
 
-use crate::intake::admit;
+use crate::intake::{admit, check_decision};
 use crate::queue::{Queue, Submission, Waiter};
 use crate::registry::Registry;
-
-/// A connection that has not said hello by then is dropped.
-const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The longest agent or operator name accepted in a hello.
 const MAX_NAME: usize = 128;
@@ -36,6 +33,8 @@ const MAX_NAME: usize = 128;
 pub struct Context {
     pub queue: Arc<Queue>,
     pub registry: Registry,
+    /// A connection that has not said hello by then is dropped.
+    pub hello_timeout: Duration,
 }
 
 /// Accepts connections until `shutdown` resolves, then stops every connection task.
@@ -96,7 +95,8 @@ async fn handle(stream: LocalStream, ctx: Arc<Context>) {
     };
     let pid = creds.pid().and_then(|p| u32::try_from(p).ok());
     let uid = creds.euid();
-    let hello = match tokio::time::timeout(HELLO_TIMEOUT, read_hello(&mut conn)).await {
+    let hello_timeout = ctx.hello_timeout;
+    let hello = match tokio::time::timeout(hello_timeout, read_hello(&mut conn)).await {
         Ok(Ok(hello)) => hello,
         Ok(Err(HelloError::Closed)) => {
             // A liveness probe (a second agentd, a health check) connects and leaves.
@@ -109,8 +109,8 @@ async fn handle(stream: LocalStream, ctx: Arc<Context>) {
             return;
         }
         Err(_) => {
-            tracing::warn!(?pid, ?uid, "no hello within {HELLO_TIMEOUT:?}; closing");
-            let msg = format!("no hello within {}s", HELLO_TIMEOUT.as_secs());
+            tracing::warn!(?pid, ?uid, "no hello within {hello_timeout:?}; closing");
+            let msg = format!("no hello within {}s", hello_timeout.as_secs_f64());
             let _ = send_error(&mut conn, ErrorCode::BadHello, msg).await;
             return;
         }
@@ -244,12 +244,13 @@ impl Session {
                     };
                     self.reply(reply).await
                 }
-                ClientMsg::List { state } => {
-                    let reply = self
-                        .operator_only("list requests")
-                        .unwrap_or_else(|| ServerMsg::Requests(self.ctx.queue.list(state)));
-                    self.reply(reply).await
-                }
+                ClientMsg::List { state } => match self.operator_only("list requests") {
+                    Some(refusal) => self.reply(refusal).await,
+                    None => {
+                        let views = self.ctx.queue.list(state);
+                        self.send_list(views).await
+                    }
+                },
                 ClientMsg::Get { id } => {
                     let reply =
                         self.operator_only("look at requests").unwrap_or_else(|| {
@@ -261,12 +262,14 @@ impl Session {
                     self.reply(reply).await
                 }
                 ClientMsg::Decide(decision) => {
-                    let reply = self
-                        .operator_only("decide requests")
-                        .unwrap_or_else(|| match self.ctx.queue.decide(&decision) {
+                    let reply = self.operator_only("decide requests").unwrap_or_else(|| {
+                        let decided = check_decision(&decision)
+                            .and_then(|()| self.ctx.queue.decide(&decision).map_err(Into::into));
+                        match decided {
                             Ok(view) => ServerMsg::Request(view),
-                            Err(e) => ServerMsg::Error(e.into()),
-                        });
+                            Err(e) => ServerMsg::Error(e),
+                        }
+                    });
                     self.reply(reply).await
                 }
                 ClientMsg::Subscribe => match self.operator_only("watch the queue") {
@@ -282,6 +285,33 @@ impl Session {
                 break;
             }
         }
+    }
+
+    /// Sends a list in frames of about `LIST_CHUNK` bytes each, so any number of requests can
+    /// be listed within the frame limit. The last frame (possibly empty) has `more: false`.
+    async fn send_list(&mut self, views: Vec<RequestView>) -> Next {
+        let mut chunk = Vec::new();
+        let mut size = 0;
+        for view in views {
+            let view_size = approx_size(&view);
+            if !chunk.is_empty() && size + view_size > LIST_CHUNK {
+                let msg = ServerMsg::Requests {
+                    items: std::mem::take(&mut chunk),
+                    more: true,
+                };
+                if let Next::Close = self.reply(msg).await {
+                    return Next::Close;
+                }
+                size = 0;
+            }
+            size += view_size;
+            chunk.push(view);
+        }
+        self.reply(ServerMsg::Requests {
+            items: chunk,
+            more: false,
+        })
+        .await
     }
 
     fn identity(&self) -> AgentIdentity {
@@ -444,4 +474,23 @@ impl Session {
             }
         }
     }
+}
+
+/// The size a list frame is filled up to. A request holds at most `MAX_ARGS_LEN` of arguments
+/// plus bounded fields, so a frame stays well under `MAX_FRAME_LEN`.
+const LIST_CHUNK: usize = 256 * 1024;
+
+/// An upper estimate of a request's encoded size, without encoding it.
+fn approx_size(v: &RequestView) -> usize {
+    const FIXED: usize = 256; // IDs, times, enums and length prefixes
+    v.args_json.len()
+        + v.tool.len()
+        + v.agent.name.len()
+        + v.session.as_ref().map_or(0, String::len)
+        + v.summary.as_ref().map_or(0, String::len)
+        + v.risk_reasons.iter().map(|r| r.len() + 8).sum::<usize>()
+        + v.decision.as_ref().map_or(0, |d| {
+            d.by.len() + d.reason.as_ref().map_or(0, String::len) + 64
+        })
+        + FIXED
 }

@@ -311,7 +311,10 @@ async fn a_decision_racing_the_deadline_has_exactly_one_outcome() {
         assert_eq!(stored.decision.as_ref(), Some(&outcome.decision));
     }
     eprintln!("decision/deadline race: {approved} approved, {expired} expired");
-    assert!(approved > 0 && expired > 0, "both sides of the deadline were exercised");
+    assert!(
+        approved > 0 && expired > 0,
+        "both sides of the deadline were exercised"
+    );
     d.stop().await;
 }
 
@@ -487,5 +490,70 @@ async fn unknown_tools_ask_with_medium_risk_and_hints_only_raise_it() {
         .risk_reasons
         .iter()
         .any(|r| r.contains("raised to critical")));
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_larger_than_one_frame_arrives_whole() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    // 24 requests of ~200 KiB of arguments each: about 5 MB, five times the frame limit.
+    let mut agents = Vec::new();
+    for n in 0..24 {
+        let mut agent = d.agent("bulky").await.unwrap();
+        let args = format!(r#"{{"n":{n},"blob":"{}"}}"#, "b".repeat(200 * 1024));
+        submit_queued(&mut agent, &sensitive(&args)).await;
+        agents.push(agent);
+    }
+    let mut op = d.operator("alice").await.unwrap();
+    let list = op.list(Some(State::Pending)).await.unwrap();
+    assert_eq!(list.len(), 24);
+    let mut ns: Vec<u64> = list
+        .iter()
+        .map(|v| {
+            serde_json::from_str::<serde_json::Value>(&v.args_json).unwrap()["n"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    ns.sort_unstable();
+    assert_eq!(ns, (0..24).collect::<Vec<u64>>());
+    // The connection is still in step after a multi-frame answer.
+    op.ping().await.unwrap();
+    assert_eq!(op.list(Some(State::Approved)).await.unwrap().len(), 0);
+    d.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribers_are_pushed_every_queue_change() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let mut watcher = d.operator("tui").await.unwrap();
+    watcher.subscribe().await.unwrap();
+    let mut agent = d.agent("claude").await.unwrap();
+    let ticket = submit_queued(&mut agent, &sensitive(r#"{"x":1}"#)).await;
+    match watcher.next_event().await.unwrap() {
+        shared::Event::Queued(v) => {
+            assert_eq!(v.id, ticket.id);
+            assert_eq!(v.state, State::Pending);
+        }
+        other => panic!("expected Queued, got {other:?}"),
+    }
+    let mut op = d.operator("alice").await.unwrap();
+    op.decide(&decide(
+        &ticket.id.to_string(),
+        Verdict::Deny,
+        "alice",
+        Some("no"),
+    ))
+    .await
+    .unwrap();
+    match watcher.next_event().await.unwrap() {
+        shared::Event::Finished(v) => {
+            assert_eq!(v.id, ticket.id);
+            assert_eq!(v.state, State::Denied);
+            assert_eq!(v.decision.unwrap().by, "alice");
+        }
+        other => panic!("expected Finished, got {other:?}"),
+    }
+    assert_eq!(agent.wait().await.unwrap().decision.state, State::Denied);
     d.stop().await;
 }

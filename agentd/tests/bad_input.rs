@@ -433,3 +433,53 @@ async fn a_waiting_connection_refuses_a_second_request() {
     }
     s.still_serving().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_that_never_says_hello_is_dropped() {
+    let daemon = TempDaemon::start(Settings {
+        hello_timeout: Duration::from_millis(100),
+        ..Settings::default()
+    })
+    .unwrap();
+    let mut raw = UnixStream::connect(daemon.socket()).await.unwrap();
+    let err = expect_error_then_close(&mut raw).await;
+    assert_eq!(err.code, ErrorCode::BadHello);
+    assert_eq!(err.message, "no hello within 0.1s");
+    daemon
+        .operator("alice")
+        .await
+        .unwrap()
+        .ping()
+        .await
+        .unwrap();
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_arguments_and_bad_operator_names_are_refused() {
+    let s = scene().await;
+    let mut agent = s.daemon.agent("bulky").await.unwrap();
+    let big = format!(r#"{{"blob":"{}"}}"#, "x".repeat(300 * 1024));
+    let err = agent
+        .submit(&ApprovalRequest {
+            tool: "sensitive-op".into(),
+            args_json: big,
+            ..ApprovalRequest::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidArgs));
+    assert!(err.to_string().contains("the limit is 262144"), "{err}");
+    let mut op = s.daemon.operator("alice").await.unwrap();
+    let err = op
+        .decide(&DecideRequest {
+            id: s.id.to_string(),
+            verdict: Verdict::Approve,
+            operator: "eve\u{1b}[2K".into(),
+            reason: None,
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidRequest));
+    s.still_serving().await;
+}

@@ -159,9 +159,19 @@ impl Client {
 
     /// Lists requests, optionally only those in one state, oldest first.
     pub async fn list(&mut self, state: Option<State>) -> Result<Vec<RequestView>> {
-        match self.call(&ClientMsg::List { state }).await? {
-            ServerMsg::Requests(r) => Ok(r),
-            other => Err(unexpected(&other)),
+        let mut all = Vec::new();
+        let mut reply = self.call(&ClientMsg::List { state }).await?;
+        loop {
+            match reply {
+                ServerMsg::Requests { items, more } => {
+                    all.extend(items);
+                    if !more {
+                        return Ok(all);
+                    }
+                }
+                other => return Err(unexpected(&other)),
+            }
+            reply = self.next().await?;
         }
     }
 

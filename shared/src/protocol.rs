@@ -16,6 +16,10 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// The largest frame payload either side accepts (1 MiB). Checked before allocating.
 pub const MAX_FRAME_LEN: usize = 1024 * 1024;
 
+/// The largest tool arguments accepted, as JSON text (256 KiB), so that any one request fits
+/// in a frame with room to spare.
+pub const MAX_ARGS_LEN: usize = 256 * 1024;
+
 /// The first frame of every connection. `version` must stay the first field: agentd decodes it
 /// on its own first, so it can name both versions even when the rest of the hello changed shape.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,7 +82,11 @@ pub enum ServerMsg {
     Queued(Ticket),
     /// The final answer to a request.
     Outcome(Outcome),
-    Requests(Vec<RequestView>),
+    /// A list answer, in as many frames as it takes: every frame but the last has `more`.
+    Requests {
+        items: Vec<RequestView>,
+        more: bool,
+    },
     Request(RequestView),
     ToolRegistered(ToolSpec),
     Event(Event),
@@ -468,8 +476,14 @@ mod tests {
                 id: Uuid::new_v4(),
                 decision: decision(),
             }),
-            ServerMsg::Requests(vec![view(), view()]),
-            ServerMsg::Requests(vec![]),
+            ServerMsg::Requests {
+                items: vec![view(), view()],
+                more: true,
+            },
+            ServerMsg::Requests {
+                items: vec![],
+                more: false,
+            },
             ServerMsg::Request(view()),
             ServerMsg::ToolRegistered(ToolSpec {
                 name: "x".into(),

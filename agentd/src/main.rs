@@ -12,14 +12,15 @@ use tracing_subscriber::EnvFilter;
 /// block until an operator approves or denies them with `ash`, or until the tool's timeout
 /// denies them.
 #[derive(Parser, Debug)]
-#[command(name = "agentd", version, about, long_about = None)]
+#[command(name = "agentd", version)]
 struct Args {
     /// The Unix socket to listen on [default: $XDG_RUNTIME_DIR/agentd/agentd.sock, or
     /// /tmp/agentd-$UID/agentd.sock when XDG_RUNTIME_DIR is unset]
     #[arg(long, env = "AGENTD_SOCKET", value_name = "PATH")]
     socket: Option<PathBuf>,
 
-    /// Where agentd keeps its state [default: the platform's data folder for agentd]
+    /// Where agentd keeps its state [default: the platform's state folder for agentd,
+    /// e.g. ~/.local/state/agentd]
     #[arg(long, env = "AGENTD_STATE_DIR", value_name = "DIR")]
     state_dir: Option<PathBuf>,
 

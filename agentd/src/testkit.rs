@@ -48,6 +48,17 @@ impl TempDaemon {
         Client::connect(&self.socket, Role::Agent, name).await
     }
 
+    /// Stops the daemon and starts a new one with `settings` on the same socket, as a restart
+    /// would.
+    pub async fn restart(&mut self, settings: Settings) -> std::io::Result<()> {
+        if let Some(daemon) = self.daemon.take() {
+            daemon.stop().await;
+        }
+        let daemon = Daemon::start(settings, &self.socket).map_err(std::io::Error::other)?;
+        self.daemon = Some(daemon);
+        Ok(())
+    }
+
     /// Shuts the daemon down and waits until it has.
     pub async fn stop(mut self) {
         if let Some(daemon) = self.daemon.take() {

@@ -557,3 +557,23 @@ async fn subscribers_are_pushed_every_queue_change() {
     assert_eq!(agent.wait().await.unwrap().decision.state, State::Denied);
     d.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_agent_reconnects_after_a_restart_and_is_told_what_happened() {
+    let mut d = TempDaemon::start(Settings::default()).unwrap();
+    let socket = d.socket().to_path_buf();
+    let agent =
+        tokio::spawn(
+            async move { request_approval(&socket, "claude", &sensitive("{}"), |_| {}).await },
+        );
+    let mut op = d.operator("alice").await.unwrap();
+    let id = pending(&mut op, 1).await[0].id;
+    drop(op);
+    // This version keeps requests in memory: the new daemon does not know the request, and
+    // the client, having reconnected and re-attached, says so instead of hanging.
+    d.restart(Settings::default()).await.unwrap();
+    let err = agent.await.unwrap().unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::NotFound));
+    assert_eq!(err.to_string(), format!("no request matches '{id}'"));
+    d.stop().await;
+}

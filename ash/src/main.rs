@@ -13,7 +13,14 @@ use clap::{Parser, Subcommand};
 
 /// Answer agentd's approval requests from the shell, or ask for one as an agent would.
 #[derive(Parser, Debug)]
-#[command(name = "ash", version, about, long_about = None, arg_required_else_help = true)]
+#[command(
+    name = "ash",
+    version,
+    arg_required_else_help = true,
+    after_help = "Request IDs may be shortened to any unique prefix, as with git.\n\
+                  Exit codes: 0 success, 1 failure, 2 usage error; `ash request` has its own \
+                  (see `ash request --help`)."
+)]
 struct Cli {
     /// The agentd socket [default: $XDG_RUNTIME_DIR/agentd/agentd.sock, or
     /// /tmp/agentd-$UID/agentd.sock when XDG_RUNTIME_DIR is unset]

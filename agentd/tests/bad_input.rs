@@ -66,6 +66,17 @@ impl Scene {
     async fn raw(&self) -> UnixStream {
         UnixStream::connect(self.daemon.socket()).await.unwrap()
     }
+
+    /// A raw connection past a good hello.
+    async fn greeted(&self) -> UnixStream {
+        let mut raw = self.raw().await;
+        raw.write_all(&hello(PROTOCOL_VERSION)).await.unwrap();
+        assert!(matches!(
+            read_msg(&mut raw).await,
+            ServerMsg::Welcome { .. }
+        ));
+        raw
+    }
 }
 
 fn frame(payload: &[u8]) -> Vec<u8> {
@@ -237,9 +248,7 @@ async fn an_undecodable_message_after_the_hello_is_refused() {
         err.message
     );
     // Trailing bytes after a valid message are refused too.
-    let mut raw = s.raw().await;
-    raw.write_all(&hello(PROTOCOL_VERSION)).await.unwrap();
-    read_msg(&mut raw).await;
+    let mut raw = s.greeted().await;
     let mut ping = codec::encode(&ClientMsg::Ping).unwrap();
     ping.extend_from_slice(b"junk");
     raw.write_all(&frame(&ping)).await.unwrap();
@@ -413,9 +422,7 @@ async fn an_agent_connection_may_not_decide_or_list() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_connection_refuses_a_second_request() {
     let s = scene().await;
-    let mut raw = s.raw().await;
-    raw.write_all(&hello(PROTOCOL_VERSION)).await.unwrap();
-    read_msg(&mut raw).await;
+    let mut raw = s.greeted().await;
     let submit = ClientMsg::Submit(ApprovalRequest {
         tool: "sensitive-op".into(),
         ..ApprovalRequest::default()

@@ -36,7 +36,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let daemon = TempDaemon::start(settings)?;
         no_approval_round_trip(&daemon).await?;
         concurrent_approvals(&daemon).await?;
-        daemon.stop().await;
+        daemon.stop().await?;
         Ok(())
     })
 }

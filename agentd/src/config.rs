@@ -11,6 +11,7 @@ use serde::Deserialize;
 use shared::{Risk, ToolSpec};
 
 use crate::registry::validate_spec;
+use crate::store::Durability;
 
 /// The longest approval timeout any tool may have: a week.
 pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
@@ -31,6 +32,10 @@ pub struct Settings {
     pub finished_capacity: usize,
     /// A connection that has not sent its hello by then is closed.
     pub hello_timeout: Duration,
+    /// Where the store lives; `None` keeps everything in memory (embedding, benchmarks).
+    pub state_dir: Option<PathBuf>,
+    /// How far a commit goes before it counts as done.
+    pub durability: Durability,
 }
 
 impl Default for Settings {
@@ -42,6 +47,8 @@ impl Default for Settings {
             tools: Vec::new(),
             finished_capacity: 10_000,
             hello_timeout: Duration::from_secs(5),
+            state_dir: None,
+            durability: Durability::Normal,
         }
     }
 }
@@ -61,8 +68,16 @@ struct File {
     daemon: DaemonSection,
     #[serde(default)]
     defaults: DefaultsSection,
+    #[serde(default)]
+    store: StoreSection,
     #[serde(default, rename = "tool")]
     tools: Vec<ToolEntry>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StoreSection {
+    durability: Option<Durability>,
 }
 
 #[derive(Deserialize, Default)]
@@ -128,6 +143,9 @@ impl Settings {
         }
         if let Some(n) = file.daemon.finished_in_memory {
             settings.finished_capacity = n;
+        }
+        if let Some(durability) = file.store.durability {
+            settings.durability = durability;
         }
         if let Some(secs) = file.defaults.approval_timeout_secs {
             check_timeout(secs).map_err(|m| fail(format!("[defaults] {m}")))?;
@@ -201,6 +219,8 @@ mod tests {
             r#"
             [daemon]
             grace_period_secs = 3
+            [store]
+            durability = "full"
             [defaults]
             approval_timeout_secs = 120
             risk = "high"
@@ -215,6 +235,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.grace_period, Duration::from_secs(3));
+        assert_eq!(s.durability, Durability::Full);
         assert_eq!(
             s.tools,
             vec![

@@ -6,11 +6,13 @@
 //! embedding (tests, demos). `main.rs` only parses flags, binds and waits for a signal.
 
 pub mod config;
+pub mod history;
 pub mod intake;
 pub mod queue;
 pub mod registry;
 pub mod server;
 pub mod socket;
+pub mod store;
 pub mod testkit;
 
 use std::future::Future;
@@ -22,31 +24,117 @@ use tokio::task::JoinHandle;
 
 pub use config::Settings;
 pub use socket::{bind, BindError, Listener};
+pub use store::{Durability, StoreError};
 
-/// Serves `listener` until `shutdown` resolves. Dropping the listener at the end removes the
-/// socket file.
-pub async fn run(settings: Settings, listener: Listener, shutdown: impl Future<Output = ()>) {
-    let ctx = Arc::new(server::Context {
-        queue: queue::Queue::new(settings.grace_period, settings.finished_capacity),
-        registry: registry::Registry::new(&settings),
-        hello_timeout: settings.hello_timeout,
-    });
-    server::serve(listener, ctx, shutdown).await;
+/// Why agentd could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A daemon with its store open and its queue recovered, ready to serve.
+pub struct Prepared {
+    ctx: Arc<server::Context>,
+}
+
+/// Opens the store (or a memory store when `settings.state_dir` is `None`) and puts back the
+/// requests that were pending. Must be called inside a tokio runtime (it starts their timers).
+pub fn prepare(settings: &Settings) -> Result<Prepared, StartError> {
+    let (store, pending) = match &settings.state_dir {
+        Some(dir) => store::Store::open(dir, settings.durability)?,
+        None => (store::Store::memory(), Vec::new()),
+    };
+    let store = Arc::new(store);
+    let queue = queue::Queue::new(
+        Arc::clone(&store),
+        settings.grace_period,
+        settings.finished_capacity,
+    );
+    let (restored, expired) = queue.restore(pending);
+    store.enqueue(
+        None,
+        Some(store::daemon_event(
+            "daemon_started",
+            queue::AGENTD,
+            serde_json::json!({
+                "version": env!("CARGO_PKG_VERSION"),
+                "pid": std::process::id(),
+                "restored": restored,
+                "expired_while_down": expired,
+            }),
+        )),
+        Vec::new(),
+    );
+    if let Some(path) = store.path() {
+        tracing::info!(store = %path.display(), restored, expired, "store open");
+    }
+    Ok(Prepared {
+        ctx: Arc::new(server::Context {
+            queue,
+            registry: registry::Registry::new(settings),
+            hello_timeout: settings.hello_timeout,
+        }),
+    })
+}
+
+/// Serves `listener` until `shutdown` resolves, then closes the store (recording the stop)
+/// and removes the socket file. Ends early with the store's error if a commit ever fails:
+/// nothing that was not committed has been acknowledged, and the next start recovers from
+/// the store.
+pub async fn serve(
+    prepared: Prepared,
+    listener: Listener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StoreError> {
+    let queue = Arc::clone(&prepared.ctx.queue);
+    let store = Arc::clone(queue.store());
+    let failure = {
+        let store = Arc::clone(&store);
+        async move { store.failure().await }
+    };
+    let failed = server::serve(listener, prepared.ctx, shutdown, failure).await;
+    queue.shutdown();
+    store
+        .close(Some(store::daemon_event(
+            "daemon_stopped",
+            queue::AGENTD,
+            serde_json::json!({ "pid": std::process::id() }),
+        )))
+        .await;
+    match failed {
+        Some(message) => Err(StoreError::Failed(message)),
+        None => Ok(()),
+    }
+}
+
+/// Prepares and serves in one call.
+pub async fn run(
+    settings: Settings,
+    listener: Listener,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), StartError> {
+    let prepared = prepare(&settings)?;
+    Ok(serve(prepared, listener, shutdown).await?)
 }
 
 /// An agentd running on a background task of the current tokio runtime.
 pub struct Daemon {
     socket: PathBuf,
     stop: Option<oneshot::Sender<()>>,
-    task: JoinHandle<()>,
+    task: JoinHandle<Result<(), StoreError>>,
 }
 
 impl Daemon {
-    /// Binds `socket` and starts serving. The socket accepts connections when this returns.
-    pub fn start(settings: Settings, socket: &Path) -> Result<Daemon, BindError> {
+    /// Binds `socket`, opens the store and starts serving. The socket accepts connections
+    /// when this returns.
+    pub fn start(settings: Settings, socket: &Path) -> Result<Daemon, StartError> {
         let listener = bind(socket)?;
+        let prepared = prepare(&settings)?;
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(run(settings, listener, async {
+        let task = tokio::spawn(serve(prepared, listener, async {
             let _ = stopped.await;
         }));
         Ok(Daemon {
@@ -60,11 +148,13 @@ impl Daemon {
         &self.socket
     }
 
-    /// Shuts down and waits until the socket is closed and removed.
-    pub async fn stop(mut self) {
+    /// Shuts down and waits until the store is closed and the socket removed.
+    pub async fn stop(mut self) -> Result<(), StoreError> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        let _ = (&mut self.task).await;
+        (&mut self.task)
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Failed(format!("agentd's task failed: {e}"))))
     }
 }

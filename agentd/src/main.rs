@@ -62,8 +62,10 @@ fn start(args: Args) -> anyhow::Result<()> {
             .map(|d| d.state_dir().unwrap_or(d.data_dir()).to_path_buf())
             .context("cannot find a home folder for the state dir; pass --state-dir")?,
     };
-    create_private_dir(&state_dir)
-        .with_context(|| format!("cannot create the state dir {}", state_dir.display()))?;
+    let settings = agentd::Settings {
+        state_dir: Some(state_dir.clone()),
+        ..settings
+    };
     let socket = args
         .socket
         .unwrap_or_else(shared::paths::default_socket_path);
@@ -76,25 +78,16 @@ fn start(args: Args) -> anyhow::Result<()> {
             socket = %socket.display(), state_dir = %state_dir.display(),
             tools = settings.tools.len(), "agentd {} listening", env!("CARGO_PKG_VERSION")
         );
-        agentd::run(settings, listener, async {
+        let prepared = agentd::prepare(&settings)?;
+        agentd::serve(prepared, listener, async {
             tokio::select! {
                 _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
                 _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
             }
         })
-        .await;
+        .await
+        .context("stopped because the store failed")?;
         tracing::info!("agentd stopped");
         Ok(())
     })
-}
-
-fn create_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
 }

@@ -1,10 +1,12 @@
-//! The approval queue: the one owner of every request, its deadline, its waiters and its
-//! decision.
+//! The approval queue: the one owner of every pending request, its deadline, its waiters and
+//! its decision.
 //!
 //! All state sits behind one mutex, and every way a request can end (decision, deadline,
 //! cancel, abandonment) goes through `finish`, which only acts on a pending request. So a
-//! decision racing the deadline resolves to exactly one outcome, and the agent, the decider and
-//! every subscriber see that same one. Durable storage will sit under this boundary.
+//! decision racing the deadline resolves to exactly one outcome. Every change is handed to the
+//! store in the same critical section, so the store sees changes in the order they happened;
+//! the store's writer delivers the outcome to the agent and the event to subscribers only once
+//! the change is committed, and replies to operators wait for that commit too.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -22,14 +24,15 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::intake::Admitted;
-
-/// How many events a slow subscriber may fall behind before it is told it lagged.
-const EVENT_BUFFER: usize = 4096;
+use crate::store::{self, Delivery, Store, StoreError};
 
 /// The name decisions made by agentd itself carry.
-const AGENTD: &str = "agentd";
+pub const AGENTD: &str = "agentd";
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// How many stored requests a prefix lookup considers before calling the prefix ambiguous.
+const STORE_CANDIDATES: usize = 10;
+
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum QueueError {
     #[error("{0}")]
     BadId(String),
@@ -42,6 +45,8 @@ pub enum QueueError {
     },
     #[error("{0}")]
     AlreadyFinished(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 impl From<QueueError> for WireError {
@@ -51,6 +56,7 @@ impl From<QueueError> for WireError {
             QueueError::NotFound { .. } => ErrorCode::NotFound,
             QueueError::Ambiguous { .. } => ErrorCode::Ambiguous,
             QueueError::AlreadyFinished(_) => ErrorCode::AlreadyFinished,
+            QueueError::Store(_) => ErrorCode::Internal,
         };
         WireError {
             code,
@@ -78,10 +84,10 @@ impl Waiter {
         self.id
     }
 
-    /// Resolves when the request is finished. Cancel-safe.
+    /// Resolves when the request's outcome is committed. Cancel-safe.
     pub async fn outcome(&mut self) -> Option<Outcome> {
         let result = self.rx.wait_for(Option::is_some).await.map(|o| o.clone());
-        // On error the request was dropped from memory, only possible once it finished.
+        // On error the sender is gone; whatever it last sent is still readable.
         result.unwrap_or_else(|_| self.rx.borrow().clone())
     }
 }
@@ -94,7 +100,8 @@ impl Drop for Waiter {
 
 struct Entry {
     view: RequestView,
-    outcome: watch::Sender<Option<Outcome>>,
+    /// Shared with the store's writer, which sends the outcome once it is committed.
+    outcome: Arc<watch::Sender<Option<Outcome>>>,
     /// Connections waiting on this request right now.
     waiters: usize,
     /// Bumped on every attach and detach, so a stale grace timer knows it is stale.
@@ -105,22 +112,23 @@ struct Entry {
 #[derive(Default)]
 struct Inner {
     entries: HashMap<Uuid, Entry>,
-    /// Finished requests, oldest first, kept for `show` and for late deciders.
+    /// Finished requests, oldest first, kept for quick answers to late deciders and re-attaching
+    /// agents; older ones are read from the store.
     finished: VecDeque<Uuid>,
 }
 
 pub struct Queue {
     inner: Mutex<Inner>,
-    events: broadcast::Sender<Event>,
+    store: Arc<Store>,
     grace: Duration,
     finished_capacity: usize,
 }
 
 impl Queue {
-    pub fn new(grace: Duration, finished_capacity: usize) -> Arc<Queue> {
+    pub fn new(store: Arc<Store>, grace: Duration, finished_capacity: usize) -> Arc<Queue> {
         Arc::new(Queue {
             inner: Mutex::new(Inner::default()),
-            events: broadcast::channel(EVENT_BUFFER).0,
+            store,
             grace,
             finished_capacity,
         })
@@ -132,16 +140,90 @@ impl Queue {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
+        self.store.subscribe()
+    }
+
+    /// Waits until everything handed to the store so far is committed, so an answer never
+    /// shows what is not yet durable.
+    async fn settle(&self) -> Result<(), QueueError> {
+        Ok(self.store.durable(self.store.last_seq()).await?)
+    }
+
+    /// Puts back the requests that were pending when agentd last stopped: with their original
+    /// deadlines, or expired if the deadline passed meanwhile. Their agents have one grace
+    /// period from now to re-attach. Returns how many are pending again and how many expired.
+    pub fn restore(self: &Arc<Self>, pending: Vec<RequestView>) -> (usize, usize) {
+        let now = now();
+        let (mut restored, mut expired) = (0, 0);
+        let mut inner = self.lock();
+        for mut view in pending {
+            let id = view.id;
+            view.attached = false;
+            let expires_at = view.expires_at;
+            inner.entries.insert(
+                id,
+                Entry {
+                    view,
+                    outcome: Arc::new(watch::channel(None).0),
+                    waiters: 0,
+                    generation: 1,
+                    timer: None,
+                },
+            );
+            if expires_at <= now {
+                let decision = Decision {
+                    reason: Some("the deadline passed while agentd was not running".into()),
+                    ..expiry()
+                };
+                self.finish(&mut inner, id, decision);
+                expired += 1;
+                continue;
+            }
+            let left = (expires_at - now).to_std().unwrap_or_default();
+            let timer = self.start_timer(id, left);
+            if let Some(entry) = inner.entries.get_mut(&id) {
+                entry.timer = Some(timer);
+            }
+            self.start_grace(id, 1);
+            restored += 1;
+        }
+        (restored, expired)
+    }
+
+    fn start_timer(self: &Arc<Self>, id: Uuid, after: Duration) -> AbortHandle {
+        let queue = Arc::clone(self);
+        let deadline = Instant::now() + after;
+        tokio::spawn(async move {
+            tokio::time::sleep_until(deadline).await;
+            queue.expire(id);
+        })
+        .abort_handle()
+    }
+
+    fn start_grace(self: &Arc<Self>, id: Uuid, generation: u64) {
+        let queue = Arc::clone(self);
+        let grace = self.grace;
+        tokio::spawn(async move {
+            tokio::time::sleep(grace).await;
+            queue.withdraw_if_abandoned(id, generation);
+        });
     }
 
     /// Takes an admitted request from `agent`: answered at once if its tool needs no approval,
-    /// otherwise queued with a deadline and a waiter for the submitting connection.
-    pub fn submit(self: &Arc<Self>, agent: AgentIdentity, req: Admitted) -> Submission {
+    /// otherwise queued with a deadline and a waiter for the submitting connection. Returns
+    /// once the request is committed.
+    pub async fn submit(
+        self: &Arc<Self>,
+        agent: AgentIdentity,
+        req: Admitted,
+    ) -> Result<Submission, QueueError> {
         let id = Uuid::new_v4();
-        let now = Utc::now();
-        let expires_at = now + req.timeout;
+        let now = now();
         let mut view = RequestView {
             id,
             tool: req.tool,
@@ -152,12 +234,11 @@ impl Queue {
             risk: req.risk,
             risk_reasons: req.risk_reasons,
             created_at: now,
-            expires_at,
+            expires_at: now + req.timeout,
             state: State::Pending,
             attached: true,
             decision: None,
         };
-        let mut inner = self.lock();
         if !req.requires_approval {
             let decision = Decision {
                 state: State::Approved,
@@ -171,83 +252,130 @@ impl Queue {
             view.decision = Some(decision.clone());
             log_decision(&view, &decision);
             let outcome = Outcome { id, decision };
-            inner.entries.insert(
-                id,
-                Entry {
-                    view,
-                    outcome: watch::channel(Some(outcome.clone())).0,
-                    waiters: 0,
-                    generation: 0,
-                    timer: None,
-                },
-            );
-            self.retire(&mut inner, id);
-            return Submission::Decided(outcome);
+            let seq = {
+                let mut inner = self.lock();
+                let seq = self.store.enqueue(
+                    Some(view.clone()),
+                    Some(store::finished_event(&view)),
+                    Vec::new(),
+                );
+                inner.entries.insert(
+                    id,
+                    Entry {
+                        view,
+                        outcome: Arc::new(watch::channel(Some(outcome.clone())).0),
+                        waiters: 0,
+                        generation: 0,
+                        timer: None,
+                    },
+                );
+                self.retire(&mut inner, id);
+                seq
+            };
+            self.store.durable(seq).await?;
+            return Ok(Submission::Decided(outcome));
         }
 
-        let (tx, rx) = watch::channel(None);
-        let queue = Arc::clone(self);
-        let deadline = Instant::now() + req.timeout;
-        let timer = tokio::spawn(async move {
-            tokio::time::sleep_until(deadline).await;
-            queue.expire(id);
-        })
-        .abort_handle();
+        let outcome = Arc::new(watch::channel(None).0);
+        let rx = outcome.subscribe();
         let ticket = ticket(&view);
         tracing::info!(
             request = %id, tool = %view.tool, agent = %view.agent.name,
             pid = ?view.agent.pid, risk = %view.risk, expires_at = %view.expires_at,
             "request queued"
         );
-        let _ = self.events.send(Event::Queued(view.clone()));
-        inner.entries.insert(
-            id,
-            Entry {
-                view,
-                outcome: tx,
-                waiters: 1,
-                generation: 0,
-                timer: Some(timer),
-            },
-        );
-        Submission::Queued {
-            ticket,
-            waiter: Waiter {
-                queue: Arc::clone(self),
+        let seq = {
+            let mut inner = self.lock();
+            let seq = self.store.enqueue(
+                Some(view.clone()),
+                Some(store::queued_event(&view)),
+                vec![Delivery::Event(Event::Queued(view.clone()))],
+            );
+            let timer = self.start_timer(id, req.timeout);
+            inner.entries.insert(
                 id,
-                rx,
-            },
-        }
+                Entry {
+                    view,
+                    outcome,
+                    waiters: 1,
+                    generation: 0,
+                    timer: Some(timer),
+                },
+            );
+            seq
+        };
+        let waiter = Waiter {
+            queue: Arc::clone(self),
+            id,
+            rx,
+        };
+        self.store.durable(seq).await?;
+        Ok(Submission::Queued { ticket, waiter })
     }
 
     /// A connection waits on an existing request, e.g. after its agent reconnected.
-    pub fn attach(self: &Arc<Self>, id: Uuid) -> Result<Submission, QueueError> {
-        let mut inner = self.lock();
-        let entry = inner
-            .entries
-            .get_mut(&id)
-            .ok_or_else(|| QueueError::NotFound {
-                scope: "",
-                prefix: id.to_string(),
-            })?;
-        if let Some(decision) = &entry.view.decision {
-            return Ok(Submission::Decided(Outcome {
-                id,
-                decision: decision.clone(),
-            }));
+    pub async fn attach(self: &Arc<Self>, id: Uuid) -> Result<Submission, QueueError> {
+        {
+            let mut inner = self.lock();
+            if let Some(entry) = inner.entries.get_mut(&id) {
+                if entry.view.decision.is_none() {
+                    entry.waiters += 1;
+                    entry.generation += 1;
+                    entry.view.attached = true;
+                    tracing::info!(request = %id, waiters = entry.waiters, "agent attached");
+                    return Ok(Submission::Queued {
+                        ticket: ticket(&entry.view),
+                        waiter: Waiter {
+                            queue: Arc::clone(self),
+                            id,
+                            rx: entry.outcome.subscribe(),
+                        },
+                    });
+                }
+            }
         }
-        entry.waiters += 1;
-        entry.generation += 1;
-        entry.view.attached = true;
-        tracing::info!(request = %id, waiters = entry.waiters, "agent attached");
-        Ok(Submission::Queued {
-            ticket: ticket(&entry.view),
-            waiter: Waiter {
-                queue: Arc::clone(self),
-                id,
-                rx: entry.outcome.subscribe(),
-            },
+        let view = self.find_finished(id).await?;
+        let decision = view.decision.ok_or(QueueError::NotFound {
+            scope: "",
+            prefix: id.to_string(),
+        })?;
+        Ok(Submission::Decided(Outcome { id, decision }))
+    }
+
+    /// A finished request by exact ID, from memory or the store, once its decision is durable.
+    async fn find_finished(&self, id: Uuid) -> Result<RequestView, QueueError> {
+        let in_memory = self.lock().entries.get(&id).map(|e| e.view.clone());
+        let view = match in_memory {
+            Some(view) => Some(view),
+            None => self.stored_by_id(id).await?,
+        };
+        self.settle().await?;
+        view.ok_or(QueueError::NotFound {
+            scope: "",
+            prefix: id.to_string(),
         })
+    }
+
+    async fn stored_by_id(&self, id: Uuid) -> Result<Option<RequestView>, QueueError> {
+        let Some(reader) = self.store.reader() else {
+            return Ok(None);
+        };
+        let found = tokio::task::spawn_blocking(move || reader.by_id(id))
+            .await
+            .map_err(|e| StoreError::Query(e.to_string()))??;
+        Ok(found)
+    }
+
+    async fn stored_by_prefix(&self, prefix: &IdPrefix) -> Result<Vec<RequestView>, QueueError> {
+        let Some(reader) = self.store.reader() else {
+            return Ok(Vec::new());
+        };
+        let hyphenated = prefix.hyphenated();
+        let found =
+            tokio::task::spawn_blocking(move || reader.by_prefix(&hyphenated, STORE_CANDIDATES))
+                .await
+                .map_err(|e| StoreError::Query(e.to_string()))??;
+        Ok(found)
     }
 
     /// A waiting connection went away. When the last one goes, the request waits one grace
@@ -265,12 +393,7 @@ impl Queue {
         entry.view.attached = false;
         let generation = entry.generation;
         tracing::info!(request = %id, grace = ?self.grace, "agent went away; waiting for it to re-attach");
-        let queue = Arc::clone(self);
-        let grace = self.grace;
-        tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
-            queue.withdraw_if_abandoned(id, generation);
-        });
+        self.start_grace(id, generation);
     }
 
     fn withdraw_if_abandoned(&self, id: Uuid, generation: u64) {
@@ -289,7 +412,7 @@ impl Queue {
                 "the agent went away and did not come back within {}s",
                 self.grace.as_secs_f64()
             )),
-            at: Utc::now(),
+            at: now(),
         };
         self.finish(&mut inner, id, decision);
     }
@@ -302,42 +425,95 @@ impl Queue {
 
     /// The agent withdraws its request. Returns the outcome (the earlier one if it had already
     /// finished, so a cancel racing a decision reports what really happened).
-    pub fn cancel(&self, id: Uuid) -> Result<Outcome, QueueError> {
-        let mut inner = self.lock();
-        let entry = inner.entries.get(&id).ok_or_else(|| QueueError::NotFound {
+    pub async fn cancel(&self, id: Uuid) -> Result<Outcome, QueueError> {
+        let finished = {
+            let mut inner = self.lock();
+            match inner.entries.get(&id) {
+                Some(entry) if entry.view.decision.is_none() => {
+                    let decision = Decision {
+                        state: State::Withdrawn,
+                        source: DecisionSource::Agent,
+                        by: entry.view.agent.name.clone(),
+                        reason: Some("cancelled by the agent".into()),
+                        at: now(),
+                    };
+                    self.finish(&mut inner, id, decision)
+                }
+                _ => None,
+            }
+        };
+        let view = match finished {
+            Some((view, seq)) => {
+                self.store.durable(seq).await?;
+                view
+            }
+            None => self.find_finished(id).await?,
+        };
+        let decision = view.decision.ok_or(QueueError::NotFound {
             scope: "",
             prefix: id.to_string(),
         })?;
-        if let Some(earlier) = &entry.view.decision {
-            return Ok(Outcome {
-                id,
-                decision: earlier.clone(),
-            });
-        }
-        let decision = Decision {
-            state: State::Withdrawn,
-            source: DecisionSource::Agent,
-            by: entry.view.agent.name.clone(),
-            reason: Some("cancelled by the agent".into()),
-            at: Utc::now(),
-        };
-        self.finish(&mut inner, id, decision.clone());
         Ok(Outcome { id, decision })
     }
 
-    /// An operator approves or denies. The first decision wins; any later one, and any
-    /// decision after the deadline, gets an error naming the final state and who decided.
-    pub fn decide(&self, req: &DecideRequest) -> Result<RequestView, QueueError> {
+    /// An operator approves or denies. The prefix is matched against pending requests first,
+    /// since those are the ones that can be decided. The first decision wins; any later one,
+    /// and any decision after the deadline, gets an error naming the final state and who
+    /// decided. Returns once the decision is committed.
+    pub async fn decide(&self, req: &DecideRequest) -> Result<RequestView, QueueError> {
         let prefix = IdPrefix::parse(&req.id).map_err(|e| QueueError::BadId(e.to_string()))?;
-        let mut inner = self.lock();
-        let id = resolve(&inner, &prefix, "pending ")?;
-        let pending_past_deadline = inner
+        let attempt = {
+            let mut inner = self.lock();
+            resolve_pending(&inner, &prefix)?.map(|id| self.decide_locked(&mut inner, id, req))
+        };
+        let late = match attempt {
+            Some(Attempt::Decided(view, seq)) => {
+                self.store.durable(seq).await?;
+                return Ok(view);
+            }
+            Some(Attempt::Late(view)) => *view,
+            Some(Attempt::Vanished) => {
+                return Err(QueueError::NotFound {
+                    scope: "pending ",
+                    prefix: prefix.as_str().to_string(),
+                })
+            }
+            None => {
+                // Nothing pending matches: say what did happen to it, if anything did.
+                let found = self.matching(&prefix).await?;
+                match found.len() {
+                    0 => {
+                        return Err(QueueError::NotFound {
+                            scope: "pending ",
+                            prefix: prefix.as_str().to_string(),
+                        })
+                    }
+                    1 => found.into_iter().next().ok_or(QueueError::NotFound {
+                        scope: "pending ",
+                        prefix: prefix.as_str().to_string(),
+                    })?,
+                    _ => return Err(ambiguous(&prefix, found)),
+                }
+            }
+        };
+        self.settle().await?;
+        let message = already_finished(&late);
+        tracing::warn!(request = %late.id, operator = %req.operator, verdict = ?req.verdict, "late decision refused: {message}");
+        Err(QueueError::AlreadyFinished(message))
+    }
+
+    /// Decides `id` under the lock: the decided view and its write, or the view as it already
+    /// ended.
+    fn decide_locked(&self, inner: &mut Inner, id: Uuid, req: &DecideRequest) -> Attempt {
+        let past_deadline = inner
             .entries
             .get(&id)
-            .is_some_and(|e| e.view.state == State::Pending && e.view.expires_at <= Utc::now());
-        if pending_past_deadline {
+            .is_some_and(|e| e.view.state == State::Pending && e.view.expires_at <= now());
+        if past_deadline {
             // The timer has not fired yet, but the deadline people were shown has passed.
-            self.finish(&mut inner, id, expiry());
+            if let Some((expired, _)) = self.finish(inner, id, expiry()) {
+                return Attempt::Late(Box::new(expired));
+            }
         }
         let decision = Decision {
             state: match req.verdict {
@@ -345,53 +521,80 @@ impl Queue {
                 Verdict::Deny => State::Denied,
             },
             source: DecisionSource::Operator,
-            by: req.operator.clone(),
+            by: req.operator.trim().to_string(),
             reason: req.reason.clone().filter(|r| !r.is_empty()),
-            at: Utc::now(),
+            at: now(),
         };
-        if let Some(view) = self.finish(&mut inner, id, decision) {
-            return Ok(view);
+        // `id` was pending under this same lock, so the decision takes; were it ever not to,
+        // the caller reports what the request is instead.
+        match self.finish(inner, id, decision) {
+            Some((view, seq)) => Attempt::Decided(view, seq),
+            None => match inner.entries.get(&id) {
+                Some(e) => Attempt::Late(Box::new(e.view.clone())),
+                None => Attempt::Vanished,
+            },
         }
-        let view = inner.entries.get(&id).map(|e| e.view.clone());
-        let message = view.map_or_else(
-            || format!("request {} is gone", short(&id)),
-            |v| already_finished(&v),
-        );
-        tracing::warn!(request = %id, operator = %req.operator, verdict = ?req.verdict, "late decision refused: {message}");
-        Err(QueueError::AlreadyFinished(message))
     }
 
-    /// One request by ID or unique prefix.
-    pub fn get(&self, id: &str) -> Result<RequestView, QueueError> {
-        let prefix = IdPrefix::parse(id).map_err(|e| QueueError::BadId(e.to_string()))?;
-        let inner = self.lock();
-        let id = resolve(&inner, &prefix, "")?;
-        inner
+    /// Every request, in memory or in the store, whose ID starts with `prefix`.
+    async fn matching(&self, prefix: &IdPrefix) -> Result<Vec<RequestView>, QueueError> {
+        let mut found: Vec<RequestView> = self
+            .lock()
             .entries
-            .get(&id)
+            .values()
+            .filter(|e| prefix.matches(&e.view.id))
             .map(|e| e.view.clone())
-            .ok_or_else(|| QueueError::NotFound {
+            .collect();
+        for stored in self.stored_by_prefix(prefix).await? {
+            if !found.iter().any(|v| v.id == stored.id) {
+                found.push(stored);
+            }
+        }
+        Ok(found)
+    }
+
+    /// One request, pending or finished, by ID or unique prefix.
+    pub async fn get(&self, id: &str) -> Result<RequestView, QueueError> {
+        let prefix = IdPrefix::parse(id).map_err(|e| QueueError::BadId(e.to_string()))?;
+        let found = self.matching(&prefix).await?;
+        self.settle().await?;
+        match found.len() {
+            0 => Err(QueueError::NotFound {
                 scope: "",
                 prefix: prefix.as_str().to_string(),
-            })
+            }),
+            1 => found.into_iter().next().ok_or(QueueError::NotFound {
+                scope: "",
+                prefix: prefix.as_str().to_string(),
+            }),
+            _ => Err(ambiguous(&prefix, found)),
+        }
     }
 
-    /// Requests in `state` (all when `None`), oldest first.
-    pub fn list(&self, state: Option<State>) -> Vec<RequestView> {
-        let inner = self.lock();
-        let mut views: Vec<RequestView> = inner
+    /// Requests in memory in `state` (all when `None`), oldest first: every pending request,
+    /// and the most recently finished ones. `History` reads the rest from the store.
+    pub async fn list(&self, state: Option<State>) -> Result<Vec<RequestView>, QueueError> {
+        let mut views: Vec<RequestView> = self
+            .lock()
             .entries
             .values()
             .filter(|e| state.is_none_or(|s| e.view.state == s))
             .map(|e| e.view.clone())
             .collect();
+        self.settle().await?;
         views.sort_by_key(|v| (v.created_at, v.id));
-        views
+        Ok(views)
     }
 
-    /// Ends a pending request with `decision`; does nothing (returns `None`) if it has already
-    /// ended. This is the only place a request leaves `Pending`.
-    fn finish(&self, inner: &mut Inner, id: Uuid, decision: Decision) -> Option<RequestView> {
+    /// Ends a pending request with `decision` and hands the change to the store, whose writer
+    /// tells the agent and subscribers once it is committed. Does nothing (returns `None`) if
+    /// the request has already ended: this is the only place a request leaves `Pending`.
+    fn finish(
+        &self,
+        inner: &mut Inner,
+        id: Uuid,
+        decision: Decision,
+    ) -> Option<(RequestView, u64)> {
         let entry = inner.entries.get_mut(&id)?;
         if entry.view.state != State::Pending {
             return None;
@@ -403,14 +606,28 @@ impl Queue {
             timer.abort();
         }
         log_decision(&entry.view, &decision);
-        entry.outcome.send_replace(Some(Outcome {
-            id,
-            decision: decision.clone(),
-        }));
         let view = entry.view.clone();
-        let _ = self.events.send(Event::Finished(view.clone()));
+        let deliveries = vec![
+            Delivery::Outcome(Arc::clone(&entry.outcome), Outcome { id, decision }),
+            Delivery::Event(Event::Finished(view.clone())),
+        ];
+        let seq = self.store.enqueue(
+            Some(view.clone()),
+            Some(store::finished_event(&view)),
+            deliveries,
+        );
         self.retire(inner, id);
-        Some(view)
+        Some((view, seq))
+    }
+
+    /// Stops every deadline timer, at shutdown: the requests stay pending in the store, and
+    /// the next agentd restarts their timers from their stored deadlines.
+    pub fn shutdown(&self) {
+        for entry in self.lock().entries.values_mut() {
+            if let Some(timer) = entry.timer.take() {
+                timer.abort();
+            }
+        }
     }
 
     /// Moves a finished request to the bounded list of recent ones, dropping the oldest.
@@ -424,13 +641,56 @@ impl Queue {
     }
 }
 
+/// What an operator's decision did, under the lock.
+enum Attempt {
+    /// It took: the decided request and its write.
+    Decided(RequestView, u64),
+    /// The request had already ended (or just expired): how it ended.
+    Late(Box<RequestView>),
+    /// The request left memory between resolving and deciding; never expected.
+    Vanished,
+}
+
+/// The pending request `prefix` names, if exactly one does; an error if several do.
+fn resolve_pending(inner: &Inner, prefix: &IdPrefix) -> Result<Option<Uuid>, QueueError> {
+    let matches: Vec<RequestView> = inner
+        .entries
+        .values()
+        .filter(|e| e.view.state == State::Pending && prefix.matches(&e.view.id))
+        .map(|e| e.view.clone())
+        .collect();
+    match matches.len() {
+        0 => Ok(None),
+        1 => Ok(matches.first().map(|v| v.id)),
+        _ => Err(ambiguous(prefix, matches)),
+    }
+}
+
+fn ambiguous(prefix: &IdPrefix, mut matches: Vec<RequestView>) -> QueueError {
+    matches.sort_by_key(|v| v.created_at);
+    QueueError::Ambiguous {
+        prefix: prefix.as_str().to_string(),
+        candidates: matches
+            .iter()
+            .map(|v| format!("{} ({}, {})", v.id, v.state, v.tool))
+            .collect(),
+    }
+}
+
+/// The time, at the microsecond precision the store keeps, so a request reads the same before
+/// and after a restart.
+fn now() -> DateTime<Utc> {
+    let t = Utc::now();
+    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
 fn expiry() -> Decision {
     Decision {
         state: State::Expired,
         source: DecisionSource::Timeout,
         by: AGENTD.into(),
         reason: None,
-        at: Utc::now(),
+        at: now(),
     }
 }
 
@@ -441,33 +701,6 @@ fn ticket(view: &RequestView) -> Ticket {
         risk: view.risk,
         created_at: view.created_at,
         expires_at: view.expires_at,
-    }
-}
-
-/// Finds the one request `prefix` names. `scope` words the not-found message.
-fn resolve(inner: &Inner, prefix: &IdPrefix, scope: &'static str) -> Result<Uuid, QueueError> {
-    let mut matches: Vec<&Entry> = inner
-        .entries
-        .iter()
-        .filter(|(id, _)| prefix.matches(id))
-        .map(|(_, e)| e)
-        .collect();
-    match matches.len() {
-        0 => Err(QueueError::NotFound {
-            scope,
-            prefix: prefix.as_str().to_string(),
-        }),
-        1 => Ok(matches[0].view.id),
-        _ => {
-            matches.sort_by_key(|e| e.view.created_at);
-            Err(QueueError::Ambiguous {
-                prefix: prefix.as_str().to_string(),
-                candidates: matches
-                    .iter()
-                    .map(|e| format!("{} ({}, {})", e.view.id, e.view.state, e.view.tool))
-                    .collect(),
-            })
-        }
     }
 }
 

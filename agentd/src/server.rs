@@ -20,11 +20,11 @@ use shared::{
 };
 use tokio::sync::broadcast;
 use tokio::task::JoinSet;
-use uuid::Uuid;
 
 use crate::intake::{admit, check_decision};
 use crate::queue::{Queue, Submission, Waiter};
 use crate::registry::Registry;
+use crate::{history, store};
 
 /// The longest agent or operator name accepted in a hello.
 const MAX_NAME: usize = 128;
@@ -37,17 +37,25 @@ pub struct Context {
     pub hello_timeout: Duration,
 }
 
-/// Accepts connections until `shutdown` resolves, then stops every connection task.
+/// Accepts connections until `shutdown` resolves or `failure` does (the store could not
+/// commit), then stops every connection task. Returns the failure, if that was the reason.
 pub async fn serve(
     listener: LocalSocketListener,
     ctx: Arc<Context>,
     shutdown: impl Future<Output = ()>,
-) {
+    failure: impl Future<Output = String>,
+) -> Option<String> {
     let mut tasks = JoinSet::new();
     tokio::pin!(shutdown);
+    tokio::pin!(failure);
+    let mut failed = None;
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
+            message = &mut failure => {
+                failed = Some(message);
+                break;
+            }
             accepted = listener.accept() => match accepted {
                 Ok(stream) => {
                     tasks.spawn(handle(stream, Arc::clone(&ctx)));
@@ -63,6 +71,7 @@ pub async fn serve(
         }
     }
     tasks.shutdown().await;
+    failed
 }
 
 type LocalSocketListener = interprocess::local_socket::tokio::Listener;
@@ -178,6 +187,13 @@ async fn read_hello(conn: &mut Connection<LocalStream>) -> Result<Hello, HelloEr
     Ok(hello)
 }
 
+fn internal(message: String) -> ServerMsg {
+    ServerMsg::Error(WireError {
+        code: ErrorCode::Internal,
+        message,
+    })
+}
+
 fn frame_error(e: &FrameError) -> WireError {
     let code = match e {
         FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
@@ -213,77 +229,164 @@ enum Next {
 impl Session {
     async fn run(mut self) {
         while let Some(msg) = self.recv().await {
-            let next = match msg {
-                ClientMsg::Submit(req) => match admit(&req, &self.ctx.registry) {
-                    Ok(admitted) => {
-                        let submission = self.ctx.queue.submit(self.identity(), admitted);
-                        self.answer(submission).await
-                    }
-                    Err(e) => self.reply(ServerMsg::Error(e)).await,
-                },
-                ClientMsg::Attach { id } => match self.ctx.queue.attach(id) {
+            if let Next::Close = self.handle(msg).await {
+                break;
+            }
+        }
+    }
+
+    async fn handle(&mut self, msg: ClientMsg) -> Next {
+        let ctx = Arc::clone(&self.ctx);
+        let queue = &ctx.queue;
+        match msg {
+            ClientMsg::Submit(req) => match admit(&req, &ctx.registry) {
+                Ok(admitted) => match queue.submit(self.identity(), admitted).await {
                     Ok(submission) => self.answer(submission).await,
                     Err(e) => self.reply(ServerMsg::Error(e.into())).await,
                 },
-                ClientMsg::Cancel { id } => {
-                    let reply = self.cancel(id);
-                    self.reply(reply).await
-                }
-                ClientMsg::RegisterTool(spec) => {
-                    let reply = match self.ctx.registry.register(spec) {
-                        Ok(spec) => {
-                            tracing::info!(tool = %spec.name, requires_approval = spec.requires_approval,
-                                timeout_secs = spec.approval_timeout_secs, risk = %spec.risk,
-                                agent = %self.peer.name, "tool registered");
-                            ServerMsg::ToolRegistered(spec)
-                        }
-                        Err(message) => ServerMsg::Error(WireError {
-                            code: ErrorCode::InvalidRequest,
-                            message,
-                        }),
-                    };
-                    self.reply(reply).await
-                }
-                ClientMsg::List { state } => match self.operator_only("list requests") {
-                    Some(refusal) => self.reply(refusal).await,
-                    None => {
-                        let views = self.ctx.queue.list(state);
-                        self.send_list(views).await
-                    }
-                },
-                ClientMsg::Get { id } => {
-                    let reply =
-                        self.operator_only("look at requests").unwrap_or_else(|| {
-                            match self.ctx.queue.get(&id) {
-                                Ok(view) => ServerMsg::Request(view),
-                                Err(e) => ServerMsg::Error(e.into()),
-                            }
-                        });
-                    self.reply(reply).await
-                }
-                ClientMsg::Decide(decision) => {
-                    let reply = self.operator_only("decide requests").unwrap_or_else(|| {
-                        let decided = check_decision(&decision)
-                            .and_then(|()| self.ctx.queue.decide(&decision).map_err(Into::into));
-                        match decided {
-                            Ok(view) => ServerMsg::Request(view),
-                            Err(e) => ServerMsg::Error(e),
-                        }
-                    });
-                    self.reply(reply).await
-                }
-                ClientMsg::Subscribe => match self.operator_only("watch the queue") {
-                    Some(refusal) => self.reply(refusal).await,
-                    None => {
-                        self.stream_events().await;
-                        Next::Close
-                    }
-                },
-                ClientMsg::Ping => self.reply(ServerMsg::Pong).await,
-            };
-            if let Next::Close = next {
-                break;
+                Err(e) => self.reply(ServerMsg::Error(e)).await,
+            },
+            ClientMsg::Attach { id } => match queue.attach(id).await {
+                Ok(submission) => self.answer(submission).await,
+                Err(e) => self.reply(ServerMsg::Error(e.into())).await,
+            },
+            ClientMsg::Cancel { id } => {
+                let reply = match queue.cancel(id).await {
+                    Ok(outcome) => ServerMsg::Outcome(outcome),
+                    Err(e) => ServerMsg::Error(e.into()),
+                };
+                self.reply(reply).await
             }
+            ClientMsg::RegisterTool(spec) => {
+                let reply = match ctx.registry.register(spec) {
+                    Ok(spec) => {
+                        tracing::info!(tool = %spec.name, requires_approval = spec.requires_approval,
+                            timeout_secs = spec.approval_timeout_secs, risk = %spec.risk,
+                            agent = %self.peer.name, "tool registered");
+                        let event = store::daemon_event(
+                            "tool_registered",
+                            &self.peer.name,
+                            serde_json::json!({
+                                "tool": spec.name,
+                                "requires_approval": spec.requires_approval,
+                                "approval_timeout_secs": spec.approval_timeout_secs,
+                                "risk": spec.risk.as_str(),
+                                "agent_pid": self.peer.pid,
+                                "agent_uid": self.peer.uid,
+                            }),
+                        );
+                        let seq = queue.store().enqueue(None, Some(event), Vec::new());
+                        match queue.store().durable(seq).await {
+                            Ok(()) => ServerMsg::ToolRegistered(spec),
+                            Err(e) => internal(e.to_string()),
+                        }
+                    }
+                    Err(message) => ServerMsg::Error(WireError {
+                        code: ErrorCode::InvalidRequest,
+                        message,
+                    }),
+                };
+                self.reply(reply).await
+            }
+            ClientMsg::List { state } => {
+                if let Some(refusal) = self.operator_only("list requests") {
+                    return self.reply(refusal).await;
+                }
+                match queue.list(state).await {
+                    Ok(views) => self.send_list(views).await,
+                    Err(e) => self.reply(ServerMsg::Error(e.into())).await,
+                }
+            }
+            ClientMsg::Get { id } => {
+                if let Some(refusal) = self.operator_only("look at requests") {
+                    return self.reply(refusal).await;
+                }
+                let reply = match queue.get(&id).await {
+                    Ok(view) => ServerMsg::Request(view),
+                    Err(e) => ServerMsg::Error(e.into()),
+                };
+                self.reply(reply).await
+            }
+            ClientMsg::Decide(decision) => {
+                if let Some(refusal) = self.operator_only("decide requests") {
+                    return self.reply(refusal).await;
+                }
+                let decided = match check_decision(&decision) {
+                    Ok(()) => queue.decide(&decision).await.map_err(WireError::from),
+                    Err(e) => Err(e),
+                };
+                let reply = match decided {
+                    Ok(view) => ServerMsg::Request(view),
+                    Err(e) => ServerMsg::Error(e),
+                };
+                self.reply(reply).await
+            }
+            ClientMsg::History(query) => {
+                if let Some(refusal) = self.operator_only("read the history") {
+                    return self.reply(refusal).await;
+                }
+                match history::history(queue.store(), query).await {
+                    Ok(views) => self.send_list(views).await,
+                    Err(e) => self.reply(ServerMsg::Error(e)).await,
+                }
+            }
+            ClientMsg::Export(query) => {
+                if let Some(refusal) = self.operator_only("export the history") {
+                    return self.reply(refusal).await;
+                }
+                self.export(query).await
+            }
+            ClientMsg::VerifyAudit => {
+                if let Some(refusal) = self.operator_only("verify the audit trail") {
+                    return self.reply(refusal).await;
+                }
+                let reply = match history::reader(queue.store()) {
+                    Err(e) => ServerMsg::Error(e),
+                    Ok(_) => match queue.store().verify_audit().await {
+                        Ok(report) => ServerMsg::AuditReport(report),
+                        Err(e) => internal(e.to_string()),
+                    },
+                };
+                self.reply(reply).await
+            }
+            ClientMsg::Subscribe => match self.operator_only("watch the queue") {
+                Some(refusal) => self.reply(refusal).await,
+                None => {
+                    self.stream_events().await;
+                    Next::Close
+                }
+            },
+            ClientMsg::Ping => self.reply(ServerMsg::Pong).await,
+        }
+    }
+
+    /// Streams an export page by page, so memory stays bounded however much matches.
+    async fn export(&mut self, query: shared::HistoryQuery) -> Next {
+        let reader = match history::reader(self.ctx.queue.store()) {
+            Ok(reader) => reader,
+            Err(e) => return self.reply(ServerMsg::Error(e)).await,
+        };
+        let mut remaining = query.limit.map(u64::from);
+        let mut cursor = None;
+        loop {
+            let page = remaining.map_or(history::EXPORT_PAGE, |r| {
+                r.min(history::EXPORT_PAGE.into()) as u32
+            });
+            let (items, next) = match history::export_page(&reader, &query, cursor, page).await {
+                Ok(result) => result,
+                Err(e) => return self.reply(ServerMsg::Error(e)).await,
+            };
+            if let Some(r) = remaining.as_mut() {
+                *r -= items.len() as u64;
+            }
+            let more = items.len() == page as usize && remaining != Some(0);
+            if let Next::Close = self.reply(ServerMsg::Exported { items, more }).await {
+                return Next::Close;
+            }
+            if !more {
+                return Next::Continue;
+            }
+            cursor = next;
         }
     }
 
@@ -331,13 +434,6 @@ impl Session {
                 ),
             })
         })
-    }
-
-    fn cancel(&self, id: Uuid) -> ServerMsg {
-        match self.ctx.queue.cancel(id) {
-            Ok(outcome) => ServerMsg::Outcome(outcome),
-            Err(e) => ServerMsg::Error(e.into()),
-        }
     }
 
     /// Receives the next message; on bad input answers with an error and returns `None`, since
@@ -407,7 +503,11 @@ impl Session {
                     match msg {
                         // The outcome itself answers a cancel of the awaited request.
                         ClientMsg::Cancel { id } if id == waiter.id() => {
-                            let _ = self.ctx.queue.cancel(id);
+                            if let Err(e) = self.ctx.queue.cancel(id).await {
+                                if let Next::Close = self.reply(ServerMsg::Error(e.into())).await {
+                                    return Next::Close;
+                                }
+                            }
                         }
                         ClientMsg::Ping => {
                             if let Next::Close = self.reply(ServerMsg::Pong).await {

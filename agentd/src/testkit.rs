@@ -14,18 +14,43 @@ pub struct TempDaemon {
     daemon: Option<Daemon>,
     socket: PathBuf,
     dir: tempfile::TempDir,
+    in_memory: bool,
 }
 
 impl TempDaemon {
-    /// Starts agentd with `settings`. It accepts connections when this returns.
+    /// Starts agentd with `settings`, with its store in the temporary folder unless
+    /// `settings.state_dir` names one. It accepts connections when this returns.
     pub fn start(settings: Settings) -> std::io::Result<TempDaemon> {
         let dir = tempfile::tempdir()?;
+        let settings = Settings {
+            state_dir: Some(
+                settings
+                    .state_dir
+                    .unwrap_or_else(|| dir.path().join("state")),
+            ),
+            ..settings
+        };
+        TempDaemon::start_in(dir, settings)
+    }
+
+    /// Starts agentd with no store at all (everything in memory).
+    pub fn memory(settings: Settings) -> std::io::Result<TempDaemon> {
+        let settings = Settings {
+            state_dir: None,
+            ..settings
+        };
+        TempDaemon::start_in(tempfile::tempdir()?, settings)
+    }
+
+    fn start_in(dir: tempfile::TempDir, settings: Settings) -> std::io::Result<TempDaemon> {
         let socket = dir.path().join("run").join("agentd.sock");
+        let in_memory = settings.state_dir.is_none();
         let daemon = Daemon::start(settings, &socket).map_err(std::io::Error::other)?;
         Ok(TempDaemon {
             daemon: Some(daemon),
             socket,
             dir,
+            in_memory,
         })
     }
 
@@ -48,21 +73,35 @@ impl TempDaemon {
         Client::connect(&self.socket, Role::Agent, name).await
     }
 
-    /// Stops the daemon and starts a new one with `settings` on the same socket, as a restart
-    /// would.
+    /// The state dir the store of `TempDaemon::start` lives in.
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.path().join("state")
+    }
+
+    /// Stops the daemon and starts a new one with `settings` on the same socket and (unless
+    /// `settings` names another) the same state dir, as a restart would.
     pub async fn restart(&mut self, settings: Settings) -> std::io::Result<()> {
         if let Some(daemon) = self.daemon.take() {
-            daemon.stop().await;
+            daemon.stop().await.map_err(std::io::Error::other)?;
         }
+        let state_dir = match self.in_memory {
+            true => None,
+            false => Some(settings.state_dir.unwrap_or_else(|| self.state_dir())),
+        };
+        let settings = Settings {
+            state_dir,
+            ..settings
+        };
         let daemon = Daemon::start(settings, &self.socket).map_err(std::io::Error::other)?;
         self.daemon = Some(daemon);
         Ok(())
     }
 
-    /// Shuts the daemon down and waits until it has.
-    pub async fn stop(mut self) {
-        if let Some(daemon) = self.daemon.take() {
-            daemon.stop().await;
+    /// Shuts the daemon down and waits until it has; an error if its store had failed.
+    pub async fn stop(mut self) -> Result<(), crate::StoreError> {
+        match self.daemon.take() {
+            Some(daemon) => daemon.stop().await,
+            None => Ok(()),
         }
     }
 }

@@ -82,7 +82,7 @@ async fn an_operator_approval_reaches_the_waiting_agent() {
     assert_eq!(outcome.decision.by, "alice");
     assert_eq!(outcome.decision.source, DecisionSource::Operator);
     assert!(op.list(Some(State::Pending)).await.unwrap().is_empty());
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -105,7 +105,7 @@ async fn a_denial_reaches_the_agent_with_its_reason() {
         outcome.decision.to_string(),
         "denied by operator bob: not on a Friday"
     );
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -139,7 +139,7 @@ async fn the_deadline_denies_automatically_and_late_decisions_are_refused() {
         op.get(&outcome.id.to_string()).await.unwrap().state,
         State::Expired
     );
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -155,7 +155,7 @@ async fn a_longer_timeout_than_the_tools_is_cut_to_the_tools() {
     )
     .await;
     assert_eq!((ticket.expires_at - ticket.created_at).num_seconds(), 300);
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -185,7 +185,7 @@ async fn an_agent_can_withdraw_its_request() {
     );
     // A second cancel reports what happened, not a new outcome.
     assert_eq!(other.cancel(ticket.id).await.unwrap(), cancelled);
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,7 +197,7 @@ async fn cancelling_on_the_waiting_connection_ends_the_wait() {
     assert_eq!(outcome.decision.state, State::Withdrawn);
     // The connection is free again for the next request.
     agent.ping().await.unwrap();
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -226,7 +226,7 @@ async fn an_agent_that_reconnects_within_the_grace_period_gets_its_answer() {
         .await
         .unwrap();
     assert!(back.wait().await.unwrap().approved());
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -264,7 +264,7 @@ async fn an_agent_that_stays_away_past_the_grace_period_is_withdrawn() {
         Submitted::Decided(o) => assert_eq!(o.decision.state, State::Withdrawn),
         other => panic!("expected the withdrawal, got {other:?}"),
     }
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,7 +315,7 @@ async fn a_decision_racing_the_deadline_has_exactly_one_outcome() {
         approved > 0 && expired > 0,
         "both sides of the deadline were exercised"
     );
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -369,7 +369,7 @@ async fn two_hundred_agents_wait_at_once_and_each_gets_its_own_answer() {
         "200 concurrent approvals: queued, decided and answered in {:?}",
         started.elapsed()
     );
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -399,7 +399,7 @@ async fn tools_that_need_no_approval_are_answered_at_once() {
     }
     let mut op = d.operator("alice").await.unwrap();
     assert!(op.list(Some(State::Pending)).await.unwrap().is_empty());
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -452,7 +452,7 @@ async fn agents_register_tools_at_run_time_but_cannot_weaken_one() {
     .await;
     assert_eq!(ticket.risk, Risk::Critical);
     assert_eq!((ticket.expires_at - ticket.created_at).num_seconds(), 60);
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -490,7 +490,7 @@ async fn unknown_tools_ask_with_medium_risk_and_hints_only_raise_it() {
         .risk_reasons
         .iter()
         .any(|r| r.contains("raised to critical")));
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -520,7 +520,7 @@ async fn a_list_larger_than_one_frame_arrives_whole() {
     // The connection is still in step after a multi-frame answer.
     op.ping().await.unwrap();
     assert_eq!(op.list(Some(State::Approved)).await.unwrap().len(), 0);
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -555,12 +555,46 @@ async fn subscribers_are_pushed_every_queue_change() {
         other => panic!("expected Finished, got {other:?}"),
     }
     assert_eq!(agent.wait().await.unwrap().decision.state, State::Denied);
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_waiting_agent_reconnects_after_a_restart_and_is_told_what_happened() {
+async fn a_waiting_agent_carries_on_across_a_restart() {
     let mut d = TempDaemon::start(Settings::default()).unwrap();
+    let socket = d.socket().to_path_buf();
+    let agent = tokio::spawn(async move {
+        request_approval(&socket, "claude", &sensitive(r#"{"n":7}"#), |_| {}).await
+    });
+    let mut op = d.operator("alice").await.unwrap();
+    let before = pending(&mut op, 1).await.remove(0);
+    drop(op);
+    d.restart(Settings::default()).await.unwrap();
+    // The request is back with its original deadline, and the agent re-attaches by itself.
+    let mut op = d.operator("alice").await.unwrap();
+    let id = before.id.to_string();
+    let mut poller = Poller::new(LIMIT, "the agent to re-attach after the restart");
+    let after = loop {
+        let view = op.get(&id).await.unwrap();
+        if view.attached {
+            break view;
+        }
+        poller.tick().await;
+    };
+    assert_eq!(after.state, State::Pending);
+    assert_eq!(after.expires_at, before.expires_at);
+    assert_eq!(after.args_json, before.args_json);
+    op.decide(&decide(&id, Verdict::Approve, "alice", None))
+        .await
+        .unwrap();
+    let outcome = agent.await.unwrap().unwrap();
+    assert!(outcome.approved());
+    assert_eq!(outcome.id, before.id);
+    d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_store_a_restart_forgets_and_the_agent_is_told() {
+    let mut d = TempDaemon::memory(Settings::default()).unwrap();
     let socket = d.socket().to_path_buf();
     let agent =
         tokio::spawn(
@@ -569,11 +603,9 @@ async fn a_waiting_agent_reconnects_after_a_restart_and_is_told_what_happened() 
     let mut op = d.operator("alice").await.unwrap();
     let id = pending(&mut op, 1).await[0].id;
     drop(op);
-    // This version keeps requests in memory: the new daemon does not know the request, and
-    // the client, having reconnected and re-attached, says so instead of hanging.
     d.restart(Settings::default()).await.unwrap();
     let err = agent.await.unwrap().unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::NotFound));
     assert_eq!(err.to_string(), format!("no request matches '{id}'"));
-    d.stop().await;
+    d.stop().await.unwrap();
 }

@@ -60,7 +60,7 @@ impl Scene {
         .await
         .unwrap();
         assert!(self.agent.wait().await.unwrap().approved());
-        self.daemon.stop().await;
+        self.daemon.stop().await.unwrap();
     }
 
     async fn raw(&self) -> UnixStream {
@@ -459,7 +459,7 @@ async fn a_connection_that_never_says_hello_is_dropped() {
         .ping()
         .await
         .unwrap();
-    daemon.stop().await;
+    daemon.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -82,7 +82,7 @@ async fn the_readme_tour_request_then_approve_by_prefix() {
     assert!(err.contains(&format!("request {}", &id[..8])), "{err}");
     assert!(err.ends_with("approved by alice\n"), "{err}");
     assert!(done.stdout.is_empty(), "stdout stays clean for scripts");
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -103,7 +103,7 @@ async fn a_denial_exits_1_and_carries_the_reason() {
     let done = waiting.wait_with_output().await.unwrap();
     assert_eq!(done.status.code(), Some(1));
     assert!(stderr(&done).ends_with("denied by operator bob: not today\n"));
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,7 +116,7 @@ async fn an_expired_request_exits_3() {
     .await;
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).ends_with("expired: no decision before the deadline\n"));
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -140,7 +140,7 @@ async fn request_json_prints_the_outcome_document() {
     assert_eq!(doc["reason"], "ship it");
     assert!(chrono::DateTime::parse_from_rfc3339(doc["decided_at"].as_str().unwrap()).is_ok());
     assert!(done.stderr.is_empty(), "--json keeps stderr quiet too");
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -154,7 +154,7 @@ async fn nothing_pending_prints_nothing_on_stdout() {
     assert!(out.status.success());
     assert_eq!(stdout(&out).trim(), "[]");
     assert!(out.stderr.is_empty());
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -220,7 +220,7 @@ async fn pending_is_an_aligned_table_that_fits_80_columns() {
             .all(|l| l.contains("5m00s") || l.contains("4m59s")),
         "{text}"
     );
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -260,7 +260,7 @@ async fn pending_json_has_the_interface_fields() {
     let created = chrono::DateTime::parse_from_rfc3339(r["created_at"].as_str().unwrap()).unwrap();
     let expires = chrono::DateTime::parse_from_rfc3339(r["expires_at"].as_str().unwrap()).unwrap();
     assert_eq!((expires - created).num_seconds(), 300);
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -315,7 +315,7 @@ async fn show_tells_everything_about_a_request() {
         "{text}"
     );
     assert!(text.contains("reason    no\n"), "{text}");
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -333,7 +333,7 @@ async fn deciding_twice_is_refused_with_who_decided() {
         stderr(&out),
         format!("ash: request {} was already approved by alice\n", &id[..8])
     );
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -352,7 +352,7 @@ async fn unknown_and_malformed_ids_are_clear_errors() {
         "{}",
         stderr(&out)
     );
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -379,7 +379,7 @@ async fn an_ambiguous_prefix_lists_the_candidates() {
         assert!(err.contains(id.as_str()), "{err}");
     }
     assert_eq!(err.lines().count(), 1, "{err}");
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,7 +411,7 @@ async fn bad_command_lines_are_usage_errors() {
         stderr(&out),
         "ash: tool name \"two words\" contains white space or control characters\n"
     );
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -461,7 +461,7 @@ async fn ctrl_c_withdraws_the_request_instead_of_leaving_it_queued() {
         serde_json::from_slice(&run(&d, &["show", &id, "--json"]).await.stdout).unwrap();
     assert_eq!(doc["state"], "withdrawn");
     assert!(pending(&d, 0).await.is_empty());
-    d.stop().await;
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -474,5 +474,5 @@ async fn approve_and_deny_json_print_the_decided_request() {
     assert_eq!(doc["state"], "approved");
     assert_eq!(doc["decision"]["by"], "alice");
     assert_eq!(doc["decision"]["source"], "operator");
-    d.stop().await;
+    d.stop().await.unwrap();
 }

@@ -68,6 +68,12 @@ pub enum ClientMsg {
     Subscribe,
     /// Answered with `Pong`.
     Ping,
+    /// Finished and pending requests from the store, newest first. Answered with `Requests`.
+    History(HistoryQuery),
+    /// Every matching request with its audit entries, oldest first, streamed as `Exported`.
+    Export(HistoryQuery),
+    /// Recompute the audit chain. Answered with `AuditReport`.
+    VerifyAudit,
 }
 
 /// Messages from agentd to a client.
@@ -92,6 +98,59 @@ pub enum ServerMsg {
     Event(Event),
     Pong,
     Error(WireError),
+    /// An export answer, in as many frames as it takes: every frame but the last has `more`.
+    Exported {
+        items: Vec<ExportRecord>,
+        more: bool,
+    },
+    AuditReport(AuditReport),
+}
+
+/// Filters for `History` and `Export`; every field narrows the result.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct HistoryQuery {
+    pub agent: Option<String>,
+    pub tool: Option<String>,
+    pub state: Option<State>,
+    /// Who decided (an operator's name, or `agentd` for timeouts and policy).
+    pub operator: Option<String>,
+    /// Created at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Created before.
+    pub until: Option<DateTime<Utc>>,
+    /// At most this many (history only; export has no limit unless given).
+    pub limit: Option<u32>,
+}
+
+/// One exported request with the audit entries that concern it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    pub request: RequestView,
+    pub audit: Vec<AuditRef>,
+}
+
+/// One audit entry as export shows it: its place in the chain and its hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditRef {
+    pub seq: u64,
+    pub kind: String,
+    pub at: DateTime<Utc>,
+    pub hash: String,
+}
+
+/// The result of recomputing the audit chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditReport {
+    /// How many entries were checked.
+    pub entries: u64,
+    /// The first entry that does not verify, if any.
+    pub broken: Option<AuditBreak>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditBreak {
+    pub seq: u64,
+    pub problem: String,
 }
 
 /// A request for approval of one tool call, as an agent sends it.
@@ -364,6 +423,8 @@ pub enum ErrorCode {
     /// The message is valid but not now (e.g. a second request while one is being waited on).
     Busy,
     Internal,
+    /// agentd runs without a store (in memory), so it has no history, export or audit trail.
+    Unavailable,
 }
 
 #[cfg(test)]
@@ -452,6 +513,17 @@ mod tests {
             }),
             ClientMsg::Subscribe,
             ClientMsg::Ping,
+            ClientMsg::History(HistoryQuery::default()),
+            ClientMsg::Export(HistoryQuery {
+                agent: Some("claude".into()),
+                tool: Some("sensitive-op".into()),
+                state: Some(State::Denied),
+                operator: Some("alice".into()),
+                since: Some(now()),
+                until: Some(now()),
+                limit: Some(50),
+            }),
+            ClientMsg::VerifyAudit,
         ];
         for msg in msgs {
             round_trip(msg);
@@ -498,6 +570,29 @@ mod tests {
             ServerMsg::Error(WireError {
                 code: ErrorCode::AlreadyFinished,
                 message: "request 7f3a2c1e was already denied by bob".into(),
+            }),
+            ServerMsg::Exported {
+                items: vec![ExportRecord {
+                    request: view(),
+                    audit: vec![AuditRef {
+                        seq: 3,
+                        kind: "denied".into(),
+                        at: now(),
+                        hash: "ab".repeat(32),
+                    }],
+                }],
+                more: false,
+            },
+            ServerMsg::AuditReport(AuditReport {
+                entries: 9,
+                broken: Some(AuditBreak {
+                    seq: 4,
+                    problem: "edited".into(),
+                }),
+            }),
+            ServerMsg::AuditReport(AuditReport {
+                entries: 0,
+                broken: None,
             }),
         ];
         for msg in msgs {

@@ -46,6 +46,22 @@ impl IdPrefix {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The prefix in the hyphenated form IDs are stored in: a prefix typed without dashes gets
+    /// them where a UUID has them.
+    pub fn hyphenated(&self) -> String {
+        if self.0.contains('-') {
+            return self.0.clone();
+        }
+        let mut out = String::with_capacity(36);
+        for (i, c) in self.0.chars().enumerate() {
+            if matches!(i, 8 | 12 | 16 | 20) {
+                out.push('-');
+            }
+            out.push(c);
+        }
+        out
+    }
 }
 
 /// The short form people see in tables: the first 8 hex digits.
@@ -65,6 +81,17 @@ mod tests {
             assert!(IdPrefix::parse(p).unwrap().matches(&id), "{p}");
         }
         assert!(!IdPrefix::parse("7f3b").unwrap().matches(&id));
+    }
+
+    #[test]
+    fn undashed_prefixes_get_their_dashes_back() {
+        let p = |t: &str| IdPrefix::parse(t).unwrap().hyphenated();
+        assert_eq!(p("7f3a"), "7f3a");
+        assert_eq!(p("7f3a2c1e1"), "7f3a2c1e-1");
+        assert_eq!(p("7f3a2c1e11114222"), "7f3a2c1e-1111-4222");
+        assert_eq!(p("7f3a2c1e-11"), "7f3a2c1e-11");
+        let id = Uuid::new_v4();
+        assert_eq!(p(&id.simple().to_string()), id.to_string());
     }
 
     #[test]

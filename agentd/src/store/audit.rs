@@ -1,0 +1,276 @@
+//! The audit trail: an append-only table where every entry carries a SHA-256 hash of its own
+//! contents and of the entry before it, so editing, deleting or reordering entries breaks the
+//! chain where it happened.
+//!
+//! What it cannot catch on its own: someone who rewrites the whole chain consistently from the
+//! point they changed (every later hash recomputed, and the head updated). An exported copy
+//! taken earlier, whose hashes no longer match, shows that.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, Transaction};
+use sha2::{Digest, Sha256};
+use shared::{AuditBreak, AuditReport, RequestView};
+use uuid::Uuid;
+
+use super::rows::micros;
+
+/// The `prev_hash` of the first entry.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// One event to record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEvent {
+    pub at: DateTime<Utc>,
+    /// `queued`, `approved`, `denied`, `expired`, `withdrawn`, `tool_registered`,
+    /// `daemon_started`, `daemon_stopped`.
+    pub kind: &'static str,
+    pub request_id: Option<Uuid>,
+    /// Who caused it: the agent, the operator, or `agentd`.
+    pub actor: String,
+    /// The facts worth keeping, as a JSON object.
+    pub detail: serde_json::Value,
+}
+
+/// A request entered the queue. The arguments are kept as their SHA-256, so the chain also
+/// proves the stored arguments were not changed.
+pub fn queued_event(v: &RequestView) -> AuditEvent {
+    AuditEvent {
+        at: v.created_at,
+        kind: "queued",
+        request_id: Some(v.id),
+        actor: v.agent.name.clone(),
+        detail: serde_json::json!({
+            "tool": v.tool,
+            "args_sha256": hex::encode(Sha256::digest(v.args_json.as_bytes())),
+            "risk": v.risk.as_str(),
+            "agent_pid": v.agent.pid,
+            "agent_uid": v.agent.uid,
+            "session": v.session,
+            "expires_at": micros(v.expires_at),
+        }),
+    }
+}
+
+/// A request ended: approved, denied, expired or withdrawn.
+pub fn finished_event(v: &RequestView) -> AuditEvent {
+    let (kind, source, by, reason, at) = match &v.decision {
+        Some(d) => (
+            d.state.as_str(),
+            d.source.to_string(),
+            d.by.clone(),
+            d.reason.clone(),
+            d.at,
+        ),
+        None => (
+            v.state.as_str(),
+            String::new(),
+            String::new(),
+            None,
+            v.created_at,
+        ),
+    };
+    let mut detail = serde_json::json!({
+        "tool": v.tool,
+        "source": source,
+        "reason": reason,
+    });
+    if source == "policy" {
+        // Never queued, so the arguments are recorded here.
+        detail["args_sha256"] = hex::encode(Sha256::digest(v.args_json.as_bytes())).into();
+    }
+    AuditEvent {
+        at,
+        kind,
+        request_id: Some(v.id),
+        actor: by,
+        detail,
+    }
+}
+
+/// An event of the daemon itself (`daemon_started`, `daemon_stopped`, `tool_registered`).
+pub fn daemon_event(kind: &'static str, actor: &str, detail: serde_json::Value) -> AuditEvent {
+    AuditEvent {
+        at: Utc::now(),
+        kind,
+        request_id: None,
+        actor: actor.to_string(),
+        detail,
+    }
+}
+
+/// The newest entry, which the next one links to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    pub seq: i64,
+    pub hash: String,
+}
+
+impl Head {
+    pub fn load(conn: &Connection) -> rusqlite::Result<Head> {
+        let head = conn.query_row("SELECT seq, hash FROM audit_head WHERE id = 1", [], |r| {
+            Ok(Head {
+                seq: r.get(0)?,
+                hash: r.get(1)?,
+            })
+        });
+        match head {
+            Err(rusqlite::Error::QueryReturnedNoRows) => Ok(Head {
+                seq: 0,
+                hash: GENESIS.into(),
+            }),
+            other => other,
+        }
+    }
+}
+
+/// The hash of one entry: every field, each on its own line, then the previous hash.
+pub fn entry_hash(
+    seq: i64,
+    at: i64,
+    kind: &str,
+    request_id: Option<&str>,
+    actor: &str,
+    detail: &str,
+    prev_hash: &str,
+) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        seq.to_string().as_str(),
+        at.to_string().as_str(),
+        kind,
+        request_id.unwrap_or(""),
+        actor,
+        detail,
+        prev_hash,
+    ] {
+        // Length-prefixed, so no two different entries hash the same bytes.
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    hex::encode(h.finalize())
+}
+
+/// Appends `event` inside the caller's transaction and moves `head` forward.
+pub fn append(tx: &Transaction<'_>, head: &mut Head, event: &AuditEvent) -> rusqlite::Result<()> {
+    let seq = head.seq + 1;
+    let at = micros(event.at);
+    let request_id = event.request_id.map(|id| id.to_string());
+    let detail = event.detail.to_string();
+    let hash = entry_hash(
+        seq,
+        at,
+        event.kind,
+        request_id.as_deref(),
+        &event.actor,
+        &detail,
+        &head.hash,
+    );
+    tx.execute(
+        "INSERT INTO audit (seq, at, kind, request_id, actor, detail, prev_hash, hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            seq,
+            at,
+            event.kind,
+            request_id,
+            event.actor,
+            detail,
+            head.hash,
+            hash
+        ],
+    )?;
+    tx.execute(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2) \
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+        params![seq, hash],
+    )?;
+    head.seq = seq;
+    head.hash = hash;
+    Ok(())
+}
+
+/// Recomputes the whole chain and reports the first entry that does not verify.
+pub fn verify(conn: &Connection) -> rusqlite::Result<AuditReport> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, at, kind, request_id, actor, detail, prev_hash, hash FROM audit ORDER BY seq",
+    )?;
+    let mut rows = stmt.query([])?;
+    let mut expected = 1i64;
+    let mut prev = GENESIS.to_string();
+    let broken = |seq: i64, problem: String| AuditBreak {
+        seq: seq as u64,
+        problem,
+    };
+    while let Some(row) = rows.next()? {
+        let seq: i64 = row.get(0)?;
+        let prev_hash: String = row.get(6)?;
+        let hash: String = row.get(7)?;
+        if seq != expected {
+            return Ok(report(
+                expected - 1,
+                broken(
+                    expected,
+                    format!("entry {expected} is missing (the next entry is {seq}): deleted"),
+                ),
+            ));
+        }
+        if prev_hash != prev {
+            return Ok(report(
+                seq - 1,
+                broken(
+                    seq,
+                    format!(
+                        "entry {seq} does not link to entry {}: entries were reordered, replaced or deleted",
+                        seq - 1
+                    ),
+                ),
+            ));
+        }
+        let request_id: Option<String> = row.get(3)?;
+        let actual = entry_hash(
+            seq,
+            row.get(1)?,
+            &row.get::<_, String>(2)?,
+            request_id.as_deref(),
+            &row.get::<_, String>(4)?,
+            &row.get::<_, String>(5)?,
+            &prev_hash,
+        );
+        if actual != hash {
+            return Ok(report(
+                seq - 1,
+                broken(
+                    seq,
+                    format!("entry {seq} does not match its hash: it was edited"),
+                ),
+            ));
+        }
+        prev = hash;
+        expected += 1;
+    }
+    let last = expected - 1;
+    let head = Head::load(conn)?;
+    if head.seq != last || (last > 0 && head.hash != prev) {
+        return Ok(report(
+            last,
+            broken(
+                last + 1,
+                format!(
+                    "the chain ends at entry {last} but its recorded head is entry {}: the newest entries were deleted or the head was edited",
+                    head.seq
+                ),
+            ),
+        ));
+    }
+    Ok(AuditReport {
+        entries: last as u64,
+        broken: None,
+    })
+}
+
+fn report(verified: i64, broken: AuditBreak) -> AuditReport {
+    AuditReport {
+        entries: verified.max(0) as u64,
+        broken: Some(broken),
+    }
+}

@@ -1,0 +1,294 @@
+//! The durable store: SQLite (WAL) in the state dir, holding every request, its decision and
+//! the hash-chained audit trail.
+//!
+//! Writes go through one writer thread (see `writer`); callers get a sequence number for each
+//! job and may await `durable(seq)`. Queries use a separate read-only connection. Without a
+//! state dir the store is `memory()`: the same interface, with jobs "committed" at once, for
+//! embedding and for measuring what durability costs.
+
+mod audit;
+mod history;
+mod rows;
+mod schema;
+mod writer;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
+
+use shared::{AuditReport, Event, RequestView};
+use tokio::sync::{broadcast, watch};
+
+pub use audit::{daemon_event, finished_event, queued_event, AuditEvent};
+pub use history::{Cursor, Reader};
+pub use writer::Delivery;
+use writer::{Committed, Job};
+
+/// How far a commit goes before it counts as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Durability {
+    /// The transaction is in the WAL file before anyone is told: survives agentd being killed
+    /// at any instant, not a power cut (`synchronous = NORMAL`).
+    #[default]
+    Normal,
+    /// Also fsync'd on every batch: survives a power cut (`synchronous = FULL`).
+    Full,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store {path}: {message}")]
+    Open { path: String, message: String },
+    #[error("{0} is not an agentd store; refusing to touch it (move it away, or pass another --state-dir)")]
+    Foreign(String),
+    #[error("{path} was written by a newer agentd (schema {found}; this agentd knows schema {}); refusing to start", schema::SCHEMA_VERSION)]
+    Newer { path: String, found: i64 },
+    #[error("another agentd is using the state dir {0}")]
+    Busy(String),
+    #[error("{0}")]
+    Io(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error("store query failed: {0}")]
+    Query(String),
+}
+
+impl StoreError {
+    fn open(path: &Path, e: rusqlite::Error) -> StoreError {
+        StoreError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        }
+    }
+}
+
+/// The file name of the database inside the state dir.
+pub const DB_FILE: &str = "agentd.db";
+const LOCK_FILE: &str = "agentd.lock";
+
+enum Sink {
+    /// No store: jobs count as committed when enqueued.
+    Memory(watch::Sender<Committed>),
+    Writer(mpsc::Sender<Job>),
+    /// After `close`: jobs are dropped.
+    Closed,
+}
+
+struct Sequencer {
+    last: u64,
+    sink: Sink,
+}
+
+pub struct Store {
+    seq: Mutex<Sequencer>,
+    committed: watch::Receiver<Committed>,
+    events: broadcast::Sender<Event>,
+    reader: Option<Arc<Reader>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    path: Option<PathBuf>,
+    /// Held until `close` so a second agentd cannot write the same file meanwhile.
+    lock: Mutex<Option<File>>,
+}
+
+/// How many events a slow subscriber may fall behind before it is told it lagged.
+const EVENT_BUFFER: usize = 4096;
+
+impl Store {
+    /// A store that keeps nothing: every job is committed (and delivered) when enqueued.
+    pub fn memory() -> Store {
+        let (tx, rx) = watch::channel(Committed::default());
+        Store {
+            seq: Mutex::new(Sequencer {
+                last: 0,
+                sink: Sink::Memory(tx),
+            }),
+            committed: rx,
+            events: broadcast::channel(EVENT_BUFFER).0,
+            reader: None,
+            writer: Mutex::new(None),
+            path: None,
+            lock: Mutex::new(None),
+        }
+    }
+
+    /// Opens (creating if needed) the store in `dir` and returns it with the requests that
+    /// were pending when it was last written.
+    pub fn open(
+        dir: &Path,
+        durability: Durability,
+    ) -> Result<(Store, Vec<RequestView>), StoreError> {
+        use std::os::unix::fs::DirBuilderExt;
+        let io = |what: &str, e: std::io::Error| StoreError::Io(format!("{what}: {e}"));
+        if !dir.is_dir() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| io(&format!("cannot create the state dir {}", dir.display()), e))?;
+        }
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| io(&format!("cannot open {}", lock_path.display()), e))?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Busy(dir.display().to_string()));
+        }
+        let path = dir.join(DB_FILE);
+        let conn = schema::open_writer(&path)?;
+        let fail = |e: rusqlite::Error| StoreError::open(&path, e);
+        let sync = match durability {
+            Durability::Normal => "NORMAL",
+            Durability::Full => "FULL",
+        };
+        conn.pragma_update(None, "synchronous", sync)
+            .map_err(fail)?;
+        let head = audit::Head::load(&conn).map_err(fail)?;
+        let pending = history::pending(&conn).map_err(fail)?;
+        let reader = Arc::new(Reader::new(schema::open_reader(&path)?));
+
+        let (jobs_tx, jobs_rx) = mpsc::channel();
+        let (committed_tx, committed_rx) = watch::channel(Committed::default());
+        let events = broadcast::channel(EVENT_BUFFER).0;
+        let writer_events = events.clone();
+        let shown = path.display().to_string();
+        let writer = std::thread::Builder::new()
+            .name("agentd-store".into())
+            .spawn(move || writer::run(conn, shown, jobs_rx, committed_tx, writer_events, head))
+            .map_err(|e| io("cannot start the store writer", e))?;
+        Ok((
+            Store {
+                seq: Mutex::new(Sequencer {
+                    last: 0,
+                    sink: Sink::Writer(jobs_tx),
+                }),
+                committed: committed_rx,
+                events,
+                reader: Some(reader),
+                writer: Mutex::new(Some(writer)),
+                path: Some(path),
+                lock: Mutex::new(Some(lock)),
+            },
+            pending,
+        ))
+    }
+
+    fn sequencer(&self) -> MutexGuard<'_, Sequencer> {
+        self.seq.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a write. The returned number is passed to `durable`. `deliveries` are made once
+    /// the write is committed, in the order writes were enqueued.
+    pub fn enqueue(
+        &self,
+        row: Option<RequestView>,
+        audit: Option<AuditEvent>,
+        deliveries: Vec<Delivery>,
+    ) -> u64 {
+        let mut s = self.sequencer();
+        s.last += 1;
+        let seq = s.last;
+        match &s.sink {
+            Sink::Memory(committed) => {
+                writer::deliver(deliveries, &self.events);
+                committed.send_modify(|c| c.seq = seq);
+            }
+            Sink::Writer(jobs) => {
+                // A send fails only if the writer stopped after a failed commit; `durable`
+                // reports that failure to whoever waits.
+                let _ = jobs.send(Job {
+                    seq,
+                    row,
+                    audit,
+                    deliveries,
+                });
+            }
+            Sink::Closed => {}
+        }
+        seq
+    }
+
+    /// The number of the newest write enqueued so far.
+    pub fn last_seq(&self) -> u64 {
+        self.sequencer().last
+    }
+
+    /// Resolves once write `seq` (and so every earlier one) is committed.
+    pub async fn durable(&self, seq: u64) -> Result<(), StoreError> {
+        let mut rx = self.committed.clone();
+        let state = rx
+            .wait_for(|c| c.seq >= seq || c.failed.is_some())
+            .await
+            .map(|c| c.clone())
+            .unwrap_or_else(|_| self.committed.borrow().clone());
+        match state {
+            c if c.seq >= seq => Ok(()),
+            c => Err(StoreError::Failed(c.failed.unwrap_or_else(|| {
+                "the store was closed before the write".into()
+            }))),
+        }
+    }
+
+    /// Resolves with the error message if a commit ever fails; never resolves otherwise.
+    pub async fn failure(&self) -> String {
+        let mut rx = self.committed.clone();
+        let failed = rx
+            .wait_for(|c| c.failed.is_some())
+            .await
+            .map(|c| c.failed.clone().unwrap_or_default());
+        match failed {
+            Ok(message) => message,
+            // The writer finished normally (the store was closed): nothing will fail now.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
+        self.events.subscribe()
+    }
+
+    /// The query side, or `None` for a memory store.
+    pub fn reader(&self) -> Option<Arc<Reader>> {
+        self.reader.clone()
+    }
+
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Writes `last` (e.g. the daemon-stopped audit entry), lets the writer commit everything
+    /// queued, and waits for it to finish.
+    pub async fn close(&self, last: Option<AuditEvent>) {
+        if let Some(event) = last {
+            let seq = self.enqueue(None, Some(event), Vec::new());
+            let _ = self.durable(seq).await;
+        }
+        self.sequencer().sink = Sink::Closed;
+        let handle = self
+            .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+        // Everything is written: the next agentd may have the state dir.
+        self.lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    /// Recomputes the audit chain.
+    pub async fn verify_audit(&self) -> Result<AuditReport, StoreError> {
+        let reader = self.reader.clone().ok_or(StoreError::Query(
+            "agentd runs without a store, so it keeps no audit trail".into(),
+        ))?;
+        tokio::task::spawn_blocking(move || reader.verify_audit())
+            .await
+            .map_err(|e| StoreError::Query(e.to_string()))?
+    }
+}

@@ -1,0 +1,134 @@
+//! Opening the database file: refusing what is not ours or is newer than us, and migrating
+//! older schemas forward.
+//!
+//! An agentd store is marked with SQLite's `application_id` (so a foreign database is never
+//! written to) and carries its schema version in `user_version`.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+
+use super::StoreError;
+
+/// 'agnd' in ASCII: marks a SQLite file as an agentd store.
+pub const APPLICATION_ID: i64 = 0x6167_6e64;
+
+/// The schema this agentd writes. Bump it with a new entry in `MIGRATIONS`.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// `MIGRATIONS[n]` takes a store from version n to n + 1.
+const MIGRATIONS: [&str; 1] = [r#"
+CREATE TABLE requests (
+    id              TEXT PRIMARY KEY,
+    tool            TEXT NOT NULL,
+    args_json       TEXT NOT NULL,
+    agent_name      TEXT NOT NULL,
+    agent_pid       INTEGER,
+    agent_uid       INTEGER,
+    session         TEXT,
+    summary         TEXT,
+    risk            TEXT NOT NULL,
+    risk_reasons    TEXT NOT NULL,
+    created_at      INTEGER NOT NULL,
+    expires_at      INTEGER NOT NULL,
+    state           TEXT NOT NULL,
+    decision_source TEXT,
+    decided_by      TEXT,
+    reason          TEXT,
+    decided_at      INTEGER
+);
+CREATE INDEX requests_created ON requests (created_at, id);
+CREATE INDEX requests_state ON requests (state, created_at);
+CREATE INDEX requests_agent ON requests (agent_name, created_at);
+CREATE INDEX requests_tool ON requests (tool, created_at);
+CREATE INDEX requests_decided_by ON requests (decided_by, created_at);
+
+CREATE TABLE audit (
+    seq         INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,
+    kind        TEXT NOT NULL,
+    request_id  TEXT,
+    actor       TEXT NOT NULL,
+    detail      TEXT NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL
+);
+CREATE INDEX audit_request ON audit (request_id, seq);
+
+-- The newest entry of the chain, kept apart so deleting the newest audit rows is caught.
+CREATE TABLE audit_head (
+    id   INTEGER PRIMARY KEY CHECK (id = 1),
+    seq  INTEGER NOT NULL,
+    hash TEXT NOT NULL
+);
+"#];
+
+/// Opens (creating if needed) the store at `path` for reading and writing, checks it is an
+/// agentd store this version understands, and migrates it to `SCHEMA_VERSION`.
+pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let fail = |e: rusqlite::Error| StoreError::open(path, e);
+    let existed = path.exists();
+    let mut conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(fail)?;
+    if !existed {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+            StoreError::Io(format!("{}: cannot set mode 0600: {e}", path.display()))
+        })?;
+    }
+    // Any read fails on a file that is not a database at all.
+    let app_id: i64 = conn
+        .query_row("PRAGMA application_id", [], |r| r.get(0))
+        .map_err(fail)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(fail)?;
+    let tables: i64 = conn
+        .query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))
+        .map_err(fail)?;
+    let fresh = app_id == 0 && version == 0 && tables == 0;
+    if !fresh && app_id != APPLICATION_ID {
+        return Err(StoreError::Foreign(path.display().to_string()));
+    }
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Newer {
+            path: path.display().to_string(),
+            found: version,
+        });
+    }
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(fail)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Io(format!(
+            "{}: cannot switch to WAL journaling (got {mode})",
+            path.display()
+        )));
+    }
+    migrate(&mut conn, version).map_err(fail)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection, from: i64) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    for (step, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", step as i64 + 1)?;
+    }
+    tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+    tx.commit()
+}
+
+/// A second, read-only connection for queries, so they never wait behind a write batch.
+pub fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| StoreError::open(path, e))
+}

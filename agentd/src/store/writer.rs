@@ -1,0 +1,113 @@
+//! The one writer: drains every job waiting in its channel into a single transaction (group
+//! commit), and only after that transaction commits tells anyone about it, in commit order.
+//!
+//! So many agents at once pay one commit between them, nothing is acknowledged before it is
+//! durable, and subscribers can never see a request finish before they saw it queued.
+
+use std::sync::mpsc;
+use std::sync::Arc;
+
+use rusqlite::{params_from_iter, Connection};
+use shared::{Event, Outcome, RequestView};
+use tokio::sync::{broadcast, watch};
+
+use super::audit::{self, AuditEvent, Head};
+use super::rows::{values, COLUMNS};
+
+/// The most jobs one transaction takes; the rest wait for the next.
+const MAX_BATCH: usize = 4096;
+
+/// What to tell whom once a job is committed.
+pub enum Delivery {
+    /// Wake the connections waiting on a request.
+    Outcome(Arc<watch::Sender<Option<Outcome>>>, Outcome),
+    /// Push an event to subscribers.
+    Event(Event),
+}
+
+/// One unit of work: a request row to write (insert or replace), an audit entry, and what to
+/// deliver after the commit.
+pub struct Job {
+    pub seq: u64,
+    pub row: Option<RequestView>,
+    pub audit: Option<AuditEvent>,
+    pub deliveries: Vec<Delivery>,
+}
+
+/// How far the store has committed; `failed` once a commit has failed (the writer stops then).
+#[derive(Debug, Clone, Default)]
+pub struct Committed {
+    pub seq: u64,
+    pub failed: Option<String>,
+}
+
+/// Delivers after-commit notices. Sends never block: a watch keeps the latest value, and a
+/// slow subscriber is told it lagged.
+pub fn deliver(deliveries: Vec<Delivery>, events: &broadcast::Sender<Event>) {
+    for d in deliveries {
+        match d {
+            Delivery::Outcome(tx, outcome) => {
+                tx.send_replace(Some(outcome));
+            }
+            Delivery::Event(event) => {
+                let _ = events.send(event);
+            }
+        }
+    }
+}
+
+/// The writer thread's body: runs until every sender is gone or a commit fails.
+pub fn run(
+    mut conn: Connection,
+    path: String,
+    jobs: mpsc::Receiver<Job>,
+    committed: watch::Sender<Committed>,
+    events: broadcast::Sender<Event>,
+    mut head: Head,
+) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let mut next = head.clone();
+        match write(&mut conn, &mut next, &batch) {
+            Ok(()) => {
+                head = next;
+                let last = batch.last().map_or(0, |j| j.seq);
+                committed.send_modify(|c| c.seq = last);
+                for job in batch {
+                    deliver(job.deliveries, &events);
+                }
+            }
+            Err(e) => {
+                let message = format!("cannot commit to the store {path}: {e}");
+                tracing::error!("{message}");
+                committed.send_modify(|c| c.failed = Some(message));
+                return;
+            }
+        }
+    }
+}
+
+fn write(conn: &mut Connection, head: &mut Head, batch: &[Job]) -> rusqlite::Result<()> {
+    let tx = conn.transaction()?;
+    {
+        let mut upsert = tx.prepare_cached(&format!(
+            "INSERT OR REPLACE INTO requests ({COLUMNS}) VALUES \
+             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+        ))?;
+        for job in batch {
+            if let Some(view) = &job.row {
+                upsert.execute(params_from_iter(values(view)))?;
+            }
+            if let Some(event) = &job.audit {
+                audit::append(&tx, head, event)?;
+            }
+        }
+    }
+    tx.commit()
+}

@@ -471,7 +471,7 @@ impl Queue {
                 self.store.durable(seq).await?;
                 return Ok(view);
             }
-            Some(Attempt::Late(view)) => *view,
+            Some(Attempt::Late(view)) => view,
             Some(Attempt::Vanished) => {
                 return Err(QueueError::NotFound {
                     scope: "pending ",
@@ -512,7 +512,7 @@ impl Queue {
         if past_deadline {
             // The timer has not fired yet, but the deadline people were shown has passed.
             if let Some((expired, _)) = self.finish(inner, id, expiry()) {
-                return Attempt::Late(Box::new(expired));
+                return Attempt::Late(expired);
             }
         }
         let decision = Decision {
@@ -530,7 +530,7 @@ impl Queue {
         match self.finish(inner, id, decision) {
             Some((view, seq)) => Attempt::Decided(view, seq),
             None => match inner.entries.get(&id) {
-                Some(e) => Attempt::Late(Box::new(e.view.clone())),
+                Some(e) => Attempt::Late(e.view.clone()),
                 None => Attempt::Vanished,
             },
         }
@@ -646,7 +646,7 @@ enum Attempt {
     /// It took: the decided request and its write.
     Decided(RequestView, u64),
     /// The request had already ended (or just expired): how it ended.
-    Late(Box<RequestView>),
+    Late(RequestView),
     /// The request left memory between resolving and deciding; never expected.
     Vanished,
 }

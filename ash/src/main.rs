@@ -5,6 +5,8 @@ mod cmd;
 mod display;
 mod json;
 mod outcome;
+mod table;
+mod when;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +52,13 @@ enum Command {
     /// Exit codes: 0 approved, 1 denied, 2 usage error, 3 expired, 4 agentd unreachable or any
     /// other error.
     Request(cmd::request::Args),
+    /// What was asked and decided, newest first
+    History(cmd::history::Args),
+    /// Every matching request with its decision and audit hashes, oldest first
+    Export(cmd::export::Args),
+    /// Check the audit trail
+    #[command(subcommand)]
+    Audit(cmd::audit::Command),
 }
 
 /// Everything a command needs from the global flags.
@@ -86,6 +95,9 @@ fn main() -> ExitCode {
             }
             Command::Deny(args) => cmd::decide::run(&globals, shared::Verdict::Deny, args).await,
             Command::Request(args) => cmd::request::run(&globals, args).await,
+            Command::History(args) => cmd::history::run(&globals, args).await,
+            Command::Export(args) => cmd::export::run(&globals, args).await,
+            Command::Audit(command) => cmd::audit::run(&globals, command).await,
         }
     });
     match result {

@@ -157,10 +157,57 @@ impl Client {
         }
     }
 
-    /// Lists requests, optionally only those in one state, oldest first.
+    /// Lists the requests agentd holds in memory (every pending one and the most recently
+    /// finished), optionally only those in one state, oldest first.
     pub async fn list(&mut self, state: Option<State>) -> Result<Vec<RequestView>> {
+        self.gather(ClientMsg::List { state }).await
+    }
+
+    /// Requests from the store matching `query`, newest first.
+    pub async fn history(&mut self, query: &HistoryQuery) -> Result<Vec<RequestView>> {
+        self.gather(ClientMsg::History(query.clone())).await
+    }
+
+    /// Streams every request matching `query`, oldest first, with its audit entries, to
+    /// `each`; only one frame's worth is held at a time. Returns how many there were.
+    pub async fn export<E>(
+        &mut self,
+        query: &HistoryQuery,
+        mut each: impl FnMut(ExportRecord) -> std::result::Result<(), E>,
+    ) -> Result<std::result::Result<u64, E>> {
+        let mut count = 0;
+        let mut reply = self.call(&ClientMsg::Export(query.clone())).await?;
+        loop {
+            match reply {
+                ServerMsg::Exported { items, more } => {
+                    for item in items {
+                        count += 1;
+                        if let Err(e) = each(item) {
+                            return Ok(Err(e));
+                        }
+                    }
+                    if !more {
+                        return Ok(Ok(count));
+                    }
+                }
+                other => return Err(unexpected(&other)),
+            }
+            reply = self.next().await?;
+        }
+    }
+
+    /// Asks agentd to recompute its audit chain.
+    pub async fn verify_audit(&mut self) -> Result<AuditReport> {
+        match self.call(&ClientMsg::VerifyAudit).await? {
+            ServerMsg::AuditReport(r) => Ok(r),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Sends `msg` and collects a list answer that may span several frames.
+    async fn gather(&mut self, msg: ClientMsg) -> Result<Vec<RequestView>> {
         let mut all = Vec::new();
-        let mut reply = self.call(&ClientMsg::List { state }).await?;
+        let mut reply = self.call(&msg).await?;
         loop {
             match reply {
                 ServerMsg::Requests { items, more } => {

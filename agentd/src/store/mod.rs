@@ -118,7 +118,7 @@ impl Store {
         dir: &Path,
         durability: Durability,
     ) -> Result<(Store, Vec<RequestView>), StoreError> {
-        use std::os::unix::fs::DirBuilderExt;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let io = |what: &str, e: std::io::Error| StoreError::Io(format!("{what}: {e}"));
         if !dir.is_dir() {
             std::fs::DirBuilder::new()
@@ -132,6 +132,7 @@ impl Store {
             .create(true)
             .truncate(false)
             .write(true)
+            .mode(0o600)
             .open(&lock_path)
             .map_err(|e| io(&format!("cannot open {}", lock_path.display()), e))?;
         if lock.try_lock().is_err() {

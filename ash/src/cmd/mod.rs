@@ -1,6 +1,10 @@
 //! One module per subcommand, plus the connection helper they share.
 
+pub mod audit;
 pub mod decide;
+pub mod export;
+pub mod filter;
+pub mod history;
 pub mod pending;
 pub mod request;
 pub mod show;

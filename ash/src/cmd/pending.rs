@@ -1,7 +1,7 @@
 //! `ash pending`: the requests waiting for a decision, most urgent first.
 //!
-//! The table fits the terminal: fixed columns are sized to their content, and the arguments get
-//! what is left, cut with an ellipsis. With nothing pending, stdout stays empty (`[]` with
+//! The table fits the terminal: the arguments get what the other columns leave, cut with an
+//! ellipsis. With nothing pending, stdout stays empty (`[]` with
 //! `--json`) so a script's loop does not trip on a message.
 
 use chrono::{DateTime, Utc};
@@ -11,6 +11,7 @@ use shared::{RequestView, State};
 use crate::display::{clock, ellipsize, one_line, remaining};
 use crate::json::{self, RequestJson};
 use crate::outcome::SUCCESS;
+use crate::table::{render, terminal_width};
 use crate::Globals;
 
 #[derive(clap::Args, Debug)]
@@ -27,9 +28,6 @@ const HEADERS: [&str; 7] = [
 ];
 const MAX_AGENT: usize = 16;
 const MAX_TOOL: usize = 24;
-/// Below this many columns the arguments are left out rather than shown as a stub.
-const MIN_ARGS: usize = 6;
-const GAP: &str = "  ";
 
 pub async fn run(globals: &Globals, _args: Args) -> anyhow::Result<u8> {
     let mut client = super::connect_operator(globals).await?;
@@ -46,28 +44,12 @@ pub async fn run(globals: &Globals, _args: Args) -> anyhow::Result<u8> {
     Ok(SUCCESS)
 }
 
-/// The width to fit: `$COLUMNS`, else the terminal's, else none (output is not a terminal).
-fn terminal_width() -> Option<usize> {
-    if let Some(cols) = std::env::var("COLUMNS")
-        .ok()
-        .and_then(|c| c.parse::<usize>().ok())
-    {
-        return Some(cols);
-    }
-    use std::io::IsTerminal;
-    if std::io::stdout().is_terminal() {
-        crossterm::terminal::size().ok().map(|(w, _)| w as usize)
-    } else {
-        None
-    }
-}
-
 /// Renders the table; `width` limits each line when given.
 pub fn table(requests: &[RequestView], width: Option<usize>, now: DateTime<Utc>) -> String {
-    let rows: Vec<[String; 7]> = requests
+    let rows: Vec<Vec<String>> = requests
         .iter()
         .map(|v| {
-            [
+            vec![
                 short(&v.id),
                 ellipsize(&one_line(&v.agent.name), MAX_AGENT),
                 ellipsize(&one_line(&v.tool), MAX_TOOL),
@@ -78,36 +60,7 @@ pub fn table(requests: &[RequestView], width: Option<usize>, now: DateTime<Utc>)
             ]
         })
         .collect();
-    let mut widths = [0usize; 6];
-    for (i, w) in widths.iter_mut().enumerate() {
-        *w = rows
-            .iter()
-            .map(|r| r[i].chars().count())
-            .chain([HEADERS[i].len()])
-            .max()
-            .unwrap_or(0);
-    }
-    let fixed: usize = widths.iter().map(|w| w + GAP.len()).sum();
-    let args_width = match width {
-        None => Some(usize::MAX),
-        Some(total) => total.checked_sub(fixed).filter(|w| *w >= MIN_ARGS),
-    };
-    let mut out = String::new();
-    let header: [String; 7] = HEADERS.map(String::from);
-    for row in std::iter::once(&header).chain(rows.iter()) {
-        let mut line = String::new();
-        for (i, w) in widths.iter().enumerate() {
-            line.push_str(&format!("{:<w$}", row[i], w = *w));
-            line.push_str(GAP);
-        }
-        match args_width {
-            Some(aw) => line.push_str(&ellipsize(&row[6], aw)),
-            None => line.truncate(line.trim_end().len()),
-        }
-        out.push_str(line.trim_end());
-        out.push('\n');
-    }
-    out
+    render(&HEADERS, &rows, width)
 }
 
 #[cfg(test)]

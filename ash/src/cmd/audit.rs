@@ -1,0 +1,51 @@
+//! `ash audit verify`: has anyone edited, deleted or reordered the audit trail?
+
+use serde::Serialize;
+
+use crate::json;
+use crate::outcome::{FAILURE, SUCCESS};
+use crate::Globals;
+
+#[derive(clap::Subcommand, Debug)]
+pub enum Command {
+    /// Recompute the audit trail's hash chain: exit 0 if intact, 1 naming the first broken entry
+    Verify,
+}
+
+#[derive(Serialize)]
+struct ReportJson {
+    intact: bool,
+    entries: u64,
+    broken_at: Option<u64>,
+    problem: Option<String>,
+}
+
+pub async fn run(globals: &Globals, command: Command) -> anyhow::Result<u8> {
+    match command {
+        Command::Verify => {
+            let mut client = super::connect_operator(globals).await?;
+            let report = client.verify_audit().await?;
+            if globals.json {
+                json::print(&ReportJson {
+                    intact: report.broken.is_none(),
+                    entries: report.entries,
+                    broken_at: report.broken.as_ref().map(|b| b.seq),
+                    problem: report.broken.as_ref().map(|b| b.problem.clone()),
+                })?;
+            } else {
+                match &report.broken {
+                    None => println!("audit trail intact: {} entries", report.entries),
+                    Some(b) => println!(
+                        "audit trail broken at entry {}: {} (the {} entries before it verify)",
+                        b.seq, b.problem, report.entries
+                    ),
+                }
+            }
+            Ok(if report.broken.is_none() {
+                SUCCESS
+            } else {
+                FAILURE
+            })
+        }
+    }
+}

@@ -36,6 +36,8 @@ pub struct Settings {
     pub state_dir: Option<PathBuf>,
     /// How far a commit goes before it counts as done.
     pub durability: Durability,
+    /// The most the store may grow to, in MiB; unlimited when `None`.
+    pub store_max_size_mib: Option<u64>,
 }
 
 impl Default for Settings {
@@ -49,6 +51,7 @@ impl Default for Settings {
             hello_timeout: Duration::from_secs(5),
             state_dir: None,
             durability: Durability::Normal,
+            store_max_size_mib: None,
         }
     }
 }
@@ -78,6 +81,7 @@ struct File {
 #[serde(deny_unknown_fields)]
 struct StoreSection {
     durability: Option<Durability>,
+    max_size_mib: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -146,6 +150,12 @@ impl Settings {
         }
         if let Some(durability) = file.store.durability {
             settings.durability = durability;
+        }
+        if let Some(mib) = file.store.max_size_mib {
+            if mib == 0 {
+                return Err(fail("[store] max_size_mib must be at least 1".into()));
+            }
+            settings.store_max_size_mib = Some(mib);
         }
         if let Some(secs) = file.defaults.approval_timeout_secs {
             check_timeout(secs).map_err(|m| fail(format!("[defaults] {m}")))?;

@@ -44,7 +44,13 @@ pub struct Prepared {
 /// requests that were pending. Must be called inside a tokio runtime (it starts their timers).
 pub fn prepare(settings: &Settings) -> Result<Prepared, StartError> {
     let (store, pending) = match &settings.state_dir {
-        Some(dir) => store::Store::open(dir, settings.durability)?,
+        Some(dir) => store::Store::open(
+            dir,
+            store::Options {
+                durability: settings.durability,
+                max_size_mib: settings.store_max_size_mib,
+            },
+        )?,
         None => (store::Store::memory(), Vec::new()),
     };
     let store = Arc::new(store);

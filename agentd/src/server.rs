@@ -70,9 +70,18 @@ pub async fn serve(
             Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
         }
     }
+    if failed.is_some() {
+        // Let connections whose writes just failed send that error before they are cut; the
+        // ones still waiting on an agent or operator are cut when this runs out.
+        let drain = async { while tasks.join_next().await.is_some() {} };
+        let _ = tokio::time::timeout(FAILURE_DRAIN, drain).await;
+    }
     tasks.shutdown().await;
     failed
 }
+
+/// How long a failing agentd lets its connections send their last errors.
+const FAILURE_DRAIN: Duration = Duration::from_secs(1);
 
 type LocalSocketListener = interprocess::local_socket::tokio::Listener;
 

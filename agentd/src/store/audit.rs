@@ -262,10 +262,68 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<AuditReport> {
             ),
         ));
     }
+    if let Some(problem) = cross_check(conn)? {
+        return Ok(report(last, problem));
+    }
     Ok(AuditReport {
         entries: last as u64,
         broken: None,
     })
+}
+
+/// Checks every request row against its audit entries: the arguments against the hash
+/// recorded when it was queued, and the decision against the entry that recorded it. So an
+/// edit of the requests table is caught as surely as an edit of the audit table.
+fn cross_check(conn: &Connection) -> rusqlite::Result<Option<AuditBreak>> {
+    let mut requests = conn
+        .prepare("SELECT id, args_json, state, decided_by FROM requests ORDER BY created_at, id")?;
+    let mut entries = conn
+        .prepare("SELECT seq, kind, actor, detail FROM audit WHERE request_id = ?1 ORDER BY seq")?;
+    let mut rows = requests.query([])?;
+    while let Some(row) = rows.next()? {
+        let id: String = row.get(0)?;
+        let args: String = row.get(1)?;
+        let state: String = row.get(2)?;
+        let by: Option<String> = row.get(3)?;
+        let found: Vec<(i64, String, String, String)> = entries
+            .query_map([&id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        let (Some(first), Some(last)) = (found.first(), found.last()) else {
+            return Ok(Some(AuditBreak {
+                seq: 0,
+                problem: format!("request {id} has no audit entries: it was added by hand"),
+            }));
+        };
+        let recorded: serde_json::Value = serde_json::from_str(&first.3).unwrap_or_default();
+        let actual = hex::encode(Sha256::digest(args.as_bytes()));
+        if recorded["args_sha256"].as_str() != Some(actual.as_str()) {
+            return Ok(Some(AuditBreak {
+                seq: first.0 as u64,
+                problem: format!(
+                    "request {id}'s arguments do not match entry {}: they were edited",
+                    first.0
+                ),
+            }));
+        }
+        let decided_as_recorded = if state == "pending" {
+            last.1 == "queued"
+        } else {
+            last.1 == state && Some(&last.2) == by.as_ref()
+        };
+        if !decided_as_recorded {
+            return Ok(Some(AuditBreak {
+                seq: last.0 as u64,
+                problem: format!(
+                    "request {id} reads {state} by {} but entry {} records {} by {}: the decision was edited",
+                    by.as_deref().unwrap_or("nobody"),
+                    last.0,
+                    last.1,
+                    last.2
+                ),
+            }));
+        }
+    }
+    Ok(None)
 }
 
 fn report(verified: i64, broken: AuditBreak) -> AuditReport {

@@ -36,6 +36,14 @@ pub enum Durability {
     Full,
 }
 
+/// How the store is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Options {
+    pub durability: Durability,
+    /// The most the database file may grow to; a commit past it fails and stops agentd.
+    pub max_size_mib: Option<u64>,
+}
+
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the store {path}: {message}")]
@@ -114,10 +122,7 @@ impl Store {
 
     /// Opens (creating if needed) the store in `dir` and returns it with the requests that
     /// were pending when it was last written.
-    pub fn open(
-        dir: &Path,
-        durability: Durability,
-    ) -> Result<(Store, Vec<RequestView>), StoreError> {
+    pub fn open(dir: &Path, options: Options) -> Result<(Store, Vec<RequestView>), StoreError> {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let io = |what: &str, e: std::io::Error| StoreError::Io(format!("{what}: {e}"));
         if !dir.is_dir() {
@@ -141,12 +146,20 @@ impl Store {
         let path = dir.join(DB_FILE);
         let conn = schema::open_writer(&path)?;
         let fail = |e: rusqlite::Error| StoreError::open(&path, e);
-        let sync = match durability {
+        let sync = match options.durability {
             Durability::Normal => "NORMAL",
             Durability::Full => "FULL",
         };
         conn.pragma_update(None, "synchronous", sync)
             .map_err(fail)?;
+        if let Some(mib) = options.max_size_mib {
+            let page_size: i64 = conn
+                .query_row("PRAGMA page_size", [], |r| r.get(0))
+                .map_err(fail)?;
+            let pages = (mib as i64).saturating_mul(1024 * 1024) / page_size.max(1);
+            conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
+                .map_err(fail)?;
+        }
         let head = audit::Head::load(&conn).map_err(fail)?;
         let pending = history::pending(&conn).map_err(fail)?;
         let reader = Arc::new(Reader::new(schema::open_reader(&path)?));

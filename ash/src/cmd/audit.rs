@@ -35,10 +35,8 @@ pub async fn run(globals: &Globals, command: Command) -> anyhow::Result<u8> {
             } else {
                 match &report.broken {
                     None => println!("audit trail intact: {} entries", report.entries),
-                    Some(b) => println!(
-                        "audit trail broken at entry {}: {} (the {} entries before it verify)",
-                        b.seq, b.problem, report.entries
-                    ),
+                    Some(b) if b.seq == 0 => println!("audit trail broken: {}", b.problem),
+                    Some(b) => println!("audit trail broken at entry {}: {}", b.seq, b.problem),
                 }
             }
             Ok(if report.broken.is_none() {

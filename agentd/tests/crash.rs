@@ -41,7 +41,7 @@ impl Daemon {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        let mut d = Daemon {
+        let d = Daemon {
             socket: socket.to_path_buf(),
             state: state.to_path_buf(),
             child: Some(child),

@@ -1,0 +1,318 @@
+//! The store through the real `ash` binary: three shells waiting while agentd is killed with
+//! SIGKILL and started again, `ash history`, `ash export` and `ash audit verify`.
+
+// In tests a panic is the failure report, so unwrap says enough.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use agentd::testkit::{Poller, TempDaemon};
+use agentd::Settings;
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn ash(socket: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ash"));
+    cmd.env("AGENTD_SOCKET", socket)
+        .env("USER", "tester")
+        .env_remove("COLUMNS")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+async fn run(socket: &Path, args: &[&str]) -> Output {
+    ash(socket).args(args).output().await.unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+async fn pending_ids(socket: &Path, n: usize) -> Vec<String> {
+    let mut poller = Poller::new(LIMIT, format!("{n} pending requests"));
+    loop {
+        let out = run(socket, &["pending", "--json"]).await;
+        if out.status.success() {
+            let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+            if list.len() == n {
+                return list
+                    .iter()
+                    .map(|v| v["id"].as_str().unwrap().to_string())
+                    .collect();
+            }
+        }
+        poller.tick().await;
+    }
+}
+
+/// The agentd binary of this workspace, built if need be (it lives in another package).
+fn agentd_binary() -> PathBuf {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "-p", "agentd", "--bin", "agentd"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "cannot build agentd");
+    Path::new(env!("CARGO_BIN_EXE_ash")).with_file_name("agentd")
+}
+
+fn start_agentd(binary: &Path, socket: &Path, state: &Path) -> Child {
+    Command::new(binary)
+        .arg("--socket")
+        .arg(socket)
+        .arg("--state-dir")
+        .arg(state)
+        .env("XDG_CONFIG_HOME", state.join("no-config"))
+        .env_remove("AGENTD_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_ready(socket: &Path) {
+    let mut poller = Poller::new(LIMIT, "agentd to answer");
+    while !run(socket, &["pending", "--json"]).await.status.success() {
+        poller.tick().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_shells_get_their_answers_across_a_kill_9() {
+    let binary = agentd_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agentd.sock");
+    let state = dir.path().join("state");
+    let mut daemon = start_agentd(&binary, &socket, &state);
+    wait_ready(&socket).await;
+    let shells: Vec<Child> = ["deploy", "migrate", "sensitive-op"]
+        .iter()
+        .enumerate()
+        .map(|(i, tool)| {
+            ash(&socket)
+                .args([
+                    "request",
+                    "--tool",
+                    tool,
+                    "--args",
+                    &format!(r#"{{"shell":{i}}}"#),
+                ])
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let before = pending_ids(&socket, 3).await;
+
+    daemon.kill().await.unwrap(); // SIGKILL
+    let mut daemon = start_agentd(&binary, &socket, &state);
+    wait_ready(&socket).await;
+    let mut after = pending_ids(&socket, 3).await;
+    let mut expected = before.clone();
+    after.sort();
+    expected.sort();
+    assert_eq!(after, expected, "the same three requests are pending again");
+
+    for id in &before {
+        let out = run(&socket, &["approve", &id[..8], "--operator", "alice"]).await;
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    for shell in shells {
+        let done = shell.wait_with_output().await.unwrap();
+        assert_eq!(done.status.code(), Some(0), "{}", text(&done.stderr));
+        assert!(
+            text(&done.stderr).ends_with("approved by alice\n"),
+            "{}",
+            text(&done.stderr)
+        );
+    }
+
+    let history = run(&socket, &["history", "--state", "approved", "--json"]).await;
+    let list: Vec<Value> = serde_json::from_slice(&history.stdout).unwrap();
+    assert_eq!(list.len(), 3);
+    let audit = run(&socket, &["audit", "verify"]).await;
+    assert_eq!(audit.status.code(), Some(0));
+    // 2 starts + 3 queued + 3 approved; the killed daemon never wrote its stop.
+    assert_eq!(text(&audit.stdout), "audit trail intact: 8 entries\n");
+    daemon.kill().await.unwrap();
+}
+
+/// A daemon with one approved, one denied and one expired request made through ash.
+async fn with_history() -> TempDaemon {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let s = d.socket();
+    let approved = ash(s)
+        .args(["request", "--tool", "deploy", "--agent", "ci"])
+        .spawn()
+        .unwrap();
+    let id = pending_ids(s, 1).await.remove(0);
+    run(s, &["approve", &id, "--operator", "alice"]).await;
+    approved.wait_with_output().await.unwrap();
+    let denied = ash(s)
+        .args([
+            "request",
+            "--tool",
+            "rm",
+            "--agent",
+            "claude",
+            "--args",
+            r#"{"path":"/"}"#,
+        ])
+        .spawn()
+        .unwrap();
+    let id = pending_ids(s, 1).await.remove(0);
+    run(s, &["deny", &id, "--operator", "bob", "--reason", "no way"]).await;
+    denied.wait_with_output().await.unwrap();
+    let out = run(
+        s,
+        &["request", "--tool", "sensitive-op", "--timeout", "0.1"],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(3));
+    d
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn history_lists_newest_first_with_filters() {
+    let d = with_history().await;
+    let s = d.socket();
+    let out = run(s, &["history"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    assert!(lines[0].starts_with("REQUEST-ID  CREATED"), "{table}");
+    for col in ["AGENT", "TOOL", "STATE", "BY", "REASON"] {
+        assert!(lines[0].contains(col), "{table}");
+    }
+    assert!(
+        lines[1].contains("sensitive-op") && lines[1].contains("expired"),
+        "{table}"
+    );
+    assert!(
+        lines[2].contains("rm") && lines[2].contains("denied") && lines[2].ends_with("no way"),
+        "{table}"
+    );
+    assert!(
+        lines[3].contains("deploy") && lines[3].contains("approved") && lines[3].contains("alice"),
+        "{table}"
+    );
+
+    let out = run(s, &["history", "--operator", "bob", "--json"]).await;
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["decision"]["reason"], "no way");
+    let out = run(s, &["history", "--agent", "ci", "--since", "1h", "--json"]).await;
+    assert_eq!(
+        serde_json::from_slice::<Vec<Value>>(&out.stdout)
+            .unwrap()
+            .len(),
+        1
+    );
+    let out = run(s, &["history", "--until", "1h", "--json"]).await;
+    assert_eq!(text(&out.stdout).trim(), "[]");
+    let out = run(s, &["history", "--state", "withdrawn"]).await;
+    assert!(out.stdout.is_empty());
+    assert_eq!(text(&out.stderr), "no requests match\n");
+    let out = run(s, &["history", "--limit", "1", "--json"]).await;
+    assert_eq!(
+        serde_json::from_slice::<Vec<Value>>(&out.stdout)
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let out = run(s, &["history", "--since", "yesterday"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).starts_with("ash: --since: 'yesterday' is neither"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = run(s, &["history", "--state", "maybe"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_streams_every_request_with_its_audit_hashes() {
+    let d = with_history().await;
+    let s = d.socket();
+    let out = run(s, &["export"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3);
+    assert_eq!(lines[0]["tool"], "deploy", "oldest first");
+    assert_eq!(lines[1]["args"], serde_json::json!({"path": "/"}));
+    for line in &lines {
+        let audit = line["audit"].as_array().unwrap();
+        assert_eq!(audit.len(), 2, "{line}");
+        assert_eq!(audit[0]["kind"], "queued");
+        assert_eq!(audit[1]["kind"], line["state"]);
+        assert_eq!(audit[1]["hash"].as_str().unwrap().len(), 64);
+    }
+    assert_eq!(text(&out.stderr), "exported 3 requests\n");
+
+    for args in [
+        &["export", "--format", "json"][..],
+        &["export", "--json"][..],
+    ] {
+        let out = run(s, args).await;
+        let doc: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc.len(), 3);
+    }
+    let out = run(s, &["export", "--state", "denied", "--json"]).await;
+    let doc: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc.len(), 1);
+    let out = run(s, &["export", "--state", "withdrawn", "--json"]).await;
+    assert_eq!(
+        serde_json::from_slice::<Vec<Value>>(&out.stdout)
+            .unwrap()
+            .len(),
+        0
+    );
+    d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_verify_says_intact_or_names_the_broken_entry() {
+    let d = with_history().await;
+    let s = d.socket();
+    let out = run(s, &["audit", "verify"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    // start + (queued + decided) x 3
+    assert_eq!(text(&out.stdout), "audit trail intact: 7 entries\n");
+    let out = run(s, &["audit", "verify", "--json"]).await;
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["intact"], true);
+    assert_eq!(doc["entries"], 7);
+
+    let db = d.state_dir().join("agentd.db");
+    let status = std::process::Command::new("sqlite3")
+        .arg(&db)
+        .arg("UPDATE audit SET detail = replace(detail, 'no way', 'fine') WHERE seq = 5")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = run(s, &["audit", "verify"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        text(&out.stdout),
+        "audit trail broken at entry 5: entry 5 does not match its hash: it was edited\n"
+    );
+    let out = run(s, &["audit", "verify", "--json"]).await;
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["intact"], false);
+    assert_eq!(doc["broken_at"], 5);
+    d.stop().await.unwrap();
+}

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::intake::Admitted;
-use crate::store::{self, Delivery, Store, StoreError};
+use crate::store::{self, Delivery, RowWrite, Store, StoreError};
 
 /// The name decisions made by agentd itself carry.
 pub const AGENTD: &str = "agentd";
@@ -255,7 +255,7 @@ impl Queue {
             let seq = {
                 let mut inner = self.lock();
                 let seq = self.store.enqueue(
-                    Some(view.clone()),
+                    Some(RowWrite::Insert(view.clone())),
                     Some(store::finished_event(&view)),
                     Vec::new(),
                 );
@@ -287,7 +287,7 @@ impl Queue {
         let seq = {
             let mut inner = self.lock();
             let seq = self.store.enqueue(
-                Some(view.clone()),
+                Some(RowWrite::Insert(view.clone())),
                 Some(store::queued_event(&view)),
                 vec![Delivery::Event(Event::Queued(view.clone()))],
             );
@@ -612,7 +612,7 @@ impl Queue {
             Delivery::Event(Event::Finished(view.clone())),
         ];
         let seq = self.store.enqueue(
-            Some(view.clone()),
+            Some(RowWrite::Decide(view.clone())),
             Some(store::finished_event(&view)),
             deliveries,
         );

@@ -150,7 +150,8 @@ pub fn entry_hash(
     hex::encode(h.finalize())
 }
 
-/// Appends `event` inside the caller's transaction and moves `head` forward.
+/// Appends `event` inside the caller's transaction and moves `head` forward. The caller
+/// stores the head with `save_head` once per transaction.
 pub fn append(tx: &Transaction<'_>, head: &mut Head, event: &AuditEvent) -> rusqlite::Result<()> {
     let seq = head.seq + 1;
     let at = micros(event.at);
@@ -165,27 +166,32 @@ pub fn append(tx: &Transaction<'_>, head: &mut Head, event: &AuditEvent) -> rusq
         &detail,
         &head.hash,
     );
-    tx.execute(
+    tx.prepare_cached(
         "INSERT INTO audit (seq, at, kind, request_id, actor, detail, prev_hash, hash) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            seq,
-            at,
-            event.kind,
-            request_id,
-            event.actor,
-            detail,
-            head.hash,
-            hash
-        ],
-    )?;
-    tx.execute(
-        "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2) \
-         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
-        params![seq, hash],
-    )?;
+    )?
+    .execute(params![
+        seq,
+        at,
+        event.kind,
+        request_id,
+        event.actor,
+        detail,
+        head.hash,
+        hash
+    ])?;
     head.seq = seq;
     head.hash = hash;
+    Ok(())
+}
+
+/// Records the newest entry, so deleting entries from the end of the chain is caught.
+pub fn save_head(tx: &Transaction<'_>, head: &Head) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO audit_head (id, seq, hash) VALUES (1, ?1, ?2) \
+         ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash",
+    )?
+    .execute(params![head.seq, head.hash])?;
     Ok(())
 }
 

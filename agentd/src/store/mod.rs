@@ -7,6 +7,7 @@
 //! embedding and for measuring what durability costs.
 
 mod audit;
+mod checkpoint;
 mod history;
 mod rows;
 mod schema;
@@ -21,8 +22,8 @@ use tokio::sync::{broadcast, watch};
 
 pub use audit::{daemon_event, finished_event, queued_event, AuditEvent};
 pub use history::{Cursor, Reader};
-pub use writer::Delivery;
 use writer::{Committed, Job};
+pub use writer::{Delivery, RowWrite};
 
 /// How far a commit goes before it counts as done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -94,6 +95,7 @@ pub struct Store {
     events: broadcast::Sender<Event>,
     reader: Option<Arc<Reader>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    checkpointer: Mutex<Option<checkpoint::Checkpointer>>,
     path: Option<PathBuf>,
     /// Held until `close` so a second agentd cannot write the same file meanwhile.
     lock: Mutex<Option<File>>,
@@ -115,6 +117,7 @@ impl Store {
             events: broadcast::channel(EVENT_BUFFER).0,
             reader: None,
             writer: Mutex::new(None),
+            checkpointer: Mutex::new(None),
             path: None,
             lock: Mutex::new(None),
         }
@@ -160,9 +163,13 @@ impl Store {
             conn.query_row(&format!("PRAGMA max_page_count = {pages}"), [], |_| Ok(()))
                 .map_err(fail)?;
         }
+        // Checkpoints run on their own thread (see `checkpoint`), never inside a commit.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)
+            .map_err(fail)?;
         let head = audit::Head::load(&conn).map_err(fail)?;
         let pending = history::pending(&conn).map_err(fail)?;
         let reader = Arc::new(Reader::new(schema::open_reader(&path)?));
+        let checkpointer = checkpoint::Checkpointer::start(&path)?;
 
         let (jobs_tx, jobs_rx) = mpsc::channel();
         let (committed_tx, committed_rx) = watch::channel(Committed::default());
@@ -183,6 +190,7 @@ impl Store {
                 events,
                 reader: Some(reader),
                 writer: Mutex::new(Some(writer)),
+                checkpointer: Mutex::new(Some(checkpointer)),
                 path: Some(path),
                 lock: Mutex::new(Some(lock)),
             },
@@ -198,7 +206,7 @@ impl Store {
     /// the write is committed, in the order writes were enqueued.
     pub fn enqueue(
         &self,
-        row: Option<RequestView>,
+        row: Option<RowWrite>,
         audit: Option<AuditEvent>,
         deliveries: Vec<Delivery>,
     ) -> u64 {
@@ -288,6 +296,14 @@ impl Store {
             .take();
         if let Some(handle) = handle {
             let _ = tokio::task::spawn_blocking(move || handle.join()).await;
+        }
+        let checkpointer = self
+            .checkpointer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(checkpointer) = checkpointer {
+            let _ = tokio::task::spawn_blocking(move || checkpointer.finish()).await;
         }
         // Everything is written: the next agentd may have the state dir.
         self.lock

@@ -25,11 +25,20 @@ pub enum Delivery {
     Event(Event),
 }
 
-/// One unit of work: a request row to write (insert or replace), an audit entry, and what to
-/// deliver after the commit.
+/// What to do with a request's row.
+pub enum RowWrite {
+    /// A new request.
+    Insert(RequestView),
+    /// A decision on a stored request: only the decision columns change, so only their
+    /// indexes are touched.
+    Decide(RequestView),
+}
+
+/// One unit of work: a request row to write, an audit entry, and what to deliver after the
+/// commit.
 pub struct Job {
     pub seq: u64,
-    pub row: Option<RequestView>,
+    pub row: Option<RowWrite>,
     pub audit: Option<AuditEvent>,
     pub deliveries: Vec<Delivery>,
 }
@@ -95,19 +104,32 @@ pub fn run(
 
 fn write(conn: &mut Connection, head: &mut Head, batch: &[Job]) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
-    {
-        let mut upsert = tx.prepare_cached(&format!(
-            "INSERT OR REPLACE INTO requests ({COLUMNS}) VALUES \
-             (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
-        ))?;
-        for job in batch {
-            if let Some(view) = &job.row {
-                upsert.execute(params_from_iter(values(view)))?;
+    let first = head.seq;
+    for job in batch {
+        match &job.row {
+            Some(RowWrite::Insert(view)) => {
+                tx.prepare_cached(&format!(
+                    "INSERT INTO requests ({COLUMNS}) VALUES \
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+                ))?
+                .execute(params_from_iter(values(view)))?;
             }
-            if let Some(event) = &job.audit {
-                audit::append(&tx, head, event)?;
+            Some(RowWrite::Decide(view)) => {
+                let [id, .., state, source, by, reason, at] = values(view);
+                tx.prepare_cached(
+                    "UPDATE requests SET state = ?2, decision_source = ?3, decided_by = ?4, \
+                     reason = ?5, decided_at = ?6 WHERE id = ?1",
+                )?
+                .execute(rusqlite::params![id, state, source, by, reason, at])?;
             }
+            None => {}
         }
+        if let Some(event) = &job.audit {
+            audit::append(&tx, head, event)?;
+        }
+    }
+    if head.seq != first {
+        audit::save_head(&tx, head)?;
     }
     tx.commit()
 }

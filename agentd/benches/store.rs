@@ -1,0 +1,215 @@
+//! `cargo bench -p agentd --bench store`: what durability costs, measured in one run against
+//! the in-memory path, on this machine.
+//!
+//! For each of memory, store (`durability = "normal"`) and store (`"full"`, fsync per batch):
+//! - no-approval throughput: 16 agents at once, each sending requests for a tool that needs no
+//!   approval back to back (one commit each, batched by the writer);
+//! - queued and decided throughput: 16 agents each asking for approval in a loop while 8
+//!   operators, pushed the queue's events, decide every request (two commits per request);
+//! - the round trip of one no-approval request, sequential, median.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use agentd::testkit::TempDaemon;
+use agentd::{Durability, Settings};
+use shared::{
+    ApprovalRequest, Client, DecideRequest, Event, Risk, Role, Submitted, ToolSpec, Verdict,
+};
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+const AGENTS: usize = 16;
+const OPERATORS: usize = 8;
+const NO_APPROVAL_EACH: usize = 400;
+const DECIDED_EACH: usize = 60;
+const ROUND_TRIPS: usize = 2_000;
+
+#[derive(Clone, Copy)]
+enum Mode {
+    Memory,
+    Store(Durability),
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Memory => "memory",
+            Mode::Store(Durability::Normal) => "store, normal",
+            Mode::Store(Durability::Full) => "store, full fsync",
+        }
+    }
+}
+
+struct Figures {
+    no_approval_per_s: f64,
+    decided_per_s: f64,
+    round_trip: Duration,
+}
+
+fn main() -> Result<(), Error> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let modes = [
+            Mode::Memory,
+            Mode::Store(Durability::Normal),
+            Mode::Store(Durability::Full),
+        ];
+        let mut results = Vec::new();
+        for mode in modes {
+            let figures = measure(mode).await?;
+            println!(
+                "{:<18} no-approval {:>8.0} req/s   queued+decided {:>7.0} req/s   round trip median {:>7.1?}",
+                mode.name(),
+                figures.no_approval_per_s,
+                figures.decided_per_s,
+                figures.round_trip
+            );
+            results.push(figures);
+        }
+        let memory = &results[0];
+        for (mode, f) in modes.iter().zip(&results).skip(1) {
+            println!(
+                "{:<18} costs {:.2}x no-approval throughput, {:.2}x queued+decided throughput, +{:.1?} per round trip against memory",
+                mode.name(),
+                memory.no_approval_per_s / f.no_approval_per_s,
+                memory.decided_per_s / f.decided_per_s,
+                f.round_trip.saturating_sub(memory.round_trip)
+            );
+        }
+        Ok(())
+    })
+}
+
+async fn measure(mode: Mode) -> Result<Figures, Error> {
+    let settings = Settings {
+        tools: vec![ToolSpec {
+            name: "read-file".into(),
+            requires_approval: false,
+            approval_timeout_secs: 60,
+            risk: Risk::Low,
+        }],
+        durability: match mode {
+            Mode::Store(d) => d,
+            Mode::Memory => Durability::Normal,
+        },
+        ..Settings::default()
+    };
+    let daemon = match mode {
+        Mode::Memory => TempDaemon::memory(settings)?,
+        Mode::Store(_) => TempDaemon::start(settings)?,
+    };
+    let figures = Figures {
+        no_approval_per_s: no_approval_throughput(&daemon).await?,
+        decided_per_s: decided_throughput(&daemon).await?,
+        round_trip: round_trip(&daemon).await?,
+    };
+    daemon.stop().await?;
+    Ok(figures)
+}
+
+fn read_file(i: usize) -> ApprovalRequest {
+    ApprovalRequest {
+        tool: "read-file".into(),
+        args_json: format!(r#"{{"path":"/srv/data/{i}.csv"}}"#),
+        ..ApprovalRequest::default()
+    }
+}
+
+async fn no_approval_throughput(d: &TempDaemon) -> Result<f64, Error> {
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for a in 0..AGENTS {
+        let socket = d.socket().to_path_buf();
+        tasks.push(tokio::spawn(async move {
+            let mut agent = Client::connect(&socket, Role::Agent, &format!("bench-{a}")).await?;
+            for i in 0..NO_APPROVAL_EACH {
+                match agent.submit(&read_file(i)).await? {
+                    Submitted::Decided(o) if o.approved() => {}
+                    other => return Err(format!("unexpected {other:?}").into()),
+                }
+            }
+            Ok::<(), Error>(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok((AGENTS * NO_APPROVAL_EACH) as f64 / start.elapsed().as_secs_f64())
+}
+
+async fn decided_throughput(d: &TempDaemon) -> Result<f64, Error> {
+    // Operators first, each subscribed, each deciding its share of what is queued.
+    let mut operators = Vec::new();
+    for k in 0..OPERATORS {
+        let socket = d.socket().to_path_buf();
+        let mut events = Client::connect(&socket, Role::Operator, "bench-watch").await?;
+        events.subscribe().await?;
+        let mut decider = Client::connect(&socket, Role::Operator, "bench-op").await?;
+        operators.push(tokio::spawn(async move {
+            loop {
+                let Ok(Event::Queued(v)) = events.next_event().await else {
+                    continue;
+                };
+                if v.id.as_u128() % OPERATORS as u128 != k as u128 {
+                    continue;
+                }
+                let req = DecideRequest {
+                    id: v.id.to_string(),
+                    verdict: Verdict::Approve,
+                    operator: "bench".into(),
+                    reason: None,
+                };
+                if decider.decide(&req).await.is_err() {
+                    return;
+                }
+            }
+        }));
+    }
+    let start = Instant::now();
+    let mut agents = Vec::new();
+    for a in 0..AGENTS {
+        let socket = Arc::new(d.socket().to_path_buf());
+        agents.push(tokio::spawn(async move {
+            let mut agent = Client::connect(&socket, Role::Agent, &format!("bench-{a}")).await?;
+            for i in 0..DECIDED_EACH {
+                let req = ApprovalRequest {
+                    tool: "sensitive-op".into(),
+                    args_json: format!(r#"{{"a":{a},"i":{i}}}"#),
+                    ..ApprovalRequest::default()
+                };
+                match agent.submit(&req).await? {
+                    Submitted::Queued(_) => {
+                        if !agent.wait().await?.approved() {
+                            return Err("a request was not approved".into());
+                        }
+                    }
+                    other => return Err(format!("unexpected {other:?}").into()),
+                }
+            }
+            Ok::<(), Error>(())
+        }));
+    }
+    for t in agents {
+        t.await??;
+    }
+    let rate = (AGENTS * DECIDED_EACH) as f64 / start.elapsed().as_secs_f64();
+    for op in operators {
+        op.abort();
+    }
+    Ok(rate)
+}
+
+async fn round_trip(d: &TempDaemon) -> Result<Duration, Error> {
+    let mut agent = Client::connect(d.socket(), Role::Agent, "bench-rtt").await?;
+    let mut times = Vec::with_capacity(ROUND_TRIPS);
+    for i in 0..ROUND_TRIPS {
+        let start = Instant::now();
+        agent.submit(&read_file(i)).await?;
+        times.push(start.elapsed());
+    }
+    times.sort_unstable();
+    Ok(times[times.len() / 2])
+}

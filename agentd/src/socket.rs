@@ -16,10 +16,11 @@ pub enum BindError {
     AlreadyRunning(PathBuf),
     #[error("{} exists and is not a socket; refusing to replace it", .0.display())]
     NotASocket(PathBuf),
-    #[error("cannot create the socket folder {}: {source}", path.display())]
-    Folder { path: PathBuf, source: io::Error },
-    #[error("cannot listen on {}: {source}", path.display())]
-    Listen { path: PathBuf, source: io::Error },
+    // `error`, not `source`: the message already says it, and a source would be said twice.
+    #[error("cannot create the socket folder {}: {error}", path.display())]
+    Folder { path: PathBuf, error: io::Error },
+    #[error("cannot listen on {}: {error}", path.display())]
+    Listen { path: PathBuf, error: io::Error },
 }
 
 /// Binds the listening socket at `path`. Must be called inside a tokio runtime.
@@ -30,16 +31,16 @@ pub fn bind(path: &Path) -> Result<Listener, BindError> {
                 .recursive(true)
                 .mode(0o700)
                 .create(dir)
-                .map_err(|source| BindError::Folder {
+                .map_err(|error| BindError::Folder {
                     path: dir.to_path_buf(),
-                    source,
+                    error,
                 })?;
         }
     }
     remove_if_stale(path)?;
-    let listen_err = |source| BindError::Listen {
+    let listen_err = |error| BindError::Listen {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let name = path.to_fs_name::<GenericFilePath>().map_err(listen_err)?;
     ListenerOptions::new()
@@ -59,10 +60,10 @@ fn remove_if_stale(path: &Path) -> Result<(), BindError> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(source) => {
+        Err(error) => {
             return Err(BindError::Listen {
                 path: path.to_path_buf(),
-                source,
+                error,
             })
         }
     };
@@ -79,15 +80,15 @@ fn remove_if_stale(path: &Path) -> Result<(), BindError> {
             match std::fs::remove_file(path) {
                 Ok(()) => Ok(()),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-                Err(source) => Err(BindError::Listen {
+                Err(error) => Err(BindError::Listen {
                     path: path.to_path_buf(),
-                    source,
+                    error,
                 }),
             }
         }
-        Err(source) => Err(BindError::Listen {
+        Err(error) => Err(BindError::Listen {
             path: path.to_path_buf(),
-            source,
+            error,
         }),
     }
 }

@@ -434,6 +434,11 @@ async fn an_unreachable_agentd_exits_4_for_request_and_1_for_the_rest() {
         "{err}"
     );
     assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(
+        err.matches("os error").count(),
+        1,
+        "the cause is said once: {err}"
+    );
     let out = run_at(&["pending"]).output().await.unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("cannot reach agentd"));

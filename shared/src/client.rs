@@ -25,8 +25,9 @@ const REATTACH_SLACK: Duration = Duration::from_secs(30);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot reach agentd at {}: {source}", path.display())]
-    Unreachable { path: PathBuf, source: io::Error },
+    // `error`, not `source`: the message already says it, and a source would be said twice.
+    #[error("cannot reach agentd at {}: {error}", path.display())]
+    Unreachable { path: PathBuf, error: io::Error },
     #[error("agentd closed the connection")]
     Disconnected,
     #[error(transparent)]
@@ -77,9 +78,9 @@ pub struct Client {
 impl Client {
     /// Connects to the socket at `path` and says hello as `role` named `name`.
     pub async fn connect(path: &Path, role: Role, name: &str) -> Result<Client> {
-        let unreachable = |source| ClientError::Unreachable {
+        let unreachable = |error| ClientError::Unreachable {
             path: path.to_path_buf(),
-            source,
+            error,
         };
         let fs_name = path.to_fs_name::<GenericFilePath>().map_err(unreachable)?;
         let stream = LocalStream::connect(fs_name).await.map_err(unreachable)?;

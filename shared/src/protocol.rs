@@ -235,14 +235,38 @@ pub enum DecisionSource {
     Agent,
 }
 
-impl fmt::Display for DecisionSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl DecisionSource {
+    pub const ALL: [DecisionSource; 4] = [
+        DecisionSource::Operator,
+        DecisionSource::Timeout,
+        DecisionSource::Policy,
+        DecisionSource::Agent,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
             DecisionSource::Operator => "operator",
             DecisionSource::Timeout => "timeout",
             DecisionSource::Policy => "policy",
             DecisionSource::Agent => "agent",
-        })
+        }
+    }
+}
+
+impl fmt::Display for DecisionSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DecisionSource {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        DecisionSource::ALL
+            .into_iter()
+            .find(|src| src.as_str() == s)
+            .ok_or_else(|| format!("unknown decision source '{s}'"))
     }
 }
 
@@ -302,6 +326,14 @@ pub enum State {
 }
 
 impl State {
+    pub const ALL: [State; 5] = [
+        State::Pending,
+        State::Approved,
+        State::Denied,
+        State::Expired,
+        State::Withdrawn,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             State::Pending => "pending",
@@ -316,6 +348,19 @@ impl State {
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for State {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        State::ALL
+            .into_iter()
+            .find(|st| st.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| {
+                format!("unknown state '{s}' (expected pending, approved, denied, expired or withdrawn)")
+            })
     }
 }
 
@@ -664,6 +709,19 @@ mod tests {
         let mut bytes = vec![0u8, 253];
         bytes.extend_from_slice(&(u64::MAX - 1).to_le_bytes());
         assert!(codec::decode::<ClientMsg>(&bytes).is_err());
+    }
+
+    #[test]
+    fn states_and_sources_parse_back_from_their_names() {
+        for s in State::ALL {
+            assert_eq!(s.as_str().parse::<State>().unwrap(), s);
+        }
+        assert_eq!("DENIED".parse::<State>().unwrap(), State::Denied);
+        assert!("maybe".parse::<State>().is_err());
+        for s in DecisionSource::ALL {
+            assert_eq!(s.to_string().parse::<DecisionSource>().unwrap(), s);
+        }
+        assert!("magic".parse::<DecisionSource>().is_err());
     }
 
     #[test]

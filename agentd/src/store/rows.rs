@@ -24,29 +24,6 @@ fn bad(message: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, message.into())
 }
 
-pub fn state_from_str(s: &str) -> Option<State> {
-    [
-        State::Pending,
-        State::Approved,
-        State::Denied,
-        State::Expired,
-        State::Withdrawn,
-    ]
-    .into_iter()
-    .find(|st| st.as_str() == s)
-}
-
-fn source_from_str(s: &str) -> Option<DecisionSource> {
-    [
-        DecisionSource::Operator,
-        DecisionSource::Timeout,
-        DecisionSource::Policy,
-        DecisionSource::Agent,
-    ]
-    .into_iter()
-    .find(|src| src.to_string() == s)
-}
-
 /// The values of a request's row, in `COLUMNS` order.
 pub fn values(v: &RequestView) -> [Value; 17] {
     let d = v.decision.as_ref();
@@ -87,15 +64,17 @@ pub fn view_from_row(row: &Row<'_>) -> rusqlite::Result<RequestView> {
         .map_err(|e: String| bad(format!("request {id}: {e}")))?;
     let reasons: String = row.get(9)?;
     let state: String = row.get(12)?;
-    let state = state_from_str(&state)
-        .ok_or_else(|| bad(format!("request {id}: unknown state {state:?}")))?;
+    let state: State = state
+        .parse()
+        .map_err(|e: String| bad(format!("request {id}: {e}")))?;
     let source: Option<String> = row.get(13)?;
     let decision = match source {
         None => None,
         Some(src) => Some(Decision {
             state,
-            source: source_from_str(&src)
-                .ok_or_else(|| bad(format!("request {id}: unknown decision source {src:?}")))?,
+            source: src
+                .parse::<DecisionSource>()
+                .map_err(|e| bad(format!("request {id}: {e}")))?,
             by: row.get::<_, Option<String>>(14)?.unwrap_or_default(),
             reason: row.get(15)?,
             at: time(row.get::<_, Option<i64>>(16)?.unwrap_or_default())?,

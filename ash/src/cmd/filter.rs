@@ -14,7 +14,7 @@ pub struct Filters {
     #[arg(long, value_name = "NAME")]
     tool: Option<String>,
     /// Only requests in this state: pending, approved, denied, expired or withdrawn
-    #[arg(long, value_name = "STATE", value_parser = parse_state)]
+    #[arg(long, value_name = "STATE")]
     state: Option<State>,
     /// Only requests decided by this operator (`agentd` for timeouts and policy)
     #[arg(long, value_name = "NAME")]
@@ -25,21 +25,6 @@ pub struct Filters {
     /// Only requests created before this time: RFC 3339, or an age like 2h or 7d
     #[arg(long, value_name = "WHEN")]
     until: Option<String>,
-}
-
-fn parse_state(text: &str) -> Result<State, String> {
-    [
-        State::Pending,
-        State::Approved,
-        State::Denied,
-        State::Expired,
-        State::Withdrawn,
-    ]
-    .into_iter()
-    .find(|s| s.as_str() == text.to_ascii_lowercase())
-    .ok_or_else(|| {
-        format!("unknown state '{text}' (expected pending, approved, denied, expired or withdrawn)")
-    })
 }
 
 impl Filters {

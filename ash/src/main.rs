@@ -6,6 +6,7 @@ mod display;
 mod json;
 mod outcome;
 mod table;
+mod tui;
 mod when;
 
 use std::path::PathBuf;
@@ -18,7 +19,6 @@ use clap::{Parser, Subcommand};
 #[command(
     name = "ash",
     version,
-    arg_required_else_help = true,
     after_help = "Request IDs may be shortened to any unique prefix, as with git.\n\
                   Exit codes: 0 success, 1 failure, 2 usage error; `ash request` has its own \
                   (see `ash request --help`)."
@@ -33,12 +33,15 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
 
+    /// Without a command, ash opens the queue (`ash tui`)
     #[command(subcommand)]
-    command: Command,
+    command: Option<Command>,
 }
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The full-screen approval queue (what `ash` alone opens)
+    Tui(cmd::tui::Args),
     /// List the requests waiting for a decision
     Pending(cmd::pending::Args),
     /// Show everything about one request
@@ -85,9 +88,13 @@ fn main() -> ExitCode {
             return ExitCode::from(outcome::FAILURE);
         }
     };
-    let waits_on_a_decision = matches!(cli.command, Command::Request(_));
+    let command = cli
+        .command
+        .unwrap_or(Command::Tui(cmd::tui::Args::default()));
+    let waits_on_a_decision = matches!(command, Command::Request(_));
     let result = runtime.block_on(async {
-        match cli.command {
+        match command {
+            Command::Tui(args) => cmd::tui::run(&globals, args).await,
             Command::Pending(args) => cmd::pending::run(&globals, args).await,
             Command::Show(args) => cmd::show::run(&globals, args).await,
             Command::Approve(args) => {

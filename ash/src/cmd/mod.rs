@@ -8,6 +8,7 @@ pub mod history;
 pub mod pending;
 pub mod request;
 pub mod show;
+pub mod tui;
 
 use shared::{Client, ClientError, Role};
 

@@ -1,0 +1,34 @@
+//! `ash` and `ash tui`: the full-screen approval queue.
+
+use crate::outcome::SUCCESS;
+use crate::tui::{self, Options};
+use crate::Globals;
+
+#[derive(clap::Args, Debug, Default)]
+pub struct Args {
+    /// Who decides, for the audit trail [default: your login name]
+    #[arg(long, value_name = "NAME")]
+    operator: Option<String>,
+    /// Do not ring the terminal bell when a request arrives
+    #[arg(long)]
+    no_bell: bool,
+}
+
+pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
+    if globals.json {
+        return Err(crate::outcome::UsageError(
+            "the queue is a screen for people; use `ash pending --json` for machine output".into(),
+        )
+        .into());
+    }
+    tui::run(Options {
+        socket: globals.socket.clone(),
+        operator: args
+            .operator
+            .filter(|o| !o.trim().is_empty())
+            .unwrap_or_else(super::login_name),
+        bell: !args.no_bell,
+    })
+    .await?;
+    Ok(SUCCESS)
+}

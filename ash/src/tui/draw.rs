@@ -1,0 +1,476 @@
+//! Drawing the queue: `draw(&App, &mut Frame)` reads the state and never changes it.
+//!
+//! Only the rows that fit are built, so a queue of 10,000 costs what a screenful costs. Columns
+//! are dropped, never squeezed, when the pane is narrow; the detail pane sits beside the queue
+//! in a wide pane, below it in a tall one, and is a key away (Enter) in a small one.
+
+use chrono::{DateTime, Local, Utc};
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Cell, Clear, Gauge, Paragraph, Row, Table};
+use ratatui::Frame;
+use shared::request_id::short;
+use shared::{RequestView, Risk, State, Verdict};
+
+use super::app::{App, Conn, Mode, Sort, View};
+use super::json_style;
+use crate::display::{compact_secs, ellipsize, one_line, remaining};
+
+/// The last seconds before a deadline, shown in the urgent colour.
+const URGENT_SECS: i64 = 30;
+
+pub fn risk_style(risk: Risk) -> Style {
+    match risk {
+        Risk::Low => Style::new().fg(Color::Green),
+        Risk::Medium => Style::new().fg(Color::Yellow),
+        Risk::High => Style::new()
+            .fg(Color::LightRed)
+            .add_modifier(Modifier::BOLD),
+        Risk::Critical => Style::new()
+            .fg(Color::White)
+            .bg(Color::Red)
+            .add_modifier(Modifier::BOLD),
+    }
+}
+
+fn risk_word(risk: Risk) -> &'static str {
+    match risk {
+        Risk::Low => "LOW",
+        Risk::Medium => "MEDIUM",
+        Risk::High => "HIGH",
+        Risk::Critical => "CRITICAL",
+    }
+}
+
+/// The countdown text and its style: urgent in the last 30 seconds.
+pub fn countdown(expires_at: DateTime<Utc>, now: DateTime<Utc>) -> (String, Style) {
+    let left = (expires_at - now).num_seconds();
+    let style = if left < URGENT_SECS {
+        Style::new().fg(Color::Red).add_modifier(Modifier::BOLD)
+    } else {
+        Style::new()
+    };
+    (remaining(expires_at, now), style)
+}
+
+pub fn draw(app: &App, frame: &mut Frame) {
+    let [main, message, status] = Layout::vertical([
+        Constraint::Min(1),
+        Constraint::Length(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    match (app.view, &app.mode) {
+        (View::Queue, Mode::Detail) => draw_detail(app, frame, main),
+        (View::Queue, _) => draw_queue_view(app, frame, main),
+        (View::History, _) => draw_history(app, frame, main),
+    }
+    draw_message(app, frame, message);
+    draw_status(app, frame, status);
+    if app.mode == Mode::Help {
+        draw_help(frame, main);
+    }
+}
+
+fn draw_queue_view(app: &App, frame: &mut Frame, area: Rect) {
+    if area.width >= 110 {
+        let [queue, detail] =
+            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
+                .areas(area);
+        draw_queue(app, frame, queue);
+        draw_detail(app, frame, detail);
+    } else if area.height >= 20 {
+        let [queue, detail] =
+            Layout::vertical([Constraint::Percentage(45), Constraint::Percentage(55)]).areas(area);
+        draw_queue(app, frame, queue);
+        draw_detail(app, frame, detail);
+    } else {
+        draw_queue(app, frame, area);
+    }
+}
+
+fn draw_queue(app: &App, frame: &mut Frame, area: Rect) {
+    let sort = match app.sort {
+        Sort::Deadline => "by deadline",
+        Sort::Risk => "by risk",
+    };
+    let filtered = if app.filter.is_empty() {
+        String::new()
+    } else {
+        format!(" · {} of {} match", app.shown_len(), app.pending_count())
+    };
+    let block = Block::bordered().title(format!(" queue · {sort}{filtered} "));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if app.shown_len() == 0 {
+        let text = if app.pending_count() > 0 {
+            "Nothing matches the filter.".to_string()
+        } else {
+            match &app.conn {
+                Conn::Connected => "No pending requests. Waiting for agents…".to_string(),
+                Conn::Connecting => "Connecting to agentd…".to_string(),
+                Conn::Lost(why) => format!("Not connected: {}", one_line(why)),
+            }
+        };
+        let y = inner.y + inner.height / 2;
+        let line = Rect::new(
+            inner.x,
+            y.min(inner.bottom().saturating_sub(1)),
+            inner.width,
+            1,
+        );
+        frame.render_widget(Paragraph::new(text).alignment(Alignment::Center), line);
+        return;
+    }
+
+    let show_agent = inner.width >= 56;
+    let show_args = inner.width >= 72;
+    let rows_fit = inner.height.saturating_sub(1) as usize;
+    let selected = app.selected_index().unwrap_or(0);
+    let offset = if selected < rows_fit {
+        0
+    } else {
+        selected + 1 - rows_fit
+    };
+    let end = (offset + rows_fit).min(app.shown_len());
+    let window: Vec<&RequestView> = (offset..end).filter_map(|n| app.shown_at(n)).collect();
+
+    let agent_w = window
+        .iter()
+        .map(|v| v.agent.name.chars().count())
+        .max()
+        .unwrap_or(5)
+        .clamp(5, 16) as u16;
+    let tool_w = window
+        .iter()
+        .map(|v| v.tool.chars().count())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 20) as u16;
+    let mut widths = vec![Constraint::Length(8), Constraint::Length(8)];
+    let mut header = vec!["ID", "RISK"];
+    if show_agent {
+        widths.push(Constraint::Length(agent_w));
+        header.push("AGENT");
+    }
+    widths.push(Constraint::Length(tool_w));
+    header.push("TOOL");
+    widths.push(Constraint::Length(7));
+    header.push("EXPIRES");
+    if show_args {
+        widths.push(Constraint::Fill(1));
+        header.push("ARGS");
+    }
+    let fixed: u16 = 8 + 8 + 7 + tool_w + if show_agent { agent_w } else { 0 };
+    let args_w = inner.width.saturating_sub(fixed + widths.len() as u16 - 1) as usize;
+
+    let rows = window.iter().enumerate().map(|(i, v)| {
+        let (left, left_style) = countdown(v.expires_at, app.now);
+        let mut cells = vec![
+            Cell::from(short(&v.id)),
+            Cell::from(Span::styled(risk_word(v.risk), risk_style(v.risk))),
+        ];
+        if show_agent {
+            cells.push(Cell::from(ellipsize(
+                &one_line(&v.agent.name),
+                agent_w as usize,
+            )));
+        }
+        cells.push(Cell::from(ellipsize(&one_line(&v.tool), tool_w as usize)));
+        cells.push(Cell::from(Span::styled(format!("{left:>7}"), left_style)));
+        if show_args {
+            cells.push(Cell::from(ellipsize(&one_line(&v.args_json), args_w)));
+        }
+        let row = Row::new(cells);
+        if offset + i == selected {
+            row.style(Style::new().add_modifier(Modifier::REVERSED))
+        } else {
+            row
+        }
+    });
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(Style::new().add_modifier(Modifier::BOLD)))
+        .column_spacing(1);
+    frame.render_widget(table, inner);
+}
+
+fn field(name: &str, value: impl Into<Span<'static>>) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(format!("{name:<9}"), Style::new().fg(Color::DarkGray)),
+        value.into(),
+    ])
+}
+
+fn draw_detail(app: &App, frame: &mut Frame, area: Rect) {
+    let Some(v) = app.selected() else {
+        frame.render_widget(Block::bordered().title(" details "), area);
+        return;
+    };
+    let block = Block::bordered().title(format!(" request {} ", short(&v.id)));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+
+    let mut info = vec![
+        field("tool", one_line(&v.tool)),
+        field("risk", Span::styled(risk_word(v.risk), risk_style(v.risk))),
+    ];
+    for reason in &v.risk_reasons {
+        info.push(field("", format!("· {}", one_line(reason))));
+    }
+    let pid = v.agent.pid.map_or("?".into(), |p| p.to_string());
+    let uid = v.agent.uid.map_or("?".into(), |u| u.to_string());
+    info.push(field(
+        "agent",
+        format!("{} (pid {pid}, uid {uid})", one_line(&v.agent.name)),
+    ));
+    info.push(field(
+        "session",
+        v.session.as_deref().map_or("-".to_string(), one_line),
+    ));
+    if let Some(summary) = &v.summary {
+        info.push(field("summary", one_line(summary)));
+    }
+    let age = (app.now - v.created_at).num_seconds().max(0);
+    info.push(field(
+        "created",
+        format!(
+            "{} ({} ago)",
+            v.created_at.with_timezone(&Local).format("%H:%M:%S"),
+            compact_secs(age)
+        ),
+    ));
+    if !v.attached && v.state == State::Pending {
+        info.push(field(
+            "",
+            Span::styled("the agent is disconnected", Style::new().fg(Color::Yellow)),
+        ));
+    }
+
+    let info_h = (info.len() as u16).min(inner.height.saturating_sub(3));
+    let [info_area, gauge_area, label_area, args_area] = Layout::vertical([
+        Constraint::Length(info_h),
+        Constraint::Length(1),
+        Constraint::Length(1),
+        Constraint::Min(0),
+    ])
+    .areas(inner);
+    frame.render_widget(Paragraph::new(info), info_area);
+
+    let total = (v.expires_at - v.created_at).num_milliseconds().max(1) as f64;
+    let left_ms = (v.expires_at - app.now).num_milliseconds().max(0) as f64;
+    let (left, left_style) = countdown(v.expires_at, app.now);
+    let gauge = Gauge::default()
+        .ratio((left_ms / total).clamp(0.0, 1.0))
+        .label(format!("{left} left"))
+        .gauge_style(if left_style == Style::new() {
+            Style::new().fg(Color::Blue)
+        } else {
+            Style::new().fg(Color::Red)
+        });
+    let [gauge_name, gauge_bar] =
+        Layout::horizontal([Constraint::Length(9), Constraint::Min(1)]).areas(gauge_area);
+    frame.render_widget(
+        Paragraph::new(Span::styled("deadline", Style::new().fg(Color::DarkGray))),
+        gauge_name,
+    );
+    frame.render_widget(gauge, gauge_bar);
+    frame.render_widget(
+        Paragraph::new(Span::styled(
+            "arguments (J/K scroll)",
+            Style::new().fg(Color::DarkGray),
+        )),
+        label_area,
+    );
+    frame.render_widget(
+        Paragraph::new(json_style::lines(&v.args_json)).scroll((app.detail_scroll, 0)),
+        args_area,
+    );
+}
+
+fn verdict_style(state: State) -> Style {
+    match state {
+        State::Approved => Style::new().fg(Color::Green),
+        State::Denied => Style::new().fg(Color::Red),
+        State::Expired => Style::new().fg(Color::Yellow),
+        State::Withdrawn | State::Pending => Style::new().fg(Color::DarkGray),
+    }
+}
+
+fn draw_history(app: &App, frame: &mut Frame, area: Rect) {
+    let block = Block::bordered().title(format!(" history · {} recent ", app.history().len()));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if app.history().len() == 0 {
+        frame.render_widget(
+            Paragraph::new("No decisions yet.").alignment(Alignment::Center),
+            inner,
+        );
+        return;
+    }
+    let rows_fit = inner.height.saturating_sub(1) as usize;
+    let wide = inner.width >= 96;
+    let rows = app
+        .history()
+        .skip(app.history_offset)
+        .take(rows_fit)
+        .map(|v| {
+            let (by, reason, at) = match &v.decision {
+                Some(d) => (one_line(&d.by), d.reason.as_deref().map(one_line), d.at),
+                None => ("-".into(), None, v.created_at),
+            };
+            let mut cells = vec![
+                Cell::from(at.with_timezone(&Local).format("%H:%M:%S").to_string()),
+                Cell::from(short(&v.id)),
+                Cell::from(ellipsize(&one_line(&v.tool), 14)),
+                Cell::from(Span::styled(v.state.to_string(), verdict_style(v.state))),
+                Cell::from(ellipsize(&by, 10)),
+            ];
+            if wide {
+                cells.insert(2, Cell::from(ellipsize(&one_line(&v.agent.name), 12)));
+            }
+            cells.push(Cell::from(reason.unwrap_or_default()));
+            Row::new(cells)
+        });
+    let mut widths = vec![Constraint::Length(8), Constraint::Length(8)];
+    let mut header = vec!["WHEN", "ID"];
+    if wide {
+        widths.push(Constraint::Length(12));
+        header.push("AGENT");
+    }
+    widths.extend([
+        Constraint::Length(14),
+        Constraint::Length(9),
+        Constraint::Length(10),
+        Constraint::Fill(1),
+    ]);
+    header.extend(["TOOL", "VERDICT", "BY", "REASON"]);
+    let table = Table::new(rows, widths)
+        .header(Row::new(header).style(Style::new().add_modifier(Modifier::BOLD)))
+        .column_spacing(1);
+    frame.render_widget(table, inner);
+}
+
+fn draw_message(app: &App, frame: &mut Frame, area: Rect) {
+    let cursor = Span::styled("▏", Style::new().add_modifier(Modifier::SLOW_BLINK));
+    let line = match &app.mode {
+        Mode::Filter => Line::from(vec![
+            Span::styled("filter: ", Style::new().fg(Color::Cyan)),
+            Span::raw(one_line(&app.filter)),
+            cursor,
+            Span::styled("  ⏎ keep · esc clear", Style::new().fg(Color::DarkGray)),
+        ]),
+        Mode::Reason { id, verdict, text } => {
+            let what = match verdict {
+                Verdict::Deny => "deny",
+                Verdict::Approve => "approve",
+            };
+            let label = match verdict {
+                Verdict::Deny => "reason",
+                Verdict::Approve => "note",
+            };
+            Line::from(vec![
+                Span::styled(
+                    format!("{what} {} · {label}: ", short(id)),
+                    Style::new().fg(Color::Cyan),
+                ),
+                Span::raw(one_line(text)),
+                cursor,
+                Span::styled("  ⏎ send · esc cancel", Style::new().fg(Color::DarkGray)),
+            ])
+        }
+        Mode::Confirm { id } => {
+            let risk = app
+                .selected()
+                .filter(|v| v.id == *id)
+                .map_or("HIGH", |v| risk_word(v.risk));
+            Line::from(Span::styled(
+                format!(
+                    "approve {risk} request {}? press a again; any other key cancels",
+                    short(id)
+                ),
+                Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+            ))
+        }
+        _ => match app.notices().last() {
+            Some(n) => Line::from(Span::styled(
+                one_line(&n.text),
+                Style::new().fg(Color::Yellow),
+            )),
+            None if !app.filter.is_empty() => Line::from(Span::styled(
+                format!("filter: {} (/ to change)", one_line(&app.filter)),
+                Style::new().fg(Color::DarkGray),
+            )),
+            None => Line::default(),
+        },
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
+    let (conn, conn_style) = match &app.conn {
+        Conn::Connected => ("connected".to_string(), Style::new().fg(Color::Green)),
+        Conn::Connecting => ("connecting…".to_string(), Style::new().fg(Color::Yellow)),
+        Conn::Lost(why) => (
+            format!("disconnected: {}", one_line(why)),
+            Style::new().fg(Color::Red),
+        ),
+    };
+    let narrow = area.width < 120;
+    let hints = match (app.view, &app.mode) {
+        (_, Mode::Help) => "any key closes help",
+        (View::History, _) => "j/k scroll · tab queue · ? help · q quit",
+        (View::Queue, Mode::Detail) => "j/k scroll · a approve · d deny · r reason · esc back",
+        _ if narrow => "a/d approve/deny · ⏎ details · ? help · q quit",
+        _ => "a approve · d deny · r reason · n note · ⏎ details · / filter · s sort · tab history · ? help · q quit",
+    };
+    let line = Line::from(vec![
+        Span::styled(
+            format!(" {} pending ", app.pending_count()),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
+        Span::raw("· "),
+        Span::styled(conn, conn_style),
+        Span::raw(format!(" · {} │ ", one_line(&app.operator))),
+        Span::styled(hints, Style::new().fg(Color::DarkGray)),
+    ]);
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn draw_help(frame: &mut Frame, area: Rect) {
+    let keys = [
+        ("j k ↓ ↑", "move (g/G first/last, PgUp/PgDn)"),
+        ("a", "approve (high and critical: press a again)"),
+        ("n", "approve with a note"),
+        ("d", "deny"),
+        ("r", "deny with a reason (the agent reads it)"),
+        ("⏎", "details full screen (esc back)"),
+        ("J K", "scroll the arguments"),
+        ("/", "filter by agent, tool or arguments"),
+        ("s", "sort by deadline or risk"),
+        ("tab", "queue / history"),
+        ("q", "quit"),
+    ];
+    let lines: Vec<Line> = keys
+        .iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!(" {k:<8}"), Style::new().fg(Color::Cyan)),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    let w = 56.min(area.width);
+    let h = (lines.len() as u16 + 2).min(area.height);
+    let rect = Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    );
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(" keys ")),
+        rect,
+    );
+}

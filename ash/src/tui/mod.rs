@@ -1,0 +1,95 @@
+//! The full-screen queue: one loop over the keyboard, agentd's pushed events and a one-second
+//! tick, redrawing only when something changed.
+
+pub mod app;
+pub mod draw;
+mod json_style;
+mod link;
+#[cfg(test)]
+mod tests;
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::Context;
+use crossterm::event::{Event as TermEvent, EventStream};
+use futures_util::StreamExt;
+use ratatui::DefaultTerminal;
+use shared::DecideRequest;
+
+use app::{Action, App};
+
+/// How the queue is opened.
+pub struct Options {
+    pub socket: std::path::PathBuf,
+    pub operator: String,
+    pub bell: bool,
+}
+
+/// Runs the queue until the operator quits. The terminal is restored on every exit, panics
+/// included (`ratatui::init` installs the hook).
+pub async fn run(options: Options) -> anyhow::Result<()> {
+    let (updates, decisions) = link::spawn(options.socket.clone(), options.operator.clone());
+    let mut terminal = ratatui::init();
+    let result = event_loop(&mut terminal, options, updates, decisions).await;
+    ratatui::restore();
+    result
+}
+
+async fn event_loop(
+    terminal: &mut DefaultTerminal,
+    options: Options,
+    mut updates: tokio::sync::mpsc::UnboundedReceiver<app::Update>,
+    decisions: tokio::sync::mpsc::UnboundedSender<DecideRequest>,
+) -> anyhow::Result<()> {
+    let mut app = App::new(options.operator.clone(), chrono::Utc::now());
+    let mut keys = EventStream::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut dirty = true;
+    loop {
+        if dirty {
+            terminal
+                .draw(|frame| draw::draw(&app, frame))
+                .context("cannot draw the queue")?;
+            if app.take_bell() && options.bell {
+                // tmux marks the window; the terminal beeps or flashes as configured.
+                let mut out = std::io::stdout();
+                let _ = out.write_all(b"\x07").and_then(|()| out.flush());
+            }
+            dirty = false;
+        }
+        tokio::select! {
+            key = keys.next() => match key {
+                Some(Ok(TermEvent::Key(key))) => {
+                    dirty = true;
+                    match app.on_key(key) {
+                        Some(Action::Quit) => return Ok(()),
+                        Some(Action::Decide { id, verdict, reason }) => {
+                            let _ = decisions.send(DecideRequest {
+                                id: id.to_string(),
+                                verdict,
+                                operator: options.operator.clone(),
+                                reason,
+                            });
+                        }
+                        None => {}
+                    }
+                }
+                Some(Ok(TermEvent::Resize(..))) => dirty = true,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e).context("cannot read the keyboard"),
+                None => return Ok(()),
+            },
+            update = updates.recv() => {
+                let Some(update) = update else { return Ok(()) };
+                app.on_update(update);
+                dirty = true;
+            }
+            _ = tick.tick() => {
+                app.on_tick(chrono::Utc::now());
+                dirty = true;
+            }
+        }
+    }
+}

@@ -1,0 +1,498 @@
+//! The queue's screens as snapshots, and its behaviour driven by injected keys and daemon
+//! updates on a plain `App` (no terminal, no agentd).
+
+use chrono::{DateTime, Duration, Utc};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+use ratatui::Terminal;
+use shared::{AgentIdentity, Decision, DecisionSource, Event, RequestView, Risk, State, Verdict};
+use uuid::Uuid;
+
+use super::app::{Action, App, Conn, Mode, Update, View};
+use super::draw::draw;
+
+fn now() -> DateTime<Utc> {
+    // Times on screen are local: pin the zone so snapshots read the same everywhere.
+    std::env::set_var("TZ", "UTC");
+    DateTime::parse_from_rfc3339("2026-11-21T13:48:58Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+fn id(n: u8) -> Uuid {
+    Uuid::parse_str(&format!("{n:02x}3a2c1e-1111-4222-8333-4444555566{n:02x}")).unwrap()
+}
+
+fn req(n: u8, agent: &str, tool: &str, risk: Risk, args: &str, left: i64) -> RequestView {
+    RequestView {
+        id: id(n),
+        tool: tool.into(),
+        args_json: args.into(),
+        agent: AgentIdentity {
+            name: agent.into(),
+            pid: Some(4000 + u32::from(n)),
+            uid: Some(1000),
+        },
+        session: Some(format!("s-{n}")),
+        summary: None,
+        risk,
+        risk_reasons: vec![format!(
+            "tool {tool} is rated {risk} (from the config file)"
+        )],
+        created_at: now() - Duration::seconds(60),
+        expires_at: now() + Duration::seconds(left),
+        state: State::Pending,
+        attached: true,
+        decision: None,
+    }
+}
+
+fn pending() -> Vec<RequestView> {
+    vec![
+        req(
+            0x7f,
+            "claude",
+            "sensitive-op",
+            Risk::High,
+            r#"{"command":"terraform apply -auto-approve","cwd":"/srv/infra","env":{"TF_VAR_region":"eu-west-1"},"retries":3,"dry_run":false}"#,
+            252,
+        ),
+        req(
+            0x2b,
+            "codex",
+            "rm",
+            Risk::Medium,
+            r#"{"path":"/tmp/build","recursive":true}"#,
+            21,
+        ),
+        req(
+            0xc4,
+            "ci-bot",
+            "deploy",
+            Risk::Critical,
+            r#"{"env":"prod","version":"2.4.1"}"#,
+            95,
+        ),
+        req(
+            0x05,
+            "claude",
+            "read-file",
+            Risk::Low,
+            r#"{"path":"/etc/hosts"}"#,
+            290,
+        ),
+    ]
+}
+
+fn finished(n: u8, tool: &str, state: State, by: &str, reason: Option<&str>) -> RequestView {
+    let mut v = req(n, "claude", tool, Risk::Medium, "{}", 100);
+    v.state = state;
+    v.decision = Some(Decision {
+        state,
+        source: if by == "agentd" {
+            DecisionSource::Timeout
+        } else {
+            DecisionSource::Operator
+        },
+        by: by.into(),
+        reason: reason.map(String::from),
+        at: now() - Duration::seconds(30),
+    });
+    v
+}
+
+fn app() -> App {
+    let mut app = App::new("alice".into(), now());
+    app.on_update(Update::Snapshot {
+        pending: pending(),
+        history: vec![
+            finished(0x11, "deploy", State::Approved, "bob", None),
+            finished(0x12, "rm", State::Denied, "alice", Some("not on a Friday")),
+            finished(0x13, "sensitive-op", State::Expired, "agentd", None),
+        ],
+    });
+    app
+}
+
+fn key(c: char) -> KeyEvent {
+    KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE)
+}
+
+fn code(c: KeyCode) -> KeyEvent {
+    KeyEvent::new(c, KeyModifiers::NONE)
+}
+
+fn screen(app: &App, width: u16, height: u16) -> Terminal<TestBackend> {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|frame| draw(app, frame)).unwrap();
+    terminal
+}
+
+fn text(t: &Terminal<TestBackend>) -> String {
+    t.backend().to_string()
+}
+
+// ---- screens ----
+
+#[test]
+fn queue_in_80_by_24() {
+    insta::assert_snapshot!(screen(&app(), 80, 24).backend());
+}
+
+#[test]
+fn queue_with_details_beside_it_in_a_wide_pane() {
+    insta::assert_snapshot!(screen(&app(), 120, 30).backend());
+}
+
+#[test]
+fn details_full_screen() {
+    let mut app = app();
+    app.on_key(code(KeyCode::Enter));
+    assert_eq!(app.mode, Mode::Detail);
+    insta::assert_snapshot!(screen(&app, 80, 24).backend());
+}
+
+#[test]
+fn history_view() {
+    let mut app = app();
+    app.on_key(code(KeyCode::Tab));
+    assert_eq!(app.view, View::History);
+    insta::assert_snapshot!(screen(&app, 80, 24).backend());
+}
+
+#[test]
+fn help_overlay() {
+    let mut app = app();
+    app.on_key(key('?'));
+    insta::assert_snapshot!(screen(&app, 80, 24).backend());
+}
+
+#[test]
+fn filter_typed() {
+    let mut app = app();
+    app.on_key(key('/'));
+    for c in "claude".chars() {
+        app.on_key(key(c));
+    }
+    insta::assert_snapshot!(screen(&app, 80, 24).backend());
+}
+
+#[test]
+fn narrow_pane_drops_columns_instead_of_garbling() {
+    let t = screen(&app(), 60, 15);
+    let screen_text = text(&t);
+    assert!(!screen_text.contains("ARGS"), "{screen_text}");
+    assert!(screen_text.contains("EXPIRES"), "{screen_text}");
+    insta::assert_snapshot!(t.backend());
+}
+
+#[test]
+fn empty_queue() {
+    let mut app = App::new("alice".into(), now());
+    app.on_update(Update::Snapshot {
+        pending: vec![],
+        history: vec![],
+    });
+    insta::assert_snapshot!(screen(&app, 80, 24).backend());
+}
+
+#[test]
+fn confirm_prompt_for_a_high_risk_approval() {
+    let mut app = app();
+    assert_eq!(
+        app.selected().unwrap().risk,
+        Risk::Medium,
+        "the most urgent first"
+    );
+    app.on_key(key('j'));
+    app.on_key(key('j'));
+    assert_eq!(app.selected().unwrap().risk, Risk::High);
+    assert_eq!(app.on_key(key('a')), None);
+    insta::assert_snapshot!(screen(&app, 80, 24).backend());
+}
+
+#[test]
+fn typing_a_reason() {
+    let mut app = app();
+    app.on_key(key('r'));
+    for c in "not now".chars() {
+        app.on_key(key(c));
+    }
+    insta::assert_snapshot!(screen(&app, 80, 24).backend());
+}
+
+#[test]
+fn disconnected_status() {
+    let mut app = app();
+    app.on_update(Update::Lost(
+        "cannot reach agentd at /run/agentd.sock".into(),
+    ));
+    let t = text(&screen(&app, 80, 24));
+    assert!(t.contains("disconnected: cannot reach agentd"), "{t}");
+    // The queue stays on screen while reconnecting.
+    assert!(t.contains("sensitive-op"), "{t}");
+}
+
+// ---- colours ----
+
+fn cell_style(t: &Terminal<TestBackend>, word: &str) -> ratatui::style::Style {
+    let buffer = t.backend().buffer();
+    for y in 0..buffer.area.height {
+        let line: String = (0..buffer.area.width)
+            .map(|x| buffer[(x, y)].symbol().to_string())
+            .collect();
+        if let Some(at) = line.find(word) {
+            let x = line[..at].chars().count() as u16;
+            return buffer[(x, y)].style();
+        }
+    }
+    panic!("{word} is not on screen");
+}
+
+#[test]
+fn risk_levels_have_their_colours() {
+    let t = screen(&app(), 80, 24);
+    assert_eq!(cell_style(&t, "LOW ").fg, Some(Color::Green));
+    assert_eq!(cell_style(&t, "MEDIUM").fg, Some(Color::Yellow));
+    assert_eq!(cell_style(&t, "HIGH").fg, Some(Color::LightRed));
+    assert_eq!(cell_style(&t, "CRITICAL").bg, Some(Color::Red));
+}
+
+#[test]
+fn the_last_thirty_seconds_are_urgent() {
+    let mut app = app();
+    let t = screen(&app, 80, 24);
+    assert_eq!(cell_style(&t, "21s").fg, Some(Color::Red));
+    assert_ne!(cell_style(&t, "4m12s").fg, Some(Color::Red));
+    app.on_tick(now() + Duration::seconds(230));
+    let t = screen(&app, 80, 24);
+    assert_eq!(cell_style(&t, "22s").fg, Some(Color::Red), "{}", text(&t));
+}
+
+// ---- behaviour ----
+
+#[test]
+fn a_high_risk_approval_needs_a_second_press_and_a_stray_key_cancels_it() {
+    let mut app = app();
+    app.on_key(key('j'));
+    app.on_key(key('j'));
+    let high = app.selected().unwrap().id;
+    assert_eq!(app.on_key(key('a')), None);
+    assert_eq!(app.mode, Mode::Confirm { id: high });
+    assert_eq!(app.on_key(key('x')), None);
+    assert_eq!(app.mode, Mode::Normal);
+    app.on_key(key('a'));
+    assert_eq!(
+        app.on_key(key('a')),
+        Some(Action::Decide {
+            id: high,
+            verdict: Verdict::Approve,
+            reason: None
+        })
+    );
+}
+
+#[test]
+fn a_medium_risk_approval_takes_one_press() {
+    let mut app = app();
+    let medium = app.selected().unwrap().id;
+    assert_eq!(
+        app.on_key(key('a')),
+        Some(Action::Decide {
+            id: medium,
+            verdict: Verdict::Approve,
+            reason: None
+        })
+    );
+}
+
+#[test]
+fn deny_with_a_typed_reason_and_approve_with_a_note() {
+    let mut app = app();
+    let first = app.selected().unwrap().id;
+    app.on_key(key('r'));
+    for c in "use staging ".chars() {
+        app.on_key(key(c));
+    }
+    app.on_key(code(KeyCode::Backspace));
+    assert_eq!(
+        app.on_key(code(KeyCode::Enter)),
+        Some(Action::Decide {
+            id: first,
+            verdict: Verdict::Deny,
+            reason: Some("use staging".into())
+        })
+    );
+    app.on_key(key('n'));
+    app.on_key(key('o'));
+    app.on_key(key('k'));
+    assert_eq!(
+        app.on_key(code(KeyCode::Enter)),
+        Some(Action::Decide {
+            id: first,
+            verdict: Verdict::Approve,
+            reason: Some("ok".into())
+        })
+    );
+    app.on_key(key('r'));
+    app.on_key(key('x'));
+    assert_eq!(app.on_key(code(KeyCode::Esc)), None);
+    assert_eq!(app.mode, Mode::Normal);
+}
+
+#[test]
+fn nothing_is_decided_while_disconnected() {
+    let mut app = app();
+    app.on_update(Update::Lost("gone".into()));
+    assert_eq!(app.on_key(key('d')), None);
+    assert!(app.notices().any(|n| n.text.contains("not connected")));
+}
+
+#[test]
+fn a_typed_reason_and_the_selection_survive_a_reconnect() {
+    let mut app = app();
+    app.on_key(key('j'));
+    let selected = app.selected().unwrap().id;
+    app.on_key(key('r'));
+    for c in "half typed".chars() {
+        app.on_key(key(c));
+    }
+    app.on_update(Update::Lost("agentd went away".into()));
+    app.on_update(Update::Connecting);
+    app.on_update(Update::Snapshot {
+        pending: pending(),
+        history: vec![],
+    });
+    assert_eq!(app.conn, Conn::Connected);
+    assert_eq!(app.selected().unwrap().id, selected);
+    assert_eq!(
+        app.mode,
+        Mode::Reason {
+            id: selected,
+            verdict: Verdict::Deny,
+            text: "half typed".into()
+        }
+    );
+}
+
+#[test]
+fn a_request_decided_elsewhere_leaves_at_once_with_a_notice() {
+    let mut app = app();
+    let first = app.selected().unwrap().id;
+    let mut done = pending().into_iter().find(|v| v.id == first).unwrap();
+    done.state = State::Denied;
+    done.decision = Some(Decision {
+        state: State::Denied,
+        source: DecisionSource::Operator,
+        by: "bob".into(),
+        reason: Some("dup".into()),
+        at: now(),
+    });
+    app.on_update(Update::Event(Event::Finished(done.clone())));
+    assert_eq!(app.pending_count(), 3);
+    assert_ne!(app.selected().unwrap().id, first, "the selection moved on");
+    assert!(app
+        .notices()
+        .any(|n| n.text == "2b3a2c1e denied by operator bob: dup"));
+    assert_eq!(app.history().next().unwrap().id, first);
+    // A late Queued event for it does not bring the card back.
+    let mut late = done;
+    late.state = State::Pending;
+    late.decision = None;
+    app.on_update(Update::Event(Event::Queued(late)));
+    assert_eq!(app.pending_count(), 3);
+    // Notices go after a few seconds.
+    app.on_tick(now() + Duration::seconds(10));
+    assert_eq!(app.notices().count(), 0);
+}
+
+#[test]
+fn a_new_request_rings_the_bell_and_a_snapshot_does_not() {
+    let mut app = app();
+    assert!(!app.take_bell());
+    app.on_update(Update::Event(Event::Queued(req(
+        0x99,
+        "new",
+        "exec",
+        Risk::Medium,
+        "{}",
+        200,
+    ))));
+    assert!(app.take_bell());
+    assert!(!app.take_bell(), "once per arrival");
+    assert_eq!(app.pending_count(), 5);
+}
+
+#[test]
+fn sorting_by_risk_puts_critical_first() {
+    let mut app = app();
+    app.on_key(key('s'));
+    let order: Vec<Risk> = (0..app.shown_len())
+        .map(|n| app.shown_at(n).unwrap().risk)
+        .collect();
+    assert_eq!(
+        order,
+        vec![Risk::Critical, Risk::High, Risk::Medium, Risk::Low]
+    );
+}
+
+#[test]
+fn the_filter_matches_agent_tool_and_arguments() {
+    let mut app = app();
+    app.on_key(key('/'));
+    for c in "tmp/build".chars() {
+        app.on_key(key(c));
+    }
+    assert_eq!(app.shown_len(), 1);
+    assert_eq!(app.selected().unwrap().tool, "rm");
+    app.on_key(code(KeyCode::Esc));
+    assert_eq!(app.shown_len(), 4);
+}
+
+#[test]
+fn hostile_text_is_shown_escaped_never_obeyed() {
+    let mut app = App::new("alice".into(), now());
+    let mut evil = req(
+        0x66,
+        "evil\u{1b}[2J\u{1b}]0;pwned\u{7}",
+        "t\u{1b}[31m",
+        Risk::High,
+        "{\"k\":\"\\u001b[H\"}",
+        100,
+    );
+    evil.risk_reasons = vec!["fake\rline".into()];
+    app.on_update(Update::Snapshot {
+        pending: vec![evil],
+        history: vec![],
+    });
+    let t = text(&screen(&app, 120, 30));
+    assert!(
+        !t.contains('\u{1b}') && !t.contains('\u{7}') && !t.contains('\r'),
+        "{t:?}"
+    );
+    assert!(t.contains("evil\\u{1b}[2J"), "{t}");
+}
+
+#[test]
+fn ten_thousand_requests_draw_only_what_fits() {
+    let mut app = App::new("alice".into(), now());
+    let many: Vec<RequestView> = (0..10_000u32)
+        .map(|i| {
+            let mut v = req(1, "agent", "exec", Risk::Medium, "{}", 60 + i64::from(i));
+            v.id = Uuid::from_u128(u128::from(i) + 1);
+            v
+        })
+        .collect();
+    app.on_update(Update::Snapshot {
+        pending: many,
+        history: vec![],
+    });
+    app.on_key(key('G'));
+    let t = text(&screen(&app, 80, 24));
+    assert!(
+        t.contains("00000000") && t.contains("2h47m"),
+        "the last rows: {t}"
+    );
+    assert!(t.contains(" 10000 pending"), "{t}");
+}

@@ -3,17 +3,25 @@
 use chrono::{DateTime, Local, Utc};
 
 /// Makes text safe to print on a terminal: control characters (escape sequences, carriage
-/// returns, bells) are shown as `\u{..}` escapes instead of being obeyed.
+/// returns, bells), bidirectional overrides and invisible zero-width characters are shown as
+/// `\u{..}` escapes instead of being obeyed, so agent text cannot move the cursor, recolour the
+/// screen or reorder what the operator reads.
 pub fn clean(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        if c.is_control() && c != '\n' {
+        if (c.is_control() && c != '\n') || is_invisible_format(c) {
             out.extend(c.escape_unicode());
         } else {
             out.push(c);
         }
     }
     out
+}
+
+/// Bidi embeddings, overrides and isolates, directional marks, and zero-width characters.
+fn is_invisible_format(c: char) -> bool {
+    matches!(c,
+        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
 }
 
 /// Like `clean`, and on one line: newlines become `\n`.
@@ -78,6 +86,13 @@ mod tests {
     fn escape_sequences_are_shown_not_obeyed() {
         assert_eq!(clean("a\u{1b}[2Jb\r\u{7}"), "a\\u{1b}[2Jb\\u{d}\\u{7}");
         assert_eq!(one_line("a\nb"), "a\\nb");
+    }
+
+    #[test]
+    fn bidi_overrides_and_zero_width_characters_are_shown() {
+        assert_eq!(clean("rm \u{202E}fdp.exe"), "rm \\u{202e}fdp.exe");
+        assert_eq!(clean("a\u{200B}b\u{2066}c"), "a\\u{200b}b\\u{2066}c");
+        assert_eq!(clean("é ü 日本"), "é ü 日本");
     }
 
     #[test]

@@ -1,17 +1,9 @@
-//! ash: the operator's side of agentd. One-shot commands for people and scripts; each command
-//! lives in its own file under `cmd/`.
-
-mod cmd;
-mod display;
-mod json;
-mod outcome;
-mod table;
-mod tui;
-mod when;
+//! The ash binary: parses the command line and runs the command.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use ash::{cmd, display, outcome, Globals};
 use clap::{Parser, Subcommand};
 
 /// Answer agentd's approval requests from the shell, or ask for one as an agent would.
@@ -59,15 +51,11 @@ enum Command {
     History(cmd::history::Args),
     /// Every matching request with its decision and audit hashes, oldest first
     Export(cmd::export::Args),
+    /// A private agentd with simulated agents, and the queue opened on it: try ash in one command
+    Demo(cmd::demo::Args),
     /// Check the audit trail
     #[command(subcommand)]
     Audit(cmd::audit::Command),
-}
-
-/// Everything a command needs from the global flags.
-pub struct Globals {
-    pub socket: PathBuf,
-    pub json: bool,
 }
 
 fn main() -> ExitCode {
@@ -95,6 +83,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match command {
             Command::Tui(args) => cmd::tui::run(&globals, args).await,
+            Command::Demo(args) => cmd::demo::run(&globals, args).await,
             Command::Pending(args) => cmd::pending::run(&globals, args).await,
             Command::Show(args) => cmd::show::run(&globals, args).await,
             Command::Approve(args) => {

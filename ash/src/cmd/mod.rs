@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod decide;
+pub mod demo;
 pub mod export;
 pub mod filter;
 pub mod history;

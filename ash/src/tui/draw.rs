@@ -17,6 +17,9 @@ use super::app::{App, Conn, Mode, Sort, View};
 use super::json_style;
 use crate::display::{compact_secs, ellipsize, one_line, remaining};
 
+/// The fewest columns of arguments worth showing in the queue; below that the column goes.
+const MIN_ARGS: usize = 16;
+
 /// The last seconds before a deadline, shown in the urgent colour.
 const URGENT_SECS: i64 = 30;
 
@@ -125,7 +128,6 @@ fn draw_queue(app: &App, frame: &mut Frame, area: Rect) {
     }
 
     let show_agent = inner.width >= 56;
-    let show_args = inner.width >= 72;
     let rows_fit = inner.height.saturating_sub(1) as usize;
     let selected = app.selected_index().unwrap_or(0);
     let offset = if selected < rows_fit {
@@ -148,6 +150,11 @@ fn draw_queue(app: &App, frame: &mut Frame, area: Rect) {
         .max()
         .unwrap_or(4)
         .clamp(4, 20) as u16;
+    // ID, RISK, TOOL, EXPIRES (and AGENT) with a space between each; ARGS gets what is left,
+    // and is left out when that is too little to read.
+    let fixed: u16 = 8 + 8 + 7 + tool_w + 3 + if show_agent { agent_w + 1 } else { 0 };
+    let args_w = inner.width.saturating_sub(fixed + 1) as usize;
+    let show_args = args_w >= MIN_ARGS;
     let mut widths = vec![Constraint::Length(8), Constraint::Length(8)];
     let mut header = vec!["ID", "RISK"];
     if show_agent {
@@ -162,8 +169,6 @@ fn draw_queue(app: &App, frame: &mut Frame, area: Rect) {
         widths.push(Constraint::Fill(1));
         header.push("ARGS");
     }
-    let fixed: u16 = 8 + 8 + 7 + tool_w + if show_agent { agent_w } else { 0 };
-    let args_w = inner.width.saturating_sub(fixed + widths.len() as u16 - 1) as usize;
 
     let rows = window.iter().enumerate().map(|(i, v)| {
         let (left, left_style) = countdown(v.expires_at, app.now);

@@ -72,8 +72,10 @@ fn start(args: Args) -> anyhow::Result<()> {
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let listener = agentd::bind(&socket)?;
+        // Handlers first: once the socket answers, a signal must find them in place.
+        let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
         let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+        let listener = agentd::bind(&socket)?;
         tracing::info!(
             socket = %socket.display(), state_dir = %state_dir.display(),
             tools = settings.tools.len(), "agentd {} listening", env!("CARGO_PKG_VERSION")
@@ -81,7 +83,7 @@ fn start(args: Args) -> anyhow::Result<()> {
         let prepared = agentd::prepare(&settings)?;
         agentd::serve(prepared, listener, async {
             tokio::select! {
-                _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+                _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),
                 _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
             }
         })

@@ -25,6 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     runtime.block_on(async {
         let settings = Settings {
+            limits: agentd::testkit::unlimited(),
             tools: vec![ToolSpec {
                 name: "read-file".into(),
                 requires_approval: false,

@@ -85,6 +85,7 @@ fn main() -> Result<(), Error> {
 
 async fn measure(mode: Mode) -> Result<Figures, Error> {
     let settings = Settings {
+        limits: agentd::testkit::unlimited(),
         tools: vec![ToolSpec {
             name: "read-file".into(),
             requires_approval: false,

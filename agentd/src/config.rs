@@ -38,6 +38,41 @@ pub struct Settings {
     pub durability: Durability,
     /// The most the store may grow to, in MiB; unlimited when `None`.
     pub store_max_size_mib: Option<u64>,
+    /// Who may decide: users and groups by name; both empty means the user agentd runs as.
+    pub operator_users: Vec<String>,
+    pub operator_groups: Vec<String>,
+    /// Let a process decide a request it (or its parent) raised. Off, except for embedding
+    /// agentd in one process with its agents (tests, `ash demo`).
+    pub allow_own_requests: bool,
+    pub limits: Limits,
+    /// The socket's file mode (0600 by default; 0660 with `socket_group` lets a group's
+    /// agents connect).
+    pub socket_mode: u32,
+    /// The group the socket file is given.
+    pub socket_group: Option<String>,
+}
+
+/// Limits on what one agent, or everyone together, may ask of agentd.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub pending_per_agent: usize,
+    pub requests_per_sec: f64,
+    pub burst: f64,
+    pub max_connections: usize,
+    /// The largest tool arguments accepted, in bytes of JSON.
+    pub max_args_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            pending_per_agent: 64,
+            requests_per_sec: 20.0,
+            burst: 40.0,
+            max_connections: 1024,
+            max_args_bytes: shared::MAX_ARGS_LEN,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -52,6 +87,12 @@ impl Default for Settings {
             state_dir: None,
             durability: Durability::Normal,
             store_max_size_mib: None,
+            operator_users: Vec::new(),
+            operator_groups: Vec::new(),
+            allow_own_requests: false,
+            limits: Limits::default(),
+            socket_mode: 0o600,
+            socket_group: None,
         }
     }
 }
@@ -73,8 +114,33 @@ struct File {
     defaults: DefaultsSection,
     #[serde(default)]
     store: StoreSection,
+    #[serde(default)]
+    operators: OperatorsSection,
+    #[serde(default)]
+    limits: LimitsSection,
     #[serde(default, rename = "tool")]
     tools: Vec<ToolEntry>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct OperatorsSection {
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default)]
+    groups: Vec<String>,
+    allow_own_requests: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    pending_per_agent: Option<usize>,
+    requests_per_sec: Option<f64>,
+    burst: Option<f64>,
+    max_connections: Option<usize>,
+    max_args_kib: Option<usize>,
+    hello_timeout_secs: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -89,6 +155,8 @@ struct StoreSection {
 struct DaemonSection {
     grace_period_secs: Option<u64>,
     finished_in_memory: Option<usize>,
+    socket_mode: Option<String>,
+    socket_group: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -147,6 +215,53 @@ impl Settings {
         }
         if let Some(n) = file.daemon.finished_in_memory {
             settings.finished_capacity = n;
+        }
+        if let Some(mode) = &file.daemon.socket_mode {
+            let parsed = u32::from_str_radix(mode.trim_start_matches("0o"), 8)
+                .ok()
+                .filter(|m| *m & !0o777 == 0 && *m & 0o600 == 0o600);
+            settings.socket_mode = parsed.ok_or_else(|| {
+                fail(format!(
+                    "[daemon] socket_mode = \"{mode}\" must be octal permissions that keep the owner's read and write, e.g. \"0660\""
+                ))
+            })?;
+        }
+        settings.socket_group = file.daemon.socket_group;
+        settings.operator_users = file.operators.users;
+        settings.operator_groups = file.operators.groups;
+        settings.allow_own_requests = file.operators.allow_own_requests.unwrap_or(false);
+        let l = file.limits;
+        let limits = &mut settings.limits;
+        let positive = |name: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(v)
+            } else {
+                Err(fail(format!("[limits] {name} must be a positive number")))
+            }
+        };
+        if let Some(n) = l.pending_per_agent {
+            limits.pending_per_agent = positive("pending_per_agent", n as f64)? as usize;
+        }
+        if let Some(r) = l.requests_per_sec {
+            limits.requests_per_sec = positive("requests_per_sec", r)?;
+        }
+        if let Some(b) = l.burst {
+            limits.burst = positive("burst", b)?.max(1.0);
+        }
+        if let Some(n) = l.max_connections {
+            limits.max_connections = positive("max_connections", n as f64)? as usize;
+        }
+        if let Some(kib) = l.max_args_kib {
+            if !(1..=512).contains(&kib) {
+                return Err(fail(format!(
+                    "[limits] max_args_kib = {kib} is out of range (1 to 512, so a request fits a frame)"
+                )));
+            }
+            limits.max_args_bytes = kib * 1024;
+        }
+        if let Some(secs) = l.hello_timeout_secs {
+            settings.hello_timeout =
+                Duration::from_secs(positive("hello_timeout_secs", secs as f64)? as u64);
         }
         if let Some(durability) = file.store.durability {
             settings.durability = durability;
@@ -263,6 +378,50 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn operators_limits_and_socket_settings_are_read() {
+        let s = parse(
+            r#"
+            [daemon]
+            socket_mode = "0660"
+            socket_group = "agents"
+            [operators]
+            users = ["alice"]
+            groups = ["wheel"]
+            [limits]
+            pending_per_agent = 8
+            requests_per_sec = 2.5
+            burst = 5
+            max_connections = 100
+            max_args_kib = 64
+            hello_timeout_secs = 2
+            "#,
+        )
+        .unwrap();
+        assert_eq!(s.socket_mode, 0o660);
+        assert_eq!(s.socket_group.as_deref(), Some("agents"));
+        assert_eq!(s.operator_users, vec!["alice"]);
+        assert_eq!(s.operator_groups, vec!["wheel"]);
+        assert_eq!(
+            s.limits,
+            Limits {
+                pending_per_agent: 8,
+                requests_per_sec: 2.5,
+                burst: 5.0,
+                max_connections: 100,
+                max_args_bytes: 64 * 1024
+            }
+        );
+        assert_eq!(s.hello_timeout, Duration::from_secs(2));
+        assert!(
+            parse("[daemon]\nsocket_mode = \"0444\"\n").is_err(),
+            "owner must keep rw"
+        );
+        assert!(parse("[daemon]\nsocket_mode = \"rw\"\n").is_err());
+        assert!(parse("[limits]\nrequests_per_sec = 0\n").is_err());
+        assert!(parse("[limits]\nmax_args_kib = 4096\n").is_err());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use shared::{ApprovalRequest, DecideRequest, ErrorCode, Risk, WireError, MAX_ARGS_LEN};
+use shared::{ApprovalRequest, DecideRequest, ErrorCode, Risk, WireError};
 
 use crate::registry::{validate_tool_name, Policy, Registry};
 
@@ -30,9 +30,13 @@ fn invalid(code: ErrorCode, message: String) -> WireError {
 }
 
 /// Checks `req` against the registry. Errors are ready to send back to the agent.
-pub fn admit(req: &ApprovalRequest, registry: &Registry) -> Result<Admitted, WireError> {
+pub fn admit(
+    req: &ApprovalRequest,
+    registry: &Registry,
+    max_args: usize,
+) -> Result<Admitted, WireError> {
     validate_tool_name(&req.tool).map_err(|m| invalid(ErrorCode::InvalidRequest, m))?;
-    let args_json = canonical_args(&req.args_json)?;
+    let args_json = canonical_args(&req.args_json, max_args)?;
     let session = bounded("session", &req.session, MAX_SESSION)?;
     let summary = bounded("summary", &req.summary, MAX_SUMMARY)?;
     let Policy { spec, origin } = registry.lookup(&req.tool);
@@ -81,12 +85,12 @@ pub fn admit(req: &ApprovalRequest, registry: &Registry) -> Result<Admitted, Wir
 }
 
 /// Parses the argument text and writes it back canonically. Empty text means no arguments.
-pub fn canonical_args(text: &str) -> Result<String, WireError> {
-    if text.len() > MAX_ARGS_LEN {
+pub fn canonical_args(text: &str, max: usize) -> Result<String, WireError> {
+    if text.len() > max {
         return Err(invalid(
             ErrorCode::InvalidArgs,
             format!(
-                "tool arguments are {} bytes of JSON; the limit is {MAX_ARGS_LEN}",
+                "tool arguments are {} bytes of JSON; the limit is {max}",
                 text.len()
             ),
         ));
@@ -143,6 +147,7 @@ mod tests {
     use super::*;
     use crate::config::Settings;
     use crate::registry::SENSITIVE_OP;
+    use shared::MAX_ARGS_LEN;
 
     fn req(tool: &str) -> ApprovalRequest {
         ApprovalRequest {
@@ -158,11 +163,15 @@ mod tests {
 
     #[test]
     fn arguments_are_canonicalised() {
-        let got = canonical_args("{ \"b\": 1,\n \"a\": {\"d\": [1, 2], \"c\": null} }").unwrap();
+        let got = canonical_args(
+            "{ \"b\": 1,\n \"a\": {\"d\": [1, 2], \"c\": null} }",
+            MAX_ARGS_LEN,
+        )
+        .unwrap();
         assert_eq!(got, r#"{"a":{"c":null,"d":[1,2]},"b":1}"#);
-        assert_eq!(canonical_args("  ").unwrap(), "{}");
+        assert_eq!(canonical_args("  ", MAX_ARGS_LEN).unwrap(), "{}");
         assert_eq!(
-            canonical_args("\"just a string\"").unwrap(),
+            canonical_args("\"just a string\"", MAX_ARGS_LEN).unwrap(),
             "\"just a string\""
         );
     }
@@ -170,7 +179,7 @@ mod tests {
     #[test]
     fn oversized_arguments_are_refused() {
         let big = format!("{{\"a\":\"{}\"}}", "x".repeat(MAX_ARGS_LEN));
-        let err = canonical_args(&big).unwrap_err();
+        let err = canonical_args(&big, MAX_ARGS_LEN).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidArgs);
         assert!(
             err.message.contains("the limit is 262144"),
@@ -181,7 +190,7 @@ mod tests {
 
     #[test]
     fn invalid_json_is_refused_with_where() {
-        let err = canonical_args("{\"a\": }").unwrap_err();
+        let err = canonical_args("{\"a\": }", MAX_ARGS_LEN).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidArgs);
         assert!(err.message.contains("line 1 column 7"), "{}", err.message);
     }
@@ -195,6 +204,7 @@ mod tests {
                 ..req(SENSITIVE_OP)
             },
             &reg,
+            MAX_ARGS_LEN,
         )
         .unwrap();
         assert_eq!(short.timeout, Duration::from_millis(1500));
@@ -204,6 +214,7 @@ mod tests {
                 ..req(SENSITIVE_OP)
             },
             &reg,
+            MAX_ARGS_LEN,
         )
         .unwrap();
         assert_eq!(long.timeout, Duration::from_secs(300));
@@ -213,6 +224,7 @@ mod tests {
                 ..req(SENSITIVE_OP)
             },
             &reg,
+            MAX_ARGS_LEN,
         );
         assert_eq!(zero.unwrap_err().code, ErrorCode::InvalidRequest);
     }
@@ -226,6 +238,7 @@ mod tests {
                 ..req(SENSITIVE_OP)
             },
             &reg,
+            MAX_ARGS_LEN,
         )
         .unwrap();
         assert_eq!(raised.risk, Risk::Critical);
@@ -236,6 +249,7 @@ mod tests {
                 ..req(SENSITIVE_OP)
             },
             &reg,
+            MAX_ARGS_LEN,
         )
         .unwrap();
         assert_eq!(lowered.risk, Risk::High);
@@ -244,7 +258,7 @@ mod tests {
 
     #[test]
     fn unknown_tools_need_approval_and_say_why() {
-        let got = admit(&req("rm"), &registry()).unwrap();
+        let got = admit(&req("rm"), &registry(), MAX_ARGS_LEN).unwrap();
         assert!(got.requires_approval);
         assert_eq!(got.risk, Risk::Medium);
         assert!(got.risk_reasons[0].contains("not in the registry"));
@@ -284,6 +298,7 @@ mod tests {
                 ..req("t")
             },
             &registry(),
+            MAX_ARGS_LEN,
         )
         .unwrap_err();
         assert!(err.message.starts_with("summary is 1025 bytes"));

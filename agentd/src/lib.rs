@@ -8,6 +8,8 @@
 pub mod config;
 pub mod history;
 pub mod intake;
+pub mod limits;
+pub mod operators;
 pub mod queue;
 pub mod registry;
 pub mod server;
@@ -23,7 +25,31 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::Settings;
-pub use socket::{bind, BindError, Listener};
+pub use socket::{bind, BindError, Listener, SocketOptions};
+
+/// The socket's mode and group from the settings; an unknown group is an error.
+pub fn socket_options(settings: &Settings) -> Result<SocketOptions, StartError> {
+    let group = match &settings.socket_group {
+        None => None,
+        Some(name) => Some(
+            nix::unistd::Group::from_name(name)
+                .map_err(|e| {
+                    StartError::Config(format!(
+                        "[daemon] socket_group: cannot look up '{name}': {e}"
+                    ))
+                })?
+                .ok_or_else(|| {
+                    StartError::Config(format!("[daemon] socket_group: no group named '{name}'"))
+                })?
+                .gid
+                .as_raw(),
+        ),
+    };
+    Ok(SocketOptions {
+        mode: settings.socket_mode,
+        group,
+    })
+}
 pub use store::{Durability, StoreError};
 
 /// Why agentd could not start.
@@ -33,6 +59,8 @@ pub enum StartError {
     Bind(#[from] BindError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// A daemon with its store open and its queue recovered, ready to serve.
@@ -54,10 +82,17 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, StartError> {
         None => (store::Store::memory(), Vec::new()),
     };
     let store = Arc::new(store);
+    let operators =
+        operators::Operators::resolve(&settings.operator_users, &settings.operator_groups)
+            .map_err(|e| StartError::Config(e.0))?;
     let queue = queue::Queue::new(
         Arc::clone(&store),
-        settings.grace_period,
-        settings.finished_capacity,
+        queue::QueueSettings {
+            grace: settings.grace_period,
+            finished_capacity: settings.finished_capacity,
+            max_pending_per_agent: settings.limits.pending_per_agent,
+            forbid_own_requests: !settings.allow_own_requests,
+        },
     );
     let (restored, expired) = queue.restore(pending);
     store.enqueue(
@@ -82,6 +117,11 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, StartError> {
             queue,
             registry: registry::Registry::new(settings),
             hello_timeout: settings.hello_timeout,
+            operators,
+            rate: limits::RateLimiter::new(settings.limits.requests_per_sec, settings.limits.burst),
+            refusals: limits::RefusalLog::default(),
+            max_args: settings.limits.max_args_bytes,
+            connections: Arc::new(tokio::sync::Semaphore::new(settings.limits.max_connections)),
         }),
     })
 }
@@ -137,7 +177,7 @@ impl Daemon {
     /// Binds `socket`, opens the store and starts serving. The socket accepts connections
     /// when this returns.
     pub fn start(settings: Settings, socket: &Path) -> Result<Daemon, StartError> {
-        let listener = bind(socket)?;
+        let listener = bind(socket, &socket_options(&settings)?)?;
         let prepared = prepare(&settings)?;
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(serve(prepared, listener, async {

@@ -75,7 +75,7 @@ fn start(args: Args) -> anyhow::Result<()> {
         // Handlers first: once the socket answers, a signal must find them in place.
         let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
         let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-        let listener = agentd::bind(&socket)?;
+        let listener = agentd::bind(&socket, &agentd::socket_options(&settings)?)?;
         tracing::info!(
             socket = %socket.display(), state_dir = %state_dir.display(),
             tools = settings.tools.len(), "agentd {} listening", env!("CARGO_PKG_VERSION")

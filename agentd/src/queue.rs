@@ -45,6 +45,10 @@ pub enum QueueError {
     },
     #[error("{0}")]
     AlreadyFinished(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Limit(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -56,6 +60,8 @@ impl From<QueueError> for WireError {
             QueueError::NotFound { .. } => ErrorCode::NotFound,
             QueueError::Ambiguous { .. } => ErrorCode::Ambiguous,
             QueueError::AlreadyFinished(_) => ErrorCode::AlreadyFinished,
+            QueueError::Forbidden(_) => ErrorCode::Forbidden,
+            QueueError::Limit(_) => ErrorCode::LimitReached,
             QueueError::Store(_) => ErrorCode::Internal,
         };
         WireError {
@@ -63,6 +69,28 @@ impl From<QueueError> for WireError {
             message: e.to_string(),
         }
     }
+}
+
+/// Who is asking, as the kernel reported it for the connection.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Caller {
+    pub uid: Option<u32>,
+    pub pid: Option<u32>,
+    /// The caller's parent process, read when it asked.
+    pub parent_pid: Option<u32>,
+}
+
+/// The queue's knobs.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueSettings {
+    /// How long a request whose agent went away waits for it to re-attach.
+    pub grace: Duration,
+    /// How many finished requests stay in memory.
+    pub finished_capacity: usize,
+    /// How many requests one agent (uid and name) may have pending at once.
+    pub max_pending_per_agent: usize,
+    /// Refuse a decision from the process that raised the request, or from its child.
+    pub forbid_own_requests: bool,
 }
 
 /// What a submit or attach gives the connection: an answer now, or a ticket and a waiter.
@@ -115,22 +143,41 @@ struct Inner {
     /// Finished requests, oldest first, kept for quick answers to late deciders and re-attaching
     /// agents; older ones are read from the store.
     finished: VecDeque<Uuid>,
+    /// Pending requests per agent (verified uid and name), for the per-agent cap.
+    pending_by_agent: HashMap<AgentKey, usize>,
+}
+
+/// An agent as limits see it: the uid the kernel reported and the name it gave. The same name
+/// from another uid is another agent; the pid is left out, since one agent may run as many
+/// short processes.
+pub type AgentKey = (Option<u32>, String);
+
+fn agent_key(agent: &AgentIdentity) -> AgentKey {
+    (agent.uid, agent.name.clone())
+}
+
+impl Inner {
+    fn count_pending(&mut self, agent: &AgentIdentity, by: isize) {
+        let count = self.pending_by_agent.entry(agent_key(agent)).or_insert(0);
+        *count = count.saturating_add_signed(by);
+        if *count == 0 {
+            self.pending_by_agent.remove(&agent_key(agent));
+        }
+    }
 }
 
 pub struct Queue {
     inner: Mutex<Inner>,
     store: Arc<Store>,
-    grace: Duration,
-    finished_capacity: usize,
+    settings: QueueSettings,
 }
 
 impl Queue {
-    pub fn new(store: Arc<Store>, grace: Duration, finished_capacity: usize) -> Arc<Queue> {
+    pub fn new(store: Arc<Store>, settings: QueueSettings) -> Arc<Queue> {
         Arc::new(Queue {
             inner: Mutex::new(Inner::default()),
             store,
-            grace,
-            finished_capacity,
+            settings,
         })
     }
 
@@ -165,6 +212,7 @@ impl Queue {
             let id = view.id;
             view.attached = false;
             let expires_at = view.expires_at;
+            inner.count_pending(&view.agent, 1);
             inner.entries.insert(
                 id,
                 Entry {
@@ -207,7 +255,7 @@ impl Queue {
 
     fn start_grace(self: &Arc<Self>, id: Uuid, generation: u64) {
         let queue = Arc::clone(self);
-        let grace = self.grace;
+        let grace = self.settings.grace;
         tokio::spawn(async move {
             tokio::time::sleep(grace).await;
             queue.withdraw_if_abandoned(id, generation);
@@ -246,6 +294,8 @@ impl Queue {
                 by: AGENTD.into(),
                 reason: None,
                 at: now,
+                by_uid: None,
+                by_pid: None,
             };
             view.state = State::Approved;
             view.attached = false;
@@ -286,6 +336,16 @@ impl Queue {
         );
         let seq = {
             let mut inner = self.lock();
+            let key = agent_key(&view.agent);
+            let already = inner.pending_by_agent.get(&key).copied().unwrap_or(0);
+            if already >= self.settings.max_pending_per_agent {
+                return Err(QueueError::Limit(format!(
+                    "agent {} (uid {}) already has {already} requests pending, the most allowed; wait for decisions or withdraw some",
+                    view.agent.name,
+                    view.agent.uid.map_or("unknown".into(), |u| u.to_string()),
+                )));
+            }
+            inner.count_pending(&view.agent, 1);
             let seq = self.store.enqueue(
                 Some(RowWrite::Insert(view.clone())),
                 Some(store::queued_event(&view)),
@@ -392,7 +452,7 @@ impl Queue {
         entry.generation += 1;
         entry.view.attached = false;
         let generation = entry.generation;
-        tracing::info!(request = %id, grace = ?self.grace, "agent went away; waiting for it to re-attach");
+        tracing::info!(request = %id, grace = ?self.settings.grace, "agent went away; waiting for it to re-attach");
         self.start_grace(id, generation);
     }
 
@@ -410,9 +470,11 @@ impl Queue {
             by: entry.view.agent.name.clone(),
             reason: Some(format!(
                 "the agent went away and did not come back within {}s",
-                self.grace.as_secs_f64()
+                self.settings.grace.as_secs_f64()
             )),
             at: now(),
+            by_uid: entry.view.agent.uid,
+            by_pid: entry.view.agent.pid,
         };
         self.finish(&mut inner, id, decision);
     }
@@ -425,7 +487,7 @@ impl Queue {
 
     /// The agent withdraws its request. Returns the outcome (the earlier one if it had already
     /// finished, so a cancel racing a decision reports what really happened).
-    pub async fn cancel(&self, id: Uuid) -> Result<Outcome, QueueError> {
+    pub async fn cancel(&self, id: Uuid, caller: Caller) -> Result<Outcome, QueueError> {
         let finished = {
             let mut inner = self.lock();
             match inner.entries.get(&id) {
@@ -436,6 +498,8 @@ impl Queue {
                         by: entry.view.agent.name.clone(),
                         reason: Some("cancelled by the agent".into()),
                         at: now(),
+                        by_uid: caller.uid,
+                        by_pid: caller.pid,
                     };
                     self.finish(&mut inner, id, decision)
                 }
@@ -460,11 +524,16 @@ impl Queue {
     /// since those are the ones that can be decided. The first decision wins; any later one,
     /// and any decision after the deadline, gets an error naming the final state and who
     /// decided. Returns once the decision is committed.
-    pub async fn decide(&self, req: &DecideRequest) -> Result<RequestView, QueueError> {
+    pub async fn decide(
+        &self,
+        req: &DecideRequest,
+        caller: Caller,
+    ) -> Result<RequestView, QueueError> {
         let prefix = IdPrefix::parse(&req.id).map_err(|e| QueueError::BadId(e.to_string()))?;
         let attempt = {
             let mut inner = self.lock();
-            resolve_pending(&inner, &prefix)?.map(|id| self.decide_locked(&mut inner, id, req))
+            resolve_pending(&inner, &prefix)?
+                .map(|id| self.decide_locked(&mut inner, id, req, caller))
         };
         let late = match attempt {
             Some(Attempt::Decided(view, seq)) => {
@@ -472,6 +541,10 @@ impl Queue {
                 return Ok(view);
             }
             Some(Attempt::Late(view)) => view,
+            Some(Attempt::Forbidden(message)) => {
+                tracing::warn!(operator = %req.operator, pid = ?caller.pid, "decision refused: {message}");
+                return Err(QueueError::Forbidden(message));
+            }
             Some(Attempt::Vanished) => {
                 return Err(QueueError::NotFound {
                     scope: "pending ",
@@ -504,7 +577,24 @@ impl Queue {
 
     /// Decides `id` under the lock: the decided view and its write, or the view as it already
     /// ended.
-    fn decide_locked(&self, inner: &mut Inner, id: Uuid, req: &DecideRequest) -> Attempt {
+    fn decide_locked(
+        &self,
+        inner: &mut Inner,
+        id: Uuid,
+        req: &DecideRequest,
+        caller: Caller,
+    ) -> Attempt {
+        if self.settings.forbid_own_requests {
+            let agent_pid = inner.entries.get(&id).and_then(|e| e.view.agent.pid);
+            if let Some(agent_pid) = agent_pid {
+                if caller.pid == Some(agent_pid) || caller.parent_pid == Some(agent_pid) {
+                    return Attempt::Forbidden(format!(
+                        "request {} was raised by pid {agent_pid}, which is this process or its parent: a process may not decide its own request",
+                        short(&id)
+                    ));
+                }
+            }
+        }
         let past_deadline = inner
             .entries
             .get(&id)
@@ -524,6 +614,8 @@ impl Queue {
             by: req.operator.trim().to_string(),
             reason: req.reason.clone().filter(|r| !r.is_empty()),
             at: now(),
+            by_uid: caller.uid,
+            by_pid: caller.pid,
         };
         // `id` was pending under this same lock, so the decision takes; were it ever not to,
         // the caller reports what the request is instead.
@@ -599,6 +691,7 @@ impl Queue {
         if entry.view.state != State::Pending {
             return None;
         }
+        let agent = entry.view.agent.clone();
         entry.view.state = decision.state;
         entry.view.decision = Some(decision.clone());
         entry.view.attached = false;
@@ -616,6 +709,7 @@ impl Queue {
             Some(store::finished_event(&view)),
             deliveries,
         );
+        inner.count_pending(&agent, -1);
         self.retire(inner, id);
         Some((view, seq))
     }
@@ -633,7 +727,7 @@ impl Queue {
     /// Moves a finished request to the bounded list of recent ones, dropping the oldest.
     fn retire(&self, inner: &mut Inner, id: Uuid) {
         inner.finished.push_back(id);
-        while inner.finished.len() > self.finished_capacity {
+        while inner.finished.len() > self.settings.finished_capacity {
             if let Some(old) = inner.finished.pop_front() {
                 inner.entries.remove(&old);
             }
@@ -649,6 +743,8 @@ enum Attempt {
     Late(RequestView),
     /// The request left memory between resolving and deciding; never expected.
     Vanished,
+    /// The caller may not decide it (its own request).
+    Forbidden(String),
 }
 
 /// The pending request `prefix` names, if exactly one does; an error if several do.
@@ -691,6 +787,8 @@ fn expiry() -> Decision {
         by: AGENTD.into(),
         reason: None,
         at: now(),
+        by_uid: None,
+        by_pid: None,
     }
 }
 

@@ -18,11 +18,14 @@ use shared::{
     codec, AgentIdentity, ClientMsg, ErrorCode, Event, Hello, RequestView, Role, ServerMsg,
     WireError, PROTOCOL_VERSION,
 };
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::intake::{admit, check_decision};
-use crate::queue::{Queue, Submission, Waiter};
+use crate::limits::{RateLimiter, RefusalLog};
+use crate::operators::{parent_pid, user_name, Operators};
+use crate::queue::{Caller, Queue, QueueError, Submission, Waiter};
 use crate::registry::Registry;
 use crate::{history, store};
 
@@ -35,6 +38,14 @@ pub struct Context {
     pub registry: Registry,
     /// A connection that has not said hello by then is dropped.
     pub hello_timeout: Duration,
+    /// Who may decide.
+    pub operators: Operators,
+    pub rate: RateLimiter,
+    pub refusals: RefusalLog,
+    /// The largest tool arguments accepted, in bytes.
+    pub max_args: usize,
+    /// One permit per open connection.
+    pub connections: Arc<Semaphore>,
 }
 
 /// Accepts connections until `shutdown` resolves or `failure` does (the store could not
@@ -57,9 +68,14 @@ pub async fn serve(
                 break;
             }
             accepted = listener.accept() => match accepted {
-                Ok(stream) => {
-                    tasks.spawn(handle(stream, Arc::clone(&ctx)));
-                }
+                Ok(stream) => match Arc::clone(&ctx.connections).try_acquire_owned() {
+                    Ok(permit) => {
+                        tasks.spawn(handle(stream, Arc::clone(&ctx), permit));
+                    }
+                    Err(_) => {
+                        tasks.spawn(refuse_connection(stream, ctx.connections.available_permits()));
+                    }
+                },
                 Err(e) => {
                     // Out of file descriptors and the like: say so, and give the system a
                     // moment instead of spinning on the same error.
@@ -85,6 +101,18 @@ const FAILURE_DRAIN: Duration = Duration::from_secs(1);
 
 type LocalSocketListener = interprocess::local_socket::tokio::Listener;
 
+/// Over the connection limit: say so and close, without reading anything.
+async fn refuse_connection(stream: LocalStream, _free: usize) {
+    tracing::warn!("refusing a connection: the connection limit is reached");
+    let mut conn = Connection::new(stream);
+    let refusal = send_error(
+        &mut conn,
+        ErrorCode::LimitReached,
+        "agentd has as many connections open as it allows; try again shortly".into(),
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), refusal).await;
+}
+
 /// Who is on the other end, as the kernel and the hello tell it.
 #[derive(Debug, Clone)]
 struct Peer {
@@ -92,9 +120,11 @@ struct Peer {
     uid: Option<u32>,
     role: Role,
     name: String,
+    /// Whether the kernel's uid/gid for this connection are allowed to decide.
+    is_operator: bool,
 }
 
-async fn handle(stream: LocalStream, ctx: Arc<Context>) {
+async fn handle(stream: LocalStream, ctx: Arc<Context>, _permit: OwnedSemaphorePermit) {
     let creds = stream.peer_creds();
     let mut conn = Connection::new(stream);
     let creds = match creds {
@@ -113,6 +143,7 @@ async fn handle(stream: LocalStream, ctx: Arc<Context>) {
     };
     let pid = creds.pid().and_then(|p| u32::try_from(p).ok());
     let uid = creds.euid();
+    let gid = creds.egid();
     let hello_timeout = ctx.hello_timeout;
     let hello = match tokio::time::timeout(hello_timeout, read_hello(&mut conn)).await {
         Ok(Ok(hello)) => hello,
@@ -145,6 +176,7 @@ async fn handle(stream: LocalStream, ctx: Arc<Context>) {
         uid,
         role: hello.role,
         name: hello.name,
+        is_operator: uid.is_some_and(|u| ctx.operators.allows(u, gid)),
     };
     tracing::debug!(?peer, "connection ready");
     Session { conn, ctx, peer }.run().await;
@@ -194,6 +226,13 @@ async fn read_hello(conn: &mut Connection<LocalStream>) -> Result<Hello, HelloEr
         return Err(bad("the name in the hello contains control characters".into()).into());
     }
     Ok(hello)
+}
+
+impl Context {
+    /// The rate limit: requests a second and burst.
+    fn rate_description(&self) -> (f64, f64) {
+        self.rate.limits()
+    }
 }
 
 fn internal(message: String) -> ServerMsg {
@@ -248,19 +287,46 @@ impl Session {
         let ctx = Arc::clone(&self.ctx);
         let queue = &ctx.queue;
         match msg {
-            ClientMsg::Submit(req) => match admit(&req, &ctx.registry) {
-                Ok(admitted) => match queue.submit(self.identity(), admitted).await {
-                    Ok(submission) => self.answer(submission).await,
-                    Err(e) => self.reply(ServerMsg::Error(e.into())).await,
-                },
-                Err(e) => self.reply(ServerMsg::Error(e)).await,
-            },
+            ClientMsg::Submit(req) => {
+                let key = (self.peer.uid, self.peer.name.clone());
+                if let Err(wait) = ctx.rate.take(&key, Instant::now()) {
+                    let limits = format!(
+                        "{} requests a second, bursts of {}",
+                        ctx.rate_description().0,
+                        ctx.rate_description().1
+                    );
+                    self.audit_refusal("rate_limited", &limits);
+                    return self
+                        .reply(ServerMsg::Error(WireError {
+                            code: ErrorCode::LimitReached,
+                            message: format!(
+                                "agent {} (uid {}) is over its limit of {limits}; try again in {} ms",
+                                self.peer.name,
+                                self.peer.uid.map_or("unknown".into(), |u| u.to_string()),
+                                wait.as_millis().max(1)
+                            ),
+                        }))
+                        .await;
+                }
+                match admit(&req, &ctx.registry, ctx.max_args) {
+                    Ok(admitted) => match queue.submit(self.identity(), admitted).await {
+                        Ok(submission) => self.answer(submission).await,
+                        Err(e) => {
+                            if let QueueError::Limit(message) = &e {
+                                self.audit_refusal("pending_limit", message);
+                            }
+                            self.reply(ServerMsg::Error(e.into())).await
+                        }
+                    },
+                    Err(e) => self.reply(ServerMsg::Error(e)).await,
+                }
+            }
             ClientMsg::Attach { id } => match queue.attach(id).await {
                 Ok(submission) => self.answer(submission).await,
                 Err(e) => self.reply(ServerMsg::Error(e.into())).await,
             },
             ClientMsg::Cancel { id } => {
-                let reply = match queue.cancel(id).await {
+                let reply = match queue.cancel(id, self.caller()).await {
                     Ok(outcome) => ServerMsg::Outcome(outcome),
                     Err(e) => ServerMsg::Error(e.into()),
                 };
@@ -321,7 +387,15 @@ impl Session {
                     return self.reply(refusal).await;
                 }
                 let decided = match check_decision(&decision) {
-                    Ok(()) => queue.decide(&decision).await.map_err(WireError::from),
+                    Ok(()) => match queue.decide(&decision, self.caller()).await {
+                        Ok(view) => Ok(view),
+                        Err(e) => {
+                            if let QueueError::Forbidden(message) = &e {
+                                self.audit_refusal("decision_refused", message);
+                            }
+                            Err(WireError::from(e))
+                        }
+                    },
                     Err(e) => Err(e),
                 };
                 let reply = match decided {
@@ -434,15 +508,60 @@ impl Session {
         }
     }
 
+    /// A refusal unless this connection is an operator's: it said hello as one, and the
+    /// kernel's uid/gid for it are allowed by the config. Refused decisions are audited.
     fn operator_only(&self, what: &str) -> Option<ServerMsg> {
-        (self.peer.role != Role::Operator).then(|| {
-            ServerMsg::Error(WireError {
-                code: ErrorCode::Forbidden,
-                message: format!(
-                    "only operators may {what}; this connection said hello as an agent"
-                ),
-            })
-        })
+        let message = if self.peer.role != Role::Operator {
+            format!("only operators may {what}; this connection said hello as an agent")
+        } else if !self.peer.is_operator {
+            let who = self.peer.uid.map_or("a caller of unknown uid".into(), |u| {
+                format!("{} (uid {u})", user_name(u))
+            });
+            format!(
+                "{who} may not {what}: operators here are {}",
+                self.ctx.operators.describe()
+            )
+        } else {
+            return None;
+        };
+        if what == "decide requests" {
+            self.audit_refusal("decision_refused", &message);
+        }
+        Some(ServerMsg::Error(WireError {
+            code: ErrorCode::Forbidden,
+            message,
+        }))
+    }
+
+    fn caller(&self) -> Caller {
+        Caller {
+            uid: self.peer.uid,
+            pid: self.peer.pid,
+            parent_pid: self.peer.pid.and_then(parent_pid),
+        }
+    }
+
+    /// Records a refusal in the audit trail, at most once a second per agent and kind.
+    fn audit_refusal(&self, kind: &'static str, why: &str) {
+        let key = (self.peer.uid, self.peer.name.clone());
+        let Some(skipped) = self.ctx.refusals.note(&key, kind, Instant::now()) else {
+            return;
+        };
+        tracing::warn!(peer = %self.peer.name, uid = ?self.peer.uid, pid = ?self.peer.pid, "{kind}: {why}");
+        let event = store::daemon_event(
+            kind,
+            &self.peer.name,
+            serde_json::json!({
+                "uid": self.peer.uid,
+                "pid": self.peer.pid,
+                "why": why,
+                "refused_unaudited_since_last": skipped,
+            }),
+        );
+        self.ctx
+            .queue
+            .store()
+            .enqueue(None, Some(event), Vec::new());
     }
 
     /// Receives the next message; on bad input answers with an error and returns `None`, since
@@ -512,7 +631,7 @@ impl Session {
                     match msg {
                         // The outcome itself answers a cancel of the awaited request.
                         ClientMsg::Cancel { id } if id == waiter.id() => {
-                            if let Err(e) = self.ctx.queue.cancel(id).await {
+                            if let Err(e) = self.ctx.queue.cancel(id, self.caller()).await {
                                 if let Next::Close = self.reply(ServerMsg::Error(e.into())).await {
                                     return Next::Close;
                                 }

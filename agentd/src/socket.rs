@@ -10,8 +10,36 @@ use interprocess::os::unix::local_socket::ListenerOptionsExt;
 
 pub type Listener = interprocess::local_socket::tokio::Listener;
 
+/// How the socket file is made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SocketOptions {
+    /// Permissions of the socket file (0600 by default).
+    pub mode: u32,
+    /// The group to give the socket file, for `0660`-style sharing with a group's agents.
+    pub group: Option<u32>,
+}
+
+impl Default for SocketOptions {
+    fn default() -> Self {
+        SocketOptions {
+            mode: 0o600,
+            group: None,
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
+    #[error("the socket folder {} belongs to uid {owner}, not to us (uid {us}); refusing to use it", path.display())]
+    FolderNotOurs { path: PathBuf, owner: u32, us: u32 },
+    #[error("the socket folder {} is writable by everyone; refusing to use it", .0.display())]
+    FolderOpen(PathBuf),
+    #[error("cannot give the socket {} to group {group}: {error}", path.display())]
+    Group {
+        path: PathBuf,
+        group: u32,
+        error: io::Error,
+    },
     #[error("another agentd is already running on {}", .0.display())]
     AlreadyRunning(PathBuf),
     #[error("{} exists and is not a socket; refusing to replace it", .0.display())]
@@ -24,18 +52,24 @@ pub enum BindError {
 }
 
 /// Binds the listening socket at `path`. Must be called inside a tokio runtime.
-pub fn bind(path: &Path) -> Result<Listener, BindError> {
+pub fn bind(path: &Path, options: &SocketOptions) -> Result<Listener, BindError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.exists() {
+            // Those the socket is shared with must be able to reach it: give them the folder's
+            // search bit, never its read or write bits.
+            let group = if options.mode & 0o060 != 0 { 0o010 } else { 0 };
+            let others = if options.mode & 0o006 != 0 { 0o001 } else { 0 };
+            let search = group | others;
             std::fs::DirBuilder::new()
                 .recursive(true)
-                .mode(0o700)
+                .mode(0o700 | search)
                 .create(dir)
                 .map_err(|error| BindError::Folder {
                     path: dir.to_path_buf(),
                     error,
                 })?;
         }
+        check_folder(dir)?;
     }
     remove_if_stale(path)?;
     let listen_err = |error| BindError::Listen {
@@ -43,15 +77,46 @@ pub fn bind(path: &Path) -> Result<Listener, BindError> {
         error,
     };
     let name = path.to_fs_name::<GenericFilePath>().map_err(listen_err)?;
-    ListenerOptions::new()
+    let listener = ListenerOptions::new()
         .name(name)
-        .mode(0o600)
+        .mode(options.mode)
         .create_tokio()
         .map_err(|e| match e.kind() {
             // Another agentd bound the path between our check and our bind.
             io::ErrorKind::AddrInUse => BindError::AlreadyRunning(path.to_path_buf()),
             _ => listen_err(e),
-        })
+        })?;
+    if let Some(group) = options.group {
+        std::os::unix::fs::chown(path, None, Some(group)).map_err(|error| BindError::Group {
+            path: path.to_path_buf(),
+            group,
+            error,
+        })?;
+    }
+    Ok(listener)
+}
+
+/// The socket's folder must be ours, and not writable by everyone unless it is sticky (like
+/// /tmp, where nobody can remove or replace another's files).
+fn check_folder(dir: &Path) -> Result<(), BindError> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::metadata(dir).map_err(|error| BindError::Folder {
+        path: dir.to_path_buf(),
+        error,
+    })?;
+    let us = nix::unistd::Uid::effective().as_raw();
+    let sticky = meta.mode() & 0o1000 != 0;
+    if meta.mode() & 0o002 != 0 && !sticky {
+        return Err(BindError::FolderOpen(dir.to_path_buf()));
+    }
+    if meta.uid() != us && !sticky {
+        return Err(BindError::FolderNotOurs {
+            path: dir.to_path_buf(),
+            owner: meta.uid(),
+            us,
+        });
+    }
+    Ok(())
 }
 
 /// A socket file nobody answers on is left over from a crash: remove it. One that answers

@@ -20,7 +20,19 @@ pub struct TempDaemon {
 impl TempDaemon {
     /// Starts agentd with `settings`, with its store in the temporary folder unless
     /// `settings.state_dir` names one. It accepts connections when this returns.
+    ///
+    /// An embedded daemon serves agents and operators that live in one process (a test, a
+    /// demo), so it lets a process decide requests it raised; `start_exact` keeps the
+    /// settings' choice.
     pub fn start(settings: Settings) -> std::io::Result<TempDaemon> {
+        TempDaemon::start_exact(Settings {
+            allow_own_requests: true,
+            ..settings
+        })
+    }
+
+    /// Like `start`, with every setting as given.
+    pub fn start_exact(settings: Settings) -> std::io::Result<TempDaemon> {
         let dir = tempfile::tempdir()?;
         let settings = Settings {
             state_dir: Some(
@@ -37,6 +49,7 @@ impl TempDaemon {
     pub fn memory(settings: Settings) -> std::io::Result<TempDaemon> {
         let settings = Settings {
             state_dir: None,
+            allow_own_requests: true,
             ..settings
         };
         TempDaemon::start_in(tempfile::tempdir()?, settings)
@@ -90,6 +103,7 @@ impl TempDaemon {
         };
         let settings = Settings {
             state_dir,
+            allow_own_requests: true,
             ..settings
         };
         let daemon = Daemon::start(settings, &self.socket).map_err(std::io::Error::other)?;
@@ -103,6 +117,16 @@ impl TempDaemon {
             Some(daemon) => daemon.stop().await,
             None => Ok(()),
         }
+    }
+}
+
+/// Limits high enough that a test or benchmark sending as fast as it can is never refused.
+pub fn unlimited() -> crate::config::Limits {
+    crate::config::Limits {
+        requests_per_sec: 1e9,
+        burst: 1e9,
+        pending_per_agent: usize::MAX,
+        ..crate::config::Limits::default()
     }
 }
 

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use agentd::testkit::{Poller, TempDaemon};
+use agentd::testkit::{unlimited, Poller, TempDaemon};
 use agentd::Settings;
 use shared::{
     request_approval, ApprovalRequest, Client, DecideRequest, DecisionSource, ErrorCode, Outcome,
@@ -269,7 +269,12 @@ async fn an_agent_that_stays_away_past_the_grace_period_is_withdrawn() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_decision_racing_the_deadline_has_exactly_one_outcome() {
-    let d = TempDaemon::start(Settings::default()).unwrap();
+    // One agent sends 200 requests back to back: past the default rate limit on purpose.
+    let d = TempDaemon::start(Settings {
+        limits: unlimited(),
+        ..Settings::default()
+    })
+    .unwrap();
     let mut agent = d.agent("racer").await.unwrap();
     let mut op = d.operator("alice").await.unwrap();
     let (mut approved, mut expired) = (0, 0);
@@ -562,11 +567,19 @@ async fn subscribers_are_pushed_every_queue_change() {
 async fn a_waiting_agent_carries_on_across_a_restart() {
     let mut d = TempDaemon::start(Settings::default()).unwrap();
     let socket = d.socket().to_path_buf();
+    let (acked_tx, acked) = tokio::sync::oneshot::channel();
     let agent = tokio::spawn(async move {
-        request_approval(&socket, "claude", &sensitive(r#"{"n":7}"#), |_| {}).await
+        request_approval(&socket, "claude", &sensitive(r#"{"n":7}"#), |t| {
+            let _ = acked_tx.send(t.id);
+        })
+        .await
     });
+    // Restart only once the agent holds its acknowledgement: before that, losing agentd is
+    // an error the agent sees (and resubmits), not something to re-attach to.
+    let acked_id = acked.await.unwrap();
     let mut op = d.operator("alice").await.unwrap();
     let before = pending(&mut op, 1).await.remove(0);
+    assert_eq!(before.id, acked_id);
     drop(op);
     d.restart(Settings::default()).await.unwrap();
     // The request is back with its original deadline, and the agent re-attaches by itself.
@@ -577,6 +590,12 @@ async fn a_waiting_agent_carries_on_across_a_restart() {
         let view = op.get(&id).await.unwrap();
         if view.attached {
             break view;
+        }
+        if agent.is_finished() {
+            panic!(
+                "the agent gave up instead of re-attaching: {:?}",
+                agent.await
+            );
         }
         poller.tick().await;
     };
@@ -596,13 +615,14 @@ async fn a_waiting_agent_carries_on_across_a_restart() {
 async fn without_a_store_a_restart_forgets_and_the_agent_is_told() {
     let mut d = TempDaemon::memory(Settings::default()).unwrap();
     let socket = d.socket().to_path_buf();
-    let agent =
-        tokio::spawn(
-            async move { request_approval(&socket, "claude", &sensitive("{}"), |_| {}).await },
-        );
-    let mut op = d.operator("alice").await.unwrap();
-    let id = pending(&mut op, 1).await[0].id;
-    drop(op);
+    let (acked_tx, acked) = tokio::sync::oneshot::channel();
+    let agent = tokio::spawn(async move {
+        request_approval(&socket, "claude", &sensitive("{}"), |t| {
+            let _ = acked_tx.send(t.id);
+        })
+        .await
+    });
+    let id = acked.await.unwrap();
     d.restart(Settings::default()).await.unwrap();
     let err = agent.await.unwrap().unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::NotFound));

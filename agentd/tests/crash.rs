@@ -28,11 +28,16 @@ struct Daemon {
 
 impl Daemon {
     async fn start(socket: &Path, state: &Path) -> Daemon {
+        // This test is both the agents and the operators, in one process.
+        let config = state.with_extension("toml");
+        std::fs::write(&config, "[operators]\nallow_own_requests = true\n").unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_agentd"))
             .arg("--socket")
             .arg(socket)
             .arg("--state-dir")
             .arg(state)
+            .arg("--config")
+            .arg(&config)
             .env("XDG_CONFIG_HOME", state.join("no-config"))
             .env_remove("AGENTD_CONFIG")
             .env("AGENTD_LOG", "warn")

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use agentd::testkit::{Poller, TempDaemon};
+use agentd::testkit::{unlimited, Poller, TempDaemon};
 use agentd::{Daemon, Settings, StartError, StoreError};
 use chrono::Utc;
 use shared::{
@@ -385,9 +385,48 @@ async fn bad_store_files_are_refused_with_where() {
     sqlite3(&newer.join("agentd.db"), "PRAGMA user_version = 99");
     let text = err(start(&newer));
     assert!(
-        text.contains("was written by a newer agentd (schema 99; this agentd knows schema 1)"),
+        text.contains("was written by a newer agentd (schema 99; this agentd knows schema 2)"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_from_the_previous_schema_is_migrated_on_start() {
+    let keep = tempfile::tempdir().unwrap();
+    let state_dir = keep.path().join("state");
+    let settings = || Settings {
+        state_dir: Some(state_dir.clone()),
+        ..Settings::default()
+    };
+    let d = TempDaemon::start(settings()).unwrap();
+    let ids = decided(&d, 1).await;
+    d.stop().await.unwrap();
+    // Back to schema 1: no decider uid and pid columns.
+    sqlite3(
+        &state_dir.join("agentd.db"),
+        "ALTER TABLE requests DROP COLUMN decided_uid; ALTER TABLE requests DROP COLUMN decided_pid; PRAGMA user_version = 1;",
+    );
+    let d = TempDaemon::start(settings()).unwrap();
+    let mut op = d.operator("alice").await.unwrap();
+    let view = op.get(&ids[0].to_string()).await.unwrap();
+    assert_eq!(view.state, State::Denied);
+    assert_eq!(
+        view.decision.unwrap().by_uid,
+        None,
+        "not recorded before schema 2"
+    );
+    let out = Command::new("sqlite3")
+        .arg(state_dir.join("agentd.db"))
+        .arg("PRAGMA user_version")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
+    // New decisions record the decider again.
+    let more = decided(&d, 1).await;
+    let view = op.get(&more[0].to_string()).await.unwrap();
+    assert!(view.decision.unwrap().by_uid.is_some());
+    assert_eq!(op.verify_audit().await.unwrap().broken, None);
+    d.stop().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -471,6 +510,7 @@ async fn a_full_store_stops_agentd_without_acknowledging_what_it_could_not_keep(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn history_and_export_on_thousands_of_requests() {
     let d = TempDaemon::start(Settings {
+        limits: unlimited(),
         tools: vec![ToolSpec {
             name: "read-file".into(),
             requires_approval: false,

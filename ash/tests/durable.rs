@@ -93,6 +93,10 @@ async fn three_shells_get_their_answers_across_a_kill_9() {
     let state = dir.path().join("state");
     let mut daemon = start_agentd(&binary, &socket, &state);
     wait_ready(&socket).await;
+    // Each shell's progress goes to a file, so the test can see it was acknowledged.
+    let logs: Vec<PathBuf> = (0..3)
+        .map(|i| dir.path().join(format!("shell-{i}.log")))
+        .collect();
     let shells: Vec<Child> = ["deploy", "migrate", "sensitive-op"]
         .iter()
         .enumerate()
@@ -105,11 +109,21 @@ async fn three_shells_get_their_answers_across_a_kill_9() {
                     "--args",
                     &format!(r#"{{"shell":{i}}}"#),
                 ])
+                .stderr(std::fs::File::create(&logs[i]).unwrap())
                 .spawn()
                 .unwrap()
         })
         .collect();
     let before = pending_ids(&socket, 3).await;
+    // Kill only once every shell holds its acknowledgement: before that, losing agentd is an
+    // error the shell reports, by design.
+    let mut poller = Poller::new(LIMIT, "the three shells to be acknowledged");
+    while !logs
+        .iter()
+        .all(|l| std::fs::read_to_string(l).is_ok_and(|t| t.contains("waiting for approval")))
+    {
+        poller.tick().await;
+    }
 
     daemon.kill().await.unwrap(); // SIGKILL
     let mut daemon = start_agentd(&binary, &socket, &state);
@@ -124,14 +138,11 @@ async fn three_shells_get_their_answers_across_a_kill_9() {
         let out = run(&socket, &["approve", &id[..8], "--operator", "alice"]).await;
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
-    for shell in shells {
+    for (shell, log) in shells.into_iter().zip(&logs) {
         let done = shell.wait_with_output().await.unwrap();
-        assert_eq!(done.status.code(), Some(0), "{}", text(&done.stderr));
-        assert!(
-            text(&done.stderr).ends_with("approved by alice\n"),
-            "{}",
-            text(&done.stderr)
-        );
+        let said = std::fs::read_to_string(log).unwrap();
+        assert_eq!(done.status.code(), Some(0), "{said}");
+        assert!(said.ends_with("approved by alice\n"), "{said}");
     }
 
     let history = run(&socket, &["history", "--state", "approved", "--json"]).await;

@@ -200,6 +200,10 @@ pub struct Decision {
     pub by: String,
     pub reason: Option<String>,
     pub at: DateTime<Utc>,
+    /// The decider's uid and pid as the kernel reported them (operators and withdrawing
+    /// agents; `None` for agentd's own decisions).
+    pub by_uid: Option<u32>,
+    pub by_pid: Option<u32>,
 }
 
 impl fmt::Display for Decision {
@@ -470,6 +474,9 @@ pub enum ErrorCode {
     Internal,
     /// agentd runs without a store (in memory), so it has no history, export or audit trail.
     Unavailable,
+    /// A limit was reached: too many pending requests or requests per second for this agent,
+    /// or too many connections. The message says which and when to try again.
+    LimitReached,
 }
 
 #[cfg(test)]
@@ -512,6 +519,8 @@ mod tests {
             by: "alice".into(),
             reason: Some("not on a Friday".into()),
             at: now(),
+            by_uid: Some(1000),
+            by_pid: Some(4242),
         }
     }
 
@@ -743,6 +752,8 @@ mod tests {
             by: "agentd".into(),
             reason: None,
             at: now(),
+            by_uid: None,
+            by_pid: None,
         };
         assert_eq!(
             expired.to_string(),

@@ -53,36 +53,25 @@ pub fn queued_event(v: &RequestView) -> AuditEvent {
 
 /// A request ended: approved, denied, expired or withdrawn.
 pub fn finished_event(v: &RequestView) -> AuditEvent {
-    let (kind, source, by, reason, at) = match &v.decision {
-        Some(d) => (
-            d.state.as_str(),
-            d.source.to_string(),
-            d.by.clone(),
-            d.reason.clone(),
-            d.at,
-        ),
-        None => (
-            v.state.as_str(),
-            String::new(),
-            String::new(),
-            None,
-            v.created_at,
-        ),
-    };
+    let d = v.decision.as_ref();
+    let kind = d.map_or(v.state.as_str(), |d| d.state.as_str());
+    let source = d.map(|d| d.source.to_string()).unwrap_or_default();
     let mut detail = serde_json::json!({
         "tool": v.tool,
         "source": source,
-        "reason": reason,
+        "reason": d.and_then(|d| d.reason.clone()),
+        "by_uid": d.and_then(|d| d.by_uid),
+        "by_pid": d.and_then(|d| d.by_pid),
     });
     if source == "policy" {
         // Never queued, so the arguments are recorded here.
         detail["args_sha256"] = hex::encode(Sha256::digest(v.args_json.as_bytes())).into();
     }
     AuditEvent {
-        at,
+        at: d.map_or(v.created_at, |d| d.at),
         kind,
         request_id: Some(v.id),
-        actor: by,
+        actor: d.map(|d| d.by.clone()).unwrap_or_default(),
         detail,
     }
 }

@@ -75,6 +75,9 @@ impl StoreError {
 /// The file name of the database inside the state dir.
 pub const DB_FILE: &str = "agentd.db";
 const LOCK_FILE: &str = "agentd.lock";
+/// How long, in all, opening waits for the lock before saying another agentd has the store.
+const LOCK_TRIES: u32 = 50;
+const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
 
 enum Sink {
     /// No store: jobs count as committed when enqueued.
@@ -143,8 +146,15 @@ impl Store {
             .mode(0o600)
             .open(&lock_path)
             .map_err(|e| io(&format!("cannot open {}", lock_path.display()), e))?;
-        if lock.try_lock().is_err() {
-            return Err(StoreError::Busy(dir.display().to_string()));
+        // A process that embeds agentd and forks children (tests, demos) can leave a copy of
+        // the lock with a child until that child's exec: give such a copy a moment to go.
+        let mut tries = 0;
+        while lock.try_lock().is_err() {
+            tries += 1;
+            if tries > LOCK_TRIES {
+                return Err(StoreError::Busy(dir.display().to_string()));
+            }
+            std::thread::sleep(LOCK_RETRY);
         }
         let path = dir.join(DB_FILE);
         let conn = schema::open_writer(&path)?;

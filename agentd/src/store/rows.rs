@@ -9,7 +9,7 @@ use uuid::Uuid;
 /// The columns `view_from_row` reads, in order.
 pub const COLUMNS: &str = "id, tool, args_json, agent_name, agent_pid, agent_uid, session, \
     summary, risk, risk_reasons, created_at, expires_at, state, decision_source, decided_by, \
-    reason, decided_at";
+    reason, decided_at, decided_uid, decided_pid";
 
 /// Times are stored as microseconds since the epoch, so they sort and compare as integers.
 pub fn micros(t: DateTime<Utc>) -> i64 {
@@ -25,7 +25,7 @@ fn bad(message: String) -> rusqlite::Error {
 }
 
 /// The values of a request's row, in `COLUMNS` order.
-pub fn values(v: &RequestView) -> [Value; 17] {
+pub fn values(v: &RequestView) -> [Value; 19] {
     let d = v.decision.as_ref();
     let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
     [
@@ -51,6 +51,10 @@ pub fn values(v: &RequestView) -> [Value; 17] {
         d.and_then(|d| d.reason.clone())
             .map_or(Value::Null, Value::Text),
         d.map_or(Value::Null, |d| Value::Integer(micros(d.at))),
+        d.and_then(|d| d.by_uid)
+            .map_or(Value::Null, |u| Value::Integer(u.into())),
+        d.and_then(|d| d.by_pid)
+            .map_or(Value::Null, |p| Value::Integer(p.into())),
     ]
 }
 
@@ -78,6 +82,8 @@ pub fn view_from_row(row: &Row<'_>) -> rusqlite::Result<RequestView> {
             by: row.get::<_, Option<String>>(14)?.unwrap_or_default(),
             reason: row.get(15)?,
             at: time(row.get::<_, Option<i64>>(16)?.unwrap_or_default())?,
+            by_uid: row.get(17)?,
+            by_pid: row.get(18)?,
         }),
     };
     Ok(RequestView {

@@ -14,10 +14,11 @@ use super::StoreError;
 pub const APPLICATION_ID: i64 = 0x6167_6e64;
 
 /// The schema this agentd writes. Bump it with a new entry in `MIGRATIONS`.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// `MIGRATIONS[n]` takes a store from version n to n + 1.
-const MIGRATIONS: [&str; 1] = [r#"
+const MIGRATIONS: [&str; 2] = [
+    r#"
 CREATE TABLE requests (
     id              TEXT PRIMARY KEY,
     tool            TEXT NOT NULL,
@@ -61,7 +62,13 @@ CREATE TABLE audit_head (
     seq  INTEGER NOT NULL,
     hash TEXT NOT NULL
 );
-"#];
+"#,
+    // 2: who decided, as the kernel reported it.
+    r#"
+ALTER TABLE requests ADD COLUMN decided_uid INTEGER;
+ALTER TABLE requests ADD COLUMN decided_pid INTEGER;
+"#,
+];
 
 /// Opens (creating if needed) the store at `path` for reading and writing, checks it is an
 /// agentd store this version understands, and migrates it to `SCHEMA_VERSION`.

@@ -110,17 +110,18 @@ fn write(conn: &mut Connection, head: &mut Head, batch: &[Job]) -> rusqlite::Res
             Some(RowWrite::Insert(view)) => {
                 tx.prepare_cached(&format!(
                     "INSERT INTO requests ({COLUMNS}) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+                     ?18, ?19)"
                 ))?
                 .execute(params_from_iter(values(view)))?;
             }
             Some(RowWrite::Decide(view)) => {
-                let [id, .., state, source, by, reason, at] = values(view);
+                let [id, .., state, source, by, reason, at, uid, pid] = values(view);
                 tx.prepare_cached(
                     "UPDATE requests SET state = ?2, decision_source = ?3, decided_by = ?4, \
-                     reason = ?5, decided_at = ?6 WHERE id = ?1",
+                     reason = ?5, decided_at = ?6, decided_uid = ?7, decided_pid = ?8 WHERE id = ?1",
                 )?
-                .execute(rusqlite::params![id, state, source, by, reason, at])?;
+                .execute(rusqlite::params![id, state, source, by, reason, at, uid, pid])?;
             }
             None => {}
         }

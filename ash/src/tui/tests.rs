@@ -98,6 +98,8 @@ fn finished(n: u8, tool: &str, state: State, by: &str, reason: Option<&str>) -> 
         by: by.into(),
         reason: reason.map(String::from),
         at: now() - Duration::seconds(30),
+        by_uid: Some(1000),
+        by_pid: Some(77),
     });
     v
 }
@@ -388,6 +390,8 @@ fn a_request_decided_elsewhere_leaves_at_once_with_a_notice() {
         by: "bob".into(),
         reason: Some("dup".into()),
         at: now(),
+        by_uid: Some(1001),
+        by_pid: Some(78),
     });
     app.on_update(Update::Event(Event::Finished(done.clone())));
     assert_eq!(app.pending_count(), 3);

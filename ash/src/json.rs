@@ -30,6 +30,9 @@ pub struct DecisionJson {
     pub state: String,
     pub source: String,
     pub by: String,
+    /// The decider's uid and pid as the kernel reported them.
+    pub by_uid: Option<u32>,
+    pub by_pid: Option<u32>,
     pub reason: Option<String>,
     pub decided_at: String,
 }
@@ -71,6 +74,8 @@ impl From<&Decision> for DecisionJson {
             state: d.state.to_string(),
             source: d.source.to_string(),
             by: d.by.clone(),
+            by_uid: d.by_uid,
+            by_pid: d.by_pid,
             reason: d.reason.clone(),
             decided_at: rfc3339(d.at),
         }

@@ -4,6 +4,7 @@
 pub mod cmd;
 pub mod display;
 pub mod json;
+pub mod mask;
 pub mod outcome;
 pub mod table;
 pub mod tui;

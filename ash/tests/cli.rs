@@ -310,11 +310,45 @@ async fn show_tells_everything_about_a_request() {
     run(&d, &["deny", &id, "--operator", "bob", "--reason", "no"]).await;
     let text = stdout(&run(&d, &["show", &id]).await);
     assert!(text.contains("state     denied\n"), "{text}");
+    // The decider's uid and pid, as the kernel reported them, stand beside the name given.
+    let uid = shared::paths::current_uid();
     assert!(
-        text.contains("decision  denied by bob (operator) at "),
+        text.contains(&format!(
+            "decision  denied by bob (operator, uid {uid}, pid "
+        )),
         "{text}"
     );
     assert!(text.contains("reason    no\n"), "{text}");
+    d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_are_masked_in_displays_but_not_in_json_and_reveal_shows_them() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let args = r#"{"user":"bob","password":"hunter2-correct-horse","cmd":"deploy --token ghp_0123456789abcdefghijklmn"}"#;
+    let _a = request(&d, &["--tool", "deploy", "--args", args]);
+    let id = id_of(&pending(&d, 1).await[0]);
+    let table = stdout(&run(&d, &["pending"]).await);
+    let shown = stdout(&run(&d, &["show", &id]).await);
+    for text in [&table, &shown] {
+        assert!(
+            !text.contains("hunter2") && !text.contains("ghp_0123"),
+            "{text}"
+        );
+    }
+    assert!(shown.contains("\"password\": \"••••••\""), "{shown}");
+    assert!(shown.contains("--reveal shows them"), "{shown}");
+    let revealed = stdout(&run(&d, &["show", &id, "--reveal"]).await);
+    assert!(
+        revealed.contains("hunter2-correct-horse") && revealed.contains("ghp_0123"),
+        "{revealed}"
+    );
+    let json: Value =
+        serde_json::from_slice(&run(&d, &["show", &id, "--json"]).await.stdout).unwrap();
+    assert_eq!(
+        json["args"]["password"], "hunter2-correct-horse",
+        "--json stays exact"
+    );
     d.stop().await.unwrap();
 }
 

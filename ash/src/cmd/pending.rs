@@ -56,7 +56,7 @@ pub fn table(requests: &[RequestView], width: Option<usize>, now: DateTime<Utc>)
                 v.risk.to_string(),
                 clock(v.created_at, now),
                 remaining(v.expires_at, now),
-                one_line(&v.args_json),
+                one_line(&crate::mask::mask_args(&v.args_json).0),
             ]
         })
         .collect();

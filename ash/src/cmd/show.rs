@@ -12,6 +12,9 @@ use crate::Globals;
 pub struct Args {
     /// The request ID, or a unique prefix of one
     id: String,
+    /// Show values that look like secrets (passwords, tokens, API keys) instead of masking them
+    #[arg(long)]
+    reveal: bool,
 }
 
 pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
@@ -21,13 +24,13 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
     if globals.json {
         json::print(&RequestJson::from(&view))?;
     } else {
-        print!("{}", render(&view));
+        print!("{}", render(&view, args.reveal));
     }
     Ok(SUCCESS)
 }
 
 /// The human-readable page for one request.
-pub fn render(v: &RequestView) -> String {
+pub fn render(v: &RequestView, reveal: bool) -> String {
     let now = Utc::now();
     let mut out = String::new();
     let mut field = |name: &str, value: String| out.push_str(&format!("{name:<10}{value}\n"));
@@ -64,10 +67,15 @@ pub fn render(v: &RequestView) -> String {
     field("created", rfc3339(v.created_at));
     field("deadline", rfc3339(v.expires_at));
     if let Some(d) = &v.decision {
+        let verified = match (d.by_uid, d.by_pid) {
+            (Some(uid), Some(pid)) => format!(", uid {uid}, pid {pid}"),
+            (Some(uid), None) => format!(", uid {uid}"),
+            _ => String::new(),
+        };
         field(
             "decision",
             format!(
-                "{} by {} ({}) at {}",
+                "{} by {} ({}{verified}) at {}",
                 d.state,
                 one_line(&d.by),
                 d.source,
@@ -78,11 +86,17 @@ pub fn render(v: &RequestView) -> String {
             field("reason", one_line(reason));
         }
     }
-    out.push_str("arguments\n");
-    let pretty = serde_json::from_str::<serde_json::Value>(&v.args_json)
+    let (masked, hidden) = crate::mask::mask_args(&v.args_json);
+    let shown = if reveal { &v.args_json } else { &masked };
+    if hidden && !reveal {
+        out.push_str("arguments (values that look like secrets are hidden; --reveal shows them)\n");
+    } else {
+        out.push_str("arguments\n");
+    }
+    let pretty = serde_json::from_str::<serde_json::Value>(shown)
         .ok()
         .and_then(|value| serde_json::to_string_pretty(&value).ok())
-        .unwrap_or_else(|| v.args_json.clone());
+        .unwrap_or_else(|| shown.to_string());
     for line in clean(&pretty).lines() {
         out.push_str("  ");
         out.push_str(line);

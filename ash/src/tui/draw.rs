@@ -185,7 +185,8 @@ fn draw_queue(app: &App, frame: &mut Frame, area: Rect) {
         cells.push(Cell::from(ellipsize(&one_line(&v.tool), tool_w as usize)));
         cells.push(Cell::from(Span::styled(format!("{left:>7}"), left_style)));
         if show_args {
-            cells.push(Cell::from(ellipsize(&one_line(&v.args_json), args_w)));
+            let (masked, _) = crate::mask::mask_args(&v.args_json);
+            cells.push(Cell::from(ellipsize(&one_line(&masked), args_w)));
         }
         let row = Row::new(cells);
         if offset + i == selected {
@@ -287,8 +288,18 @@ fn draw_detail(app: &App, frame: &mut Frame, area: Rect) {
         )),
         label_area,
     );
+    let (masked, hidden) = crate::mask::mask_args(&v.args_json);
+    if hidden {
+        frame.render_widget(
+            Paragraph::new(Span::styled(
+                "arguments (secrets hidden: ash show --reveal) (J/K scroll)",
+                Style::new().fg(Color::DarkGray),
+            )),
+            label_area,
+        );
+    }
     frame.render_widget(
-        Paragraph::new(json_style::lines(&v.args_json)).scroll((app.detail_scroll, 0)),
+        Paragraph::new(json_style::lines(&masked)).scroll((app.detail_scroll, 0)),
         args_area,
     );
 }

@@ -76,7 +76,14 @@ fn mask_value(value: &mut Value, key: Option<&str>) -> bool {
             }
             masked
         }
-        Value::Array(items) => items.iter_mut().fold(false, |m, v| mask_value(v, key) || m),
+        Value::Array(items) => {
+            // Every item, not just up to the first secret.
+            let mut masked = false;
+            for item in items {
+                masked |= mask_value(item, key);
+            }
+            masked
+        }
         Value::String(_) | Value::Number(_) if key.is_some_and(is_secret_key) => {
             *value = Value::String(MASK.into());
             true

@@ -105,11 +105,16 @@ type LocalSocketListener = interprocess::local_socket::tokio::Listener;
 async fn refuse_connection(stream: LocalStream, _free: usize) {
     tracing::warn!("refusing a connection: the connection limit is reached");
     let mut conn = Connection::new(stream);
-    let refusal = send_error(
-        &mut conn,
-        ErrorCode::LimitReached,
-        "agentd has as many connections open as it allows; try again shortly".into(),
-    );
+    let refusal = async {
+        // Take the hello first, so the client is reading when the refusal arrives.
+        let _ = conn.recv_frame().await;
+        send_error(
+            &mut conn,
+            ErrorCode::LimitReached,
+            "agentd has as many connections open as it allows; try again shortly".into(),
+        )
+        .await
+    };
     let _ = tokio::time::timeout(Duration::from_secs(1), refusal).await;
 }
 

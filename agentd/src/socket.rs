@@ -2,7 +2,7 @@
 //! on the path refused, a stale socket file left by a crash replaced.
 
 use std::io;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt};
+use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use interprocess::local_socket::{GenericFilePath, ListenerOptions, ToFsName};
@@ -86,6 +86,13 @@ pub fn bind(path: &Path, options: &SocketOptions) -> Result<Listener, BindError>
             io::ErrorKind::AddrInUse => BindError::AlreadyRunning(path.to_path_buf()),
             _ => listen_err(e),
         })?;
+    // The mode set before bind is filtered by the umask; set exactly what was asked for.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(options.mode)).map_err(
+        |error| BindError::Listen {
+            path: path.to_path_buf(),
+            error,
+        },
+    )?;
     if let Some(group) = options.group {
         std::os::unix::fs::chown(path, None, Some(group)).map_err(|error| BindError::Group {
             path: path.to_path_buf(),

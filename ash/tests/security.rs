@@ -1,0 +1,206 @@
+//! Identity from the kernel, through the real binaries: an agent running as another user
+//! (nobody, via setpriv) can ask for approval but not decide, and a process may not decide a
+//! request its parent raised.
+
+// In tests a panic is the failure report, so unwrap says enough.
+#![allow(clippy::unwrap_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use agentd::testkit::{Poller, TempDaemon};
+use agentd::Settings;
+use serde_json::Value;
+use shared::{ApprovalRequest, Submitted};
+use tokio::process::Command;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// The agentd binary of this workspace, built if need be (it lives in another package).
+fn agentd_binary() -> PathBuf {
+    let status = std::process::Command::new(env!("CARGO"))
+        .args(["build", "--quiet", "-p", "agentd", "--bin", "agentd"])
+        .status()
+        .unwrap();
+    assert!(status.success(), "cannot build agentd");
+    Path::new(env!("CARGO_BIN_EXE_ash")).with_file_name("agentd")
+}
+
+/// `ash` run as nobody (uid 65534), as an agent of another user would be.
+fn as_nobody(ash: &Path, socket: &Path) -> Command {
+    assert!(
+        nix::unistd::Uid::effective().is_root(),
+        "this test switches to another uid with setpriv, which needs root (CI runs as root)"
+    );
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(ash)
+        .env("AGENTD_SOCKET", socket)
+        .env("USER", "nobody")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+fn as_us(ash: &Path, socket: &Path) -> Command {
+    let mut cmd = Command::new(ash);
+    cmd.env("AGENTD_SOCKET", socket)
+        .env("USER", "root-operator")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_of_another_user_can_ask_but_not_decide() {
+    // A folder nobody can pass through (0711) with copies of the binaries it runs.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let ash = dir.path().join("ash");
+    std::fs::copy(env!("CARGO_BIN_EXE_ash"), &ash).unwrap();
+    std::fs::set_permissions(&ash, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let state = dir.path().join("state");
+    let config = dir.path().join("agentd.toml");
+    // Agents of any user may connect; operators are still only the user agentd runs as.
+    std::fs::write(&config, "[daemon]\nsocket_mode = \"0666\"\n").unwrap();
+    let socket = dir.path().join("run").join("agentd.sock");
+    let mut daemon = Command::new(agentd_binary())
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--config")
+        .arg(&config)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut poller = Poller::new(LIMIT, "agentd to answer");
+    while !as_us(&ash, &socket)
+        .arg("pending")
+        .output()
+        .await
+        .unwrap()
+        .status
+        .success()
+    {
+        poller.tick().await;
+    }
+
+    let waiting = as_nobody(&ash, &socket)
+        .args(["request", "--tool", "deploy", "--agent", "intruder"])
+        .spawn()
+        .unwrap();
+    let mut poller = Poller::new(LIMIT, "nobody's request to be pending");
+    let request = loop {
+        let out = as_us(&ash, &socket)
+            .args(["pending", "--json"])
+            .output()
+            .await
+            .unwrap();
+        let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if let Some(r) = list.into_iter().next() {
+            break r;
+        }
+        poller.tick().await;
+    };
+    assert_eq!(request["agent"], "intruder");
+    assert_eq!(request["agent_uid"], 65534, "the kernel's uid, not a claim");
+    let id = request["id"].as_str().unwrap().to_string();
+
+    // nobody tries to approve its own request, and to look at the queue.
+    let out = as_nobody(&ash, &socket)
+        .args(["approve", &id])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("nobody (uid 65534) may not decide requests: operators here are only root"),
+        "{err}"
+    );
+    let out = as_nobody(&ash, &socket)
+        .args(["pending"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+
+    // Still pending; the operator decides, and nobody's shell gets the answer.
+    let out = as_us(&ash, &socket)
+        .args(["show", &id, "--json"])
+        .output()
+        .await
+        .unwrap();
+    let view: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(view["state"], "pending");
+    let out = as_us(&ash, &socket)
+        .args(["approve", &id])
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let done = tokio::time::timeout(LIMIT, waiting.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        done.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+
+    // The refused attempt is in the audit trail, with nobody's uid.
+    let out = std::process::Command::new("sqlite3")
+        .arg(state.join("agentd.db"))
+        .arg("SELECT detail FROM audit WHERE kind = 'decision_refused'")
+        .output()
+        .unwrap();
+    let detail = String::from_utf8_lossy(&out.stdout);
+    assert!(detail.contains("\"uid\":65534"), "{detail}");
+    daemon.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_may_not_decide_a_request_its_parent_raised() {
+    // This test process raises the request; `ash approve` runs as its child.
+    let d = TempDaemon::start_exact(Settings::default()).unwrap();
+    let mut agent = d.agent("parent").await.unwrap();
+    let Submitted::Queued(t) = agent
+        .submit(&ApprovalRequest {
+            tool: "sensitive-op".into(),
+            ..ApprovalRequest::default()
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("expected a queued request");
+    };
+    let out = Command::new(env!("CARGO_BIN_EXE_ash"))
+        .args(["approve", &t.id.to_string()])
+        .env("AGENTD_SOCKET", d.socket())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("a process may not decide its own request"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    d.stop().await.unwrap();
+}

@@ -209,7 +209,6 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn any_interleaving_keeps_the_invariants(ops in proptest::collection::vec(op(), 1..40)) {

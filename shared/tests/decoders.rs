@@ -14,7 +14,6 @@ use tokio_util::codec::{Decoder, Encoder};
 const SMALL_LIMIT: usize = 64;
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
 
     #[test]
     fn any_bytes_in_any_chunks_never_panic_or_overreach(

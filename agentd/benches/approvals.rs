@@ -105,6 +105,7 @@ async fn one_run(d: &TempDaemon) -> Result<Duration, Box<dyn std::error::Error>>
                 verdict: Verdict::Approve,
                 operator: "bench".into(),
                 reason: None,
+                scope: shared::Scope::Once,
             })
             .await?;
             decided += 1;

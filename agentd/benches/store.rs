@@ -162,6 +162,7 @@ async fn decided_throughput(d: &TempDaemon) -> Result<f64, Error> {
                     verdict: Verdict::Approve,
                     operator: "bench".into(),
                     reason: None,
+                    scope: shared::Scope::Once,
                 };
                 if decider.decide(&req).await.is_err() {
                     return;

@@ -50,6 +50,10 @@ pub struct Settings {
     pub socket_mode: u32,
     /// The group the socket file is given.
     pub socket_group: Option<String>,
+    /// How many grants are kept; the least recently used go first.
+    pub grant_capacity: usize,
+    /// How long a session grant lasts at most.
+    pub session_grant_ttl: Duration,
 }
 
 /// Limits on what one agent, or everyone together, may ask of agentd.
@@ -93,6 +97,8 @@ impl Default for Settings {
             limits: Limits::default(),
             socket_mode: 0o600,
             socket_group: None,
+            grant_capacity: 1024,
+            session_grant_ttl: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -118,6 +124,8 @@ struct File {
     operators: OperatorsSection,
     #[serde(default)]
     limits: LimitsSection,
+    #[serde(default)]
+    grants: GrantsSection,
     #[serde(default, rename = "tool")]
     tools: Vec<ToolEntry>,
 }
@@ -141,6 +149,13 @@ struct LimitsSection {
     max_connections: Option<usize>,
     max_args_kib: Option<usize>,
     hello_timeout_secs: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct GrantsSection {
+    capacity: Option<usize>,
+    session_hours: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -230,6 +245,20 @@ impl Settings {
         settings.operator_users = file.operators.users;
         settings.operator_groups = file.operators.groups;
         settings.allow_own_requests = file.operators.allow_own_requests.unwrap_or(false);
+        if let Some(n) = file.grants.capacity {
+            if n == 0 {
+                return Err(fail("[grants] capacity must be at least 1".into()));
+            }
+            settings.grant_capacity = n;
+        }
+        if let Some(h) = file.grants.session_hours {
+            if !(1..=24 * 30).contains(&h) {
+                return Err(fail(format!(
+                    "[grants] session_hours = {h} is out of range (1 to 720)"
+                )));
+            }
+            settings.session_grant_ttl = Duration::from_secs(h * 3600);
+        }
         let l = file.limits;
         let limits = &mut settings.limits;
         let positive = |name: &str, v: f64| {

@@ -271,6 +271,7 @@ mod tests {
             verdict: shared::Verdict::Deny,
             operator: "alice".into(),
             reason: Some("no".into()),
+            scope: shared::Scope::Once,
         };
         assert!(check_decision(&ok).is_ok());
         for operator in ["", "  ", "a\u{1b}[31m", &"x".repeat(129)] {

@@ -6,6 +6,7 @@
 //! embedding (tests, demos). `main.rs` only parses flags, binds and waits for a signal.
 
 pub mod config;
+pub mod grants;
 pub mod history;
 pub mod intake;
 pub mod limits;
@@ -71,7 +72,7 @@ pub struct Prepared {
 /// Opens the store (or a memory store when `settings.state_dir` is `None`) and puts back the
 /// requests that were pending. Must be called inside a tokio runtime (it starts their timers).
 pub fn prepare(settings: &Settings) -> Result<Prepared, StartError> {
-    let (store, pending) = match &settings.state_dir {
+    let (store, recovered) = match &settings.state_dir {
         Some(dir) => store::Store::open(
             dir,
             store::Options {
@@ -79,7 +80,7 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, StartError> {
                 max_size_mib: settings.store_max_size_mib,
             },
         )?,
-        None => (store::Store::memory(), Vec::new()),
+        None => (store::Store::memory(), store::Recovered::default()),
     };
     let store = Arc::new(store);
     let operators =
@@ -92,9 +93,13 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, StartError> {
             finished_capacity: settings.finished_capacity,
             max_pending_per_agent: settings.limits.pending_per_agent,
             forbid_own_requests: !settings.allow_own_requests,
+            grant_capacity: settings.grant_capacity,
+            session_grant_ttl: settings.session_grant_ttl,
         },
     );
-    let (restored, expired) = queue.restore(pending);
+    let grants = recovered.grants.len();
+    queue.restore_grants(recovered.grants);
+    let (restored, expired) = queue.restore(recovered.pending);
     store.enqueue(
         None,
         Some(store::daemon_event(
@@ -110,7 +115,7 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, StartError> {
         Vec::new(),
     );
     if let Some(path) = store.path() {
-        tracing::info!(store = %path.display(), restored, expired, "store open");
+        tracing::info!(store = %path.display(), restored, expired, grants, "store open");
     }
     Ok(Prepared {
         ctx: Arc::new(server::Context {

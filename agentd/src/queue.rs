@@ -15,14 +15,15 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use shared::request_id::{short, IdPrefix};
 use shared::{
-    AgentIdentity, DecideRequest, Decision, DecisionSource, ErrorCode, Event, Outcome, RequestView,
-    State, Ticket, Verdict, WireError,
+    AgentIdentity, DecideRequest, Decision, DecisionSource, ErrorCode, Event, GrantView, Outcome,
+    RequestView, Scope, State, Ticket, Verdict, WireError,
 };
 use tokio::sync::{broadcast, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::grants::Grants;
 use crate::intake::Admitted;
 use crate::store::{self, Delivery, RowWrite, Store, StoreError};
 
@@ -49,6 +50,8 @@ pub enum QueueError {
     Forbidden(String),
     #[error("{0}")]
     Limit(String),
+    #[error("{0}")]
+    Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -62,6 +65,7 @@ impl From<QueueError> for WireError {
             QueueError::AlreadyFinished(_) => ErrorCode::AlreadyFinished,
             QueueError::Forbidden(_) => ErrorCode::Forbidden,
             QueueError::Limit(_) => ErrorCode::LimitReached,
+            QueueError::Invalid(_) => ErrorCode::InvalidRequest,
             QueueError::Store(_) => ErrorCode::Internal,
         };
         WireError {
@@ -91,6 +95,10 @@ pub struct QueueSettings {
     pub max_pending_per_agent: usize,
     /// Refuse a decision from the process that raised the request, or from its child.
     pub forbid_own_requests: bool,
+    /// How many grants are kept (least recently used go first).
+    pub grant_capacity: usize,
+    /// How long a session-scoped grant lasts at most (agentd cannot see a session end).
+    pub session_grant_ttl: Duration,
 }
 
 /// What a submit or attach gives the connection: an answer now, or a ticket and a waiter.
@@ -137,7 +145,6 @@ struct Entry {
     timer: Option<AbortHandle>,
 }
 
-#[derive(Default)]
 struct Inner {
     entries: HashMap<Uuid, Entry>,
     /// Finished requests, oldest first, kept for quick answers to late deciders and re-attaching
@@ -145,6 +152,7 @@ struct Inner {
     finished: VecDeque<Uuid>,
     /// Pending requests per agent (verified uid and name), for the per-agent cap.
     pending_by_agent: HashMap<AgentKey, usize>,
+    grants: Grants,
 }
 
 /// An agent as limits see it: the uid the kernel reported and the name it gave. The same name
@@ -175,10 +183,78 @@ pub struct Queue {
 impl Queue {
     pub fn new(store: Arc<Store>, settings: QueueSettings) -> Arc<Queue> {
         Arc::new(Queue {
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner {
+                entries: HashMap::new(),
+                finished: VecDeque::new(),
+                pending_by_agent: HashMap::new(),
+                grants: Grants::new(settings.grant_capacity),
+            }),
             store,
             settings,
         })
+    }
+
+    /// Puts back the grants still in force when agentd last stopped.
+    pub fn restore_grants(&self, grants: Vec<GrantView>) {
+        let mut inner = self.lock();
+        for grant in grants {
+            for gone in inner.grants.insert(grant) {
+                self.store.enqueue(
+                    Some(RowWrite::GrantEnded(gone.id, "evicted")),
+                    None,
+                    Vec::new(),
+                );
+            }
+        }
+    }
+
+    /// The grants in force, oldest first.
+    pub fn grants(&self) -> Vec<GrantView> {
+        self.lock().grants.list(now())
+    }
+
+    /// Revokes the grant `id` names (full ID or unique prefix) or, with `None`, every grant;
+    /// returns how many ended. Durable before it returns.
+    pub async fn revoke(&self, id: Option<&str>, by: &str) -> Result<u64, QueueError> {
+        let prefix = id
+            .map(IdPrefix::parse)
+            .transpose()
+            .map_err(|e| QueueError::BadId(e.to_string()))?;
+        let seq = {
+            let mut inner = self.lock();
+            let ended = match inner.grants.revoke(prefix.as_ref()) {
+                Ok(ended) => ended,
+                Err(candidates) if candidates.is_empty() => {
+                    return Err(QueueError::NotFound {
+                        scope: "grant or ",
+                        prefix: prefix.map(|p| p.as_str().to_string()).unwrap_or_default(),
+                    })
+                }
+                Err(candidates) => {
+                    return Err(QueueError::Ambiguous {
+                        prefix: prefix.map(|p| p.as_str().to_string()).unwrap_or_default(),
+                        candidates: candidates.iter().map(|c| c.to_string()).collect(),
+                    })
+                }
+            };
+            let mut seq = self.store.last_seq();
+            for grant in &ended {
+                let event = store::daemon_event(
+                    "grant_revoked",
+                    by,
+                    serde_json::json!({ "grant": grant.id, "tool": grant.tool, "agent": grant.agent }),
+                );
+                seq = self.store.enqueue(
+                    Some(RowWrite::GrantEnded(grant.id, "revoked")),
+                    Some(event),
+                    Vec::new(),
+                );
+            }
+            tracing::info!(count = ended.len(), by, "grants revoked");
+            (seq, ended.len() as u64)
+        };
+        self.store.durable(seq.0).await?;
+        Ok(seq.1)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -296,6 +372,7 @@ impl Queue {
                 at: now,
                 by_uid: None,
                 by_pid: None,
+                grant: None,
             };
             view.state = State::Approved;
             view.attached = false;
@@ -309,6 +386,47 @@ impl Queue {
                     Some(store::finished_event(&view)),
                     Vec::new(),
                 );
+                inner.entries.insert(
+                    id,
+                    Entry {
+                        view,
+                        outcome: Arc::new(watch::channel(Some(outcome.clone())).0),
+                        waiters: 0,
+                        generation: 0,
+                        timer: None,
+                    },
+                );
+                self.retire(&mut inner, id);
+                seq
+            };
+            self.store.durable(seq).await?;
+            return Ok(Submission::Decided(outcome));
+        }
+
+        let granted = self.lock().grants.answer(
+            &view.tool,
+            &view.args_json,
+            &view.agent,
+            view.session.as_deref(),
+            now,
+        );
+        if let Some(grant) = granted {
+            let decision = grant_decision(&grant, now);
+            view.state = decision.state;
+            view.attached = false;
+            view.decision = Some(decision.clone());
+            log_decision(&view, &decision);
+            let outcome = Outcome { id, decision };
+            let seq = {
+                let mut inner = self.lock();
+                self.store.enqueue(
+                    Some(RowWrite::Insert(view.clone())),
+                    Some(store::finished_event(&view)),
+                    Vec::new(),
+                );
+                let seq = self
+                    .store
+                    .enqueue(Some(RowWrite::GrantUsed(grant.id)), None, Vec::new());
                 inner.entries.insert(
                     id,
                     Entry {
@@ -475,6 +593,7 @@ impl Queue {
             at: now(),
             by_uid: entry.view.agent.uid,
             by_pid: entry.view.agent.pid,
+            grant: None,
         };
         self.finish(&mut inner, id, decision);
     }
@@ -500,6 +619,7 @@ impl Queue {
                         at: now(),
                         by_uid: caller.uid,
                         by_pid: caller.pid,
+                        grant: None,
                     };
                     self.finish(&mut inner, id, decision)
                 }
@@ -541,6 +661,7 @@ impl Queue {
                 return Ok(view);
             }
             Some(Attempt::Late(view)) => view,
+            Some(Attempt::Invalid(message)) => return Err(QueueError::Invalid(message)),
             Some(Attempt::Forbidden(message)) => {
                 tracing::warn!(operator = %req.operator, pid = ?caller.pid, "decision refused: {message}");
                 return Err(QueueError::Forbidden(message));
@@ -605,6 +726,33 @@ impl Queue {
                 return Attempt::Late(expired);
             }
         }
+        // A wider scope makes a grant; the request it came from names it too.
+        let ttl = match req.scope {
+            Scope::Once => None,
+            Scope::Session => {
+                let has_session = inner
+                    .entries
+                    .get(&id)
+                    .is_some_and(|e| e.view.session.is_some());
+                if !has_session {
+                    return Attempt::Invalid(format!(
+                        "request {} has no session, so it cannot be decided for the session; use --scope timeboxed",
+                        short(&id)
+                    ));
+                }
+                Some(self.settings.session_grant_ttl)
+            }
+            Scope::Timeboxed { ttl_secs } => {
+                if !(1..=MAX_GRANT_TTL_SECS).contains(&ttl_secs) {
+                    return Attempt::Invalid(format!(
+                        "a grant's time must be 1 s to {} days",
+                        MAX_GRANT_TTL_SECS / 86_400
+                    ));
+                }
+                Some(Duration::from_secs(ttl_secs))
+            }
+        };
+        let grant_id = ttl.map(|_| Uuid::new_v4());
         let decision = Decision {
             state: match req.verdict {
                 Verdict::Approve => State::Approved,
@@ -616,16 +764,114 @@ impl Queue {
             at: now(),
             by_uid: caller.uid,
             by_pid: caller.pid,
+            grant: grant_id,
         };
         // `id` was pending under this same lock, so the decision takes; were it ever not to,
         // the caller reports what the request is instead.
         match self.finish(inner, id, decision) {
-            Some((view, seq)) => Attempt::Decided(view, seq),
+            Some((view, seq)) => match (grant_id, ttl) {
+                (Some(grant_id), Some(ttl)) => {
+                    let seq = self
+                        .make_grant(inner, &view, req, grant_id, ttl)
+                        .unwrap_or(seq);
+                    Attempt::Decided(view, seq)
+                }
+                _ => Attempt::Decided(view, seq),
+            },
             None => match inner.entries.get(&id) {
                 Some(e) => Attempt::Late(e.view.clone()),
                 None => Attempt::Vanished,
             },
         }
+    }
+
+    /// Records the grant a scoped decision on `view` makes, and answers with it every other
+    /// pending request it covers. Returns the number of the last write.
+    fn make_grant(
+        &self,
+        inner: &mut Inner,
+        view: &RequestView,
+        req: &DecideRequest,
+        grant_id: Uuid,
+        ttl: Duration,
+    ) -> Option<u64> {
+        let at = now();
+        let grant = GrantView {
+            id: grant_id,
+            verdict: req.verdict,
+            scope: req.scope,
+            tool: view.tool.clone(),
+            args_json: view.args_json.clone(),
+            agent: view.agent.name.clone(),
+            agent_uid: view.agent.uid,
+            session: match req.scope {
+                Scope::Session => view.session.clone(),
+                _ => None,
+            },
+            created_at: at,
+            expires_at: at + ttl,
+            created_by: req.operator.trim().to_string(),
+            from_request: view.id,
+            uses: 0,
+        };
+        for gone in inner.grants.insert(grant.clone()) {
+            self.store.enqueue(
+                Some(RowWrite::GrantEnded(gone.id, "evicted")),
+                None,
+                Vec::new(),
+            );
+        }
+        let event = store::daemon_event(
+            "grant_created",
+            &grant.created_by,
+            serde_json::json!({
+                "grant": grant.id,
+                "scope": grant.scope.to_string(),
+                "verdict": format!("{:?}", grant.verdict).to_lowercase(),
+                "tool": grant.tool,
+                "args_sha256": store::args_hash(&grant.args_json),
+                "agent": grant.agent,
+                "agent_uid": grant.agent_uid,
+                "session": grant.session,
+                "expires_at": grant.expires_at.to_rfc3339(),
+                "from_request": grant.from_request,
+            }),
+        );
+        let mut seq = self.store.enqueue(
+            Some(RowWrite::GrantMade(grant.clone())),
+            Some(event),
+            Vec::new(),
+        );
+        tracing::info!(grant = %grant.id, scope = %grant.scope, tool = %grant.tool, agent = %grant.agent, "grant made");
+        // The pending requests it covers are answered now too.
+        let covered: Vec<Uuid> = inner
+            .entries
+            .values()
+            .filter(|e| {
+                e.view.state == State::Pending
+                    && e.view.tool == grant.tool
+                    && e.view.args_json == grant.args_json
+                    && e.view.agent.uid == grant.agent_uid
+                    && e.view.agent.name == grant.agent
+                    && (grant.session.is_none() || e.view.session == grant.session)
+            })
+            .map(|e| e.view.id)
+            .collect();
+        for other in covered {
+            let answered = inner.grants.answer(
+                &grant.tool,
+                &grant.args_json,
+                &view.agent,
+                grant.session.as_deref(),
+                at,
+            );
+            let Some(used) = answered else { break };
+            self.finish(inner, other, grant_decision(&used, at));
+            seq = self
+                .store
+                .enqueue(Some(RowWrite::GrantUsed(used.id)), None, Vec::new());
+        }
+        Some(seq)
     }
 
     /// Every request, in memory or in the store, whose ID starts with `prefix`.
@@ -745,6 +991,8 @@ enum Attempt {
     Vanished,
     /// The caller may not decide it (its own request).
     Forbidden(String),
+    /// The decision asked for cannot be made (a session scope without a session).
+    Invalid(String),
 }
 
 /// The pending request `prefix` names, if exactly one does; an error if several do.
@@ -780,6 +1028,31 @@ fn now() -> DateTime<Utc> {
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
 }
 
+/// The longest a grant may last: 30 days.
+pub const MAX_GRANT_TTL_SECS: u64 = 30 * 86_400;
+
+/// The decision a grant gives a request it answers.
+fn grant_decision(grant: &GrantView, at: DateTime<Utc>) -> Decision {
+    Decision {
+        state: match grant.verdict {
+            Verdict::Approve => State::Approved,
+            Verdict::Deny => State::Denied,
+        },
+        source: DecisionSource::Grant,
+        by: grant.created_by.clone(),
+        reason: Some(format!(
+            "{} grant {} (from request {})",
+            grant.scope,
+            short(&grant.id),
+            short(&grant.from_request)
+        )),
+        at,
+        by_uid: None,
+        by_pid: None,
+        grant: Some(grant.id),
+    }
+}
+
 fn expiry() -> Decision {
     Decision {
         state: State::Expired,
@@ -789,6 +1062,7 @@ fn expiry() -> Decision {
         at: now(),
         by_uid: None,
         by_pid: None,
+        grant: None,
     }
 }
 

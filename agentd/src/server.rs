@@ -445,6 +445,34 @@ impl Session {
                 }
             },
             ClientMsg::Ping => self.reply(ServerMsg::Pong).await,
+            ClientMsg::ListGrants => {
+                if let Some(refusal) = self.operator_only("look at grants") {
+                    return self.reply(refusal).await;
+                }
+                self.reply(ServerMsg::Grants(queue.grants())).await
+            }
+            ClientMsg::Revoke { id, all } => {
+                if let Some(refusal) = self.operator_only("revoke grants") {
+                    return self.reply(refusal).await;
+                }
+                let target = match (id, all) {
+                    (Some(id), false) => Some(id),
+                    (None, true) => None,
+                    _ => {
+                        return self
+                            .reply(ServerMsg::Error(WireError {
+                                code: ErrorCode::InvalidRequest,
+                                message: "name one grant, or all of them, to revoke".into(),
+                            }))
+                            .await
+                    }
+                };
+                let reply = match queue.revoke(target.as_deref(), &self.peer.name).await {
+                    Ok(count) => ServerMsg::Revoked { count },
+                    Err(e) => ServerMsg::Error(e.into()),
+                };
+                self.reply(reply).await
+            }
         }
     }
 

@@ -29,6 +29,7 @@ fn decide(id: &str, verdict: Verdict, operator: &str, reason: Option<&str>) -> D
         verdict,
         operator: operator.into(),
         reason: reason.map(String::from),
+        scope: shared::Scope::Once,
     }
 }
 

@@ -56,6 +56,7 @@ impl Scene {
             verdict: Verdict::Approve,
             operator: "alice".into(),
             reason: None,
+            scope: shared::Scope::Once,
         })
         .await
         .unwrap();
@@ -294,6 +295,7 @@ async fn unknown_malformed_and_ambiguous_ids_are_explained() {
         verdict: Verdict::Approve,
         operator: "alice".into(),
         reason: None,
+        scope: shared::Scope::Once,
     };
     // An ID that matches nothing.
     let other_first = if s.id.to_string().starts_with('0') {
@@ -374,6 +376,7 @@ async fn deciding_twice_names_the_final_state_and_who_decided() {
         verdict: Verdict::Deny,
         operator: "bob".into(),
         reason: None,
+        scope: shared::Scope::Once,
     })
     .await
     .unwrap();
@@ -383,6 +386,7 @@ async fn deciding_twice_names_the_final_state_and_who_decided() {
             verdict: Verdict::Approve,
             operator: "carol".into(),
             reason: None,
+            scope: shared::Scope::Once,
         })
         .await
         .unwrap_err();
@@ -408,6 +412,7 @@ async fn an_agent_connection_may_not_decide_or_list() {
             verdict: Verdict::Approve,
             operator: "sneaky".into(),
             reason: None,
+            scope: shared::Scope::Once,
         })
         .await
         .unwrap_err();
@@ -484,6 +489,7 @@ async fn oversized_arguments_and_bad_operator_names_are_refused() {
             verdict: Verdict::Approve,
             operator: "eve\u{1b}[2K".into(),
             reason: None,
+            scope: shared::Scope::Once,
         })
         .await
         .unwrap_err();

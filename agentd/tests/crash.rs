@@ -170,6 +170,7 @@ async fn killing_agentd_at_any_moment_loses_nothing_it_acknowledged() {
                     verdict,
                     operator: who.clone(),
                     reason: None,
+                    scope: shared::Scope::Once,
                 };
                 if op.decide(&req).await.is_ok() {
                     decided.lock().unwrap().insert(id, (state, who));
@@ -196,6 +197,7 @@ async fn killing_agentd_at_any_moment_loses_nothing_it_acknowledged() {
             verdict: Verdict::Approve,
             operator: "closer".into(),
             reason: None,
+            scope: shared::Scope::Once,
         })
         .await
         .unwrap();

@@ -59,7 +59,7 @@ fn admitted() -> Admitted {
 
 async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let dir = tempfile::tempdir().unwrap();
-    let (store, _) = Store::open(dir.path(), Options::default()).unwrap();
+    let (store, _recovered) = Store::open(dir.path(), Options::default()).unwrap();
     let store = Arc::new(store);
     let queue = Queue::new(
         Arc::clone(&store),
@@ -68,6 +68,8 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             finished_capacity: 4,
             max_pending_per_agent: usize::MAX,
             forbid_own_requests: false,
+            grant_capacity: 16,
+            session_grant_ttl: Duration::from_secs(3600),
         },
     );
     let mut tracked: Vec<Tracked> = Vec::new();
@@ -108,6 +110,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     verdict,
                     operator: "op".into(),
                     reason: None,
+                    scope: shared::Scope::Once,
                 };
                 match (queue.decide(&req, Caller::default()).await, t.ended) {
                     (Ok(view), None) => {

@@ -32,6 +32,7 @@ fn approve(id: &str) -> DecideRequest {
         verdict: Verdict::Approve,
         operator: "alice".into(),
         reason: None,
+        scope: shared::Scope::Once,
     }
 }
 

@@ -60,6 +60,7 @@ async fn decided(d: &TempDaemon, n: usize) -> Vec<uuid::Uuid> {
             verdict: Verdict::Deny,
             operator: "bob".into(),
             reason: Some(format!("no {i}")),
+            scope: shared::Scope::Once,
         })
         .await
         .unwrap();
@@ -385,7 +386,7 @@ async fn bad_store_files_are_refused_with_where() {
     sqlite3(&newer.join("agentd.db"), "PRAGMA user_version = 99");
     let text = err(start(&newer));
     assert!(
-        text.contains("was written by a newer agentd (schema 99; this agentd knows schema 2)"),
+        text.contains("was written by a newer agentd (schema 99; this agentd knows schema 3)"),
         "{text}"
     );
 }
@@ -401,10 +402,11 @@ async fn a_store_from_the_previous_schema_is_migrated_on_start() {
     let d = TempDaemon::start(settings()).unwrap();
     let ids = decided(&d, 1).await;
     d.stop().await.unwrap();
-    // Back to schema 1: no decider uid and pid columns.
+    // Back to schema 1: no decider uid and pid (2), no grants (3). Both migrations run.
     sqlite3(
         &state_dir.join("agentd.db"),
-        "ALTER TABLE requests DROP COLUMN decided_uid; ALTER TABLE requests DROP COLUMN decided_pid; PRAGMA user_version = 1;",
+        "ALTER TABLE requests DROP COLUMN decided_uid; ALTER TABLE requests DROP COLUMN decided_pid; \
+         ALTER TABLE requests DROP COLUMN grant_id; DROP TABLE grants; PRAGMA user_version = 1;",
     );
     let d = TempDaemon::start(settings()).unwrap();
     let mut op = d.operator("alice").await.unwrap();
@@ -420,7 +422,7 @@ async fn a_store_from_the_previous_schema_is_migrated_on_start() {
         .arg("PRAGMA user_version")
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "2");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3");
     // New decisions record the decider again.
     let more = decided(&d, 1).await;
     let view = op.get(&more[0].to_string()).await.unwrap();
@@ -558,6 +560,7 @@ async fn history_and_export_on_thousands_of_requests() {
             verdict,
             operator: who.into(),
             reason: None,
+            scope: shared::Scope::Once,
         })
         .await
         .unwrap();

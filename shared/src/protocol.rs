@@ -74,6 +74,11 @@ pub enum ClientMsg {
     Export(HistoryQuery),
     /// Recompute the audit chain. Answered with `AuditReport`.
     VerifyAudit,
+    /// The grants in force. Answered with `Grants`.
+    ListGrants,
+    /// Revoke one grant (ID or unique prefix) or, with `all`, every grant. Answered with
+    /// `Revoked`.
+    Revoke { id: Option<String>, all: bool },
 }
 
 /// Messages from agentd to a client.
@@ -104,6 +109,54 @@ pub enum ServerMsg {
         more: bool,
     },
     AuditReport(AuditReport),
+    Grants(Vec<GrantView>),
+    Revoked {
+        count: u64,
+    },
+}
+
+/// How far an operator's decision reaches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum Scope {
+    /// This request only.
+    #[default]
+    Once,
+    /// Also every identical request (same tool, arguments and agent) in the same session.
+    Session,
+    /// Also every identical request from the same agent, for `ttl_secs`.
+    Timeboxed { ttl_secs: u64 },
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Scope::Once => f.write_str("once"),
+            Scope::Session => f.write_str("session"),
+            Scope::Timeboxed { ttl_secs } => write!(f, "timeboxed {ttl_secs}s"),
+        }
+    }
+}
+
+/// A standing decision: identical requests are answered from it at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GrantView {
+    pub id: Uuid,
+    pub verdict: Verdict,
+    pub scope: Scope,
+    pub tool: String,
+    /// Canonical JSON: only these exact arguments match.
+    pub args_json: String,
+    pub agent: String,
+    pub agent_uid: Option<u32>,
+    /// For session scope, the session it covers.
+    pub session: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub created_by: String,
+    /// The request whose decision made it.
+    pub from_request: Uuid,
+    /// How many requests it has answered.
+    pub uses: u64,
 }
 
 /// Filters for `History` and `Export`; every field narrows the result.
@@ -204,6 +257,8 @@ pub struct Decision {
     /// agents; `None` for agentd's own decisions).
     pub by_uid: Option<u32>,
     pub by_pid: Option<u32>,
+    /// For `source = Grant`, the grant that answered.
+    pub grant: Option<Uuid>,
 }
 
 impl fmt::Display for Decision {
@@ -213,6 +268,14 @@ impl fmt::Display for Decision {
             (State::Approved, DecisionSource::Policy) => {
                 write!(f, "approved by policy (tool needs no approval)")?
             }
+            (State::Approved, DecisionSource::Grant) => {
+                write!(f, "approved by a grant from {}", self.by)?
+            }
+            (State::Denied, DecisionSource::Grant) => {
+                write!(f, "denied by a grant from {}", self.by)?
+            }
+            (State::Approved, DecisionSource::Rule) => write!(f, "approved by rule {}", self.by)?,
+            (State::Denied, DecisionSource::Rule) => write!(f, "denied by rule {}", self.by)?,
             (State::Approved, _) => write!(f, "approved by {}", self.by)?,
             (State::Denied, _) => write!(f, "denied by operator {}", self.by)?,
             (State::Expired, _) => write!(f, "expired: no decision before the deadline")?,
@@ -237,14 +300,20 @@ pub enum DecisionSource {
     Policy,
     /// The agent cancelled, or went away and did not come back within the grace period.
     Agent,
+    /// A standing grant made by an operator's earlier decision.
+    Grant,
+    /// A rule in the registry decided automatically.
+    Rule,
 }
 
 impl DecisionSource {
-    pub const ALL: [DecisionSource; 4] = [
+    pub const ALL: [DecisionSource; 6] = [
         DecisionSource::Operator,
         DecisionSource::Timeout,
         DecisionSource::Policy,
         DecisionSource::Agent,
+        DecisionSource::Grant,
+        DecisionSource::Rule,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -253,6 +322,8 @@ impl DecisionSource {
             DecisionSource::Timeout => "timeout",
             DecisionSource::Policy => "policy",
             DecisionSource::Agent => "agent",
+            DecisionSource::Grant => "grant",
+            DecisionSource::Rule => "rule",
         }
     }
 }
@@ -282,6 +353,7 @@ pub struct DecideRequest {
     pub verdict: Verdict,
     pub operator: String,
     pub reason: Option<String>,
+    pub scope: Scope,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -521,6 +593,7 @@ mod tests {
             at: now(),
             by_uid: Some(1000),
             by_pid: Some(4242),
+            grant: None,
         }
     }
 
@@ -564,6 +637,7 @@ mod tests {
                 verdict: Verdict::Deny,
                 operator: "alice".into(),
                 reason: Some("no".into()),
+                scope: Scope::Once,
             }),
             ClientMsg::Subscribe,
             ClientMsg::Ping,
@@ -754,6 +828,7 @@ mod tests {
             at: now(),
             by_uid: None,
             by_pid: None,
+            grant: None,
         };
         assert_eq!(
             expired.to_string(),

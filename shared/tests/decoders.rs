@@ -131,6 +131,7 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
                     },
                     operator,
                     reason,
+                    scope: shared::Scope::Once,
                 })
             }
         ),

@@ -31,6 +31,11 @@ pub struct AuditEvent {
     pub detail: serde_json::Value,
 }
 
+/// The SHA-256 of a request's canonical arguments, as the audit trail records it.
+pub fn args_hash(args_json: &str) -> String {
+    hex::encode(Sha256::digest(args_json.as_bytes()))
+}
+
 /// A request entered the queue. The arguments are kept as their SHA-256, so the chain also
 /// proves the stored arguments were not changed.
 pub fn queued_event(v: &RequestView) -> AuditEvent {
@@ -63,7 +68,10 @@ pub fn finished_event(v: &RequestView) -> AuditEvent {
         "by_uid": d.and_then(|d| d.by_uid),
         "by_pid": d.and_then(|d| d.by_pid),
     });
-    if source == "policy" {
+    if let Some(grant) = d.and_then(|d| d.grant) {
+        detail["grant"] = grant.to_string().into();
+    }
+    if matches!(source.as_str(), "policy" | "grant" | "rule") {
         // Never queued, so the arguments are recorded here.
         detail["args_sha256"] = hex::encode(Sha256::digest(v.args_json.as_bytes())).into();
     }

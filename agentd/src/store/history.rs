@@ -7,10 +7,10 @@ use std::sync::{Mutex, PoisonError};
 use chrono::Utc;
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
-use shared::{AuditRef, AuditReport, ExportRecord, HistoryQuery, RequestView};
+use shared::{AuditRef, AuditReport, ExportRecord, GrantView, HistoryQuery, RequestView};
 use uuid::Uuid;
 
-use super::rows::{micros, view_from_row, COLUMNS};
+use super::rows::{grant_from_row, micros, view_from_row, COLUMNS, GRANT_COLUMNS};
 use super::{audit, StoreError};
 
 /// The query connection. One at a time is enough: queries are short and bounded.
@@ -31,6 +31,15 @@ pub fn pending(conn: &Connection) -> rusqlite::Result<Vec<RequestView>> {
         "SELECT {COLUMNS} FROM requests WHERE state = 'pending' ORDER BY created_at, id"
     ))?;
     let rows = stmt.query_map([], view_from_row)?;
+    rows.collect()
+}
+
+/// Every grant still in force (not ended, not expired), oldest first.
+pub fn live_grants(conn: &Connection) -> rusqlite::Result<Vec<GrantView>> {
+    let mut stmt = conn.prepare(&format!(
+        "SELECT {GRANT_COLUMNS} FROM grants WHERE ended IS NULL AND expires_at > ?1 ORDER BY created_at"
+    ))?;
+    let rows = stmt.query_map([micros(Utc::now())], grant_from_row)?;
     rows.collect()
 }
 

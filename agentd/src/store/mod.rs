@@ -17,10 +17,10 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 
-use shared::{AuditReport, Event, RequestView};
+use shared::{AuditReport, Event, GrantView, RequestView};
 use tokio::sync::{broadcast, watch};
 
-pub use audit::{daemon_event, finished_event, queued_event, AuditEvent};
+pub use audit::{args_hash, daemon_event, finished_event, queued_event, AuditEvent};
 pub use history::{Cursor, Reader};
 use writer::{Committed, Job};
 pub use writer::{Delivery, RowWrite};
@@ -70,6 +70,15 @@ impl StoreError {
             message: e.to_string(),
         }
     }
+}
+
+/// What a store held when it was opened.
+#[derive(Debug, Default)]
+pub struct Recovered {
+    /// Requests still pending, oldest first.
+    pub pending: Vec<RequestView>,
+    /// Grants still in force.
+    pub grants: Vec<GrantView>,
 }
 
 /// The file name of the database inside the state dir.
@@ -128,7 +137,7 @@ impl Store {
 
     /// Opens (creating if needed) the store in `dir` and returns it with the requests that
     /// were pending when it was last written.
-    pub fn open(dir: &Path, options: Options) -> Result<(Store, Vec<RequestView>), StoreError> {
+    pub fn open(dir: &Path, options: Options) -> Result<(Store, Recovered), StoreError> {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let io = |what: &str, e: std::io::Error| StoreError::Io(format!("{what}: {e}"));
         if !dir.is_dir() {
@@ -178,6 +187,7 @@ impl Store {
             .map_err(fail)?;
         let head = audit::Head::load(&conn).map_err(fail)?;
         let pending = history::pending(&conn).map_err(fail)?;
+        let grants = history::live_grants(&conn).map_err(fail)?;
         let reader = Arc::new(Reader::new(schema::open_reader(&path)?));
         let checkpointer = checkpoint::Checkpointer::start(&path)?;
 
@@ -204,7 +214,7 @@ impl Store {
                 path: Some(path),
                 lock: Mutex::new(Some(lock)),
             },
-            pending,
+            Recovered { pending, grants },
         ))
     }
 

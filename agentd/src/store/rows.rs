@@ -3,13 +3,15 @@
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::Row;
-use shared::{AgentIdentity, Decision, DecisionSource, RequestView, Risk, State};
+use shared::{
+    AgentIdentity, Decision, DecisionSource, GrantView, RequestView, Risk, Scope, State, Verdict,
+};
 use uuid::Uuid;
 
 /// The columns `view_from_row` reads, in order.
 pub const COLUMNS: &str = "id, tool, args_json, agent_name, agent_pid, agent_uid, session, \
     summary, risk, risk_reasons, created_at, expires_at, state, decision_source, decided_by, \
-    reason, decided_at, decided_uid, decided_pid";
+    reason, decided_at, decided_uid, decided_pid, grant_id";
 
 /// Times are stored as microseconds since the epoch, so they sort and compare as integers.
 pub fn micros(t: DateTime<Utc>) -> i64 {
@@ -25,7 +27,7 @@ fn bad(message: String) -> rusqlite::Error {
 }
 
 /// The values of a request's row, in `COLUMNS` order.
-pub fn values(v: &RequestView) -> [Value; 19] {
+pub fn values(v: &RequestView) -> [Value; 20] {
     let d = v.decision.as_ref();
     let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
     [
@@ -55,6 +57,8 @@ pub fn values(v: &RequestView) -> [Value; 19] {
             .map_or(Value::Null, |u| Value::Integer(u.into())),
         d.and_then(|d| d.by_pid)
             .map_or(Value::Null, |p| Value::Integer(p.into())),
+        d.and_then(|d| d.grant)
+            .map_or(Value::Null, |g| Value::Text(g.to_string())),
     ]
 }
 
@@ -84,6 +88,9 @@ pub fn view_from_row(row: &Row<'_>) -> rusqlite::Result<RequestView> {
             at: time(row.get::<_, Option<i64>>(16)?.unwrap_or_default())?,
             by_uid: row.get(17)?,
             by_pid: row.get(18)?,
+            grant: row
+                .get::<_, Option<String>>(19)?
+                .and_then(|g| Uuid::parse_str(&g).ok()),
         }),
     };
     Ok(RequestView {
@@ -105,5 +112,75 @@ pub fn view_from_row(row: &Row<'_>) -> rusqlite::Result<RequestView> {
         state,
         attached: false,
         decision,
+    })
+}
+
+/// The columns `grant_from_row` reads, in order.
+pub const GRANT_COLUMNS: &str = "id, verdict, scope, ttl_secs, tool, args_json, agent, agent_uid, \
+    session, created_at, expires_at, created_by, from_request, uses";
+
+/// The values of a grant's row, in `GRANT_COLUMNS` order.
+pub fn grant_values(g: &GrantView) -> [Value; 14] {
+    let (scope, ttl) = match g.scope {
+        Scope::Once => ("once", Value::Null),
+        Scope::Session => ("session", Value::Null),
+        Scope::Timeboxed { ttl_secs } => ("timeboxed", Value::Integer(ttl_secs as i64)),
+    };
+    [
+        Value::Text(g.id.to_string()),
+        Value::Text(verdict_str(g.verdict).into()),
+        Value::Text(scope.into()),
+        ttl,
+        Value::Text(g.tool.clone()),
+        Value::Text(g.args_json.clone()),
+        Value::Text(g.agent.clone()),
+        g.agent_uid
+            .map_or(Value::Null, |u| Value::Integer(u.into())),
+        g.session.clone().map_or(Value::Null, Value::Text),
+        Value::Integer(micros(g.created_at)),
+        Value::Integer(micros(g.expires_at)),
+        Value::Text(g.created_by.clone()),
+        Value::Text(g.from_request.to_string()),
+        Value::Integer(g.uses as i64),
+    ]
+}
+
+fn verdict_str(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Approve => "approve",
+        Verdict::Deny => "deny",
+    }
+}
+
+/// Reads a row selected with `GRANT_COLUMNS`.
+pub fn grant_from_row(row: &Row<'_>) -> rusqlite::Result<GrantView> {
+    let id: String = row.get(0)?;
+    let uuid = |s: String| Uuid::parse_str(&s).map_err(|e| bad(format!("grant id {s:?}: {e}")));
+    let verdict = match row.get::<_, String>(1)?.as_str() {
+        "approve" => Verdict::Approve,
+        "deny" => Verdict::Deny,
+        other => return Err(bad(format!("grant {id}: unknown verdict {other:?}"))),
+    };
+    let scope = match row.get::<_, String>(2)?.as_str() {
+        "session" => Scope::Session,
+        "timeboxed" => Scope::Timeboxed {
+            ttl_secs: row.get::<_, Option<i64>>(3)?.unwrap_or_default().max(0) as u64,
+        },
+        _ => Scope::Once,
+    };
+    Ok(GrantView {
+        id: uuid(id)?,
+        verdict,
+        scope,
+        tool: row.get(4)?,
+        args_json: row.get(5)?,
+        agent: row.get(6)?,
+        agent_uid: row.get(7)?,
+        session: row.get(8)?,
+        created_at: time(row.get(9)?)?,
+        expires_at: time(row.get(10)?)?,
+        created_by: row.get(11)?,
+        from_request: uuid(row.get(12)?)?,
+        uses: row.get::<_, i64>(13)?.max(0) as u64,
     })
 }

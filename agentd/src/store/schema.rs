@@ -14,10 +14,10 @@ use super::StoreError;
 pub const APPLICATION_ID: i64 = 0x6167_6e64;
 
 /// The schema this agentd writes. Bump it with a new entry in `MIGRATIONS`.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// `MIGRATIONS[n]` takes a store from version n to n + 1.
-const MIGRATIONS: [&str; 2] = [
+const MIGRATIONS: [&str; 3] = [
     r#"
 CREATE TABLE requests (
     id              TEXT PRIMARY KEY,
@@ -67,6 +67,28 @@ CREATE TABLE audit_head (
     r#"
 ALTER TABLE requests ADD COLUMN decided_uid INTEGER;
 ALTER TABLE requests ADD COLUMN decided_pid INTEGER;
+"#,
+    // 3: standing decisions (grants), and which grant answered a request.
+    r#"
+ALTER TABLE requests ADD COLUMN grant_id TEXT;
+CREATE TABLE grants (
+    id           TEXT PRIMARY KEY,
+    verdict      TEXT NOT NULL,
+    scope        TEXT NOT NULL,
+    ttl_secs     INTEGER,
+    tool         TEXT NOT NULL,
+    args_json    TEXT NOT NULL,
+    agent        TEXT NOT NULL,
+    agent_uid    INTEGER,
+    session      TEXT,
+    created_at   INTEGER NOT NULL,
+    expires_at   INTEGER NOT NULL,
+    created_by   TEXT NOT NULL,
+    from_request TEXT NOT NULL,
+    uses         INTEGER NOT NULL DEFAULT 0,
+    ended        TEXT
+);
+CREATE INDEX grants_live ON grants (ended, expires_at);
 "#,
 ];
 

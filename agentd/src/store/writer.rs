@@ -8,11 +8,12 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use rusqlite::{params_from_iter, Connection};
-use shared::{Event, Outcome, RequestView};
+use shared::{Event, GrantView, Outcome, RequestView};
 use tokio::sync::{broadcast, watch};
+use uuid::Uuid;
 
 use super::audit::{self, AuditEvent, Head};
-use super::rows::{values, COLUMNS};
+use super::rows::{grant_values, values, COLUMNS, GRANT_COLUMNS};
 
 /// The most jobs one transaction takes; the rest wait for the next.
 const MAX_BATCH: usize = 4096;
@@ -32,6 +33,12 @@ pub enum RowWrite {
     /// A decision on a stored request: only the decision columns change, so only their
     /// indexes are touched.
     Decide(RequestView),
+    /// A new grant.
+    GrantMade(GrantView),
+    /// A grant answered one more request.
+    GrantUsed(Uuid),
+    /// A grant ended before its time (revoked, or evicted from the full set of grants).
+    GrantEnded(Uuid, &'static str),
 }
 
 /// One unit of work: a request row to write, an audit entry, and what to deliver after the
@@ -111,17 +118,35 @@ fn write(conn: &mut Connection, head: &mut Head, batch: &[Job]) -> rusqlite::Res
                 tx.prepare_cached(&format!(
                     "INSERT INTO requests ({COLUMNS}) VALUES \
                      (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-                     ?18, ?19)"
+                     ?18, ?19, ?20)"
                 ))?
                 .execute(params_from_iter(values(view)))?;
             }
             Some(RowWrite::Decide(view)) => {
-                let [id, .., state, source, by, reason, at, uid, pid] = values(view);
+                let [id, .., state, source, by, reason, at, uid, pid, grant] = values(view);
                 tx.prepare_cached(
                     "UPDATE requests SET state = ?2, decision_source = ?3, decided_by = ?4, \
-                     reason = ?5, decided_at = ?6, decided_uid = ?7, decided_pid = ?8 WHERE id = ?1",
+                     reason = ?5, decided_at = ?6, decided_uid = ?7, decided_pid = ?8, \
+                     grant_id = ?9 WHERE id = ?1",
                 )?
-                .execute(rusqlite::params![id, state, source, by, reason, at, uid, pid])?;
+                .execute(rusqlite::params![
+                    id, state, source, by, reason, at, uid, pid, grant
+                ])?;
+            }
+            Some(RowWrite::GrantMade(grant)) => {
+                tx.prepare_cached(&format!(
+                    "INSERT INTO grants ({GRANT_COLUMNS}) VALUES \
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                ))?
+                .execute(params_from_iter(grant_values(grant)))?;
+            }
+            Some(RowWrite::GrantUsed(id)) => {
+                tx.prepare_cached("UPDATE grants SET uses = uses + 1 WHERE id = ?1")?
+                    .execute([id.to_string()])?;
+            }
+            Some(RowWrite::GrantEnded(id, why)) => {
+                tx.prepare_cached("UPDATE grants SET ended = ?2 WHERE id = ?1")?
+                    .execute(rusqlite::params![id.to_string(), why])?;
             }
             None => {}
         }

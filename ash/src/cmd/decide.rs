@@ -33,6 +33,7 @@ pub async fn run(globals: &Globals, verdict: Verdict, args: Args) -> anyhow::Res
             verdict,
             operator,
             reason: args.reason,
+            scope: shared::Scope::Once,
         })
         .await?;
     if globals.json {

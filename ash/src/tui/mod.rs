@@ -71,6 +71,7 @@ async fn event_loop(
                                 verdict,
                                 operator: options.operator.clone(),
                                 reason,
+                                scope: shared::Scope::Once,
                             });
                         }
                         None => {}

@@ -1,0 +1,307 @@
+//! Standing decisions: a grant answers every later request with the same tool, the same
+//! canonical arguments and the same agent (verified uid and name), within its session for
+//! session scope, until it expires or is revoked.
+//!
+//! Unlike a cache keyed on the tool alone, "allow for this session" on a shell tool allows that
+//! one command, not every command. The set is an LRU of bounded size: when it is full, the
+//! grant used longest ago is dropped (and recorded as ended, so a restart does not bring it
+//! back).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+use shared::request_id::IdPrefix;
+use shared::{AgentIdentity, GrantView, Scope};
+use uuid::Uuid;
+
+/// What must match exactly for a grant to answer a request.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Key {
+    tool: String,
+    args_json: String,
+    agent_uid: Option<u32>,
+    agent: String,
+    /// Only for session scope.
+    session: Option<String>,
+}
+
+fn key_of(g: &GrantView) -> Key {
+    Key {
+        tool: g.tool.clone(),
+        args_json: g.args_json.clone(),
+        agent_uid: g.agent_uid,
+        agent: g.agent.clone(),
+        session: match g.scope {
+            Scope::Session => g.session.clone(),
+            _ => None,
+        },
+    }
+}
+
+/// The grants in force, most recently used last.
+pub struct Grants {
+    capacity: usize,
+    by_key: HashMap<Key, Uuid>,
+    by_id: HashMap<Uuid, (GrantView, u64)>,
+    /// Last use → grant, for eviction.
+    recency: BTreeMap<u64, Uuid>,
+    tick: u64,
+}
+
+impl Grants {
+    pub fn new(capacity: usize) -> Grants {
+        Grants {
+            capacity: capacity.max(1),
+            by_key: HashMap::new(),
+            by_id: HashMap::new(),
+            recency: BTreeMap::new(),
+            tick: 0,
+        }
+    }
+
+    fn touch(&mut self, id: Uuid) {
+        self.tick += 1;
+        if let Some((_, used)) = self.by_id.get_mut(&id) {
+            self.recency.remove(used);
+            *used = self.tick;
+            self.recency.insert(self.tick, id);
+        }
+    }
+
+    fn remove(&mut self, id: Uuid) -> Option<GrantView> {
+        let (grant, used) = self.by_id.remove(&id)?;
+        self.recency.remove(&used);
+        self.by_key.remove(&key_of(&grant));
+        Some(grant)
+    }
+
+    /// Adds a grant (replacing one with the same key); returns those that had to go to make
+    /// room, or were replaced.
+    pub fn insert(&mut self, grant: GrantView) -> Vec<GrantView> {
+        let mut gone = Vec::new();
+        if let Some(old) = self.by_key.get(&key_of(&grant)).copied() {
+            gone.extend(self.remove(old));
+        }
+        while self.by_id.len() >= self.capacity {
+            let Some((_, &oldest)) = self.recency.iter().next() else {
+                break;
+            };
+            gone.extend(self.remove(oldest));
+        }
+        let id = grant.id;
+        self.by_key.insert(key_of(&grant), id);
+        self.by_id.insert(id, (grant, 0));
+        self.touch(id);
+        gone
+    }
+
+    /// The grant that answers a request, if one does (a session grant before a timeboxed
+    /// one); counts the use. Expired grants found on the way are dropped.
+    pub fn answer(
+        &mut self,
+        tool: &str,
+        args_json: &str,
+        agent: &AgentIdentity,
+        session: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Option<GrantView> {
+        let mut key = Key {
+            tool: tool.to_string(),
+            args_json: args_json.to_string(),
+            agent_uid: agent.uid,
+            agent: agent.name.clone(),
+            session: session.map(String::from),
+        };
+        let mut candidates = Vec::new();
+        if key.session.is_some() {
+            candidates.extend(self.by_key.get(&key).copied());
+        }
+        key.session = None;
+        candidates.extend(self.by_key.get(&key).copied());
+        for id in candidates {
+            let expired = self
+                .by_id
+                .get(&id)
+                .is_some_and(|(g, _)| g.expires_at <= now);
+            if expired {
+                self.remove(id);
+                continue;
+            }
+            self.touch(id);
+            let (grant, _) = self.by_id.get_mut(&id)?;
+            grant.uses += 1;
+            return Some(grant.clone());
+        }
+        None
+    }
+
+    /// The grants in force, oldest first; expired ones are dropped.
+    pub fn list(&mut self, now: DateTime<Utc>) -> Vec<GrantView> {
+        let expired: Vec<Uuid> = self
+            .by_id
+            .values()
+            .filter(|(g, _)| g.expires_at <= now)
+            .map(|(g, _)| g.id)
+            .collect();
+        for id in expired {
+            self.remove(id);
+        }
+        let mut all: Vec<GrantView> = self.by_id.values().map(|(g, _)| g.clone()).collect();
+        all.sort_by_key(|g| (g.created_at, g.id));
+        all
+    }
+
+    /// Removes the grants `prefix` names (exactly one) or, with `None`, all of them.
+    pub fn revoke(&mut self, prefix: Option<&IdPrefix>) -> Result<Vec<GrantView>, Vec<Uuid>> {
+        let matching: Vec<Uuid> = self
+            .by_id
+            .keys()
+            .filter(|id| prefix.is_none_or(|p| p.matches(id)))
+            .copied()
+            .collect();
+        if prefix.is_some() && matching.len() != 1 {
+            return Err(matching);
+        }
+        Ok(matching
+            .into_iter()
+            .filter_map(|id| self.remove(id))
+            .collect())
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+    use shared::Verdict;
+
+    fn agent(name: &str, uid: u32) -> AgentIdentity {
+        AgentIdentity {
+            name: name.into(),
+            pid: Some(99),
+            uid: Some(uid),
+        }
+    }
+
+    fn grant(args: &str, scope: Scope, session: Option<&str>, ttl: i64) -> GrantView {
+        let now = Utc::now();
+        GrantView {
+            id: Uuid::new_v4(),
+            verdict: Verdict::Approve,
+            scope,
+            tool: "shell".into(),
+            args_json: args.into(),
+            agent: "claude".into(),
+            agent_uid: Some(1000),
+            session: session.map(String::from),
+            created_at: now,
+            expires_at: now + Duration::seconds(ttl),
+            created_by: "alice".into(),
+            from_request: Uuid::new_v4(),
+            uses: 0,
+        }
+    }
+
+    const TEST: &str = r#"{"command":"make test"}"#;
+
+    #[test]
+    fn the_same_call_matches_and_anything_different_does_not() {
+        let mut g = Grants::new(16);
+        g.insert(grant(TEST, Scope::Session, Some("s1"), 600));
+        let now = Utc::now();
+        let me = agent("claude", 1000);
+        let hit = g.answer("shell", TEST, &me, Some("s1"), now).unwrap();
+        assert_eq!(hit.uses, 1);
+        assert!(
+            g.answer(
+                "shell",
+                r#"{"command":"make deploy"}"#,
+                &me,
+                Some("s1"),
+                now
+            )
+            .is_none(),
+            "other arguments"
+        );
+        assert!(
+            g.answer("shell", TEST, &me, Some("s2"), now).is_none(),
+            "other session"
+        );
+        assert!(
+            g.answer("shell", TEST, &me, None, now).is_none(),
+            "no session"
+        );
+        assert!(
+            g.answer("shell", TEST, &agent("codex", 1000), Some("s1"), now)
+                .is_none(),
+            "other agent"
+        );
+        assert!(
+            g.answer("shell", TEST, &agent("claude", 1001), Some("s1"), now)
+                .is_none(),
+            "same name, other uid"
+        );
+        assert!(
+            g.answer("exec", TEST, &me, Some("s1"), now).is_none(),
+            "other tool"
+        );
+    }
+
+    #[test]
+    fn a_timeboxed_grant_covers_any_session_until_it_expires() {
+        let mut g = Grants::new(16);
+        g.insert(grant(TEST, Scope::Timeboxed { ttl_secs: 60 }, None, 60));
+        let now = Utc::now();
+        let me = agent("claude", 1000);
+        assert!(g.answer("shell", TEST, &me, Some("any"), now).is_some());
+        assert!(g.answer("shell", TEST, &me, None, now).is_some());
+        assert!(g
+            .answer("shell", TEST, &me, None, now + Duration::seconds(61))
+            .is_none());
+        assert!(g.is_empty(), "the expired grant is gone");
+    }
+
+    #[test]
+    fn the_least_recently_used_grant_goes_when_full() {
+        let mut g = Grants::new(2);
+        let a = grant(r#"{"n":1}"#, Scope::Timeboxed { ttl_secs: 600 }, None, 600);
+        let b = grant(r#"{"n":2}"#, Scope::Timeboxed { ttl_secs: 600 }, None, 600);
+        let c = grant(r#"{"n":3}"#, Scope::Timeboxed { ttl_secs: 600 }, None, 600);
+        g.insert(a.clone());
+        g.insert(b.clone());
+        // Using `a` makes `b` the least recently used.
+        assert!(g
+            .answer(
+                "shell",
+                r#"{"n":1}"#,
+                &agent("claude", 1000),
+                None,
+                Utc::now()
+            )
+            .is_some());
+        let gone = g.insert(c);
+        assert_eq!(gone.iter().map(|x| x.id).collect::<Vec<_>>(), vec![b.id]);
+        assert_eq!(g.len(), 2);
+    }
+
+    #[test]
+    fn revoking_by_prefix_or_all() {
+        let mut g = Grants::new(16);
+        let a = grant(r#"{"n":1}"#, Scope::Session, Some("s"), 600);
+        g.insert(a.clone());
+        g.insert(grant(r#"{"n":2}"#, Scope::Session, Some("s"), 600));
+        let prefix = IdPrefix::parse(&a.id.to_string()[..8]).unwrap();
+        assert_eq!(g.revoke(Some(&prefix)).unwrap()[0].id, a.id);
+        assert!(g.revoke(Some(&prefix)).is_err(), "nothing left to match");
+        assert_eq!(g.revoke(None).unwrap().len(), 1);
+        assert!(g.is_empty());
+    }
+}

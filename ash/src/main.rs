@@ -53,6 +53,10 @@ enum Command {
     Export(cmd::export::Args),
     /// A private agentd with simulated agents, and the queue opened on it: try ash in one command
     Demo(cmd::demo::Args),
+    /// The grants in force: standing decisions made with --scope session or timeboxed
+    Grants(cmd::grants::ListArgs),
+    /// End a grant (or all of them with --all)
+    Revoke(cmd::grants::RevokeArgs),
     /// Check the audit trail
     #[command(subcommand)]
     Audit(cmd::audit::Command),
@@ -84,6 +88,8 @@ fn main() -> ExitCode {
         match command {
             Command::Tui(args) => cmd::tui::run(&globals, args).await,
             Command::Demo(args) => cmd::demo::run(&globals, args).await,
+            Command::Grants(args) => cmd::grants::list(&globals, args).await,
+            Command::Revoke(args) => cmd::grants::revoke(&globals, args).await,
             Command::Pending(args) => cmd::pending::run(&globals, args).await,
             Command::Show(args) => cmd::show::run(&globals, args).await,
             Command::Approve(args) => {

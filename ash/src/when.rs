@@ -27,6 +27,24 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     now.checked_sub_signed(age).ok_or_else(bad)
 }
 
+/// A length of time as people type it: `90s`, `15m`, `2h`, `7d`, `1w`; in seconds.
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let bad = || format!("'{text}' is not a length of time like 90s, 15m, 2h, 7d or 1w");
+    let t = text.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
+    let (number, unit) = t.split_at(split);
+    let n: u64 = number.parse().map_err(|_| bad())?;
+    let unit_secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => return Err(bad()),
+    };
+    n.checked_mul(unit_secs).filter(|s| *s > 0).ok_or_else(bad)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -47,6 +65,15 @@ mod tests {
         assert_eq!(parse("2h", now()).unwrap(), now() - Duration::hours(2));
         assert_eq!(parse("90s", now()).unwrap(), now() - Duration::seconds(90));
         assert_eq!(parse("1w", now()).unwrap(), now() - Duration::days(7));
+    }
+
+    #[test]
+    fn lengths_of_time() {
+        assert_eq!(parse_duration("15m"), Ok(900));
+        assert_eq!(parse_duration("2h"), Ok(7200));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("15").is_err());
+        assert!(parse_duration("soon").is_err());
     }
 
     #[test]

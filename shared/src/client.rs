@@ -197,6 +197,26 @@ impl Client {
         }
     }
 
+    /// The grants in force, oldest first.
+    pub async fn grants(&mut self) -> Result<Vec<GrantView>> {
+        match self.call(&ClientMsg::ListGrants).await? {
+            ServerMsg::Grants(g) => Ok(g),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Revokes one grant (ID or unique prefix), or every grant with `None`; returns how many.
+    pub async fn revoke(&mut self, id: Option<&str>) -> Result<u64> {
+        let msg = ClientMsg::Revoke {
+            id: id.map(String::from),
+            all: id.is_none(),
+        };
+        match self.call(&msg).await? {
+            ServerMsg::Revoked { count } => Ok(count),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Asks agentd to recompute its audit chain.
     pub async fn verify_audit(&mut self) -> Result<AuditReport> {
         match self.call(&ClientMsg::VerifyAudit).await? {

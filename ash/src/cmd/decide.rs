@@ -1,12 +1,25 @@
-//! `ash approve ID` and `ash deny ID`: one decision, named for the audit trail.
+//! `ash approve ID` and `ash deny ID`: one decision, named for the audit trail, for this
+//! request alone or (with `--scope`) also for identical requests to come.
+
+use std::io::{BufRead, IsTerminal, Write};
 
 use shared::request_id::short;
-use shared::{DecideRequest, Verdict};
+use shared::{DecideRequest, Scope, Verdict};
 
 use crate::display::one_line;
 use crate::json::{self, RequestJson};
-use crate::outcome::SUCCESS;
+use crate::outcome::{UsageError, SUCCESS};
 use crate::Globals;
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ScopeArg {
+    /// This request only
+    Once,
+    /// Also identical requests (tool, arguments, agent) in the same session
+    Session,
+    /// Also identical requests from the same agent for --ttl
+    Timeboxed,
+}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -15,32 +28,64 @@ pub struct Args {
     /// Who decides, for the audit trail [default: your login name]
     #[arg(long, value_name = "NAME")]
     operator: Option<String>,
-    /// Why; a denial's reason reaches the agent verbatim
+    /// Why; a denial's reason reaches the agent verbatim. Denying in a terminal without it
+    /// asks for one (Enter skips)
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
+    /// How far the decision reaches: a grant answers identical later requests at once
+    #[arg(long, value_enum, default_value_t = ScopeArg::Once)]
+    scope: ScopeArg,
+    /// How long a timeboxed grant lasts: 90s, 15m, 2h, 7d [default: 15m]
+    #[arg(long, value_name = "TIME", value_parser = crate::when::parse_duration)]
+    ttl: Option<u64>,
 }
+
+const DEFAULT_TTL_SECS: u64 = 15 * 60;
 
 pub async fn run(globals: &Globals, verdict: Verdict, args: Args) -> anyhow::Result<u8> {
     super::check_id(&args.id)?;
+    let scope = match (args.scope, args.ttl) {
+        (ScopeArg::Timeboxed, ttl) => Scope::Timeboxed {
+            ttl_secs: ttl.unwrap_or(DEFAULT_TTL_SECS),
+        },
+        (_, Some(_)) => {
+            return Err(UsageError("--ttl goes with --scope timeboxed".into()).into());
+        }
+        (ScopeArg::Session, None) => Scope::Session,
+        (ScopeArg::Once, None) => Scope::Once,
+    };
     let operator = args
         .operator
         .filter(|o| !o.trim().is_empty())
         .unwrap_or_else(super::login_name);
+    let reason = match (args.reason, verdict) {
+        (None, Verdict::Deny) if !globals.json && std::io::stdin().is_terminal() => ask_reason()?,
+        (reason, _) => reason,
+    };
     let mut client = super::connect_operator(globals).await?;
     let view = client
         .decide(&DecideRequest {
             id: args.id,
             verdict,
             operator,
-            reason: args.reason,
-            scope: shared::Scope::Once,
+            reason,
+            scope,
         })
         .await?;
     if globals.json {
         json::print(&RequestJson::from(&view))?;
     } else {
+        let granted = match (scope, view.decision.as_ref().and_then(|d| d.grant)) {
+            (Scope::Once, _) | (_, None) => String::new(),
+            (Scope::Session, Some(g)) => format!("; grant {} covers this session", short(&g)),
+            (Scope::Timeboxed { ttl_secs }, Some(g)) => format!(
+                "; grant {} covers the next {}",
+                short(&g),
+                crate::display::compact_secs(ttl_secs as i64)
+            ),
+        };
         println!(
-            "{} {} ({} from {})",
+            "{} {} ({} from {}){granted}",
             view.state,
             short(&view.id),
             one_line(&view.tool),
@@ -48,4 +93,14 @@ pub async fn run(globals: &Globals, verdict: Verdict, args: Args) -> anyhow::Res
         );
     }
     Ok(SUCCESS)
+}
+
+/// One optional line for the agent to read; empty means none.
+fn ask_reason() -> anyhow::Result<Option<String>> {
+    eprint!("reason for the agent (optional, Enter to skip): ");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let line = line.trim();
+    Ok((!line.is_empty()).then(|| line.to_string()))
 }

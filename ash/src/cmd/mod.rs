@@ -5,6 +5,7 @@ pub mod decide;
 pub mod demo;
 pub mod export;
 pub mod filter;
+pub mod grants;
 pub mod history;
 pub mod pending;
 pub mod request;

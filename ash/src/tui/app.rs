@@ -6,7 +6,7 @@ use std::collections::{HashSet, VecDeque};
 use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use shared::request_id::short;
-use shared::{Event, RequestView, Risk, Verdict};
+use shared::{Event, RequestView, Risk, Scope, Verdict};
 use uuid::Uuid;
 
 /// How long a notice stays on screen.
@@ -43,6 +43,12 @@ pub enum Mode {
     /// A high or critical request waits for the second key press.
     Confirm {
         id: Uuid,
+        scope: Scope,
+    },
+    /// Typing how long a timeboxed approval lasts (`15m`, `2h`).
+    Ttl {
+        id: Uuid,
+        text: String,
     },
     /// The selected request's details fill the screen.
     Detail,
@@ -63,6 +69,7 @@ pub enum Action {
         id: Uuid,
         verdict: Verdict,
         reason: Option<String>,
+        scope: Scope,
     },
     Quit,
 }
@@ -238,7 +245,8 @@ impl App {
                 .min(self.shown.len().saturating_sub(1));
             self.selected = self.shown_at(n).map(|v| v.id);
         }
-        if matches!(&self.mode, Mode::Confirm { id: c } | Mode::Reason { id: c, .. } if *c == id) {
+        if matches!(&self.mode, Mode::Confirm { id: c, .. } | Mode::Reason { id: c, .. } | Mode::Ttl { id: c, .. } if *c == id)
+        {
             self.mode = Mode::Normal;
         }
         Some(view)
@@ -313,11 +321,15 @@ impl App {
             }
             Mode::Filter => self.filter_key(key),
             Mode::Reason { id, verdict, text } => self.reason_key(key, id, verdict, text),
-            Mode::Confirm { id } => {
+            Mode::Confirm { id, scope } => {
                 self.mode = Mode::Normal;
+                let again = match scope {
+                    Scope::Session => 's',
+                    _ => 'a',
+                };
                 match key.code {
-                    KeyCode::Char('a') | KeyCode::Char('y') => {
-                        self.decide(id, Verdict::Approve, None)
+                    KeyCode::Char(c) if c == again || c == 'y' => {
+                        self.decide(id, Verdict::Approve, None, scope)
                     }
                     _ => {
                         self.notice("approval cancelled".into());
@@ -325,6 +337,7 @@ impl App {
                     }
                 }
             }
+            Mode::Ttl { id, text } => self.ttl_key(key, id, text),
             Mode::Detail => {
                 match key.code {
                     KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => self.mode = Mode::Normal,
@@ -374,7 +387,7 @@ impl App {
                 }
             }
             KeyCode::Char('/') => self.mode = Mode::Filter,
-            KeyCode::Char('s') => {
+            KeyCode::Char('o') => {
                 self.sort = match self.sort {
                     Sort::Deadline => Sort::Risk,
                     Sort::Risk => Sort::Deadline,
@@ -390,13 +403,36 @@ impl App {
     fn decision_key(&mut self, key: KeyEvent) -> Option<Action> {
         let selected = self.selected().map(|v| (v.id, v.risk));
         let (id, risk) = selected?;
+        let has_session = self.selected().is_some_and(|v| v.session.is_some());
         match key.code {
             KeyCode::Char('a') if risk >= Risk::High => {
-                self.mode = Mode::Confirm { id };
+                self.mode = Mode::Confirm {
+                    id,
+                    scope: Scope::Once,
+                };
                 None
             }
-            KeyCode::Char('a') => self.decide(id, Verdict::Approve, None),
-            KeyCode::Char('d') => self.decide(id, Verdict::Deny, None),
+            KeyCode::Char('a') => self.decide(id, Verdict::Approve, None, Scope::Once),
+            KeyCode::Char('s') if !has_session => {
+                self.notice("this request has no session: t approves for a time instead".into());
+                None
+            }
+            KeyCode::Char('s') if risk >= Risk::High => {
+                self.mode = Mode::Confirm {
+                    id,
+                    scope: Scope::Session,
+                };
+                None
+            }
+            KeyCode::Char('s') => self.decide(id, Verdict::Approve, None, Scope::Session),
+            KeyCode::Char('t') => {
+                self.mode = Mode::Ttl {
+                    id,
+                    text: "15m".into(),
+                };
+                None
+            }
+            KeyCode::Char('d') => self.decide(id, Verdict::Deny, None, Scope::Once),
             KeyCode::Char('r') => {
                 self.mode = Mode::Reason {
                     id,
@@ -417,7 +453,13 @@ impl App {
         }
     }
 
-    fn decide(&mut self, id: Uuid, verdict: Verdict, reason: Option<String>) -> Option<Action> {
+    fn decide(
+        &mut self,
+        id: Uuid,
+        verdict: Verdict,
+        reason: Option<String>,
+        scope: Scope,
+    ) -> Option<Action> {
         if self.conn != Conn::Connected {
             self.notice("not connected to agentd: nothing was decided".into());
             return None;
@@ -426,7 +468,31 @@ impl App {
             id,
             verdict,
             reason,
+            scope,
         })
+    }
+
+    fn ttl_key(&mut self, key: KeyEvent, id: Uuid, mut text: String) -> Option<Action> {
+        match key.code {
+            KeyCode::Esc => {
+                self.mode = Mode::Normal;
+                return None;
+            }
+            KeyCode::Enter => match crate::when::parse_duration(&text) {
+                Ok(ttl_secs) => {
+                    self.mode = Mode::Normal;
+                    return self.decide(id, Verdict::Approve, None, Scope::Timeboxed { ttl_secs });
+                }
+                Err(e) => self.notice(e),
+            },
+            KeyCode::Backspace => {
+                text.pop();
+            }
+            KeyCode::Char(c) if text.len() < 12 => text.push(c),
+            _ => {}
+        }
+        self.mode = Mode::Ttl { id, text };
+        None
     }
 
     fn filter_key(&mut self, key: KeyEvent) -> Option<Action> {
@@ -465,7 +531,7 @@ impl App {
             KeyCode::Enter => {
                 self.mode = Mode::Normal;
                 let reason = Some(text.trim().to_string()).filter(|t| !t.is_empty());
-                return self.decide(id, verdict, reason);
+                return self.decide(id, verdict, reason, Scope::Once);
             }
             KeyCode::Backspace => {
                 text.pop();

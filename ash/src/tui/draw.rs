@@ -395,19 +395,35 @@ fn draw_message(app: &App, frame: &mut Frame, area: Rect) {
                 Span::styled("  ⏎ send · esc cancel", Style::new().fg(Color::DarkGray)),
             ])
         }
-        Mode::Confirm { id } => {
+        Mode::Confirm { id, scope } => {
             let risk = app
                 .selected()
                 .filter(|v| v.id == *id)
                 .map_or("HIGH", |v| risk_word(v.risk));
+            let (what, key) = match scope {
+                shared::Scope::Session => (" for the session", 's'),
+                _ => ("", 'a'),
+            };
             Line::from(Span::styled(
                 format!(
-                    "approve {risk} request {}? press a again; any other key cancels",
+                    "approve {risk} request {}{what}? press {key} again; any other key cancels",
                     short(id)
                 ),
                 Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
             ))
         }
+        Mode::Ttl { id, text } => Line::from(vec![
+            Span::styled(
+                format!("approve {} and identical requests for: ", short(id)),
+                Style::new().fg(Color::Cyan),
+            ),
+            Span::raw(one_line(text)),
+            cursor,
+            Span::styled(
+                "  (90s, 15m, 2h) ⏎ send · esc cancel",
+                Style::new().fg(Color::DarkGray),
+            ),
+        ]),
         _ => match app.notices().last() {
             Some(n) => Line::from(Span::styled(
                 one_line(&n.text),
@@ -437,8 +453,8 @@ fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
         (_, Mode::Help) => "any key closes help",
         (View::History, _) => "j/k scroll · tab queue · ? help · q quit",
         (View::Queue, Mode::Detail) => "j/k scroll · a approve · d deny · r reason · esc back",
-        _ if narrow => "a/d approve/deny · ⏎ details · ? help · q quit",
-        _ => "a approve · d deny · r reason · n note · ⏎ details · / filter · s sort · tab history · ? help · q quit",
+        _ if narrow => "a/s/t approve · d deny · ? help · q quit",
+        _ => "a approve · s session · t time · d deny · r reason · ⏎ details · / filter · o sort · tab history · ? help · q quit",
     };
     let line = Line::from(vec![
         Span::styled(
@@ -457,13 +473,15 @@ fn draw_help(frame: &mut Frame, area: Rect) {
     let keys = [
         ("j k ↓ ↑", "move (g/G first/last, PgUp/PgDn)"),
         ("a", "approve (high and critical: press a again)"),
+        ("s", "approve it and identical ones this session"),
+        ("t", "approve it and identical ones for a time"),
         ("n", "approve with a note"),
         ("d", "deny"),
         ("r", "deny with a reason (the agent reads it)"),
         ("⏎", "details full screen (esc back)"),
         ("J K", "scroll the arguments"),
         ("/", "filter by agent, tool or arguments"),
-        ("s", "sort by deadline or risk"),
+        ("o", "order by deadline or risk"),
         ("tab", "queue / history"),
         ("q", "quit"),
     ];

@@ -6,7 +6,9 @@ use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 use ratatui::Terminal;
-use shared::{AgentIdentity, Decision, DecisionSource, Event, RequestView, Risk, State, Verdict};
+use shared::{
+    AgentIdentity, Decision, DecisionSource, Event, RequestView, Risk, Scope, State, Verdict,
+};
 use uuid::Uuid;
 
 use super::app::{Action, App, Conn, Mode, Update, View};
@@ -282,7 +284,13 @@ fn a_high_risk_approval_needs_a_second_press_and_a_stray_key_cancels_it() {
     app.on_key(key('j'));
     let high = app.selected().unwrap().id;
     assert_eq!(app.on_key(key('a')), None);
-    assert_eq!(app.mode, Mode::Confirm { id: high });
+    assert_eq!(
+        app.mode,
+        Mode::Confirm {
+            id: high,
+            scope: Scope::Once
+        }
+    );
     assert_eq!(app.on_key(key('x')), None);
     assert_eq!(app.mode, Mode::Normal);
     app.on_key(key('a'));
@@ -291,7 +299,8 @@ fn a_high_risk_approval_needs_a_second_press_and_a_stray_key_cancels_it() {
         Some(Action::Decide {
             id: high,
             verdict: Verdict::Approve,
-            reason: None
+            reason: None,
+            scope: Scope::Once,
         })
     );
 }
@@ -305,7 +314,8 @@ fn a_medium_risk_approval_takes_one_press() {
         Some(Action::Decide {
             id: medium,
             verdict: Verdict::Approve,
-            reason: None
+            reason: None,
+            scope: Scope::Once,
         })
     );
 }
@@ -324,7 +334,8 @@ fn deny_with_a_typed_reason_and_approve_with_a_note() {
         Some(Action::Decide {
             id: first,
             verdict: Verdict::Deny,
-            reason: Some("use staging".into())
+            reason: Some("use staging".into()),
+            scope: Scope::Once,
         })
     );
     app.on_key(key('n'));
@@ -335,7 +346,8 @@ fn deny_with_a_typed_reason_and_approve_with_a_note() {
         Some(Action::Decide {
             id: first,
             verdict: Verdict::Approve,
-            reason: Some("ok".into())
+            reason: Some("ok".into()),
+            scope: Scope::Once,
         })
     );
     app.on_key(key('r'));
@@ -431,9 +443,9 @@ fn a_new_request_rings_the_bell_and_a_snapshot_does_not() {
 }
 
 #[test]
-fn sorting_by_risk_puts_critical_first() {
+fn ordering_by_risk_puts_critical_first() {
     let mut app = app();
-    app.on_key(key('s'));
+    app.on_key(key('o'));
     let order: Vec<Risk> = (0..app.shown_len())
         .map(|n| app.shown_at(n).unwrap().risk)
         .collect();
@@ -501,4 +513,67 @@ fn ten_thousand_requests_draw_only_what_fits() {
         "the last rows: {t}"
     );
     assert!(t.contains(" 10000 pending"), "{t}");
+}
+
+#[test]
+fn s_approves_for_the_session_and_t_for_a_typed_time() {
+    let mut app = app();
+    let first = app.selected().unwrap().id;
+    assert_eq!(
+        app.on_key(key('s')),
+        Some(Action::Decide {
+            id: first,
+            verdict: Verdict::Approve,
+            reason: None,
+            scope: Scope::Session
+        })
+    );
+    assert_eq!(app.on_key(key('t')), None);
+    assert!(matches!(app.mode, Mode::Ttl { .. }));
+    for _ in 0..3 {
+        app.on_key(code(KeyCode::Backspace));
+    }
+    for c in "2h".chars() {
+        app.on_key(key(c));
+    }
+    assert_eq!(
+        app.on_key(code(KeyCode::Enter)),
+        Some(Action::Decide {
+            id: first,
+            verdict: Verdict::Approve,
+            reason: None,
+            scope: Scope::Timeboxed { ttl_secs: 7200 }
+        })
+    );
+    // A mistyped time says so and keeps the prompt.
+    app.on_key(key('t'));
+    app.on_key(key('x'));
+    assert_eq!(app.on_key(code(KeyCode::Enter)), None);
+    assert!(matches!(app.mode, Mode::Ttl { .. }));
+    assert!(app
+        .notices()
+        .any(|n| n.text.contains("not a length of time")));
+}
+
+#[test]
+fn a_high_risk_session_approval_asks_for_a_second_s() {
+    let mut app = app();
+    app.on_key(key('j'));
+    app.on_key(key('j'));
+    let high = app.selected().unwrap().id;
+    assert_eq!(app.on_key(key('s')), None);
+    assert_eq!(
+        app.mode,
+        Mode::Confirm {
+            id: high,
+            scope: Scope::Session
+        }
+    );
+    assert!(matches!(
+        app.on_key(key('s')),
+        Some(Action::Decide {
+            scope: Scope::Session,
+            ..
+        })
+    ));
 }

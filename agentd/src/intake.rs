@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use shared::{ApprovalRequest, DecideRequest, ErrorCode, Risk, WireError};
+use shared::{ApprovalRequest, DecideRequest, ErrorCode, Risk, SubjectType, WireError};
 
 use crate::registry::{validate_tool_name, Policy, Registry};
 
@@ -23,6 +23,7 @@ pub struct Admitted {
     pub timeout: Duration,
     pub risk: Risk,
     pub risk_reasons: Vec<String>,
+    pub subject: SubjectType,
 }
 
 fn invalid(code: ErrorCode, message: String) -> WireError {
@@ -81,6 +82,7 @@ pub fn admit(
         timeout,
         risk,
         risk_reasons,
+        subject: req.subject,
     })
 }
 

@@ -362,6 +362,7 @@ impl Queue {
             state: State::Pending,
             attached: true,
             decision: None,
+            subject: req.subject,
         };
         if !req.requires_approval {
             let decision = Decision {

@@ -54,6 +54,7 @@ fn admitted() -> Admitted {
         timeout: Duration::from_secs(3600),
         risk: Risk::High,
         risk_reasons: vec![],
+        subject: shared::SubjectType::Tool,
     }
 }
 

@@ -40,6 +40,7 @@ fn request(i: usize) -> RequestView {
         state: State::Pending,
         attached: true,
         decision: None,
+        subject: shared::SubjectType::Tool,
     }
 }
 

@@ -23,6 +23,7 @@ pub struct RequestJson {
     pub state: String,
     pub attached: bool,
     pub decision: Option<DecisionJson>,
+    pub subject: String,
 }
 
 #[derive(Serialize)]
@@ -64,6 +65,7 @@ impl From<&RequestView> for RequestJson {
             state: v.state.to_string(),
             attached: v.attached,
             decision: v.decision.as_ref().map(DecisionJson::from),
+            subject: v.subject.to_string(),
         }
     }
 }

@@ -327,3 +327,40 @@ async fn audit_verify_says_intact_or_names_the_broken_entry() {
     assert_eq!(doc["broken_at"], 5);
     d.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subject_types_are_shown_and_filter_history() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let s = d.socket();
+    let secret = ash(s)
+        .args([
+            "request",
+            "--tool",
+            "vault-read",
+            "--subject",
+            "secret_access",
+            "--timeout",
+            "0.3",
+        ])
+        .spawn()
+        .unwrap();
+    let ids = pending_ids(s, 1).await;
+    let table = text(&run(s, &["pending"]).await.stdout);
+    assert!(table.contains("vault-read (secret_access)"), "{table}");
+    let shown = text(&run(s, &["show", &ids[0]]).await.stdout);
+    assert!(shown.contains("subject   secret_access\n"), "{shown}");
+    assert_eq!(
+        secret.wait_with_output().await.unwrap().status.code(),
+        Some(3)
+    );
+    let plain = run(s, &["request", "--tool", "ls", "--timeout", "0.2"]).await;
+    assert_eq!(plain.status.code(), Some(3));
+    let out = run(s, &["history", "--subject", "secret_access", "--json"]).await;
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["subject"], "secret_access");
+    let out = run(s, &["request", "--tool", "x", "--subject", "telepathy"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("unknown subject type 'telepathy'"));
+    d.stop().await.unwrap();
+}

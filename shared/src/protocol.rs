@@ -173,6 +173,7 @@ pub struct HistoryQuery {
     pub until: Option<DateTime<Utc>>,
     /// At most this many (history only; export has no limit unless given).
     pub limit: Option<u32>,
+    pub subject: Option<SubjectType>,
 }
 
 /// One exported request with the audit entries that concern it.
@@ -219,6 +220,66 @@ pub struct ApprovalRequest {
     pub timeout_ms: Option<u64>,
     /// Raises the risk level; never lowers it.
     pub risk_hint: Option<Risk>,
+    pub subject: SubjectType,
+}
+
+/// What kind of thing a request asks to do; rules and filters can use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+pub enum SubjectType {
+    /// Calling a tool (the default).
+    #[default]
+    Tool,
+    /// Reading a secret.
+    SecretAccess,
+    /// Sending a message out on a channel.
+    ChannelSend,
+    /// Acting in a browser.
+    BrowserAction,
+    /// Using a capability of the machine (camera, location, …).
+    NodeCapability,
+    /// Pairing a device.
+    DevicePairing,
+}
+
+impl SubjectType {
+    pub const ALL: [SubjectType; 6] = [
+        SubjectType::Tool,
+        SubjectType::SecretAccess,
+        SubjectType::ChannelSend,
+        SubjectType::BrowserAction,
+        SubjectType::NodeCapability,
+        SubjectType::DevicePairing,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectType::Tool => "tool",
+            SubjectType::SecretAccess => "secret_access",
+            SubjectType::ChannelSend => "channel_send",
+            SubjectType::BrowserAction => "browser_action",
+            SubjectType::NodeCapability => "node_capability",
+            SubjectType::DevicePairing => "device_pairing",
+        }
+    }
+}
+
+impl fmt::Display for SubjectType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for SubjectType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SubjectType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s.to_ascii_lowercase().replace('-', "_"))
+            .ok_or_else(|| {
+                format!("unknown subject type '{s}' (expected tool, secret_access, channel_send, browser_action, node_capability or device_pairing)")
+            })
+    }
 }
 
 /// The acknowledgement of a queued request.
@@ -381,6 +442,7 @@ pub struct RequestView {
     /// Whether an agent connection is waiting on it right now.
     pub attached: bool,
     pub decision: Option<Decision>,
+    pub subject: SubjectType,
 }
 
 /// Who asked: the self-declared name plus what the kernel said about the connection.
@@ -581,6 +643,7 @@ mod tests {
             state: State::Denied,
             attached: true,
             decision: Some(decision()),
+            subject: SubjectType::Tool,
         }
     }
 
@@ -617,6 +680,7 @@ mod tests {
                 summary: None,
                 timeout_ms: Some(1500),
                 risk_hint: Some(Risk::Critical),
+                subject: SubjectType::SecretAccess,
             }),
             ClientMsg::Submit(ApprovalRequest::default()),
             ClientMsg::Attach { id },
@@ -650,6 +714,7 @@ mod tests {
                 since: Some(now()),
                 until: Some(now()),
                 limit: Some(50),
+                subject: Some(SubjectType::ChannelSend),
             }),
             ClientMsg::VerifyAudit,
         ];
@@ -766,10 +831,11 @@ mod tests {
             summary: Some("s".into()),
             timeout_ms: Some(1000),
             risk_hint: Some(Risk::High),
+            subject: SubjectType::Tool,
         });
         assert_eq!(
             codec::encode(&list).unwrap(),
-            [0, 1, b't', 2, b'{', b'}', 0, 1, 1, b's', 1, 251, 0xe8, 0x03, 1, 2]
+            [0, 1, b't', 2, b'{', b'}', 0, 1, 1, b's', 1, 251, 0xe8, 0x03, 1, 2, 0]
         );
         let time = codec::encode(&now()).unwrap();
         assert_eq!(time[0] as usize, time.len() - 1);

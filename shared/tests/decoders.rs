@@ -112,6 +112,7 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
                     summary: None,
                     timeout_ms,
                     risk_hint,
+                    subject: shared::SubjectType::Tool,
                 })
             }),
         any::<u128>().prop_map(|n| ClientMsg::Attach {

@@ -57,6 +57,7 @@ fn filter(q: &HistoryQuery) -> (String, Vec<Value>) {
     eq("tool", &q.tool);
     eq("decided_by", &q.operator);
     eq("state", &q.state.map(|s| s.to_string()));
+    eq("subject", &q.subject.map(|s| s.to_string()));
     if let Some(since) = q.since {
         clauses.push("created_at >= ?".into());
         params.push(Value::Integer(micros(since)));

@@ -71,6 +71,8 @@ ALTER TABLE requests ADD COLUMN decided_pid INTEGER;
     // 3: standing decisions (grants), and which grant answered a request.
     r#"
 ALTER TABLE requests ADD COLUMN grant_id TEXT;
+ALTER TABLE requests ADD COLUMN subject TEXT NOT NULL DEFAULT 'tool';
+CREATE INDEX requests_subject ON requests (subject, created_at);
 CREATE TABLE grants (
     id           TEXT PRIMARY KEY,
     verdict      TEXT NOT NULL,

@@ -118,12 +118,13 @@ fn write(conn: &mut Connection, head: &mut Head, batch: &[Job]) -> rusqlite::Res
                 tx.prepare_cached(&format!(
                     "INSERT INTO requests ({COLUMNS}) VALUES \
                      (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-                     ?18, ?19, ?20)"
+                     ?18, ?19, ?20, ?21)"
                 ))?
                 .execute(params_from_iter(values(view)))?;
             }
             Some(RowWrite::Decide(view)) => {
-                let [id, .., state, source, by, reason, at, uid, pid, grant] = values(view);
+                let [id, .., state, source, by, reason, at, uid, pid, grant, _subject] =
+                    values(view);
                 tx.prepare_cached(
                     "UPDATE requests SET state = ?2, decision_source = ?3, decided_by = ?4, \
                      reason = ?5, decided_at = ?6, decided_uid = ?7, decided_pid = ?8, \

@@ -8,7 +8,7 @@ use std::time::Duration;
 use agentd::testkit::TempDaemon;
 use agentd::Settings;
 use anyhow::Context;
-use shared::{request_approval, ApprovalRequest, Risk, ToolSpec};
+use shared::{request_approval, ApprovalRequest, Risk, SubjectType, ToolSpec};
 
 use crate::outcome::SUCCESS;
 use crate::tui::{self, Options};
@@ -88,6 +88,14 @@ const SCENARIOS: &[Scenario] = &[
         Some(Risk::Critical),
         25,
     ),
+    (
+        "ops-agent",
+        "vault-read",
+        r#"{"path":"secret/prod/db","field":"password"}"#,
+        "read the production database password",
+        None,
+        200,
+    ),
 ];
 
 /// Ignores `--socket`: the demo never touches the real agentd.
@@ -147,6 +155,11 @@ async fn agent(socket: PathBuf, index: usize, scenario: Scenario) {
             summary: Some(summary.into()),
             timeout_ms: Some(secs * 1000),
             risk_hint,
+            subject: if tool == "vault-read" {
+                SubjectType::SecretAccess
+            } else {
+                SubjectType::Tool
+            },
         };
         if request_approval(&socket, name, &req, |_| {}).await.is_err() {
             return;

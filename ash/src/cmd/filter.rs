@@ -1,7 +1,7 @@
 //! The filter flags `history` and `export` share.
 
 use chrono::Utc;
-use shared::{HistoryQuery, State};
+use shared::{HistoryQuery, State, SubjectType};
 
 use crate::outcome::UsageError;
 
@@ -25,6 +25,9 @@ pub struct Filters {
     /// Only requests created before this time: RFC 3339, or an age like 2h or 7d
     #[arg(long, value_name = "WHEN")]
     until: Option<String>,
+    /// Only requests of this subject type (tool, secret_access, channel_send, …)
+    #[arg(long, value_name = "TYPE")]
+    subject: Option<SubjectType>,
 }
 
 impl Filters {
@@ -45,6 +48,7 @@ impl Filters {
             since: when("since", &self.since)?,
             until: when("until", &self.until)?,
             limit,
+            subject: self.subject,
         })
     }
 }

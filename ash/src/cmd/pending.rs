@@ -44,6 +44,14 @@ pub async fn run(globals: &Globals, _args: Args) -> anyhow::Result<u8> {
     Ok(SUCCESS)
 }
 
+/// The tool, with its subject type when it is not a plain tool call.
+pub fn tool_cell(v: &RequestView) -> String {
+    match v.subject {
+        shared::SubjectType::Tool => one_line(&v.tool),
+        subject => format!("{} ({subject})", one_line(&v.tool)),
+    }
+}
+
 /// Renders the table; `width` limits each line when given.
 pub fn table(requests: &[RequestView], width: Option<usize>, now: DateTime<Utc>) -> String {
     let rows: Vec<Vec<String>> = requests
@@ -52,7 +60,7 @@ pub fn table(requests: &[RequestView], width: Option<usize>, now: DateTime<Utc>)
             vec![
                 short(&v.id),
                 ellipsize(&one_line(&v.agent.name), MAX_AGENT),
-                ellipsize(&one_line(&v.tool), MAX_TOOL),
+                ellipsize(&tool_cell(v), MAX_TOOL),
                 v.risk.to_string(),
                 clock(v.created_at, now),
                 remaining(v.expires_at, now),
@@ -90,6 +98,7 @@ mod tests {
             state: State::Pending,
             attached: true,
             decision: None,
+            subject: shared::SubjectType::Tool,
         }
     }
 

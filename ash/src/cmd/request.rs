@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use chrono::Utc;
 use shared::request_id::short;
-use shared::{ApprovalRequest, Client, Risk, Role};
+use shared::{ApprovalRequest, Client, Risk, Role, SubjectType};
 use uuid::Uuid;
 
 use crate::display::{one_line, remaining};
@@ -38,6 +38,10 @@ pub struct Args {
     /// A risk hint (low, medium, high, critical); it can raise the tool's risk, never lower it
     #[arg(long, value_name = "LEVEL")]
     risk: Option<Risk>,
+    /// What kind of thing is asked: tool, secret_access, channel_send, browser_action,
+    /// node_capability or device_pairing
+    #[arg(long, value_name = "TYPE", default_value = "tool")]
+    subject: SubjectType,
 }
 
 /// Seconds (fractions allowed) to whole milliseconds.
@@ -61,6 +65,7 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
         summary: args.summary,
         timeout_ms: args.timeout,
         risk_hint: args.risk,
+        subject: args.subject,
     };
     let queued: OnceLock<Uuid> = OnceLock::new();
     let json_output = globals.json;

@@ -50,6 +50,7 @@ pub fn render(v: &RequestView, reveal: bool) -> String {
     };
     field("state", state);
     field("tool", one_line(&v.tool));
+    field("subject", v.subject.to_string());
     field("risk", v.risk.to_string());
     for reason in &v.risk_reasons {
         field("", format!("- {}", one_line(reason)));

@@ -47,6 +47,7 @@ fn req(n: u8, agent: &str, tool: &str, risk: Risk, args: &str, left: i64) -> Req
         state: State::Pending,
         attached: true,
         decision: None,
+        subject: shared::SubjectType::Tool,
     }
 }
 

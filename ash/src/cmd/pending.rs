@@ -27,7 +27,7 @@ const HEADERS: [&str; 7] = [
     "ARGS",
 ];
 const MAX_AGENT: usize = 16;
-const MAX_TOOL: usize = 24;
+const MAX_TOOL: usize = 32;
 
 pub async fn run(globals: &Globals, _args: Args) -> anyhow::Result<u8> {
     let mut client = super::connect_operator(globals).await?;

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use shared::{Risk, ToolSpec};
 
 use crate::registry::validate_spec;
+use crate::rules::{Rule, RuleEntry};
 use crate::store::Durability;
 
 /// The longest approval timeout any tool may have: a week.
@@ -54,6 +55,8 @@ pub struct Settings {
     pub grant_capacity: usize,
     /// How long a session grant lasts at most.
     pub session_grant_ttl: Duration,
+    /// Risk rules, in file order.
+    pub rules: Vec<Rule>,
 }
 
 /// Limits on what one agent, or everyone together, may ask of agentd.
@@ -99,6 +102,7 @@ impl Default for Settings {
             socket_group: None,
             grant_capacity: 1024,
             session_grant_ttl: Duration::from_secs(12 * 3600),
+            rules: Vec::new(),
         }
     }
 }
@@ -128,6 +132,8 @@ struct File {
     grants: GrantsSection,
     #[serde(default, rename = "tool")]
     tools: Vec<ToolEntry>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<RuleEntry>,
 }
 
 #[derive(Deserialize, Default)]
@@ -307,6 +313,13 @@ impl Settings {
         }
         if let Some(risk) = file.defaults.risk {
             settings.default_risk = risk;
+        }
+        for entry in file.rules {
+            let rule = Rule::compile(entry).map_err(fail)?;
+            if settings.rules.iter().any(|r| r.name == rule.name) {
+                return Err(fail(format!("[[rule]] '{}' is defined twice", rule.name)));
+            }
+            settings.rules.push(rule);
         }
         for entry in file.tools {
             let spec = ToolSpec {

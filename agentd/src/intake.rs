@@ -24,6 +24,8 @@ pub struct Admitted {
     pub risk: Risk,
     pub risk_reasons: Vec<String>,
     pub subject: SubjectType,
+    /// A rule's automatic decision: the verdict, the rule's name and its reason.
+    pub auto: Option<(shared::Verdict, String, String)>,
 }
 
 fn invalid(code: ErrorCode, message: String) -> WireError {
@@ -72,6 +74,13 @@ pub fn admit(
         }
         _ => {}
     }
+    // Rules look at the canonical arguments; they only ever raise the risk.
+    let args: serde_json::Value = serde_json::from_str(&args_json).unwrap_or_default();
+    let ruled = crate::rules::evaluate(&registry.rules, &req.tool, req.subject, &args);
+    if let Some(rule_risk) = ruled.risk.filter(|r| *r > risk) {
+        risk = rule_risk;
+    }
+    risk_reasons.extend(ruled.reasons);
 
     Ok(Admitted {
         tool: req.tool.clone(),
@@ -83,6 +92,7 @@ pub fn admit(
         risk,
         risk_reasons,
         subject: req.subject,
+        auto: ruled.auto,
     })
 }
 

@@ -13,6 +13,7 @@ pub mod limits;
 pub mod operators;
 pub mod queue;
 pub mod registry;
+pub mod rules;
 pub mod server;
 pub mod socket;
 pub mod store;

@@ -4,9 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use clap::Parser;
+use clap::{Parser, Subcommand};
 use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
+
+mod check_config;
 
 /// The approval daemon: agents ask it to approve tool calls over a Unix socket, and their calls
 /// block until an operator approves or denies them with `ash`, or until the tool's timeout
@@ -28,10 +30,31 @@ struct Args {
     /// default file is fine, a missing named file is an error]
     #[arg(long, env = "AGENTD_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check a config file and show what it would do to sample requests, without starting.
+    ///
+    /// Each sample is JSON: {"tool": NAME, "args": {...}, "subject": TYPE, "risk_hint": LEVEL}
+    /// (all but tool optional). Exit 0 if the file is valid, 1 if not, 2 for a bad sample.
+    CheckConfig {
+        /// The config file to check
+        file: PathBuf,
+        /// A request to try the rules on (repeatable)
+        #[arg(long = "sample", value_name = "JSON")]
+        samples: Vec<String>,
+    },
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    if let Some(Command::CheckConfig { file, samples }) = &args.command {
+        return check_config::run(file, samples);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_env("AGENTD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),

@@ -364,8 +364,21 @@ impl Queue {
             decision: None,
             subject: req.subject,
         };
-        if !req.requires_approval {
-            let decision = Decision {
+        let automatic = match (&req.auto, req.requires_approval) {
+            (Some((verdict, rule, reason)), _) => Some(Decision {
+                state: match verdict {
+                    Verdict::Approve => State::Approved,
+                    Verdict::Deny => State::Denied,
+                },
+                source: DecisionSource::Rule,
+                by: rule.clone(),
+                reason: Some(reason.clone()),
+                at: now,
+                by_uid: None,
+                by_pid: None,
+                grant: None,
+            }),
+            (None, false) => Some(Decision {
                 state: State::Approved,
                 source: DecisionSource::Policy,
                 by: AGENTD.into(),
@@ -374,8 +387,11 @@ impl Queue {
                 by_uid: None,
                 by_pid: None,
                 grant: None,
-            };
-            view.state = State::Approved;
+            }),
+            (None, true) => None,
+        };
+        if let Some(decision) = automatic {
+            view.state = decision.state;
             view.attached = false;
             view.decision = Some(decision.clone());
             log_decision(&view, &decision);

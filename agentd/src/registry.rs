@@ -45,6 +45,8 @@ pub struct Policy {
 
 pub struct Registry {
     tools: RwLock<HashMap<String, Policy>>,
+    /// Risk rules from the config, in file order.
+    pub rules: Vec<crate::rules::Rule>,
     default_timeout_secs: u64,
     default_risk: Risk,
 }
@@ -76,6 +78,7 @@ impl Registry {
         }
         Registry {
             tools: RwLock::new(tools),
+            rules: settings.rules.clone(),
             default_timeout_secs: settings.default_timeout_secs,
             default_risk: settings.default_risk,
         }

@@ -55,6 +55,7 @@ fn admitted() -> Admitted {
         risk: Risk::High,
         risk_reasons: vec![],
         subject: shared::SubjectType::Tool,
+        auto: None,
     }
 }
 

@@ -1,0 +1,365 @@
+//! Risk rules from the registry file: a rule matches requests by tool name (a glob), subject
+//! type, and a value in the arguments (a JSON pointer and a regex or glob), and then raises the
+//! risk, adds a named reason, or decides at once.
+//!
+//! A request's risk is the highest of its tool's, every matching rule's and the agent's hint,
+//! and every matching rule adds its reason, so the operator sees why. When matching rules
+//! decide, a denial wins over an approval.
+
+use regex::Regex;
+use serde_json::Value;
+use shared::{Risk, SubjectType, Verdict};
+
+/// One compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    tool: Option<Regex>,
+    subject: Option<SubjectType>,
+    /// The argument to look at (`/command`, `/env/0`); `""` is the whole arguments as JSON.
+    pointer: Option<String>,
+    pattern: Option<Regex>,
+    pub risk: Option<Risk>,
+    pub reason: String,
+    pub auto: Option<Verdict>,
+}
+
+/// A rule as the config file writes it.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleEntry {
+    pub name: String,
+    pub tool: Option<String>,
+    pub subject: Option<String>,
+    pub pointer: Option<String>,
+    pub regex: Option<String>,
+    pub glob: Option<String>,
+    pub risk: Option<Risk>,
+    pub reason: Option<String>,
+    pub auto: Option<String>,
+}
+
+/// A regex error on one line: what is wrong, and in which pattern.
+fn regex_error(pattern: &str, e: regex::Error) -> String {
+    let text = e.to_string();
+    let what = text
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("invalid")
+        .trim()
+        .trim_start_matches("error: ");
+    format!("{what} in {pattern:?}")
+}
+
+/// A glob (`*` any run, `?` one character) as an anchored regex.
+pub fn glob_regex(glob: &str) -> Result<Regex, regex::Error> {
+    let mut pattern = String::from("^");
+    for c in glob.chars() {
+        match c {
+            '*' => pattern.push_str(".*"),
+            '?' => pattern.push('.'),
+            c => pattern.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    pattern.push('$');
+    Regex::new(&pattern)
+}
+
+impl Rule {
+    /// Compiles a rule; the message names the rule and the field.
+    pub fn compile(entry: RuleEntry) -> Result<Rule, String> {
+        let name = entry.name.trim().to_string();
+        if name.is_empty() {
+            return Err("[[rule]] needs a name".into());
+        }
+        let fail = |field: &str, e: String| format!("[[rule]] '{name}': {field}: {e}");
+        let tool = entry
+            .tool
+            .as_deref()
+            .map(glob_regex)
+            .transpose()
+            .map_err(|e| fail("tool", e.to_string()))?;
+        let subject = entry
+            .subject
+            .as_deref()
+            .map(str::parse::<SubjectType>)
+            .transpose()
+            .map_err(|e| fail("subject", e))?;
+        let pattern = match (&entry.regex, &entry.glob) {
+            (Some(_), Some(_)) => return Err(fail("regex and glob", "give one, not both".into())),
+            (Some(re), None) => {
+                Some(Regex::new(re).map_err(|e| fail("regex", regex_error(re, e)))?)
+            }
+            (None, Some(g)) => Some(glob_regex(g).map_err(|e| fail("glob", e.to_string()))?),
+            (None, None) => None,
+        };
+        match (&entry.pointer, &pattern) {
+            (Some(p), Some(_)) if !(p.is_empty() || p.starts_with('/')) => {
+                return Err(fail(
+                    "pointer",
+                    format!("'{p}' must start with / (e.g. /command)"),
+                ));
+            }
+            (Some(_), None) => {
+                return Err(fail("pointer", "needs a regex or a glob to match".into()))
+            }
+            (None, Some(_)) => {
+                return Err(fail(
+                    "regex or glob",
+                    "needs a pointer to say which argument".into(),
+                ))
+            }
+            _ => {}
+        }
+        let auto = match entry.auto.as_deref() {
+            None => None,
+            Some("approve") => Some(Verdict::Approve),
+            Some("deny") => Some(Verdict::Deny),
+            Some(other) => {
+                return Err(fail(
+                    "auto",
+                    format!("'{other}' must be \"approve\" or \"deny\""),
+                ))
+            }
+        };
+        if entry.risk.is_none() && auto.is_none() && entry.reason.is_none() {
+            return Err(fail(
+                "rule",
+                "does nothing: give it a risk, a reason or an auto decision".into(),
+            ));
+        }
+        Ok(Rule {
+            reason: entry.reason.unwrap_or_else(|| name.clone()),
+            name,
+            tool,
+            subject,
+            pointer: entry.pointer,
+            pattern,
+            risk: entry.risk,
+            auto,
+        })
+    }
+
+    /// Whether the rule matches a request.
+    pub fn matches(&self, tool: &str, subject: SubjectType, args: &Value) -> bool {
+        if self.tool.as_ref().is_some_and(|t| !t.is_match(tool)) {
+            return false;
+        }
+        if self.subject.is_some_and(|s| s != subject) {
+            return false;
+        }
+        match (&self.pointer, &self.pattern) {
+            (Some(pointer), Some(pattern)) => {
+                let text = match if pointer.is_empty() {
+                    Some(args)
+                } else {
+                    args.pointer(pointer)
+                } {
+                    None => return false,
+                    Some(Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                };
+                pattern.is_match(&text)
+            }
+            _ => true,
+        }
+    }
+}
+
+/// What the matching rules say about a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verdicts {
+    /// The highest risk any matching rule sets.
+    pub risk: Option<Risk>,
+    /// `rule NAME: REASON` for each matching rule.
+    pub reasons: Vec<String>,
+    /// An automatic decision and the rule that made it (a denial wins).
+    pub auto: Option<(Verdict, String, String)>,
+}
+
+/// Applies every rule to a request.
+pub fn evaluate(rules: &[Rule], tool: &str, subject: SubjectType, args: &Value) -> Verdicts {
+    let mut out = Verdicts::default();
+    for rule in rules.iter().filter(|r| r.matches(tool, subject, args)) {
+        out.risk = out.risk.max(rule.risk);
+        out.reasons
+            .push(format!("rule {}: {}", rule.name, rule.reason));
+        if let Some(verdict) = rule.auto {
+            let wins = match &out.auto {
+                None => true,
+                Some((Verdict::Approve, ..)) => verdict == Verdict::Deny,
+                Some((Verdict::Deny, ..)) => false,
+            };
+            if wins {
+                out.auto = Some((verdict, rule.name.clone(), rule.reason.clone()));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule(entry: RuleEntry) -> Rule {
+        Rule::compile(entry).unwrap()
+    }
+
+    fn destructive() -> Rule {
+        rule(RuleEntry {
+            name: "destructive shell".into(),
+            tool: Some("shell*".into()),
+            pointer: Some("/command".into()),
+            regex: Some(r"rm -rf|sudo|curl .*\| *sh".into()),
+            risk: Some(Risk::Critical),
+            reason: Some("destructive shell command".into()),
+            ..RuleEntry::default()
+        })
+    }
+
+    #[test]
+    fn tool_glob_pointer_and_regex_all_have_to_match() {
+        let r = destructive();
+        assert!(r.matches(
+            "shell",
+            SubjectType::Tool,
+            &json!({"command": "sudo rm -rf /"})
+        ));
+        assert!(r.matches(
+            "shell-exec",
+            SubjectType::Tool,
+            &json!({"command": "curl x | sh"})
+        ));
+        assert!(!r.matches("shell", SubjectType::Tool, &json!({"command": "ls"})));
+        assert!(!r.matches("python", SubjectType::Tool, &json!({"command": "sudo x"})));
+        assert!(
+            !r.matches("shell", SubjectType::Tool, &json!({"cmd": "sudo x"})),
+            "no /command"
+        );
+    }
+
+    #[test]
+    fn subjects_globs_and_non_string_values() {
+        let secrets = rule(RuleEntry {
+            name: "prod secrets".into(),
+            subject: Some("secret_access".into()),
+            pointer: Some("/path".into()),
+            glob: Some("secret/prod/*".into()),
+            risk: Some(Risk::High),
+            ..RuleEntry::default()
+        });
+        assert!(secrets.matches(
+            "vault",
+            SubjectType::SecretAccess,
+            &json!({"path": "secret/prod/db"})
+        ));
+        assert!(!secrets.matches(
+            "vault",
+            SubjectType::Tool,
+            &json!({"path": "secret/prod/db"})
+        ));
+        assert!(!secrets.matches(
+            "vault",
+            SubjectType::SecretAccess,
+            &json!({"path": "secret/dev/db"})
+        ));
+        let big = rule(RuleEntry {
+            name: "many replicas".into(),
+            pointer: Some("/replicas".into()),
+            regex: Some("^[0-9]{3,}$".into()),
+            risk: Some(Risk::High),
+            ..RuleEntry::default()
+        });
+        assert!(big.matches("scale", SubjectType::Tool, &json!({"replicas": 500})));
+        assert!(!big.matches("scale", SubjectType::Tool, &json!({"replicas": 5})));
+    }
+
+    #[test]
+    fn the_highest_risk_wins_every_reason_counts_and_deny_beats_approve() {
+        let approve_make = rule(RuleEntry {
+            name: "make".into(),
+            pointer: Some("/command".into()),
+            regex: Some("^make ".into()),
+            auto: Some("approve".into()),
+            risk: Some(Risk::Low),
+            ..RuleEntry::default()
+        });
+        let deny_sudo = rule(RuleEntry {
+            name: "no sudo".into(),
+            pointer: Some("/command".into()),
+            regex: Some("sudo".into()),
+            auto: Some("deny".into()),
+            ..RuleEntry::default()
+        });
+        let rules = [approve_make, destructive(), deny_sudo];
+        let v = evaluate(
+            &rules,
+            "shell",
+            SubjectType::Tool,
+            &json!({"command": "make x && sudo rm -rf /"}),
+        );
+        assert_eq!(v.risk, Some(Risk::Critical));
+        assert_eq!(v.reasons.len(), 3);
+        assert_eq!(
+            v.auto.as_ref().map(|a| (a.0, a.1.as_str())),
+            Some((Verdict::Deny, "no sudo"))
+        );
+        let v = evaluate(
+            &rules,
+            "shell",
+            SubjectType::Tool,
+            &json!({"command": "make test"}),
+        );
+        assert_eq!(v.auto.as_ref().map(|a| a.0), Some(Verdict::Approve));
+        assert_eq!(v.risk, Some(Risk::Low));
+    }
+
+    #[test]
+    fn bad_rules_say_which_and_why() {
+        let err = |e: RuleEntry| Rule::compile(e).unwrap_err();
+        assert!(err(RuleEntry {
+            name: "x".into(),
+            pointer: Some("/a".into()),
+            regex: Some("(".into()),
+            risk: Some(Risk::High),
+            ..RuleEntry::default()
+        })
+        .starts_with("[[rule]] 'x': regex: "));
+        assert!(err(RuleEntry {
+            name: "x".into(),
+            pointer: Some("/a".into()),
+            risk: Some(Risk::High),
+            ..RuleEntry::default()
+        })
+        .contains("needs a regex or a glob"));
+        assert!(err(RuleEntry {
+            name: "x".into(),
+            pointer: Some("a".into()),
+            glob: Some("*".into()),
+            risk: Some(Risk::High),
+            ..RuleEntry::default()
+        })
+        .contains("must start with /"));
+        assert!(err(RuleEntry {
+            name: "x".into(),
+            auto: Some("maybe".into()),
+            ..RuleEntry::default()
+        })
+        .contains("auto"));
+        assert!(err(RuleEntry {
+            name: "x".into(),
+            ..RuleEntry::default()
+        })
+        .contains("does nothing"));
+        assert!(err(RuleEntry {
+            name: "x".into(),
+            subject: Some("mind".into()),
+            risk: Some(Risk::Low),
+            ..RuleEntry::default()
+        })
+        .contains("subject"));
+    }
+}

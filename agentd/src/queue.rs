@@ -348,7 +348,7 @@ impl Queue {
     ) -> Result<Submission, QueueError> {
         let id = Uuid::new_v4();
         let now = now();
-        let mut view = RequestView {
+        let view = RequestView {
             id,
             tool: req.tool,
             args_json: req.args_json,
@@ -391,35 +391,8 @@ impl Queue {
             (None, true) => None,
         };
         if let Some(decision) = automatic {
-            view.state = decision.state;
-            view.attached = false;
-            view.decision = Some(decision.clone());
-            log_decision(&view, &decision);
-            let outcome = Outcome { id, decision };
-            let seq = {
-                let mut inner = self.lock();
-                let seq = self.store.enqueue(
-                    Some(RowWrite::Insert(view.clone())),
-                    Some(store::finished_event(&view)),
-                    Vec::new(),
-                );
-                inner.entries.insert(
-                    id,
-                    Entry {
-                        view,
-                        outcome: Arc::new(watch::channel(Some(outcome.clone())).0),
-                        waiters: 0,
-                        generation: 0,
-                        timer: None,
-                    },
-                );
-                self.retire(&mut inner, id);
-                seq
-            };
-            self.store.durable(seq).await?;
-            return Ok(Submission::Decided(outcome));
+            return self.answer_at_once(view, decision, None).await;
         }
-
         let granted = self.lock().grants.answer(
             &view.tool,
             &view.args_json,
@@ -428,37 +401,10 @@ impl Queue {
             now,
         );
         if let Some(grant) = granted {
-            let decision = grant_decision(&grant, now);
-            view.state = decision.state;
-            view.attached = false;
-            view.decision = Some(decision.clone());
-            log_decision(&view, &decision);
-            let outcome = Outcome { id, decision };
-            let seq = {
-                let mut inner = self.lock();
-                self.store.enqueue(
-                    Some(RowWrite::Insert(view.clone())),
-                    Some(store::finished_event(&view)),
-                    Vec::new(),
-                );
-                let seq = self
-                    .store
-                    .enqueue(Some(RowWrite::GrantUsed(grant.id)), None, Vec::new());
-                inner.entries.insert(
-                    id,
-                    Entry {
-                        view,
-                        outcome: Arc::new(watch::channel(Some(outcome.clone())).0),
-                        waiters: 0,
-                        generation: 0,
-                        timer: None,
-                    },
-                );
-                self.retire(&mut inner, id);
-                seq
-            };
-            self.store.durable(seq).await?;
-            return Ok(Submission::Decided(outcome));
+            let used = RowWrite::GrantUsed(grant.id);
+            return self
+                .answer_at_once(view, grant_decision(&grant, now), Some(used))
+                .await;
         }
 
         let outcome = Arc::new(watch::channel(None).0);
@@ -506,6 +452,47 @@ impl Queue {
         };
         self.store.durable(seq).await?;
         Ok(Submission::Queued { ticket, waiter })
+    }
+
+    /// Records a request answered the moment it arrives (by a rule, by policy or by a grant,
+    /// whose use `also` records), and returns the answer once it is committed.
+    async fn answer_at_once(
+        &self,
+        mut view: RequestView,
+        decision: Decision,
+        also: Option<RowWrite>,
+    ) -> Result<Submission, QueueError> {
+        let id = view.id;
+        view.state = decision.state;
+        view.attached = false;
+        view.decision = Some(decision.clone());
+        log_decision(&view, &decision);
+        let outcome = Outcome { id, decision };
+        let seq = {
+            let mut inner = self.lock();
+            let mut seq = self.store.enqueue(
+                Some(RowWrite::Insert(view.clone())),
+                Some(store::finished_event(&view)),
+                Vec::new(),
+            );
+            if let Some(write) = also {
+                seq = self.store.enqueue(Some(write), None, Vec::new());
+            }
+            inner.entries.insert(
+                id,
+                Entry {
+                    view,
+                    outcome: Arc::new(watch::channel(Some(outcome.clone())).0),
+                    waiters: 0,
+                    generation: 0,
+                    timer: None,
+                },
+            );
+            self.retire(&mut inner, id);
+            seq
+        };
+        self.store.durable(seq).await?;
+        Ok(Submission::Decided(outcome))
     }
 
     /// A connection waits on an existing request, e.g. after its agent reconnected.

@@ -57,6 +57,10 @@ pub struct Settings {
     pub session_grant_ttl: Duration,
     /// Risk rules, in file order.
     pub rules: Vec<Rule>,
+    /// How long a reviewing parent agent has before a request goes up a level.
+    pub escalation_window: Duration,
+    /// How many reviewing parents a request may pass through.
+    pub max_review_depth: usize,
 }
 
 /// Limits on what one agent, or everyone together, may ask of agentd.
@@ -103,6 +107,8 @@ impl Default for Settings {
             grant_capacity: 1024,
             session_grant_ttl: Duration::from_secs(12 * 3600),
             rules: Vec::new(),
+            escalation_window: Duration::from_secs(30),
+            max_review_depth: 4,
         }
     }
 }
@@ -130,6 +136,8 @@ struct File {
     limits: LimitsSection,
     #[serde(default)]
     grants: GrantsSection,
+    #[serde(default)]
+    escalation: EscalationSection,
     #[serde(default, rename = "tool")]
     tools: Vec<ToolEntry>,
     #[serde(default, rename = "rule")]
@@ -155,6 +163,13 @@ struct LimitsSection {
     max_connections: Option<usize>,
     max_args_kib: Option<usize>,
     hello_timeout_secs: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EscalationSection {
+    window_secs: Option<u64>,
+    max_depth: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -251,6 +266,20 @@ impl Settings {
         settings.operator_users = file.operators.users;
         settings.operator_groups = file.operators.groups;
         settings.allow_own_requests = file.operators.allow_own_requests.unwrap_or(false);
+        if let Some(secs) = file.escalation.window_secs {
+            if !(1..=3600).contains(&secs) {
+                return Err(fail(format!(
+                    "[escalation] window_secs = {secs} is out of range (1 to 3600)"
+                )));
+            }
+            settings.escalation_window = Duration::from_secs(secs);
+        }
+        if let Some(depth) = file.escalation.max_depth {
+            if depth > 16 {
+                return Err(fail(format!("[escalation] max_depth = {depth} is over 16")));
+            }
+            settings.max_review_depth = depth;
+        }
         if let Some(n) = file.grants.capacity {
             if n == 0 {
                 return Err(fail("[grants] capacity must be at least 1".into()));

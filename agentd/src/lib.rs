@@ -96,6 +96,8 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, StartError> {
             forbid_own_requests: !settings.allow_own_requests,
             grant_capacity: settings.grant_capacity,
             session_grant_ttl: settings.session_grant_ttl,
+            escalation_window: settings.escalation_window,
+            max_review_depth: settings.max_review_depth,
         },
     );
     let grants = recovered.grants.len();

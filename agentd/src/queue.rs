@@ -16,9 +16,9 @@ use chrono::{DateTime, Utc};
 use shared::request_id::{short, IdPrefix};
 use shared::{
     AgentIdentity, DecideRequest, Decision, DecisionSource, ErrorCode, Event, GrantView, Outcome,
-    RequestView, Scope, State, Ticket, Verdict, WireError,
+    RequestView, ReviewAction, ReviewDecision, Scope, State, Ticket, Verdict, WireError,
 };
-use tokio::sync::{broadcast, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
@@ -99,6 +99,10 @@ pub struct QueueSettings {
     pub grant_capacity: usize,
     /// How long a session-scoped grant lasts at most (agentd cannot see a session end).
     pub session_grant_ttl: Duration,
+    /// How long a reviewing parent agent has before a request goes up a level.
+    pub escalation_window: Duration,
+    /// How many reviewing parents a request may pass through before it goes to the operators.
+    pub max_review_depth: usize,
 }
 
 /// What a submit or attach gives the connection: an answer now, or a ticket and a waiter.
@@ -143,6 +147,10 @@ struct Entry {
     /// Bumped on every attach and detach, so a stale grace timer knows it is stale.
     generation: u64,
     timer: Option<AbortHandle>,
+    /// How many reviewers it has been sent to, and a counter that makes a stale escalation
+    /// timer harmless.
+    review_depth: usize,
+    review_turn: u64,
 }
 
 struct Inner {
@@ -153,6 +161,15 @@ struct Inner {
     /// Pending requests per agent (verified uid and name), for the per-agent cap.
     pending_by_agent: HashMap<AgentKey, usize>,
     grants: Grants,
+    /// Parent agents connected as reviewers, by their uid and name.
+    reviewers: HashMap<AgentKey, Reviewer>,
+}
+
+/// A parent agent's review connection.
+struct Reviewer {
+    tx: mpsc::UnboundedSender<RequestView>,
+    /// The reviewer's own parent, where its escalations go next.
+    parent: Option<String>,
 }
 
 /// An agent as limits see it: the uid the kernel reported and the name it gave. The same name
@@ -188,6 +205,7 @@ impl Queue {
                 finished: VecDeque::new(),
                 pending_by_agent: HashMap::new(),
                 grants: Grants::new(settings.grant_capacity),
+                reviewers: HashMap::new(),
             }),
             store,
             settings,
@@ -297,6 +315,8 @@ impl Queue {
                     waiters: 0,
                     generation: 1,
                     timer: None,
+                    review_depth: 0,
+                    review_turn: 0,
                 },
             );
             if expires_at <= now {
@@ -345,6 +365,7 @@ impl Queue {
         self: &Arc<Self>,
         agent: AgentIdentity,
         req: Admitted,
+        parent: Option<String>,
     ) -> Result<Submission, QueueError> {
         let id = Uuid::new_v4();
         let now = now();
@@ -363,6 +384,8 @@ impl Queue {
             attached: true,
             decision: None,
             subject: req.subject,
+            path: Vec::new(),
+            reviewer: None,
         };
         let automatic = match (&req.auto, req.requires_approval) {
             (Some((verdict, rule, reason)), _) => Some(Decision {
@@ -427,11 +450,21 @@ impl Queue {
                 )));
             }
             inner.count_pending(&view.agent, 1);
-            let seq = self.store.enqueue(
+            // A reviewing parent sees it before the operators do.
+            let reviewer = parent.filter(|p| {
+                self.settings.max_review_depth > 0
+                    && inner.reviewers.contains_key(&(view.agent.uid, p.clone()))
+            });
+            let deliveries = match reviewer {
+                Some(_) => Vec::new(),
+                None => vec![Delivery::Event(Event::Queued(view.clone()))],
+            };
+            let mut seq = self.store.enqueue(
                 Some(RowWrite::Insert(view.clone())),
                 Some(store::queued_event(&view)),
-                vec![Delivery::Event(Event::Queued(view.clone()))],
+                deliveries,
             );
+            let asker = view.agent.name.clone();
             let timer = self.start_timer(id, req.timeout);
             inner.entries.insert(
                 id,
@@ -441,8 +474,13 @@ impl Queue {
                     waiters: 1,
                     generation: 0,
                     timer: Some(timer),
+                    review_depth: 0,
+                    review_turn: 0,
                 },
             );
+            if let Some(parent) = reviewer {
+                seq = self.send_for_review(&mut inner, id, parent, format!("asked by {asker}"));
+            }
             seq
         };
         let waiter = Waiter {
@@ -486,6 +524,8 @@ impl Queue {
                     waiters: 0,
                     generation: 0,
                     timer: None,
+                    review_depth: 0,
+                    review_turn: 0,
                 },
             );
             self.retire(&mut inner, id);
@@ -921,6 +961,8 @@ impl Queue {
             .entries
             .values()
             .filter(|e| state.is_none_or(|s| e.view.state == s))
+            // Pending with a reviewing parent is not yet the operators' business.
+            .filter(|e| !(state == Some(State::Pending) && e.view.reviewer.is_some()))
             .map(|e| e.view.clone())
             .collect();
         self.settle().await?;
@@ -962,6 +1004,232 @@ impl Queue {
         inner.count_pending(&agent, -1);
         self.retire(inner, id);
         Some((view, seq))
+    }
+
+    /// Registers a parent agent (uid and name) as the reviewer of its children's requests; the
+    /// newest connection for a name wins. Requests to review arrive on the receiver.
+    pub fn add_reviewer(
+        &self,
+        key: AgentKey,
+        parent: Option<String>,
+    ) -> (ReviewerHandle, mpsc::UnboundedReceiver<RequestView>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tracing::info!(reviewer = %key.1, uid = ?key.0, "parent agent reviewing");
+        self.lock().reviewers.insert(
+            key.clone(),
+            Reviewer {
+                tx: tx.clone(),
+                parent,
+            },
+        );
+        (ReviewerHandle { key, tx }, rx)
+    }
+
+    /// A reviewer's connection went: what it was reviewing goes up a level now.
+    pub fn remove_reviewer(self: &Arc<Self>, handle: ReviewerHandle) {
+        let mut inner = self.lock();
+        let ours = inner
+            .reviewers
+            .get(&handle.key)
+            .is_some_and(|r| r.tx.same_channel(&handle.tx));
+        if !ours {
+            return;
+        }
+        let (uid, name) = handle.key.clone();
+        let stranded: Vec<Uuid> = inner
+            .entries
+            .values()
+            .filter(|e| {
+                e.view.state == State::Pending
+                    && e.view.agent.uid == uid
+                    && e.view.reviewer.as_deref() == Some(name.as_str())
+            })
+            .map(|e| e.view.id)
+            .collect();
+        let why = format!("parent agent {name} went away");
+        for id in stranded {
+            self.escalate(&mut inner, id, &name, why.clone());
+        }
+        inner.reviewers.remove(&handle.key);
+    }
+
+    /// Hands a request to `parent`'s reviewer (which must be connected) and starts its
+    /// escalation window. Returns the number of the write.
+    fn send_for_review(
+        self: &Arc<Self>,
+        inner: &mut Inner,
+        id: Uuid,
+        parent: String,
+        why: String,
+    ) -> u64 {
+        let Some(entry) = inner.entries.get(&id) else {
+            return self.store.last_seq();
+        };
+        let key = (entry.view.agent.uid, parent.clone());
+        let Some(tx) = inner.reviewers.get(&key).map(|r| r.tx.clone()) else {
+            return self.to_operators(inner, id, why);
+        };
+        let Some(entry) = inner.entries.get_mut(&id) else {
+            return self.store.last_seq();
+        };
+        entry.view.reviewer = Some(parent.clone());
+        entry.review_depth += 1;
+        entry.review_turn += 1;
+        entry
+            .view
+            .path
+            .push(format!("{why}; sent to parent agent {parent} for review"));
+        let (view, turn, depth) = (entry.view.clone(), entry.review_turn, entry.review_depth);
+        let queue = Arc::clone(self);
+        let window = self.settings.escalation_window;
+        tokio::spawn(async move {
+            tokio::time::sleep(window).await;
+            queue.review_timed_out(id, turn);
+        });
+        let event = review_event(&view, "sent_for_review", &parent, &why, depth);
+        self.store.enqueue(
+            Some(RowWrite::Path(id, path_json(&view))),
+            Some(event),
+            vec![Delivery::Review(tx, view)],
+        )
+    }
+
+    /// Puts a request in the operators' queue.
+    fn to_operators(&self, inner: &mut Inner, id: Uuid, why: String) -> u64 {
+        let Some(entry) = inner.entries.get_mut(&id) else {
+            return self.store.last_seq();
+        };
+        entry.view.reviewer = None;
+        entry
+            .view
+            .path
+            .push(format!("{why}; sent to the operators"));
+        let view = entry.view.clone();
+        let event = review_event(&view, "escalated", AGENTD, &why, entry.review_depth);
+        self.store.enqueue(
+            Some(RowWrite::Path(id, path_json(&view))),
+            Some(event),
+            vec![Delivery::Event(Event::Queued(view))],
+        )
+    }
+
+    /// Moves a request up from reviewer `from`: to that reviewer's own parent if it is
+    /// reviewing and the depth allows, else to the operators.
+    fn escalate(self: &Arc<Self>, inner: &mut Inner, id: Uuid, from: &str, why: String) -> u64 {
+        let Some(entry) = inner.entries.get(&id) else {
+            return self.store.last_seq();
+        };
+        let uid = entry.view.agent.uid;
+        let depth = entry.review_depth;
+        let next = inner
+            .reviewers
+            .get(&(uid, from.to_string()))
+            .and_then(|r| r.parent.clone())
+            .filter(|p| {
+                depth < self.settings.max_review_depth
+                    && inner.reviewers.contains_key(&(uid, p.clone()))
+            });
+        match next {
+            Some(parent) => self.send_for_review(inner, id, parent, why),
+            None => self.to_operators(inner, id, why),
+        }
+    }
+
+    fn review_timed_out(self: &Arc<Self>, id: Uuid, turn: u64) {
+        let mut inner = self.lock();
+        let Some(entry) = inner.entries.get(&id) else {
+            return;
+        };
+        if entry.view.state != State::Pending || entry.review_turn != turn {
+            return;
+        }
+        let Some(reviewer) = entry.view.reviewer.clone() else {
+            return;
+        };
+        let why = format!(
+            "parent agent {reviewer} did not answer within {}s",
+            self.settings.escalation_window.as_secs_f64()
+        );
+        self.escalate(&mut inner, id, &reviewer, why);
+    }
+
+    /// A reviewing parent agent's answer to a request it was sent.
+    pub async fn review(
+        self: &Arc<Self>,
+        reviewer: &AgentKey,
+        decision: &ReviewDecision,
+        caller: Caller,
+    ) -> Result<RequestView, QueueError> {
+        let id = decision.id;
+        let note = decision.note.clone().filter(|n| !n.trim().is_empty());
+        let (view, seq) = {
+            let mut inner = self.lock();
+            let entry = inner
+                .entries
+                .get_mut(&id)
+                .ok_or_else(|| QueueError::NotFound {
+                    scope: "",
+                    prefix: id.to_string(),
+                })?;
+            if entry.view.state != State::Pending {
+                return Err(QueueError::AlreadyFinished(already_finished(&entry.view)));
+            }
+            let with_it = entry.view.reviewer.as_deref() == Some(reviewer.1.as_str())
+                && entry.view.agent.uid == reviewer.0;
+            if !with_it {
+                return Err(QueueError::Forbidden(format!(
+                    "request {} is not with {} for review",
+                    short(&id),
+                    reviewer.1
+                )));
+            }
+            let said = note
+                .as_deref()
+                .map(|n| format!(": {n}"))
+                .unwrap_or_default();
+            match decision.action {
+                ReviewAction::Escalate => {
+                    let why = format!("escalated by parent agent {}{said}", reviewer.1);
+                    let seq = self.escalate(&mut inner, id, &reviewer.1, why);
+                    let view = inner.entries.get(&id).map(|e| e.view.clone());
+                    (view, seq)
+                }
+                action => {
+                    let (state, word) = match action {
+                        ReviewAction::Approve => (State::Approved, "approved"),
+                        _ => (State::Denied, "denied"),
+                    };
+                    entry
+                        .view
+                        .path
+                        .push(format!("{word} by parent agent {}{said}", reviewer.1));
+                    self.store.enqueue(
+                        Some(RowWrite::Path(id, path_json(&entry.view))),
+                        None,
+                        Vec::new(),
+                    );
+                    let decision = Decision {
+                        state,
+                        source: DecisionSource::Parent,
+                        by: reviewer.1.clone(),
+                        reason: note,
+                        at: now(),
+                        by_uid: caller.uid,
+                        by_pid: caller.pid,
+                        grant: None,
+                    };
+                    match self.finish(&mut inner, id, decision) {
+                        Some((view, seq)) => (Some(view), seq),
+                        None => (None, self.store.last_seq()),
+                    }
+                }
+            }
+        };
+        self.store.durable(seq).await?;
+        view.ok_or(QueueError::NotFound {
+            scope: "",
+            prefix: id.to_string(),
+        })
     }
 
     /// Stops every deadline timer, at shutdown: the requests stay pending in the store, and
@@ -1030,6 +1298,34 @@ fn ambiguous(prefix: &IdPrefix, mut matches: Vec<RequestView>) -> QueueError {
 fn now() -> DateTime<Utc> {
     let t = Utc::now();
     DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
+}
+
+/// Identifies one reviewer registration, so a replaced one is not removed by its old
+/// connection.
+pub struct ReviewerHandle {
+    key: AgentKey,
+    tx: mpsc::UnboundedSender<RequestView>,
+}
+
+fn path_json(view: &RequestView) -> String {
+    serde_json::to_string(&view.path).unwrap_or_else(|_| "[]".into())
+}
+
+/// An audit entry for a step through reviewers.
+fn review_event(
+    view: &RequestView,
+    kind: &'static str,
+    actor: &str,
+    why: &str,
+    depth: usize,
+) -> store::AuditEvent {
+    store::AuditEvent {
+        at: now(),
+        kind,
+        request_id: Some(view.id),
+        actor: actor.to_string(),
+        detail: serde_json::json!({ "why": why, "depth": depth, "reviewer": view.reviewer }),
+    }
 }
 
 /// The longest a grant may last: 30 days.

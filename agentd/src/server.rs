@@ -127,6 +127,8 @@ struct Peer {
     name: String,
     /// Whether the kernel's uid/gid for this connection are allowed to decide.
     is_operator: bool,
+    /// The parent agent this agent named in its hello.
+    parent: Option<String>,
 }
 
 async fn handle(stream: LocalStream, ctx: Arc<Context>, _permit: OwnedSemaphorePermit) {
@@ -182,6 +184,7 @@ async fn handle(stream: LocalStream, ctx: Arc<Context>, _permit: OwnedSemaphoreP
         role: hello.role,
         name: hello.name,
         is_operator: uid.is_some_and(|u| ctx.operators.allows(u, gid)),
+        parent: hello.parent.filter(|p| !p.trim().is_empty()),
     };
     tracing::debug!(?peer, "connection ready");
     Session { conn, ctx, peer }.run().await;
@@ -314,7 +317,10 @@ impl Session {
                         .await;
                 }
                 match admit(&req, &ctx.registry, ctx.max_args) {
-                    Ok(admitted) => match queue.submit(self.identity(), admitted).await {
+                    Ok(admitted) => match queue
+                        .submit(self.identity(), admitted, self.peer.parent.clone())
+                        .await
+                    {
                         Ok(submission) => self.answer(submission).await,
                         Err(e) => {
                             if let QueueError::Limit(message) = &e {
@@ -445,6 +451,14 @@ impl Session {
                 }
             },
             ClientMsg::Ping => self.reply(ServerMsg::Pong).await,
+            ClientMsg::Review => {
+                self.review_requests().await;
+                Next::Close
+            }
+            ClientMsg::ReviewDecide(decision) => {
+                let reply = self.review_decide(&decision).await;
+                self.reply(reply).await
+            }
             ClientMsg::ListGrants => {
                 if let Some(refusal) = self.operator_only("look at grants") {
                     return self.reply(refusal).await;
@@ -690,6 +704,53 @@ impl Session {
                     }
                 }
             }
+        }
+    }
+
+    /// Review mode: this agent reviews its children's requests before the operators see them,
+    /// until the connection closes (what it still holds then goes up a level).
+    async fn review_requests(&mut self) {
+        let key = (self.peer.uid, self.peer.name.clone());
+        let queue = Arc::clone(&self.ctx.queue);
+        let (handle, mut requests) = queue.add_reviewer(key, self.peer.parent.clone());
+        if let Next::Continue = self.reply(ServerMsg::Pong).await {
+            loop {
+                tokio::select! {
+                    request = requests.recv() => {
+                        let Some(view) = request else { break };
+                        if let Next::Close = self.reply(ServerMsg::ToReview(view)).await {
+                            break;
+                        }
+                    }
+                    incoming = self.conn.recv::<ClientMsg>() => {
+                        let reply = match incoming {
+                            Ok(Some(ClientMsg::ReviewDecide(d))) => self.review_decide(&d).await,
+                            Ok(Some(ClientMsg::Ping)) => ServerMsg::Pong,
+                            Ok(Some(_)) => ServerMsg::Error(WireError {
+                                code: ErrorCode::Busy,
+                                message: "this connection is reviewing; use another connection".into(),
+                            }),
+                            Ok(None) => break,
+                            Err(e) => {
+                                self.refuse_bad_input(e).await;
+                                break;
+                            }
+                        };
+                        if let Next::Close = self.reply(reply).await {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+        queue.remove_reviewer(handle);
+    }
+
+    async fn review_decide(&self, decision: &shared::ReviewDecision) -> ServerMsg {
+        let key = (self.peer.uid, self.peer.name.clone());
+        match self.ctx.queue.review(&key, decision, self.caller()).await {
+            Ok(view) => ServerMsg::Request(view),
+            Err(e) => ServerMsg::Error(e.into()),
         }
     }
 

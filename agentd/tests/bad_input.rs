@@ -92,6 +92,7 @@ fn hello(version: u32) -> Vec<u8> {
             version,
             role: Role::Operator,
             name: "mallory".into(),
+            parent: None,
         })
         .unwrap(),
     )
@@ -218,6 +219,7 @@ async fn a_first_frame_that_is_no_hello_is_refused() {
         version: PROTOCOL_VERSION,
         role: Role::Agent,
         name: "ok\u{1b}[2J".into(),
+        parent: None,
     })
     .unwrap();
     raw.write_all(&frame(&sneaky)).await.unwrap();

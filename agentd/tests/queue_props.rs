@@ -72,6 +72,8 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             forbid_own_requests: false,
             grant_capacity: 16,
             session_grant_ttl: Duration::from_secs(3600),
+            escalation_window: Duration::from_secs(3600),
+            max_review_depth: 4,
         },
     );
     let mut tracked: Vec<Tracked> = Vec::new();
@@ -85,7 +87,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     uid: Some(1000),
                 };
                 let Submission::Queued { ticket, waiter } =
-                    queue.submit(who, admitted()).await.unwrap()
+                    queue.submit(who, admitted(), None).await.unwrap()
                 else {
                     return Err(TestCaseError::fail(
                         "a request needing approval was answered at once",

@@ -407,7 +407,7 @@ async fn a_store_from_the_previous_schema_is_migrated_on_start() {
         &state_dir.join("agentd.db"),
         "ALTER TABLE requests DROP COLUMN decided_uid; ALTER TABLE requests DROP COLUMN decided_pid; \
          ALTER TABLE requests DROP COLUMN grant_id; DROP INDEX requests_subject; \
-         ALTER TABLE requests DROP COLUMN subject; DROP TABLE grants; PRAGMA user_version = 1;",
+         ALTER TABLE requests DROP COLUMN subject; ALTER TABLE requests DROP COLUMN path; DROP TABLE grants; PRAGMA user_version = 1;",
     );
     let d = TempDaemon::start(settings()).unwrap();
     let mut op = d.operator("alice").await.unwrap();

@@ -41,6 +41,8 @@ fn request(i: usize) -> RequestView {
         attached: true,
         decision: None,
         subject: shared::SubjectType::Tool,
+        path: Vec::new(),
+        reviewer: None,
     }
 }
 

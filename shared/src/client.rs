@@ -89,6 +89,7 @@ impl Client {
             version: PROTOCOL_VERSION,
             role,
             name: name.to_string(),
+            parent: None,
         })
         .await?;
         let mut client = Client {

@@ -28,6 +28,9 @@ pub struct Hello {
     pub role: Role,
     /// The self-declared name of the agent or operator.
     pub name: String,
+    /// An agent's parent agent, which reviews its requests first when it is connected as a
+    /// reviewer (same uid).
+    pub parent: Option<String>,
 }
 
 /// What a connection is for. Only operators may list and decide requests.
@@ -79,6 +82,11 @@ pub enum ClientMsg {
     /// Revoke one grant (ID or unique prefix) or, with `all`, every grant. Answered with
     /// `Revoked`.
     Revoke { id: Option<String>, all: bool },
+    /// Become the reviewer for this agent's children: answered with `Pong`, then `ToReview`
+    /// frames; answer each with `ReviewDecide`.
+    Review,
+    /// A reviewer's answer to a request it was sent. Answered with `Request`.
+    ReviewDecide(ReviewDecision),
 }
 
 /// Messages from agentd to a client.
@@ -113,6 +121,25 @@ pub enum ServerMsg {
     Revoked {
         count: u64,
     },
+    /// A child's request for a reviewer to answer.
+    ToReview(RequestView),
+}
+
+/// What a reviewing parent agent does with a child's request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReviewAction {
+    Approve,
+    Deny,
+    /// Pass it up: to this reviewer's own parent if one is reviewing, else to the operators.
+    Escalate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReviewDecision {
+    pub id: Uuid,
+    pub action: ReviewAction,
+    /// Why; for an escalation, what the next reviewer or the operator should know.
+    pub note: Option<String>,
 }
 
 /// How far an operator's decision reaches.
@@ -337,6 +364,12 @@ impl fmt::Display for Decision {
             }
             (State::Approved, DecisionSource::Rule) => write!(f, "approved by rule {}", self.by)?,
             (State::Denied, DecisionSource::Rule) => write!(f, "denied by rule {}", self.by)?,
+            (State::Approved, DecisionSource::Parent) => {
+                write!(f, "approved by parent agent {}", self.by)?
+            }
+            (State::Denied, DecisionSource::Parent) => {
+                write!(f, "denied by parent agent {}", self.by)?
+            }
             (State::Approved, _) => write!(f, "approved by {}", self.by)?,
             (State::Denied, _) => write!(f, "denied by operator {}", self.by)?,
             (State::Expired, _) => write!(f, "expired: no decision before the deadline")?,
@@ -365,16 +398,19 @@ pub enum DecisionSource {
     Grant,
     /// A rule in the registry decided automatically.
     Rule,
+    /// A parent agent reviewing its child's request.
+    Parent,
 }
 
 impl DecisionSource {
-    pub const ALL: [DecisionSource; 6] = [
+    pub const ALL: [DecisionSource; 7] = [
         DecisionSource::Operator,
         DecisionSource::Timeout,
         DecisionSource::Policy,
         DecisionSource::Agent,
         DecisionSource::Grant,
         DecisionSource::Rule,
+        DecisionSource::Parent,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -385,6 +421,7 @@ impl DecisionSource {
             DecisionSource::Agent => "agent",
             DecisionSource::Grant => "grant",
             DecisionSource::Rule => "rule",
+            DecisionSource::Parent => "parent",
         }
     }
 }
@@ -443,6 +480,10 @@ pub struct RequestView {
     pub attached: bool,
     pub decision: Option<Decision>,
     pub subject: SubjectType,
+    /// Where the request has been: reviews by parent agents and escalations, oldest first.
+    pub path: Vec<String>,
+    /// The parent agent reviewing it now, if it is not (yet) with the operators.
+    pub reviewer: Option<String>,
 }
 
 /// Who asked: the self-declared name plus what the kernel said about the connection.
@@ -644,6 +685,8 @@ mod tests {
             attached: true,
             decision: Some(decision()),
             subject: SubjectType::Tool,
+            path: Vec::new(),
+            reviewer: None,
         }
     }
 
@@ -799,6 +842,7 @@ mod tests {
             version: PROTOCOL_VERSION,
             role: Role::Operator,
             name: "alice".into(),
+            parent: None,
         };
         round_trip(hello.clone());
         let bytes = codec::encode(&Hello {
@@ -816,8 +860,9 @@ mod tests {
             version: 1,
             role: Role::Operator,
             name: "al".into(),
+            parent: None,
         };
-        assert_eq!(codec::encode(&hello).unwrap(), [1, 1, 2, b'a', b'l']);
+        assert_eq!(codec::encode(&hello).unwrap(), [1, 1, 2, b'a', b'l', 0]);
         assert_eq!(codec::encode(&ClientMsg::Ping).unwrap(), [8]);
         let id = Uuid::from_bytes([7; 16]);
         let mut attach = vec![1, 16];

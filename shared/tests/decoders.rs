@@ -151,6 +151,7 @@ fn hello_with_any_role_round_trips() {
             version: 7,
             role,
             name: "n".into(),
+            parent: None,
         };
         assert_eq!(
             codec::decode::<Hello>(&codec::encode(&hello).unwrap()).unwrap(),

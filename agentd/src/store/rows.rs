@@ -11,7 +11,7 @@ use uuid::Uuid;
 /// The columns `view_from_row` reads, in order.
 pub const COLUMNS: &str = "id, tool, args_json, agent_name, agent_pid, agent_uid, session, \
     summary, risk, risk_reasons, created_at, expires_at, state, decision_source, decided_by, \
-    reason, decided_at, decided_uid, decided_pid, grant_id, subject";
+    reason, decided_at, decided_uid, decided_pid, grant_id, subject, path";
 
 /// Times are stored as microseconds since the epoch, so they sort and compare as integers.
 pub fn micros(t: DateTime<Utc>) -> i64 {
@@ -27,7 +27,7 @@ fn bad(message: String) -> rusqlite::Error {
 }
 
 /// The values of a request's row, in `COLUMNS` order.
-pub fn values(v: &RequestView) -> [Value; 21] {
+pub fn values(v: &RequestView) -> [Value; 22] {
     let d = v.decision.as_ref();
     let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
     [
@@ -60,6 +60,7 @@ pub fn values(v: &RequestView) -> [Value; 21] {
         d.and_then(|d| d.grant)
             .map_or(Value::Null, |g| Value::Text(g.to_string())),
         Value::Text(v.subject.to_string()),
+        Value::Text(serde_json::to_string(&v.path).unwrap_or_else(|_| "[]".into())),
     ]
 }
 
@@ -118,6 +119,11 @@ pub fn view_from_row(row: &Row<'_>) -> rusqlite::Result<RequestView> {
             text.parse()
                 .map_err(|e: String| bad(format!("request {id}: {e}")))?
         },
+        path: {
+            let text: String = row.get(21)?;
+            serde_json::from_str(&text).map_err(|e| bad(format!("request {id}: path: {e}")))?
+        },
+        reviewer: None,
     })
 }
 

@@ -72,6 +72,7 @@ ALTER TABLE requests ADD COLUMN decided_pid INTEGER;
     r#"
 ALTER TABLE requests ADD COLUMN grant_id TEXT;
 ALTER TABLE requests ADD COLUMN subject TEXT NOT NULL DEFAULT 'tool';
+ALTER TABLE requests ADD COLUMN path TEXT NOT NULL DEFAULT '[]';
 CREATE INDEX requests_subject ON requests (subject, created_at);
 CREATE TABLE grants (
     id           TEXT PRIMARY KEY,

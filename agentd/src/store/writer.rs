@@ -24,6 +24,8 @@ pub enum Delivery {
     Outcome(Arc<watch::Sender<Option<Outcome>>>, Outcome),
     /// Push an event to subscribers.
     Event(Event),
+    /// Hand a child's request to its reviewing parent agent.
+    Review(tokio::sync::mpsc::UnboundedSender<RequestView>, RequestView),
 }
 
 /// What to do with a request's row.
@@ -39,6 +41,8 @@ pub enum RowWrite {
     GrantUsed(Uuid),
     /// A grant ended before its time (revoked, or evicted from the full set of grants).
     GrantEnded(Uuid, &'static str),
+    /// A request's path through reviewers changed.
+    Path(Uuid, String),
 }
 
 /// One unit of work: a request row to write, an audit entry, and what to deliver after the
@@ -67,6 +71,9 @@ pub fn deliver(deliveries: Vec<Delivery>, events: &broadcast::Sender<Event>) {
             }
             Delivery::Event(event) => {
                 let _ = events.send(event);
+            }
+            Delivery::Review(reviewer, view) => {
+                let _ = reviewer.send(view);
             }
         }
     }
@@ -118,12 +125,12 @@ fn write(conn: &mut Connection, head: &mut Head, batch: &[Job]) -> rusqlite::Res
                 tx.prepare_cached(&format!(
                     "INSERT INTO requests ({COLUMNS}) VALUES \
                      (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-                     ?18, ?19, ?20, ?21)"
+                     ?18, ?19, ?20, ?21, ?22)"
                 ))?
                 .execute(params_from_iter(values(view)))?;
             }
             Some(RowWrite::Decide(view)) => {
-                let [id, .., state, source, by, reason, at, uid, pid, grant, _subject] =
+                let [id, .., state, source, by, reason, at, uid, pid, grant, _subject, _path] =
                     values(view);
                 tx.prepare_cached(
                     "UPDATE requests SET state = ?2, decision_source = ?3, decided_by = ?4, \
@@ -144,6 +151,10 @@ fn write(conn: &mut Connection, head: &mut Head, batch: &[Job]) -> rusqlite::Res
             Some(RowWrite::GrantUsed(id)) => {
                 tx.prepare_cached("UPDATE grants SET uses = uses + 1 WHERE id = ?1")?
                     .execute([id.to_string()])?;
+            }
+            Some(RowWrite::Path(id, path)) => {
+                tx.prepare_cached("UPDATE requests SET path = ?2 WHERE id = ?1")?
+                    .execute(rusqlite::params![id.to_string(), path])?;
             }
             Some(RowWrite::GrantEnded(id, why)) => {
                 tx.prepare_cached("UPDATE grants SET ended = ?2 WHERE id = ?1")?

@@ -99,6 +99,8 @@ mod tests {
             attached: true,
             decision: None,
             subject: shared::SubjectType::Tool,
+            path: Vec::new(),
+            reviewer: None,
         }
     }
 

@@ -48,6 +48,8 @@ fn req(n: u8, agent: &str, tool: &str, risk: Risk, args: &str, left: i64) -> Req
         attached: true,
         decision: None,
         subject: shared::SubjectType::Tool,
+        path: Vec::new(),
+        reviewer: None,
     }
 }
 

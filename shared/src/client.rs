@@ -73,11 +73,41 @@ pub enum Submitted {
 pub struct Client {
     conn: Connection<LocalStream>,
     server: String,
+    /// Requests to review that arrived while waiting for another reply.
+    to_review: std::collections::VecDeque<RequestView>,
 }
 
 impl Client {
     /// Connects to the socket at `path` and says hello as `role` named `name`.
     pub async fn connect(path: &Path, role: Role, name: &str) -> Result<Client> {
+        Client::connect_hello(
+            path,
+            Hello {
+                version: PROTOCOL_VERSION,
+                role,
+                name: name.to_string(),
+                parent: None,
+            },
+        )
+        .await
+    }
+
+    /// Connects as agent `name` whose requests its `parent` agent reviews first, when that
+    /// parent is connected as a reviewer.
+    pub async fn connect_child(path: &Path, name: &str, parent: &str) -> Result<Client> {
+        Client::connect_hello(
+            path,
+            Hello {
+                version: PROTOCOL_VERSION,
+                role: Role::Agent,
+                name: name.to_string(),
+                parent: Some(parent.to_string()),
+            },
+        )
+        .await
+    }
+
+    async fn connect_hello(path: &Path, hello: Hello) -> Result<Client> {
         let unreachable = |error| ClientError::Unreachable {
             path: path.to_path_buf(),
             error,
@@ -85,16 +115,11 @@ impl Client {
         let fs_name = path.to_fs_name::<GenericFilePath>().map_err(unreachable)?;
         let stream = LocalStream::connect(fs_name).await.map_err(unreachable)?;
         let mut conn = Connection::new(stream);
-        conn.send(&Hello {
-            version: PROTOCOL_VERSION,
-            role,
-            name: name.to_string(),
-            parent: None,
-        })
-        .await?;
+        conn.send(&hello).await?;
         let mut client = Client {
             conn,
             server: String::new(),
+            to_review: std::collections::VecDeque::new(),
         };
         match client.next().await? {
             ServerMsg::Welcome { server, .. } => {
@@ -215,6 +240,40 @@ impl Client {
         match self.call(&msg).await? {
             ServerMsg::Revoked { count } => Ok(count),
             other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Becomes the reviewer of this agent's children; their requests then come from
+    /// `next_review`.
+    pub async fn review(&mut self) -> Result<()> {
+        match self.call(&ClientMsg::Review).await? {
+            ServerMsg::Pong => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// The next child request to review.
+    pub async fn next_review(&mut self) -> Result<RequestView> {
+        if let Some(view) = self.to_review.pop_front() {
+            return Ok(view);
+        }
+        match self.next().await? {
+            ServerMsg::ToReview(view) => Ok(view),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Approves, denies or escalates a request this reviewer was sent.
+    pub async fn review_decide(&mut self, decision: &ReviewDecision) -> Result<RequestView> {
+        self.conn
+            .send(&ClientMsg::ReviewDecide(decision.clone()))
+            .await?;
+        loop {
+            match self.next().await? {
+                ServerMsg::ToReview(view) => self.to_review.push_back(view),
+                ServerMsg::Request(view) => return Ok(view),
+                other => return Err(unexpected(&other)),
+            }
         }
     }
 

@@ -24,6 +24,10 @@ pub struct RequestJson {
     pub attached: bool,
     pub decision: Option<DecisionJson>,
     pub subject: String,
+    /// Reviews by parent agents and escalations, oldest first.
+    pub path: Vec<String>,
+    /// The parent agent reviewing it now.
+    pub reviewer: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -66,6 +70,8 @@ impl From<&RequestView> for RequestJson {
             attached: v.attached,
             decision: v.decision.as_ref().map(DecisionJson::from),
             subject: v.subject.to_string(),
+            path: v.path.clone(),
+            reviewer: v.reviewer.clone(),
         }
     }
 }

@@ -515,3 +515,49 @@ async fn approve_and_deny_json_print_the_decided_request() {
     assert_eq!(doc["decision"]["source"], "operator");
     d.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_childs_request_shows_the_path_it_took_through_its_parent() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let mut lead = shared::Client::connect(d.socket(), shared::Role::Agent, "lead")
+        .await
+        .unwrap();
+    lead.review().await.unwrap();
+    let waiting = request(
+        &d,
+        &["--tool", "deploy", "--agent", "ash", "--parent", "lead"],
+    );
+    let got = lead.next_review().await.unwrap();
+    // With the parent: not in the operators' queue yet, but `ash show` says where it is.
+    let out = run(&d, &["pending", "--json"]).await;
+    assert_eq!(stdout(&out).trim(), "[]");
+    let shown = stdout(&run(&d, &["show", &got.id.to_string()]).await);
+    assert!(
+        shown.contains("review    with parent agent lead\n"),
+        "{shown}"
+    );
+    lead.review_decide(&shared::ReviewDecision {
+        id: got.id,
+        action: shared::ReviewAction::Escalate,
+        note: Some("prod-adjacent, ask a person".into()),
+    })
+    .await
+    .unwrap();
+    let list = pending(&d, 1).await;
+    assert_eq!(list[0]["path"].as_array().unwrap().len(), 2);
+    let shown = stdout(&run(&d, &["show", &id_of(&list[0])]).await);
+    assert!(
+        shown.contains("path      - asked by ash; sent to parent agent lead for review\n"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("          - escalated by parent agent lead: prod-adjacent, ask a person; sent to the operators\n"),
+        "{shown}"
+    );
+    run(&d, &["approve", &id_of(&list[0])]).await;
+    assert_eq!(
+        waiting.wait_with_output().await.unwrap().status.code(),
+        Some(0)
+    );
+    d.stop().await.unwrap();
+}

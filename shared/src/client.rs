@@ -369,7 +369,22 @@ pub async fn request_approval(
     req: &ApprovalRequest,
     on_queued: impl FnOnce(&Ticket),
 ) -> Result<Outcome> {
-    let mut client = Client::connect(socket, Role::Agent, agent).await?;
+    request_approval_as_child(socket, agent, None, req, on_queued).await
+}
+
+/// `request_approval` for an agent with a parent agent, which reviews the request first when
+/// it is connected as a reviewer.
+pub async fn request_approval_as_child(
+    socket: &Path,
+    agent: &str,
+    parent: Option<&str>,
+    req: &ApprovalRequest,
+    on_queued: impl FnOnce(&Ticket),
+) -> Result<Outcome> {
+    let mut client = match parent {
+        Some(parent) => Client::connect_child(socket, agent, parent).await?,
+        None => Client::connect(socket, Role::Agent, agent).await?,
+    };
     let ticket = match client.submit(req).await? {
         Submitted::Decided(outcome) => return Ok(outcome),
         Submitted::Queued(ticket) => ticket,

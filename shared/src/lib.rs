@@ -12,5 +12,5 @@ pub mod paths;
 pub mod protocol;
 pub mod request_id;
 
-pub use client::{request_approval, Client, ClientError, Submitted};
+pub use client::{request_approval, request_approval_as_child, Client, ClientError, Submitted};
 pub use protocol::*;

@@ -42,6 +42,9 @@ pub struct Args {
     /// node_capability or device_pairing
     #[arg(long, value_name = "TYPE", default_value = "tool")]
     subject: SubjectType,
+    /// A parent agent that reviews this request first, if it is connected as a reviewer
+    #[arg(long, value_name = "NAME")]
+    parent: Option<String>,
 }
 
 /// Seconds (fractions allowed) to whole milliseconds.
@@ -69,22 +72,24 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
     };
     let queued: OnceLock<Uuid> = OnceLock::new();
     let json_output = globals.json;
-    let wait = shared::request_approval(&globals.socket, &args.agent, &req, |ticket| {
-        let _ = queued.set(ticket.id);
-        if !json_output {
-            eprintln!(
-                "waiting for approval of {} (risk {}), request {}; expires in {}",
-                one_line(&ticket.tool),
-                ticket.risk,
-                short(&ticket.id),
-                remaining(ticket.expires_at, Utc::now()),
-            );
-            eprintln!(
-                "  decide with: ash approve {0}   or: ash deny {0}",
-                short(&ticket.id)
-            );
-        }
-    });
+    let parent = args.parent.as_deref();
+    let wait =
+        shared::request_approval_as_child(&globals.socket, &args.agent, parent, &req, |ticket| {
+            let _ = queued.set(ticket.id);
+            if !json_output {
+                eprintln!(
+                    "waiting for approval of {} (risk {}), request {}; expires in {}",
+                    one_line(&ticket.tool),
+                    ticket.risk,
+                    short(&ticket.id),
+                    remaining(ticket.expires_at, Utc::now()),
+                );
+                eprintln!(
+                    "  decide with: ash approve {0}   or: ash deny {0}",
+                    short(&ticket.id)
+                );
+            }
+        });
     let outcome = tokio::select! {
         outcome = wait => outcome.map_err(super::explain)?,
         _ = tokio::signal::ctrl_c() => {

@@ -65,6 +65,18 @@ pub fn render(v: &RequestView, reveal: bool) -> String {
     if let Some(summary) = &v.summary {
         field("summary", one_line(summary));
     }
+    if let Some(reviewer) = &v.reviewer {
+        field(
+            "review",
+            format!("with parent agent {}", one_line(reviewer)),
+        );
+    }
+    for (n, step) in v.path.iter().enumerate() {
+        field(
+            if n == 0 { "path" } else { "" },
+            format!("- {}", one_line(step)),
+        );
+    }
     field("created", rfc3339(v.created_at));
     field("deadline", rfc3339(v.expires_at));
     if let Some(d) = &v.decision {

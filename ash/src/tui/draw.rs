@@ -246,6 +246,9 @@ fn draw_detail(app: &App, frame: &mut Frame, area: Rect) {
             compact_secs(age)
         ),
     ));
+    for step in &v.path {
+        info.push(field("path", format!("· {}", one_line(step))));
+    }
     if !v.attached && v.state == State::Pending {
         info.push(field(
             "",

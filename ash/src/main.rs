@@ -47,6 +47,11 @@ enum Command {
     /// Exit codes: 0 approved, 1 denied, 2 usage error, 3 expired, 4 agentd unreachable or any
     /// other error.
     Request(cmd::request::Args),
+    /// Ask for approval to run a command, and run it if approved.
+    ///
+    /// Exit codes: the command's own when it ran; 1 denied, 2 usage error, 3 expired, 4 agentd
+    /// unreachable or any other error.
+    Exec(cmd::exec::Args),
     /// What was asked and decided, newest first
     History(cmd::history::Args),
     /// Every matching request with its decision and audit hashes, oldest first
@@ -83,7 +88,7 @@ fn main() -> ExitCode {
     let command = cli
         .command
         .unwrap_or(Command::Tui(cmd::tui::Args::default()));
-    let waits_on_a_decision = matches!(command, Command::Request(_));
+    let waits_on_a_decision = matches!(command, Command::Request(_) | Command::Exec(_));
     let result = runtime.block_on(async {
         match command {
             Command::Tui(args) => cmd::tui::run(&globals, args).await,
@@ -98,6 +103,7 @@ fn main() -> ExitCode {
             Command::Deny(args) => cmd::decide::run(&globals, shared::Verdict::Deny, args).await,
             Command::Request(args) => cmd::request::run(&globals, args).await,
             Command::History(args) => cmd::history::run(&globals, args).await,
+            Command::Exec(args) => cmd::exec::run(&globals, args).await,
             Command::Export(args) => cmd::export::run(&globals, args).await,
             Command::Audit(command) => cmd::audit::run(&globals, command).await,
         }

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod decide;
 pub mod demo;
+pub mod exec;
 pub mod export;
 pub mod filter;
 pub mod grants;

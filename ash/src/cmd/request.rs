@@ -48,7 +48,7 @@ pub struct Args {
 }
 
 /// Seconds (fractions allowed) to whole milliseconds.
-fn parse_timeout(text: &str) -> Result<u64, String> {
+pub fn parse_timeout(text: &str) -> Result<u64, String> {
     let secs: f64 = text
         .parse()
         .map_err(|_| format!("'{text}' is not a number of seconds"))?;

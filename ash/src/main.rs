@@ -52,6 +52,9 @@ enum Command {
     /// Exit codes: the command's own when it ran; 1 denied, 2 usage error, 3 expired, 4 agentd
     /// unreachable or any other error.
     Exec(cmd::exec::Args),
+    /// Hooks for agents: `ash hook claude-code` is a Claude Code PreToolUse hook
+    #[command(subcommand)]
+    Hook(cmd::hook::Command),
     /// What was asked and decided, newest first
     History(cmd::history::Args),
     /// Every matching request with its decision and audit hashes, oldest first
@@ -104,6 +107,7 @@ fn main() -> ExitCode {
             Command::Request(args) => cmd::request::run(&globals, args).await,
             Command::History(args) => cmd::history::run(&globals, args).await,
             Command::Exec(args) => cmd::exec::run(&globals, args).await,
+            Command::Hook(command) => cmd::hook::run(&globals, command).await,
             Command::Export(args) => cmd::export::run(&globals, args).await,
             Command::Audit(command) => cmd::audit::run(&globals, command).await,
         }

@@ -8,6 +8,7 @@ pub mod export;
 pub mod filter;
 pub mod grants;
 pub mod history;
+pub mod hook;
 pub mod pending;
 pub mod request;
 pub mod show;

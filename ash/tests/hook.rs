@@ -1,0 +1,215 @@
+//! `ash hook claude-code` with recorded Claude Code hook inputs (Bash, Edit, Write, an MCP
+//! tool): allow when approved, deny with the operator's reason, and deny (fail closed) on a
+//! timeout, an unreachable agentd, malformed input, or its own deadline.
+
+// In tests a panic is the failure report, so unwrap says enough.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use agentd::testkit::{Poller, TempDaemon};
+use agentd::Settings;
+use serde_json::Value;
+use tokio::io::AsyncWriteExt;
+use tokio::process::{Child, Command};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+fn fixture(name: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/claude-code")
+            .join(name),
+    )
+    .unwrap()
+}
+
+async fn hook(socket: &Path, input: &str, extra: &[&str]) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ash"))
+        .args(["hook", "claude-code"])
+        .args(extra)
+        .env("AGENTD_SOCKET", socket)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    child
+}
+
+/// The hook's answer: exit code 0 and the decision JSON.
+async fn answer(child: Child) -> (String, String) {
+    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a hook always exits 0: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let h = &doc["hookSpecificOutput"];
+    assert_eq!(h["hookEventName"], "PreToolUse");
+    (
+        h["permissionDecision"].as_str().unwrap().to_string(),
+        h["permissionDecisionReason"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn pending_one(d: &TempDaemon) -> Value {
+    let mut poller = Poller::new(LIMIT, "the hook's request");
+    loop {
+        let out = Command::new(env!("CARGO_BIN_EXE_ash"))
+            .args(["pending", "--json"])
+            .env("AGENTD_SOCKET", d.socket())
+            .output()
+            .await
+            .unwrap();
+        let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        if let Some(r) = list.into_iter().next() {
+            return r;
+        }
+        poller.tick().await;
+    }
+}
+
+async fn ash(d: &TempDaemon, args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_ash"))
+        .args(args)
+        .env("AGENTD_SOCKET", d.socket())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn approved_calls_are_allowed_for_every_recorded_tool() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    for (file, tool, summary) in [
+        (
+            "bash.json",
+            "Bash",
+            "terraform apply -auto-approve (in /home/dev/app)",
+        ),
+        (
+            "edit.json",
+            "Edit",
+            "/home/dev/app/src/main.rs (in /home/dev/app)",
+        ),
+        (
+            "write.json",
+            "Write",
+            "/home/dev/app/.env (in /home/dev/app)",
+        ),
+        (
+            "mcp.json",
+            "mcp__github__create_pull_request",
+            "mcp__github__create_pull_request (in /home/dev/app)",
+        ),
+    ] {
+        let child = hook(d.socket(), &fixture(file), &[]).await;
+        let req = pending_one(&d).await;
+        assert_eq!(req["tool"], tool);
+        assert_eq!(req["agent"], "claude-code");
+        assert_eq!(req["session"], "abc123");
+        assert_eq!(req["summary"], summary);
+        ash(
+            &d,
+            &[
+                "approve",
+                req["id"].as_str().unwrap(),
+                "--operator",
+                "alice",
+            ],
+        )
+        .await;
+        let (decision, reason) = answer(child).await;
+        assert_eq!(decision, "allow", "{file}");
+        assert_eq!(reason, "approved by alice");
+    }
+    d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_denial_carries_the_operators_reason_to_claude() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let child = hook(d.socket(), &fixture("bash.json"), &[]).await;
+    let req = pending_one(&d).await;
+    assert_eq!(req["args"]["command"], "terraform apply -auto-approve");
+    ash(
+        &d,
+        &[
+            "deny",
+            req["id"].as_str().unwrap(),
+            "--operator",
+            "bob",
+            "--reason",
+            "plan first",
+        ],
+    )
+    .await;
+    assert_eq!(
+        answer(child).await,
+        ("deny".into(), "denied by bob: plan first".into())
+    );
+    d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tools_that_need_no_approval_are_allowed_at_once() {
+    let d = TempDaemon::start(Settings {
+        tools: vec![shared::ToolSpec {
+            name: "Edit".into(),
+            requires_approval: false,
+            approval_timeout_secs: 10,
+            risk: shared::Risk::Low,
+        }],
+        ..Settings::default()
+    })
+    .unwrap();
+    let (decision, _) = answer(hook(d.socket(), &fixture("edit.json"), &[]).await).await;
+    assert_eq!(decision, "allow");
+    d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_fails_closed() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    // Its own deadline: nobody decides within 1 s.
+    let (decision, reason) =
+        answer(hook(d.socket(), &fixture("bash.json"), &["--deadline", "1"]).await).await;
+    assert_eq!(decision, "deny");
+    assert!(reason.contains("no decision"), "{reason}");
+    // Malformed input.
+    let (decision, reason) = answer(hook(d.socket(), "{\"tool_input\": 3", &[]).await).await;
+    assert_eq!(decision, "deny");
+    assert!(reason.contains("malformed hook input"), "{reason}");
+    let (decision, _) = answer(hook(d.socket(), "{}", &[]).await).await;
+    assert_eq!(decision, "deny", "no tool_name");
+    d.stop().await.unwrap();
+    // agentd down: deny, or ask when told to.
+    let gone = tempfile::tempdir().unwrap();
+    let socket = gone.path().join("nobody.sock");
+    let (decision, reason) = answer(hook(&socket, &fixture("mcp.json"), &[]).await).await;
+    assert_eq!(decision, "deny");
+    assert!(
+        reason.contains("cannot reach agentd") && reason.ends_with("denied to be safe"),
+        "{reason}"
+    );
+    let (decision, _) =
+        answer(hook(&socket, &fixture("mcp.json"), &["--on-error", "ask"]).await).await;
+    assert_eq!(decision, "ask");
+}

@@ -55,6 +55,12 @@ enum Command {
     /// Hooks for agents: `ash hook claude-code` is a Claude Code PreToolUse hook
     #[command(subcommand)]
     Hook(cmd::hook::Command),
+    /// One line for a status bar: `3 pending · 1 high · next 0:42`, nothing when none
+    Status(cmd::status::Args),
+    /// Shell completions: ash completions bash|zsh|fish|elvish|powershell
+    Completions(cmd::completions::Args),
+    /// The manual page, in roff: ash man | man -l -
+    Man,
     /// What was asked and decided, newest first
     History(cmd::history::Args),
     /// Every matching request with its decision and audit hashes, oldest first
@@ -107,6 +113,9 @@ fn main() -> ExitCode {
             Command::Request(args) => cmd::request::run(&globals, args).await,
             Command::History(args) => cmd::history::run(&globals, args).await,
             Command::Exec(args) => cmd::exec::run(&globals, args).await,
+            Command::Status(args) => cmd::status::run(&globals, args).await,
+            Command::Completions(args) => cmd::completions::completions::<Cli>(args),
+            Command::Man => cmd::completions::man::<Cli>(),
             Command::Hook(command) => cmd::hook::run(&globals, command).await,
             Command::Export(args) => cmd::export::run(&globals, args).await,
             Command::Audit(command) => cmd::audit::run(&globals, command).await,

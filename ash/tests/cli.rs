@@ -561,3 +561,39 @@ async fn a_childs_request_shows_the_path_it_took_through_its_parent() {
     );
     d.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_is_one_line_for_a_status_bar_and_empty_when_idle() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let out = run(&d, &["status"]).await;
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty(), "nothing pending, nothing printed");
+    let _a = request(&d, &["--tool", "sensitive-op", "--timeout", "42"]);
+    let _b = request(&d, &["--tool", "lint"]);
+    pending(&d, 2).await;
+    let line = stdout(&run(&d, &["status"]).await);
+    assert!(line.starts_with("2 pending · 1 high · next 0:4"), "{line}");
+    assert_eq!(line.lines().count(), 1);
+    let line = stdout(&run(&d, &["status", "--format", "{pending}|{high}|{critical}"]).await);
+    assert_eq!(line, "2|1|0\n");
+    d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn completions_and_the_manual_come_from_the_real_command_line() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    for shell in ["bash", "zsh", "fish"] {
+        let out = run(&d, &["completions", shell]).await;
+        assert!(out.status.success());
+        let script = stdout(&out);
+        for sub in ["approve", "pending", "exec", "grants"] {
+            assert!(script.contains(sub), "{shell} lacks {sub}");
+        }
+    }
+    let out = run(&d, &["completions", "tcsh"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    let page = stdout(&run(&d, &["man"]).await);
+    assert!(page.contains(".TH ash 1"), "{page}");
+    assert!(page.contains("approve"), "{page}");
+    d.stop().await.unwrap();
+}

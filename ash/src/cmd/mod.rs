@@ -1,6 +1,7 @@
 //! One module per subcommand, plus the connection helper they share.
 
 pub mod audit;
+pub mod completions;
 pub mod decide;
 pub mod demo;
 pub mod exec;
@@ -12,6 +13,7 @@ pub mod hook;
 pub mod pending;
 pub mod request;
 pub mod show;
+pub mod status;
 pub mod tui;
 
 use shared::{Client, ClientError, Role};

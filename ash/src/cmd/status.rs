@@ -1,0 +1,110 @@
+//! `ash status`: one line for a status bar (tmux `status-right`), e.g.
+//! `3 pending · 1 high · next 0:42`; nothing at all when nothing is pending.
+
+use chrono::Utc;
+use shared::{RequestView, Risk, State};
+
+use crate::outcome::SUCCESS;
+use crate::Globals;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A template instead of the default line: {pending}, {high} (high or critical),
+    /// {critical}, {next} (time to the nearest deadline, m:ss)
+    #[arg(long, value_name = "TEMPLATE")]
+    format: Option<String>,
+}
+
+pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
+    let mut client = super::connect_operator(globals).await?;
+    let pending = client.list(Some(State::Pending)).await?;
+    let line = render(&pending, args.format.as_deref(), Utc::now());
+    if !line.is_empty() {
+        println!("{line}");
+    }
+    Ok(SUCCESS)
+}
+
+/// The status line for `pending`; empty when there is nothing pending.
+pub fn render(pending: &[RequestView], format: Option<&str>, now: chrono::DateTime<Utc>) -> String {
+    if pending.is_empty() {
+        return String::new();
+    }
+    let high = pending.iter().filter(|v| v.risk >= Risk::High).count();
+    let critical = pending.iter().filter(|v| v.risk == Risk::Critical).count();
+    let next = pending
+        .iter()
+        .map(|v| (v.expires_at - now).num_seconds().max(0))
+        .min()
+        .unwrap_or(0);
+    let next = format!("{}:{:02}", next / 60, next % 60);
+    match format {
+        Some(template) => template
+            .replace("{pending}", &pending.len().to_string())
+            .replace("{high}", &high.to_string())
+            .replace("{critical}", &critical.to_string())
+            .replace("{next}", &next),
+        None => {
+            let mut parts = vec![format!("{} pending", pending.len())];
+            if high > 0 {
+                parts.push(format!("{high} high"));
+            }
+            parts.push(format!("next {next}"));
+            parts.join(" · ")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::Duration;
+    use shared::AgentIdentity;
+    use uuid::Uuid;
+
+    fn req(risk: Risk, left: i64, now: chrono::DateTime<Utc>) -> RequestView {
+        RequestView {
+            id: Uuid::new_v4(),
+            tool: "t".into(),
+            args_json: "{}".into(),
+            agent: AgentIdentity {
+                name: "a".into(),
+                pid: None,
+                uid: None,
+            },
+            session: None,
+            summary: None,
+            risk,
+            risk_reasons: vec![],
+            created_at: now,
+            expires_at: now + Duration::seconds(left),
+            state: State::Pending,
+            attached: true,
+            decision: None,
+            subject: shared::SubjectType::Tool,
+            path: vec![],
+            reviewer: None,
+        }
+    }
+
+    #[test]
+    fn summarises_count_risk_and_the_nearest_deadline() {
+        let now = Utc::now();
+        let list = [
+            req(Risk::Medium, 300, now),
+            req(Risk::High, 42, now),
+            req(Risk::Low, 100, now),
+        ];
+        assert_eq!(render(&list, None, now), "3 pending · 1 high · next 0:42");
+        assert_eq!(render(&list[..1], None, now), "1 pending · next 5:00");
+        assert_eq!(render(&[], None, now), "");
+        assert_eq!(
+            render(
+                &list,
+                Some("#[fg=red]{pending}/{high}/{critical} {next}"),
+                now
+            ),
+            "#[fg=red]3/1/0 0:42"
+        );
+    }
+}

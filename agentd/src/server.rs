@@ -212,6 +212,24 @@ async fn read_hello(conn: &mut Connection<LocalStream>) -> Result<Hello, HelloEr
         Ok(None) => return Err(HelloError::Closed),
         Err(e) => return Err(frame_error(&e).into()),
     };
+    // A hello that is a JSON object makes this a JSON connection (clients in any language).
+    // No bincode hello starts with `{` (that would be protocol version 123).
+    if frame.first() == Some(&b'{') {
+        // Set first, so that even a refusal is written in JSON.
+        conn.set_encoding(codec::Encoding::Json);
+        let hello = serde_json::from_slice::<Hello>(&frame)
+            .map_err(|e| bad(format!("the first frame is not an agentd JSON hello: {e}")))?;
+        if hello.version != PROTOCOL_VERSION {
+            return Err(HelloError::Bad(WireError {
+                code: ErrorCode::VersionMismatch,
+                message: format!(
+                    "protocol version mismatch: the client speaks version {}, this agentd speaks version {PROTOCOL_VERSION}",
+                    hello.version
+                ),
+            }));
+        }
+        return check_name(hello).map_err(HelloError::Bad);
+    }
     let version = codec::decode_version(&frame)
         .map_err(|_| bad("the first frame is not an agentd hello".into()))?;
     if version != PROTOCOL_VERSION {
@@ -224,14 +242,24 @@ async fn read_hello(conn: &mut Connection<LocalStream>) -> Result<Hello, HelloEr
     }
     let hello: Hello = codec::decode(&frame)
         .map_err(|e| bad(format!("the first frame is not an agentd hello: {e}")))?;
+    check_name(hello).map_err(HelloError::Bad)
+}
+
+/// The name in a hello must be short and printable.
+fn check_name(hello: Hello) -> Result<Hello, WireError> {
+    let bad = |message: String| WireError {
+        code: ErrorCode::BadHello,
+        message,
+    };
     if hello.name.is_empty() || hello.name.len() > MAX_NAME {
         return Err(bad(format!(
             "the name in the hello must be 1 to {MAX_NAME} bytes long"
-        ))
-        .into());
+        )));
     }
     if hello.name.chars().any(char::is_control) {
-        return Err(bad("the name in the hello contains control characters".into()).into());
+        return Err(bad(
+            "the name in the hello contains control characters".into()
+        ));
     }
     Ok(hello)
 }

@@ -1,4 +1,5 @@
-//! The payload codec: bincode 2 through serde, kept behind this one module so it can be swapped.
+//! The payload codecs: bincode 2 through serde (Rust clients), or JSON (any language), chosen
+//! per connection by its hello and kept behind this one module.
 //!
 //! bincode is pinned at `=2.0.1` (3.0.0 is an empty tombstone release). The decoder is given the
 //! frame limit as its allocation limit, so a hostile length inside a payload (a string claiming
@@ -44,4 +45,31 @@ pub fn decode_version(payload: &[u8]) -> Result<u32, CodecError> {
     bincode::serde::decode_from_slice::<u32, _>(payload, config())
         .map(|(v, _)| v)
         .map_err(|e| CodecError::Decode(e.to_string()))
+}
+
+/// How a connection's payloads are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    #[default]
+    Bincode,
+    /// JSON with serde's external tagging: `{"Submit": {...}}`, `"Ping"`.
+    Json,
+}
+
+/// Encodes one message in `encoding`.
+pub fn encode_as<T: Serialize>(msg: &T, encoding: Encoding) -> Result<Vec<u8>, CodecError> {
+    match encoding {
+        Encoding::Bincode => encode(msg),
+        Encoding::Json => serde_json::to_vec(msg).map_err(|e| CodecError::Encode(e.to_string())),
+    }
+}
+
+/// Decodes one whole payload in `encoding`.
+pub fn decode_as<T: DeserializeOwned>(payload: &[u8], encoding: Encoding) -> Result<T, CodecError> {
+    match encoding {
+        Encoding::Bincode => decode(payload),
+        Encoding::Json => {
+            serde_json::from_slice(payload).map_err(|e| CodecError::Decode(e.to_string()))
+        }
+    }
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::Framed;
 
-use crate::codec::{self, CodecError};
+use crate::codec::{self, CodecError, Encoding};
 use crate::frame::{FrameCodec, FrameError};
 
 #[derive(Debug, thiserror::Error)]
@@ -23,18 +23,25 @@ pub enum ConnError {
 
 pub struct Connection<S> {
     framed: Framed<S, FrameCodec>,
+    encoding: Encoding,
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub fn new(stream: S) -> Self {
         Connection {
             framed: Framed::new(stream, FrameCodec::default()),
+            encoding: Encoding::Bincode,
         }
+    }
+
+    /// Switches the payload encoding for everything sent and received from now on.
+    pub fn set_encoding(&mut self, encoding: Encoding) {
+        self.encoding = encoding;
     }
 
     /// Sends one message and flushes it.
     pub async fn send<T: Serialize>(&mut self, msg: &T) -> Result<(), ConnError> {
-        let payload = codec::encode(msg)?;
+        let payload = codec::encode_as(msg, self.encoding)?;
         self.framed.send(Bytes::from(payload)).await?;
         Ok(())
     }
@@ -51,7 +58,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub async fn recv<T: DeserializeOwned>(&mut self) -> Result<Option<T>, ConnError> {
         match self.recv_frame().await? {
             None => Ok(None),
-            Some(frame) => Ok(Some(codec::decode(&frame)?)),
+            Some(frame) => Ok(Some(codec::decode_as(&frame, self.encoding)?)),
         }
     }
 

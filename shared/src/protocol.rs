@@ -247,6 +247,8 @@ pub struct ApprovalRequest {
     pub timeout_ms: Option<u64>,
     /// Raises the risk level; never lowers it.
     pub risk_hint: Option<Risk>,
+    /// Missing in a JSON request means `Tool`.
+    #[serde(default)]
     pub subject: SubjectType,
 }
 

@@ -1,7 +1,8 @@
 //! Settings and the TOML tool registry file.
 //!
-//! The file has three parts, all optional: `[daemon]` (grace period), `[defaults]` (timeout and
-//! risk for tools that do not set their own, and for unknown tools) and `[[tool]]` entries.
+//! Every part of the file is optional: `[daemon]`, `[defaults]` (timeout and risk for tools that
+//! do not set their own, and for unknown tools), `[store]`, `[operators]`, `[limits]`,
+//! `[grants]`, `[escalation]`, `[notify]`, `[[tool]]` and `[[rule]]` entries.
 //! Every error names the file and, where the parser knows it, the line and column.
 
 use std::path::{Path, PathBuf};
@@ -10,6 +11,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use shared::{Risk, ToolSpec};
 
+use crate::notify::NotifySettings;
 use crate::registry::validate_spec;
 use crate::rules::{Rule, RuleEntry};
 use crate::store::Durability;
@@ -61,6 +63,8 @@ pub struct Settings {
     pub escalation_window: Duration,
     /// How many reviewing parents a request may pass through.
     pub max_review_depth: usize,
+    /// The command run when a request reaches the operators; none by default.
+    pub notify: Option<NotifySettings>,
 }
 
 /// Limits on what one agent, or everyone together, may ask of agentd.
@@ -109,6 +113,7 @@ impl Default for Settings {
             rules: Vec::new(),
             escalation_window: Duration::from_secs(30),
             max_review_depth: 4,
+            notify: None,
         }
     }
 }
@@ -138,6 +143,7 @@ struct File {
     grants: GrantsSection,
     #[serde(default)]
     escalation: EscalationSection,
+    notify: Option<NotifySection>,
     #[serde(default, rename = "tool")]
     tools: Vec<ToolEntry>,
     #[serde(default, rename = "rule")]
@@ -163,6 +169,15 @@ struct LimitsSection {
     max_connections: Option<usize>,
     max_args_kib: Option<usize>,
     hello_timeout_secs: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NotifySection {
+    command: String,
+    min_risk: Option<Risk>,
+    timeout_secs: Option<u64>,
+    max_running: Option<usize>,
 }
 
 #[derive(Deserialize, Default)]
@@ -279,6 +294,29 @@ impl Settings {
                 return Err(fail(format!("[escalation] max_depth = {depth} is over 16")));
             }
             settings.max_review_depth = depth;
+        }
+        if let Some(n) = file.notify {
+            if n.command.trim().is_empty() {
+                return Err(fail("[notify] command is empty".into()));
+            }
+            let timeout = n.timeout_secs.unwrap_or(10);
+            if !(1..=300).contains(&timeout) {
+                return Err(fail(format!(
+                    "[notify] timeout_secs = {timeout} is out of range (1 to 300)"
+                )));
+            }
+            let max_running = n.max_running.unwrap_or(4);
+            if !(1..=64).contains(&max_running) {
+                return Err(fail(format!(
+                    "[notify] max_running = {max_running} is out of range (1 to 64)"
+                )));
+            }
+            settings.notify = Some(NotifySettings {
+                command: n.command,
+                min_risk: n.min_risk.unwrap_or(Risk::Low),
+                timeout: Duration::from_secs(timeout),
+                max_running,
+            });
         }
         if let Some(n) = file.grants.capacity {
             if n == 0 {
@@ -518,6 +556,35 @@ mod tests {
         assert!(dup.to_string().contains("'x' is defined twice"), "{dup}");
         let empty = parse("[[tool]]\nname = \"\"\n").unwrap_err();
         assert!(empty.to_string().contains("name"), "{empty}");
+    }
+
+    #[test]
+    fn the_notify_section_is_read_and_checked() {
+        assert_eq!(parse("").unwrap().notify, None);
+        let s = parse("[notify]\ncommand = \"notify-send agentd \\\"$AGENTD_MESSAGE\\\"\"\nmin_risk = \"high\"\n")
+            .unwrap();
+        let n = s.notify.unwrap();
+        assert_eq!(n.command, "notify-send agentd \"$AGENTD_MESSAGE\"");
+        assert_eq!(n.min_risk, Risk::High);
+        assert_eq!(n.timeout, Duration::from_secs(10));
+        assert_eq!(n.max_running, 4);
+        let empty = parse("[notify]\ncommand = \" \"\n").unwrap_err();
+        assert_eq!(
+            empty.to_string(),
+            "/etc/agentd.toml: [notify] command is empty"
+        );
+        let slow = parse("[notify]\ncommand = \"x\"\ntimeout_secs = 0\n").unwrap_err();
+        assert!(
+            slow.to_string()
+                .contains("timeout_secs = 0 is out of range"),
+            "{slow}"
+        );
+        let many = parse("[notify]\ncommand = \"x\"\nmax_running = 1000\n").unwrap_err();
+        assert!(many.to_string().contains("max_running = 1000"), "{many}");
+        let missing = parse("[notify]\nmin_risk = \"low\"\n").unwrap_err();
+        assert!(missing.to_string().contains("command"), "{missing}");
+        let typo = parse("[notify]\ncommand = \"x\"\ncomand = \"y\"\n").unwrap_err();
+        assert!(typo.to_string().contains("/etc/agentd.toml:3:"), "{typo}");
     }
 
     #[test]

@@ -10,6 +10,8 @@ pub mod grants;
 pub mod history;
 pub mod intake;
 pub mod limits;
+pub mod notify;
+
 pub mod operators;
 pub mod queue;
 pub mod registry;
@@ -68,6 +70,7 @@ pub enum StartError {
 /// A daemon with its store open and its queue recovered, ready to serve.
 pub struct Prepared {
     ctx: Arc<server::Context>,
+    notify: Option<notify::NotifySettings>,
 }
 
 /// Opens the store (or a memory store when `settings.state_dir` is `None`) and puts back the
@@ -131,6 +134,7 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, StartError> {
             max_args: settings.limits.max_args_bytes,
             connections: Arc::new(tokio::sync::Semaphore::new(settings.limits.max_connections)),
         }),
+        notify: settings.notify.clone(),
     })
 }
 
@@ -145,11 +149,17 @@ pub async fn serve(
 ) -> Result<(), StoreError> {
     let queue = Arc::clone(&prepared.ctx.queue);
     let store = Arc::clone(queue.store());
+    let notifier = prepared
+        .notify
+        .map(|settings| notify::spawn(settings, queue.subscribe()));
     let failure = {
         let store = Arc::clone(&store);
         async move { store.failure().await }
     };
     let failed = server::serve(listener, prepared.ctx, shutdown, failure).await;
+    if let Some(notifier) = notifier {
+        notifier.abort();
+    }
     queue.shutdown();
     store
         .close(Some(store::daemon_event(

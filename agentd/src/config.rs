@@ -409,7 +409,7 @@ impl Settings {
 
 /// Where agentd looks for its config when `--config` is not given.
 pub fn default_config_path() -> Option<PathBuf> {
-    directories::ProjectDirs::from("", "", "agentd").map(|d| d.config_dir().join("agentd.toml"))
+    shared::paths::default_config_path()
 }
 
 /// Checks an approval timeout is within 1 s and a week.

@@ -61,6 +61,8 @@ enum Command {
     Completions(cmd::completions::Args),
     /// The manual page, in roff: ash man | man -l -
     Man,
+    /// Check the setup (socket, agentd, versions, permissions, config) and say what to fix
+    Doctor(cmd::doctor::Args),
     /// What was asked and decided, newest first
     History(cmd::history::Args),
     /// Every matching request with its decision and audit hashes, oldest first
@@ -116,6 +118,7 @@ fn main() -> ExitCode {
             Command::Status(args) => cmd::status::run(&globals, args).await,
             Command::Completions(args) => cmd::completions::completions::<Cli>(args),
             Command::Man => cmd::completions::man::<Cli>(),
+            Command::Doctor(args) => cmd::doctor::run(&globals, args).await,
             Command::Hook(command) => cmd::hook::run(&globals, command).await,
             Command::Export(args) => cmd::export::run(&globals, args).await,
             Command::Audit(command) => cmd::audit::run(&globals, command).await,

@@ -23,6 +23,12 @@ pub fn socket_path_for(runtime_dir: Option<&Path>, uid: u32) -> PathBuf {
     }
 }
 
+/// The default config file: `agentd.toml` in the platform's config folder
+/// (`~/.config/agentd/agentd.toml` on Linux); `None` without a home folder.
+pub fn default_config_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "agentd").map(|d| d.config_dir().join("agentd.toml"))
+}
+
 /// The uid of this process, read from /proc so no unsafe libc call is needed.
 pub fn current_uid() -> u32 {
     use std::os::unix::fs::MetadataExt;

@@ -4,6 +4,8 @@ pub mod audit;
 pub mod completions;
 pub mod decide;
 pub mod demo;
+pub mod doctor;
+
 pub mod exec;
 pub mod export;
 pub mod filter;

@@ -1,0 +1,120 @@
+//! The shell-profile lines in docs/SERVICE.md, run as a login shell would: the first shell
+//! starts agentd in the background, and every later one sees it answering and starts nothing.
+
+// In tests a panic is the failure report, so unwrap says enough.
+#![allow(clippy::unwrap_used)]
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use agentd::testkit::Poller;
+use tokio::process::Command;
+
+/// The folder holding the agentd binary of this build, built if this test runs alone.
+fn bin_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_BIN_EXE_ash"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    if !dir.join("agentd").exists() {
+        let status = std::process::Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "agentd", "--bin", "agentd"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    dir
+}
+
+/// The first `sh` block after the "From a shell profile" heading.
+fn profile_snippet() -> String {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/SERVICE.md"))
+        .unwrap();
+    let section = &doc[doc.find("## From a shell profile").unwrap()..];
+    let start = section.find("```sh\n").unwrap() + "```sh\n".len();
+    let len = section[start..].find("```").unwrap();
+    section[start..start + len].to_owned()
+}
+
+struct Login {
+    home: tempfile::TempDir,
+    path: String,
+}
+
+impl Login {
+    /// Runs the snippet in a fresh bash; returns the PID of what it started in the background,
+    /// if it started anything.
+    async fn shell(&self) -> Option<i32> {
+        let script = format!("{}\necho \"started=$!\"\n", profile_snippet());
+        let out = Command::new("bash")
+            .args(["-c", &script])
+            .env_clear()
+            .env("HOME", self.home.path())
+            .env("PATH", &self.path)
+            .env("XDG_RUNTIME_DIR", self.home.path().join("run"))
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8(out.stdout).unwrap();
+        let pid = text.trim().strip_prefix("started=").unwrap();
+        (!pid.is_empty()).then(|| pid.parse().unwrap())
+    }
+
+    async fn answers(&self) -> bool {
+        Command::new(env!("CARGO_BIN_EXE_ash"))
+            .arg("status")
+            .env_clear()
+            .env("HOME", self.home.path())
+            .env("XDG_RUNTIME_DIR", self.home.path().join("run"))
+            .output()
+            .await
+            .unwrap()
+            .status
+            .success()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_profile_lines_start_agentd_once() {
+    let home = tempfile::tempdir().unwrap();
+    let run = home.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let login = Login {
+        path: format!("{}:/usr/local/bin:/usr/bin:/bin", bin_dir().display()),
+        home,
+    };
+    assert!(!login.answers().await);
+
+    let pid = login.shell().await.expect("the first shell starts agentd");
+    let mut poller = Poller::new(Duration::from_secs(20), "agentd started from the profile");
+    while !login.answers().await {
+        poller.tick().await;
+    }
+    assert_eq!(
+        login.shell().await,
+        None,
+        "a second shell must not start another agentd"
+    );
+    assert!(login.answers().await);
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await
+        .unwrap();
+    assert!(killed.success());
+    let mut poller = Poller::new(Duration::from_secs(20), "agentd to stop on SIGTERM");
+    while login.answers().await {
+        poller.tick().await;
+    }
+    let log =
+        std::fs::read_to_string(login.home.path().join(".local/state/agentd/agentd.log")).unwrap();
+    assert!(log.contains("listening"), "{log}");
+}

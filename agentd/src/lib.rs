@@ -156,7 +156,11 @@ pub async fn serve(
         let store = Arc::clone(&store);
         async move { store.failure().await }
     };
-    let failed = server::serve(listener, prepared.ctx, shutdown, failure).await;
+    let failed = server::serve(listener, prepared.ctx, shutdown, failure)
+        .await
+        // A shutdown that raced a failed commit still reports the failure: whoever was
+        // refused must find out why agentd stopped.
+        .or_else(|| store.failed());
     if let Some(notifier) = notifier {
         notifier.abort();
     }

@@ -288,6 +288,11 @@ impl Store {
         }
     }
 
+    /// The error message if a commit has failed by now.
+    pub fn failed(&self) -> Option<String> {
+        self.committed.borrow().failed.clone()
+    }
+
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
         self.events.subscribe()
     }

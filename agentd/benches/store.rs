@@ -284,7 +284,7 @@ async fn raw_floor() -> Result<Duration, Error> {
     ]
     .concat();
     let mut reply = vec![0u8; answer_len + 4];
-        let mut times = Vec::with_capacity(ROUND_TRIPS);
+    let mut times = Vec::with_capacity(ROUND_TRIPS);
     // Warm up first, as the daemon's figures come after its start-up.
     for _ in 0..ROUND_TRIPS / 4 {
         s.write_all(&request).await?;

@@ -10,6 +10,8 @@ pub mod grants;
 pub mod history;
 pub mod intake;
 pub mod limits;
+pub mod load;
+
 pub mod notify;
 
 pub mod operators;

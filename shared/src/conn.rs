@@ -26,10 +26,15 @@ pub struct Connection<S> {
     encoding: Encoding,
 }
 
+/// The read buffer a connection starts with.
+const READ_CAPACITY: usize = 1024;
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub fn new(stream: S) -> Self {
         Connection {
-            framed: Framed::new(stream, FrameCodec::default()),
+                                    // Most messages are a few hundred bytes; the buffer grows for the rare big one,
+            // so ten thousand idle connections need not hold tokio-util's default 8 KiB each.
+            framed: Framed::with_capacity(stream, FrameCodec::default(), READ_CAPACITY),
             encoding: Encoding::Bincode,
         }
     }

@@ -28,24 +28,21 @@ fn main() -> Result<(), Error> {
     runtime.block_on(run(agents))
 }
 
-/// The agentd binary of this build, next to ash's; built if missing.
+/// The agentd binary of this build, next to ash's. Always (re)built: cargo builds only ash's
+/// own binaries for its benches, and a stale agentd would measure old code.
 fn agentd_binary() -> Result<PathBuf, Error> {
     let dir = Path::new(env!("CARGO_BIN_EXE_ash"))
         .parent()
         .ok_or("no target folder")?;
-    let binary = dir.join("agentd");
-    if !binary.exists() {
-        let release = dir.ends_with("release");
-        let mut cmd = std::process::Command::new(env!("CARGO"));
-        cmd.args(["build", "-q", "-p", "agentd", "--bin", "agentd"]);
-        if release {
-            cmd.arg("--release");
-        }
-        if !cmd.status()?.success() {
-            return Err("cannot build agentd".into());
-        }
+    let mut cmd = std::process::Command::new(env!("CARGO"));
+    cmd.args(["build", "-q", "-p", "agentd", "--bin", "agentd"]);
+    if dir.ends_with("release") {
+        cmd.arg("--release");
     }
-    Ok(binary)
+    if !cmd.status()?.success() {
+        return Err("cannot build agentd".into());
+    }
+    Ok(dir.join("agentd"))
 }
 
 fn kib(pid: u32, field: &str) -> Option<u64> {

@@ -3,7 +3,7 @@
 //! Receiving is cancel-safe (the frame reader keeps partial input in its buffer), so a caller
 //! may `select!` between an incoming message and anything else without corrupting the stream.
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use futures_util::{SinkExt, StreamExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -26,15 +26,18 @@ pub struct Connection<S> {
     encoding: Encoding,
 }
 
-/// The read buffer a connection starts with.
-const READ_CAPACITY: usize = 1024;
+/// The read and write buffers a connection starts with. Most messages are a few hundred bytes
+/// and the buffers grow for the rare big one, so ten thousand idle connections need not hold
+/// tokio-util's default 8 KiB twice over each.
+const BUFFER_CAPACITY: usize = 1024;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub fn new(stream: S) -> Self {
+        let mut framed = Framed::with_capacity(stream, FrameCodec::default(), BUFFER_CAPACITY);
+        // `with_capacity` sizes only the read buffer; the write buffer would start at 8 KiB.
+        *framed.write_buffer_mut() = BytesMut::with_capacity(BUFFER_CAPACITY);
         Connection {
-                                    // Most messages are a few hundred bytes; the buffer grows for the rare big one,
-            // so ten thousand idle connections need not hold tokio-util's default 8 KiB each.
-            framed: Framed::with_capacity(stream, FrameCodec::default(), READ_CAPACITY),
+            framed,
             encoding: Encoding::Bincode,
         }
     }

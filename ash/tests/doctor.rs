@@ -5,28 +5,14 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 
 use agentd::testkit::TempDaemon;
 use agentd::Settings;
 use serde_json::Value;
 use tokio::process::Command;
-
-/// The folder holding the agentd binary of this build, built if this test runs alone.
-fn agentd_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_ash"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    if !dir.join("agentd").exists() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "agentd", "--bin", "agentd"])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    dir
-}
 
 struct Run {
     code: Option<i32>,
@@ -83,7 +69,7 @@ async fn a_healthy_setup_passes_every_check() {
     std::fs::write(&config, "[[tool]]\nname = \"deploy\"\nrisk = \"high\"\n").unwrap();
     let run = doctor(
         d.socket(),
-        &agentd_dir(),
+        &common::agentd_dir(),
         &["--config", config.to_str().unwrap()],
     )
     .await;
@@ -108,7 +94,7 @@ async fn a_healthy_setup_passes_every_check() {
 async fn no_daemon_a_stale_socket_and_a_plain_file_are_failures_with_a_fix() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("agentd.sock");
-    let run = doctor(&missing, &agentd_dir(), &[]).await;
+    let run = doctor(&missing, &common::agentd_dir(), &[]).await;
     assert_eq!(run.code, Some(1));
     assert_eq!(run.status("socket"), "fail");
     assert!(run.text.contains("no socket at"), "{}", run.text);
@@ -117,14 +103,14 @@ async fn no_daemon_a_stale_socket_and_a_plain_file_are_failures_with_a_fix() {
     // A socket nobody listens on any more, as a crashed agentd leaves it.
     let stale = dir.path().join("stale.sock");
     drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
-    let run = doctor(&stale, &agentd_dir(), &[]).await;
+    let run = doctor(&stale, &common::agentd_dir(), &[]).await;
     assert_eq!(run.code, Some(1));
     assert_eq!(run.status("agentd"), "fail");
     assert!(run.text.contains("nothing answers"), "{}", run.text);
 
     let file = dir.path().join("plain");
     std::fs::write(&file, "").unwrap();
-    let run = doctor(&file, &agentd_dir(), &[]).await;
+    let run = doctor(&file, &common::agentd_dir(), &[]).await;
     assert_eq!(run.status("socket"), "fail");
     assert!(run.text.contains("is not a socket"), "{}", run.text);
 }
@@ -137,7 +123,7 @@ async fn an_open_socket_and_a_user_who_may_not_decide_are_warned_of() {
         ..Settings::default()
     })
     .unwrap();
-    let run = doctor(d.socket(), &agentd_dir(), &[]).await;
+    let run = doctor(d.socket(), &common::agentd_dir(), &[]).await;
     assert_eq!(run.code, Some(0), "warnings are not failures: {}", run.text);
     assert_eq!(run.status("socket"), "warn");
     assert!(
@@ -160,7 +146,7 @@ async fn a_broken_config_fails_and_a_missing_binary_is_warned_of() {
     let config = d.dir().join("agentd.toml");
     std::fs::write(&config, "[[tool]]\nname = \"x\"\nrisk = \"severe\"\n").unwrap();
     let arg = config.to_str().unwrap();
-    let run = doctor(d.socket(), &agentd_dir(), &["--config", arg]).await;
+    let run = doctor(d.socket(), &common::agentd_dir(), &["--config", arg]).await;
     assert_eq!(run.code, Some(1));
     assert_eq!(run.status("config"), "fail");
     let detail = run.check("config")["detail"].as_str().unwrap();
@@ -178,7 +164,7 @@ async fn a_broken_config_fails_and_a_missing_binary_is_warned_of() {
 
     let run = doctor(
         d.socket(),
-        &agentd_dir(),
+        &common::agentd_dir(),
         &["--config", "/nonexistent/agentd.toml"],
     )
     .await;

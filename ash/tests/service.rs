@@ -4,28 +4,13 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use agentd::testkit::Poller;
 use tokio::process::Command;
-
-/// The folder holding the agentd binary of this build, built if this test runs alone.
-fn bin_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_ash"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
-    if !dir.join("agentd").exists() {
-        let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "agentd", "--bin", "agentd"])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-    dir
-}
 
 /// The first `sh` block after the "From a shell profile" heading.
 fn profile_snippet() -> String {
@@ -87,7 +72,10 @@ async fn the_profile_lines_start_agentd_once() {
     std::fs::create_dir(&run).unwrap();
     std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
     let login = Login {
-        path: format!("{}:/usr/local/bin:/usr/bin:/bin", bin_dir().display()),
+        path: format!(
+            "{}:/usr/local/bin:/usr/bin:/bin",
+            common::agentd_dir().display()
+        ),
         home,
     };
     assert!(!login.answers().await);

@@ -4,15 +4,13 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::process::Stdio;
-use std::time::Duration;
 
-use agentd::testkit::{Poller, TempDaemon};
+use agentd::testkit::TempDaemon;
 use agentd::Settings;
-use serde_json::Value;
 use tokio::process::{Child, Command};
-
-const LIMIT: Duration = Duration::from_secs(20);
 
 fn exec(d: &TempDaemon, dir: &std::path::Path, args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_ash"))
@@ -26,23 +24,6 @@ fn exec(d: &TempDaemon, dir: &std::path::Path, args: &[&str]) -> Child {
         .kill_on_drop(true)
         .spawn()
         .unwrap()
-}
-
-async fn the_request(d: &TempDaemon) -> Value {
-    let mut poller = Poller::new(LIMIT, "the exec request");
-    loop {
-        let out = Command::new(env!("CARGO_BIN_EXE_ash"))
-            .args(["pending", "--json"])
-            .env("AGENTD_SOCKET", d.socket())
-            .output()
-            .await
-            .unwrap();
-        let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-        if let Some(r) = list.into_iter().next() {
-            return r;
-        }
-        poller.tick().await;
-    }
 }
 
 async fn decide(d: &TempDaemon, verb: &str, id: &str) {
@@ -68,7 +49,7 @@ async fn an_approved_command_runs_and_its_exit_code_is_ashs() {
         dir.path(),
         &["--", "sh", "-c", "echo ran > marker; echo out; exit 7"],
     );
-    let req = the_request(&d).await;
+    let req = common::first_pending(&d, "the exec request").await;
     assert_eq!(req["tool"], "exec");
     assert_eq!(req["args"]["argv"][0], "sh");
     assert_eq!(req["args"]["cwd"], dir.path().to_str().unwrap());
@@ -94,7 +75,7 @@ async fn a_denied_or_expired_command_never_runs() {
         dir.path(),
         &["--tool", "deploy", "--", "touch", "marker"],
     );
-    let req = the_request(&d).await;
+    let req = common::first_pending(&d, "the exec request").await;
     assert_eq!(req["tool"], "deploy");
     decide(&d, "deny", req["id"].as_str().unwrap()).await;
     let out = child.wait_with_output().await.unwrap();

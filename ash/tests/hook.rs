@@ -5,11 +5,13 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use agentd::testkit::{Poller, TempDaemon};
+use agentd::testkit::TempDaemon;
 use agentd::Settings;
 use serde_json::Value;
 use tokio::io::AsyncWriteExt;
@@ -64,23 +66,6 @@ async fn answer(child: Child) -> (String, String) {
     )
 }
 
-async fn pending_one(d: &TempDaemon) -> Value {
-    let mut poller = Poller::new(LIMIT, "the hook's request");
-    loop {
-        let out = Command::new(env!("CARGO_BIN_EXE_ash"))
-            .args(["pending", "--json"])
-            .env("AGENTD_SOCKET", d.socket())
-            .output()
-            .await
-            .unwrap();
-        let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-        if let Some(r) = list.into_iter().next() {
-            return r;
-        }
-        poller.tick().await;
-    }
-}
-
 async fn ash(d: &TempDaemon, args: &[&str]) {
     let out = Command::new(env!("CARGO_BIN_EXE_ash"))
         .args(args)
@@ -121,7 +106,7 @@ async fn approved_calls_are_allowed_for_every_recorded_tool() {
         ),
     ] {
         let child = hook(d.socket(), &fixture(file), &[]).await;
-        let req = pending_one(&d).await;
+        let req = common::first_pending(&d, "the hook's request").await;
         assert_eq!(req["tool"], tool);
         assert_eq!(req["agent"], "claude-code");
         assert_eq!(req["session"], "abc123");
@@ -147,7 +132,7 @@ async fn approved_calls_are_allowed_for_every_recorded_tool() {
 async fn a_denial_carries_the_operators_reason_to_claude() {
     let d = TempDaemon::start(Settings::default()).unwrap();
     let child = hook(d.socket(), &fixture("bash.json"), &[]).await;
-    let req = pending_one(&d).await;
+    let req = common::first_pending(&d, "the hook's request").await;
     assert_eq!(req["args"]["command"], "terraform apply -auto-approve");
     ash(
         &d,

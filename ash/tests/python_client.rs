@@ -5,17 +5,17 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
-use std::process::Stdio;
-use std::time::Duration;
+mod common;
 
-use agentd::testkit::{Poller, TempDaemon};
+use std::process::Stdio;
+
+use agentd::testkit::TempDaemon;
 use agentd::Settings;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 use tokio::process::{Child, Command};
 
-const LIMIT: Duration = Duration::from_secs(20);
 const CLIENT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../docs/examples/python/agentd_client.py"
@@ -43,18 +43,6 @@ async fn ash(d: &TempDaemon, args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-async fn the_request(d: &TempDaemon) -> Value {
-    let mut poller = Poller::new(LIMIT, "the Python client's request");
-    loop {
-        let out = ash(d, &["pending", "--json"]).await;
-        let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-        if let Some(r) = list.into_iter().next() {
-            return r;
-        }
-        poller.tick().await;
-    }
-}
-
 fn decision(out: &std::process::Output) -> Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
@@ -80,7 +68,7 @@ async fn the_python_client_is_approved_denied_and_timed_out() {
             "py-agent",
         ],
     );
-    let req = the_request(&d).await;
+    let req = common::first_pending(&d, "the Python client's request").await;
     assert_eq!(req["tool"], "sensitive-op");
     assert_eq!(req["agent"], "py-agent");
     assert_eq!(req["args"]["path"], "/etc/hosts");
@@ -103,7 +91,10 @@ async fn the_python_client_is_approved_denied_and_timed_out() {
     assert_eq!(decision(&out)["by"], "alice");
 
     let child = python(&d, &["sensitive-op"]);
-    let id = the_request(&d).await["id"].as_str().unwrap().to_owned();
+    let id = common::first_pending(&d, "the Python client's request").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let out = ash(
         &d,
         &["deny", &id, "--operator", "bob", "--reason", "not today"],

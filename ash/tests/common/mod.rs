@@ -1,6 +1,13 @@
-//! Helpers shared by ash's integration tests that run the agentd binary itself.
+//! Helpers shared by ash's integration tests.
+
+// Each test binary compiles this module and uses only some of it.
+#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use agentd::testkit::{Poller, TempDaemon};
+use serde_json::Value;
 
 /// The folder holding the agentd binary of this build (next to ash's), built if this test
 /// runs alone and cargo has not built it yet.
@@ -17,4 +24,24 @@ pub fn agentd_dir() -> PathBuf {
         assert!(status.success(), "cannot build agentd");
     }
     dir
+}
+
+/// Waits, up to 20 s, for a request to be pending and returns the first one as
+/// `ash pending --json` shows it; `what` names it if none comes.
+pub async fn first_pending(d: &TempDaemon, what: &str) -> Value {
+    let mut poller = Poller::new(Duration::from_secs(20), what);
+    loop {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ash"))
+            .args(["pending", "--json"])
+            .env("AGENTD_SOCKET", d.socket())
+            .output()
+            .await
+            .expect("ash runs");
+        let list: Vec<Value> =
+            serde_json::from_slice(&out.stdout).expect("ash pending --json prints JSON");
+        if let Some(r) = list.into_iter().next() {
+            return r;
+        }
+        poller.tick().await;
+    }
 }

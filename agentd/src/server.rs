@@ -15,8 +15,8 @@ use shared::client::LocalStream;
 use shared::conn::{ConnError, Connection};
 use shared::frame::FrameError;
 use shared::{
-    codec, AgentIdentity, ClientMsg, ErrorCode, Event, Hello, RequestView, Role, ServerMsg,
-    WireError, PROTOCOL_VERSION,
+    codec, AgentIdentity, ClientMsg, ErrorCode, Event, Hello, Outcome, RequestView, Role,
+    ServerMsg, WireError, PROTOCOL_VERSION,
 };
 use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
@@ -132,6 +132,16 @@ struct Peer {
 }
 
 async fn handle(stream: LocalStream, ctx: Arc<Context>, _permit: OwnedSemaphorePermit) {
+    // The greeting's futures (the hello's timer, the credential checks) are boxed so they do
+    // not add to the size of a task that then waits for hours.
+    if let Some(session) = Box::pin(greet(stream, ctx)).await {
+        session.run().await;
+    }
+}
+
+/// Reads the caller's credentials and hello and answers it; `None` if the connection ends
+/// there.
+async fn greet(stream: LocalStream, ctx: Arc<Context>) -> Option<Session> {
     let creds = stream.peer_creds();
     let mut conn = Connection::new(stream);
     let creds = match creds {
@@ -145,7 +155,7 @@ async fn handle(stream: LocalStream, ctx: Arc<Context>, _permit: OwnedSemaphoreP
                 "cannot read your credentials".into(),
             )
             .await;
-            return;
+            return None;
         }
     };
     let pid = creds.pid().and_then(|p| u32::try_from(p).ok());
@@ -157,18 +167,18 @@ async fn handle(stream: LocalStream, ctx: Arc<Context>, _permit: OwnedSemaphoreP
         Ok(Err(HelloError::Closed)) => {
             // A liveness probe (a second agentd, a health check) connects and leaves.
             tracing::debug!(?pid, ?uid, "connection closed before the hello");
-            return;
+            return None;
         }
         Ok(Err(HelloError::Bad(e))) => {
             tracing::warn!(?pid, ?uid, "bad hello: {}", e.message);
             let _ = conn.send(&ServerMsg::Error(e)).await;
-            return;
+            return None;
         }
         Err(_) => {
             tracing::warn!(?pid, ?uid, "no hello within {hello_timeout:?}; closing");
             let msg = format!("no hello within {}s", hello_timeout.as_secs_f64());
             let _ = send_error(&mut conn, ErrorCode::BadHello, msg).await;
-            return;
+            return None;
         }
     };
     let welcome = ServerMsg::Welcome {
@@ -176,7 +186,7 @@ async fn handle(stream: LocalStream, ctx: Arc<Context>, _permit: OwnedSemaphoreP
         server: format!("agentd {}", env!("CARGO_PKG_VERSION")),
     };
     if conn.send(&welcome).await.is_err() {
-        return;
+        return None;
     }
     let peer = Peer {
         pid,
@@ -187,7 +197,12 @@ async fn handle(stream: LocalStream, ctx: Arc<Context>, _permit: OwnedSemaphoreP
         parent: hello.parent.filter(|p| !p.trim().is_empty()),
     };
     tracing::debug!(?peer, "connection ready");
-    Session { conn, ctx, peer }.run().await;
+    Some(Session {
+        conn,
+        ctx,
+        peer,
+        waiting: None,
+    })
 }
 
 enum HelloError {
@@ -302,6 +317,11 @@ struct Session {
     conn: Connection<LocalStream>,
     ctx: Arc<Context>,
     peer: Peer,
+    /// The queued request this connection's agent is blocked on, if any. Kept here rather
+    /// than in a handler's future, so that a waiting agent's task is only this session and
+    /// two small futures: with 10,000 agents waiting, the task's size is most of agentd's
+    /// memory.
+    waiting: Option<Waiter>,
 }
 
 /// What to do with the connection after handling a message.
@@ -310,11 +330,74 @@ enum Next {
     Close,
 }
 
+/// What woke a waiting agent's connection.
+enum Woken {
+    Outcome(Option<Outcome>),
+    Message(Result<Option<ClientMsg>, ConnError>),
+}
+
 impl Session {
     async fn run(mut self) {
-        while let Some(msg) = self.recv().await {
-            if let Next::Close = self.handle(msg).await {
+        loop {
+            let next = match self.waiting.as_mut() {
+                None => match self.recv().await {
+                    // Handling a message can take a large future (a submit awaiting its
+                    // commit, an export); boxed, it is allocated only while it runs.
+                    Some(msg) => Box::pin(self.handle(msg)).await,
+                    None => Next::Close,
+                },
+                Some(waiter) => {
+                    let woken = tokio::select! {
+                        outcome = waiter.outcome() => Woken::Outcome(outcome),
+                        incoming = self.conn.recv::<ClientMsg>() => Woken::Message(incoming),
+                    };
+                    Box::pin(self.woken(woken)).await
+                }
+            };
+            if let Next::Close = next {
                 break;
+            }
+        }
+    }
+
+    /// While the agent waits, the outcome ends the wait; a cancel of the awaited request or a
+    /// ping is answered, anything else is refused as busy.
+    async fn woken(&mut self, woken: Woken) -> Next {
+        let Some(waiting) = self.waiting.as_ref().map(Waiter::id) else {
+            return Next::Continue;
+        };
+        let msg = match woken {
+            Woken::Outcome(outcome) => {
+                self.waiting = None;
+                return match outcome {
+                    Some(outcome) => self.reply(ServerMsg::Outcome(outcome)).await,
+                    None => Next::Close,
+                };
+            }
+            Woken::Message(Ok(Some(msg))) => msg,
+            Woken::Message(Ok(None)) => return Next::Close,
+            Woken::Message(Err(e)) => {
+                self.refuse_bad_input(e).await;
+                return Next::Close;
+            }
+        };
+        match msg {
+            // The outcome itself answers a cancel of the awaited request.
+            ClientMsg::Cancel { id } if id == waiting => {
+                match self.ctx.queue.cancel(id, self.caller()).await {
+                    Ok(_) => Next::Continue,
+                    Err(e) => self.reply(ServerMsg::Error(e.into())).await,
+                }
+            }
+            ClientMsg::Ping => self.reply(ServerMsg::Pong).await,
+            _ => {
+                let busy = ServerMsg::Error(WireError {
+                    code: ErrorCode::Busy,
+                    message: format!(
+                        "this connection is waiting on request {waiting}; use another connection"
+                    ),
+                });
+                self.reply(busy).await
             }
         }
     }
@@ -645,7 +728,8 @@ impl Session {
         match self.conn.recv::<ClientMsg>().await {
             Ok(msg) => msg,
             Err(e) => {
-                self.refuse_bad_input(e).await;
+                // Rare; boxed so it does not add to every connection's task.
+                Box::pin(self.refuse_bad_input(e)).await;
                 None
             }
         }
@@ -671,66 +755,15 @@ impl Session {
         }
     }
 
-    /// Sends the answer to a submit or attach; for a queued request, holds the connection open
-    /// until the request ends, while still accepting a cancel or a ping on it.
+    /// Sends the answer to a submit or attach; for a queued request, the connection then
+    /// waits for it to end (see [`Session::run`]), still accepting a cancel or a ping.
     async fn answer(&mut self, submission: Submission) -> Next {
         match submission {
             Submission::Decided(outcome) => self.reply(ServerMsg::Outcome(outcome)).await,
             Submission::Queued { ticket, waiter } => {
-                if let Next::Close = self.reply(ServerMsg::Queued(ticket)).await {
-                    return Next::Close;
-                }
-                self.wait(waiter).await
-            }
-        }
-    }
-
-    async fn wait(&mut self, mut waiter: Waiter) -> Next {
-        loop {
-            tokio::select! {
-                outcome = waiter.outcome() => {
-                    return match outcome {
-                        Some(outcome) => self.reply(ServerMsg::Outcome(outcome)).await,
-                        None => Next::Close,
-                    };
-                }
-                incoming = self.conn.recv::<ClientMsg>() => {
-                    let msg = match incoming {
-                        Ok(Some(msg)) => msg,
-                        Ok(None) => return Next::Close,
-                        Err(e) => {
-                            self.refuse_bad_input(e).await;
-                            return Next::Close;
-                        }
-                    };
-                    match msg {
-                        // The outcome itself answers a cancel of the awaited request.
-                        ClientMsg::Cancel { id } if id == waiter.id() => {
-                            if let Err(e) = self.ctx.queue.cancel(id, self.caller()).await {
-                                if let Next::Close = self.reply(ServerMsg::Error(e.into())).await {
-                                    return Next::Close;
-                                }
-                            }
-                        }
-                        ClientMsg::Ping => {
-                            if let Next::Close = self.reply(ServerMsg::Pong).await {
-                                return Next::Close;
-                            }
-                        }
-                        _ => {
-                            let busy = ServerMsg::Error(WireError {
-                                code: ErrorCode::Busy,
-                                message: format!(
-                                    "this connection is waiting on request {}; use another connection",
-                                    waiter.id()
-                                ),
-                            });
-                            if let Next::Close = self.reply(busy).await {
-                                return Next::Close;
-                            }
-                        }
-                    }
-                }
+                let next = self.reply(ServerMsg::Queued(ticket)).await;
+                self.waiting = Some(waiter);
+                next
             }
         }
     }

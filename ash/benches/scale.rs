@@ -5,15 +5,14 @@
 //!
 //! `AGENTS=N` changes the count. A plain binary (no harness) printing figures to paste.
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use shared::{ApprovalRequest, Client, DecideRequest, Role, Scope, State, Submitted, Verdict};
+use common::{connect, kib, Agentd, Error};
+use shared::{ApprovalRequest, DecideRequest, Role, Scope, State, Submitted, Verdict};
 use tokio::sync::Semaphore;
-
-type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const PENDING_RUNS: usize = 11;
 
@@ -28,72 +27,17 @@ fn main() -> Result<(), Error> {
     runtime.block_on(run(agents))
 }
 
-/// The agentd binary of this build, next to ash's. Always (re)built: cargo builds only ash's
-/// own binaries for its benches, and a stale agentd would measure old code.
-fn agentd_binary() -> Result<PathBuf, Error> {
-    let dir = Path::new(env!("CARGO_BIN_EXE_ash"))
-        .parent()
-        .ok_or("no target folder")?;
-    let mut cmd = std::process::Command::new(env!("CARGO"));
-    cmd.args(["build", "-q", "-p", "agentd", "--bin", "agentd"]);
-    if dir.ends_with("release") {
-        cmd.arg("--release");
-    }
-    if !cmd.status()?.success() {
-        return Err("cannot build agentd".into());
-    }
-    Ok(dir.join("agentd"))
-}
-
-fn kib(pid: u32, field: &str) -> Option<u64> {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()?
-        .lines()
-        .find_map(|l| l.strip_prefix(field))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()
-}
-
-async fn connect(socket: &Path, role: Role, name: &str) -> Result<Client, Error> {
-    // A burst of connects can find the listen backlog full; try again shortly.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match Client::connect(socket, role, name).await {
-            Ok(c) => return Ok(c),
-            Err(e) if Instant::now() < deadline && e.is_connection_lost() => {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-}
-
 async fn run(agents: usize) -> Result<(), Error> {
     let dir = tempfile::tempdir()?;
-    let socket = dir.path().join("agentd.sock");
-    let config = dir.path().join("agentd.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let mut d = Agentd::new(
+        dir.path(),
+        &format!(
             "[operators]\nallow_own_requests = true\n[limits]\nmax_connections = {}\nrequests_per_sec = 1000000\nburst = 1000000\n",
             agents + 100
         ),
     )?;
-    let mut daemon = tokio::process::Command::new(agentd_binary()?)
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--state-dir")
-        .arg(dir.path().join("state"))
-        .arg("--config")
-        .arg(&config)
-        .env("AGENTD_LOG", "warn")
-        .stdin(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()?;
-    let pid = daemon.id().ok_or("agentd exited at once")?;
+    let pid = d.spawn()?;
+    let socket = d.socket.clone();
     let mut op = connect(&socket, Role::Operator, "bench").await?;
     let idle_kib = kib(pid, "VmRSS:").unwrap_or(0);
 
@@ -137,14 +81,9 @@ async fn run(agents: usize) -> Result<(), Error> {
     // `ash pending --json` as a whole process, as a script would run it.
     let mut runs = Vec::with_capacity(PENDING_RUNS);
     for _ in 0..PENDING_RUNS {
-        let start = Instant::now();
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ash"))
-            .args(["pending", "--json"])
-            .env("AGENTD_SOCKET", &socket)
-            .output()
-            .await?;
-        runs.push(start.elapsed());
-        let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout)?;
+        let (out, took) = d.ash(&["pending", "--json"]).await?;
+        runs.push(took);
+        let list: Vec<serde_json::Value> = serde_json::from_slice(&out)?;
         if list.len() != agents {
             return Err(format!("ash pending --json listed {} of {agents}", list.len()).into());
         }
@@ -170,10 +109,7 @@ async fn run(agents: usize) -> Result<(), Error> {
         }
     }
     let decide_time = start.elapsed();
-    let _ = std::process::Command::new("kill")
-        .arg(pid.to_string())
-        .status();
-    let _ = daemon.wait().await;
+    d.stop().await?;
 
     let mib = |k: u64| k as f64 / 1024.0;
     println!("{agents} agents waiting at once on one agentd (release binary, store at default durability):");

@@ -35,7 +35,13 @@ fn main() -> Result<(), Error> {
 async fn waiting_agent(
     mut agent: Client,
     n: usize,
-) -> Result<(String, tokio::task::JoinHandle<Result<(Client, Instant), Error>>), Error> {
+) -> Result<
+    (
+        String,
+        tokio::task::JoinHandle<Result<(Client, Instant), Error>>,
+    ),
+    Error,
+> {
     let req = ApprovalRequest {
         tool: "sensitive-op".into(),
         args_json: format!(r#"{{"run":{n},"path":"/srv/app/config.toml"}}"#),
@@ -123,7 +129,10 @@ async fn run(runs: usize) -> Result<(), Error> {
     println!("The human path and ash's start-up (release agentd as its own process, store at the default durability, {runs} runs each):");
     println!("  agentd ready (hello + ping answered) {ready:.2?} after start, empty store");
     let (f, p) = (mid(&mut floor), mid(&mut pending));
-    println!("  floor: `ash --version` as a process: {}", summary(&mut floor));
+    println!(
+        "  floor: `ash --version` as a process: {}",
+        summary(&mut floor)
+    );
     println!(
         "  `ash pending`, empty queue, as a process: {}; {:.1}x the floor; target under 5 ms: {}",
         summary(&mut pending),

@@ -709,3 +709,70 @@ async fn without_a_store_history_is_unavailable_and_says_why() {
     );
     d.stop().await.unwrap();
 }
+
+/// Under sustained load a passive checkpoint never finds the whole WAL copied back, so without
+/// the writer's help the WAL would grow by every page of every commit (about 30 KB a request:
+/// 240 MB here). It must stay bounded however long the load lasts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_wal_stays_bounded_under_sustained_load() {
+    const AGENTS: usize = 8;
+    const EACH: usize = 1_000;
+    let d = TempDaemon::start(Settings {
+        limits: unlimited(),
+        tools: vec![ToolSpec {
+            name: "read-file".into(),
+            requires_approval: false,
+            approval_timeout_secs: 60,
+            risk: Risk::Low,
+        }],
+        ..Settings::default()
+    })
+    .unwrap();
+    let wal = d.state_dir().join("agentd.db-wal");
+    let mut agents = Vec::new();
+    for a in 0..AGENTS {
+        let mut agent = d.agent(&format!("reader-{a}")).await.unwrap();
+        agents.push(tokio::spawn(async move {
+            for i in 0..EACH {
+                let req = ApprovalRequest {
+                    tool: "read-file".into(),
+                    args_json: format!(r#"{{"path":"/srv/{a}/{i}.rs"}}"#),
+                    ..ApprovalRequest::default()
+                };
+                assert!(matches!(
+                    agent.submit(&req).await.unwrap(),
+                    Submitted::Decided(_)
+                ));
+            }
+        }));
+    }
+    // Sample the WAL's size while the load runs.
+    let mut largest = 0;
+    let mut every = tokio::time::interval(Duration::from_millis(20));
+    while agents.iter().any(|a| !a.is_finished()) {
+        every.tick().await;
+        largest = largest.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+    }
+    for a in agents {
+        a.await.unwrap();
+    }
+    largest = largest.max(std::fs::metadata(&wal).unwrap().len());
+    let stored = d
+        .operator("alice")
+        .await
+        .unwrap()
+        .history(&HistoryQuery {
+            limit: Some(1),
+            ..HistoryQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert!(
+        largest < 128 * 1024 * 1024,
+        "the WAL grew to {} MiB over {} requests",
+        largest / (1024 * 1024),
+        AGENTS * EACH
+    );
+    d.stop().await.unwrap();
+}

@@ -15,6 +15,7 @@ mod writer;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 
 use shared::{AuditReport, Event, GrantView, RequestView};
@@ -189,7 +190,8 @@ impl Store {
         let pending = history::pending(&conn).map_err(fail)?;
         let grants = history::live_grants(&conn).map_err(fail)?;
         let reader = Arc::new(Reader::new(schema::open_reader(&path)?));
-        let checkpointer = checkpoint::Checkpointer::start(&path)?;
+        let restart = Arc::new(AtomicBool::new(false));
+        let checkpointer = checkpoint::Checkpointer::start(&path, Arc::clone(&restart))?;
 
         let (jobs_tx, jobs_rx) = mpsc::channel();
         let (committed_tx, committed_rx) = watch::channel(Committed::default());
@@ -198,7 +200,17 @@ impl Store {
         let shown = path.display().to_string();
         let writer = std::thread::Builder::new()
             .name("agentd-store".into())
-            .spawn(move || writer::run(conn, shown, jobs_rx, committed_tx, writer_events, head))
+            .spawn(move || {
+                writer::run(
+                    conn,
+                    shown,
+                    jobs_rx,
+                    committed_tx,
+                    writer_events,
+                    head,
+                    &restart,
+                )
+            })
             .map_err(|e| io("cannot start the store writer", e))?;
         Ok((
             Store {

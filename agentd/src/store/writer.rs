@@ -4,6 +4,7 @@
 //! So many agents at once pay one commit between them, nothing is acknowledged before it is
 //! durable, and subscribers can never see a request finish before they saw it queued.
 
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 
 use super::audit::{self, AuditEvent, Head};
+use super::checkpoint;
 use super::rows::{grant_values, values, COLUMNS, GRANT_COLUMNS};
 
 /// The most jobs one transaction takes; the rest wait for the next.
@@ -87,6 +89,7 @@ pub fn run(
     committed: watch::Sender<Committed>,
     events: broadcast::Sender<Event>,
     mut head: Head,
+    restart: &AtomicBool,
 ) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -105,6 +108,7 @@ pub fn run(
                 for job in batch {
                     deliver(job.deliveries, &events);
                 }
+                checkpoint::writer_checkpoint(&conn, restart);
             }
             Err(e) => {
                 let message = format!("cannot commit to the store {path}: {e}");

@@ -877,3 +877,34 @@ fn approx_size(v: &RequestView) -> usize {
         })
         + FIXED
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use interprocess::local_socket::{GenericFilePath, ToFsName};
+
+    /// The largest a connection's task may be. A tokio task is as large as its future's
+    /// largest state, whichever state it is in, and 10,000 waiting agents are 10,000 tasks:
+    /// this is what keeps them under 100 MiB (it was 6,376 bytes with the wait inside the
+    /// message handler).
+    const TASK_BUDGET: usize = 2048;
+
+    #[tokio::test]
+    async fn a_connection_task_stays_small() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let path = dir.path().join("agentd.sock");
+        let listener = crate::bind(&path, &crate::SocketOptions::default())?;
+        let prepared = crate::prepare(&crate::Settings::default())?;
+        let ctx = prepared.ctx;
+        let _client = LocalStream::connect(path.as_path().to_fs_name::<GenericFilePath>()?).await?;
+        let stream = listener.accept().await?;
+        let permit = Arc::clone(&ctx.connections).try_acquire_owned()?;
+        let task = handle(stream, ctx, permit);
+        let size = std::mem::size_of_val(&task);
+        assert!(
+            size <= TASK_BUDGET,
+            "a connection task is {size} bytes, over its budget of {TASK_BUDGET}"
+        );
+        Ok(())
+    }
+}

@@ -36,9 +36,16 @@ async fn blocking<T: Send + 'static>(
         .map_err(store_error)
 }
 
+/// Waits until the database holds every write made so far (with a journal, it indexes them
+/// just behind the answers), so a query sees everything already answered.
+pub async fn caught_up(store: &Store) -> Result<(), WireError> {
+    store.caught_up().await.map_err(store_error)
+}
+
 /// Matching requests, newest first.
 pub async fn history(store: &Store, query: HistoryQuery) -> Result<Vec<RequestView>, WireError> {
     let reader = reader(store)?;
+    caught_up(store).await?;
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     blocking(move || reader.history(&query, limit)).await
 }

@@ -218,7 +218,7 @@ impl Queue {
         for grant in grants {
             for gone in inner.grants.insert(grant) {
                 self.store.enqueue(
-                    Some(RowWrite::GrantEnded(gone.id, "evicted")),
+                    Some(RowWrite::GrantEnded(gone.id, "evicted".into())),
                     None,
                     Vec::new(),
                 );
@@ -263,7 +263,7 @@ impl Queue {
                     serde_json::json!({ "grant": grant.id, "tool": grant.tool, "agent": grant.agent }),
                 );
                 seq = self.store.enqueue(
-                    Some(RowWrite::GrantEnded(grant.id, "revoked")),
+                    Some(RowWrite::GrantEnded(grant.id, "revoked".into())),
                     Some(event),
                     Vec::new(),
                 );
@@ -582,6 +582,7 @@ impl Queue {
         let Some(reader) = self.store.reader() else {
             return Ok(None);
         };
+        self.store.caught_up().await?;
         let found = tokio::task::spawn_blocking(move || reader.by_id(id))
             .await
             .map_err(|e| StoreError::Query(e.to_string()))??;
@@ -592,6 +593,7 @@ impl Queue {
         let Some(reader) = self.store.reader() else {
             return Ok(Vec::new());
         };
+        self.store.caught_up().await?;
         let hyphenated = prefix.hyphenated();
         let found =
             tokio::task::spawn_blocking(move || reader.by_prefix(&hyphenated, STORE_CANDIDATES))
@@ -860,7 +862,7 @@ impl Queue {
         };
         for gone in inner.grants.insert(grant.clone()) {
             self.store.enqueue(
-                Some(RowWrite::GrantEnded(gone.id, "evicted")),
+                Some(RowWrite::GrantEnded(gone.id, "evicted".into())),
                 None,
                 Vec::new(),
             );
@@ -1321,7 +1323,7 @@ fn review_event(
 ) -> store::AuditEvent {
     store::AuditEvent {
         at: now(),
-        kind,
+        kind: kind.into(),
         request_id: Some(view.id),
         actor: actor.to_string(),
         detail: serde_json::json!({ "why": why, "depth": depth, "reviewer": view.reviewer }),

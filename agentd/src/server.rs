@@ -607,6 +607,9 @@ impl Session {
             Ok(reader) => reader,
             Err(e) => return self.reply(ServerMsg::Error(e)).await,
         };
+        if let Err(e) = history::caught_up(self.ctx.queue.store()).await {
+            return self.reply(ServerMsg::Error(e)).await;
+        }
         let mut remaining = query.limit.map(u64::from);
         let mut cursor = None;
         loop {

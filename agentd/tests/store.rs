@@ -67,6 +67,9 @@ async fn decided(d: &TempDaemon, n: usize) -> Vec<uuid::Uuid> {
         assert_eq!(agent.wait().await.unwrap().decision.by, "bob");
         ids.push(t.id);
     }
+    // The writer indexes the journal just behind the answers: let it catch up (a query
+    // waits for that) before a test edits the database under it.
+    assert_eq!(verify(d).await.broken, None);
     ids
 }
 
@@ -386,7 +389,7 @@ async fn bad_store_files_are_refused_with_where() {
     sqlite3(&newer.join("agentd.db"), "PRAGMA user_version = 99");
     let text = err(start(&newer));
     assert!(
-        text.contains("was written by a newer agentd (schema 99; this agentd knows schema 3)"),
+        text.contains("was written by a newer agentd (schema 99; this agentd knows schema 4)"),
         "{text}"
     );
 }
@@ -402,12 +405,14 @@ async fn a_store_from_the_previous_schema_is_migrated_on_start() {
     let d = TempDaemon::start(settings()).unwrap();
     let ids = decided(&d, 1).await;
     d.stop().await.unwrap();
-    // Back to schema 1: no decider uid and pid (2), no grants (3). Both migrations run.
+    // Back to schema 1: no decider uid and pid (2), no grants (3), no journal state (4). Every
+    // migration runs.
     sqlite3(
         &state_dir.join("agentd.db"),
         "ALTER TABLE requests DROP COLUMN decided_uid; ALTER TABLE requests DROP COLUMN decided_pid; \
          ALTER TABLE requests DROP COLUMN grant_id; DROP INDEX requests_subject; \
-         ALTER TABLE requests DROP COLUMN subject; ALTER TABLE requests DROP COLUMN path; DROP TABLE grants; PRAGMA user_version = 1;",
+         ALTER TABLE requests DROP COLUMN subject; ALTER TABLE requests DROP COLUMN path; DROP TABLE grants; \
+         DROP TABLE journal_state; PRAGMA user_version = 1;",
     );
     let d = TempDaemon::start(settings()).unwrap();
     let mut op = d.operator("alice").await.unwrap();
@@ -423,7 +428,7 @@ async fn a_store_from_the_previous_schema_is_migrated_on_start() {
         .arg("PRAGMA user_version")
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4");
     // New decisions record the decider again.
     let more = decided(&d, 1).await;
     let view = op.get(&more[0].to_string()).await.unwrap();
@@ -774,5 +779,106 @@ async fn the_wal_stays_bounded_under_sustained_load() {
         largest / (1024 * 1024),
         AGENTS * EACH
     );
+    d.stop().await.unwrap();
+}
+
+fn journal_files(state_dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(state_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("agentd.journal."))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Answers are durable once journaled; the database may not hold them yet when agentd dies.
+/// Rebuilt here exactly: an older copy of the database, and the journal of what came after.
+/// The next start puts those writes into the database (the chain verifying across them), and
+/// a journal whose records the database already holds changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_replays_what_the_database_missed_from_the_journal() {
+    let keep = tempfile::tempdir().unwrap();
+    let state_dir = keep.path().join("state");
+    let settings = || Settings {
+        state_dir: Some(state_dir.clone()),
+        ..Settings::default()
+    };
+    let d = TempDaemon::start(settings()).unwrap();
+    let before = decided(&d, 2).await;
+    d.stop().await.unwrap();
+    assert!(
+        journal_files(&state_dir).is_empty(),
+        "a clean stop leaves no journal"
+    );
+    let old_db = std::fs::read(state_dir.join("agentd.db")).unwrap();
+
+    let d = TempDaemon::start(settings()).unwrap();
+    let after = decided(&d, 3).await;
+    let mut op = d.operator("alice").await.unwrap();
+    let Submitted::Queued(waiting) = d
+        .agent("claude")
+        .await
+        .unwrap()
+        .submit(&sensitive(r#"{"left":"pending"}"#))
+        .await
+        .unwrap()
+    else {
+        panic!("expected a queued request");
+    };
+    let entries = op.verify_audit().await.unwrap().entries;
+    let journal: Vec<(std::path::PathBuf, Vec<u8>)> = journal_files(&state_dir)
+        .into_iter()
+        .map(|p| {
+            let bytes = std::fs::read(&p).unwrap();
+            (p, bytes)
+        })
+        .collect();
+    assert!(!journal.is_empty(), "a running agentd journals its writes");
+    d.stop().await.unwrap();
+
+    // The database as it was before the second run, with the second run's journal.
+    std::fs::write(state_dir.join("agentd.db"), &old_db).unwrap();
+    for (path, bytes) in &journal {
+        std::fs::write(path, bytes).unwrap();
+    }
+    let d = TempDaemon::start(settings()).unwrap();
+    let mut op = d.operator("alice").await.unwrap();
+    for id in before.iter().chain(&after) {
+        assert_eq!(op.get(&id.to_string()).await.unwrap().state, State::Denied);
+    }
+    let pending = op.list(Some(State::Pending)).await.unwrap();
+    assert_eq!(
+        pending.iter().map(|v| v.id).collect::<Vec<_>>(),
+        [waiting.id]
+    );
+    let report = op.verify_audit().await.unwrap();
+    assert_eq!(report.broken, None);
+    // The second run's entries, its stop (now missing) and this start.
+    assert_eq!(report.entries, entries + 1);
+    assert!(
+        journal.iter().all(|(path, _)| !path.exists()),
+        "replayed journals go"
+    );
+    d.stop().await.unwrap();
+
+    // The same journal again: everything in it is already in the database.
+    for (path, bytes) in &journal {
+        std::fs::write(path, bytes).unwrap();
+    }
+    let d = TempDaemon::start(settings()).unwrap();
+    let report = d
+        .operator("alice")
+        .await
+        .unwrap()
+        .verify_audit()
+        .await
+        .unwrap();
+    assert_eq!(report.broken, None);
+    assert_eq!(report.entries, entries + 3, "only a stop and a start more");
     d.stop().await.unwrap();
 }

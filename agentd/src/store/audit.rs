@@ -6,6 +6,8 @@
 //! point they changed (every later hash recomputed, and the head updated). An exported copy
 //! taken earlier, whose hashes no longer match, shows that.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, Transaction};
 use sha2::{Digest, Sha256};
@@ -23,7 +25,7 @@ pub struct AuditEvent {
     pub at: DateTime<Utc>,
     /// `queued`, `approved`, `denied`, `expired`, `withdrawn`, `tool_registered`,
     /// `daemon_started`, `daemon_stopped`.
-    pub kind: &'static str,
+    pub kind: Cow<'static, str>,
     pub request_id: Option<Uuid>,
     /// Who caused it: the agent, the operator, or `agentd`.
     pub actor: String,
@@ -41,7 +43,7 @@ pub fn args_hash(args_json: &str) -> String {
 pub fn queued_event(v: &RequestView) -> AuditEvent {
     AuditEvent {
         at: v.created_at,
-        kind: "queued",
+        kind: Cow::Borrowed("queued"),
         request_id: Some(v.id),
         actor: v.agent.name.clone(),
         detail: serde_json::json!({
@@ -77,7 +79,7 @@ pub fn finished_event(v: &RequestView) -> AuditEvent {
     }
     AuditEvent {
         at: d.map_or(v.created_at, |d| d.at),
-        kind,
+        kind: Cow::Borrowed(kind),
         request_id: Some(v.id),
         actor: d.map(|d| d.by.clone()).unwrap_or_default(),
         detail,
@@ -88,7 +90,7 @@ pub fn finished_event(v: &RequestView) -> AuditEvent {
 pub fn daemon_event(kind: &'static str, actor: &str, detail: serde_json::Value) -> AuditEvent {
     AuditEvent {
         at: Utc::now(),
-        kind,
+        kind: Cow::Borrowed(kind),
         request_id: None,
         actor: actor.to_string(),
         detail,
@@ -157,7 +159,7 @@ pub fn append(tx: &Transaction<'_>, head: &mut Head, event: &AuditEvent) -> rusq
     let hash = entry_hash(
         seq,
         at,
-        event.kind,
+        &event.kind,
         request_id.as_deref(),
         &event.actor,
         &detail,
@@ -170,7 +172,7 @@ pub fn append(tx: &Transaction<'_>, head: &mut Head, event: &AuditEvent) -> rusq
     .execute(params![
         seq,
         at,
-        event.kind,
+        event.kind.as_ref(),
         request_id,
         event.actor,
         detail,

@@ -9,6 +9,7 @@
 mod audit;
 mod checkpoint;
 mod history;
+mod journal;
 mod rows;
 mod schema;
 mod writer;
@@ -30,8 +31,9 @@ pub use writer::{Delivery, RowWrite};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Durability {
-    /// The transaction is in the WAL file before anyone is told: survives agentd being killed
-    /// at any instant, not a power cut (`synchronous = NORMAL`).
+    /// The write is in the journal file (one `write` into the page cache) before anyone is
+    /// told, and indexed into SQLite (WAL, `synchronous = NORMAL`) right behind: survives
+    /// agentd being killed at any instant, not a power cut.
     #[default]
     Normal,
     /// Also fsync'd on every batch: survives a power cut (`synchronous = FULL`).
@@ -92,10 +94,24 @@ const LOCK_RETRY: std::time::Duration = std::time::Duration::from_millis(20);
 enum Sink {
     /// No store: jobs count as committed when enqueued.
     Memory(watch::Sender<Committed>),
+    /// Durable once the writer commits them (full durability: fsync'd).
     Writer(mpsc::Sender<Job>),
+    /// Durable once in the journal; the writer indexes them behind.
+    Journal {
+        journal: journal::Journal,
+        jobs: mpsc::Sender<Job>,
+        /// How far the journal goes.
+        written: watch::Sender<Committed>,
+        /// The writer's progress, also told here when the journal fails, so agentd stops.
+        committed: Arc<watch::Sender<Committed>>,
+    },
     /// After `close`: jobs are dropped.
     Closed,
 }
+
+/// With a journal, how many writes the writer may fall behind before answers wait for it:
+/// bounds the memory of jobs queued for indexing, and how much a start may have to replay.
+const MAX_BACKLOG: u64 = 16_384;
 
 struct Sequencer {
     last: u64,
@@ -104,7 +120,10 @@ struct Sequencer {
 
 pub struct Store {
     seq: Mutex<Sequencer>,
+    /// How far the database goes: what queries can see.
     committed: watch::Receiver<Committed>,
+    /// With a journal, how far it goes: what is durable.
+    written: Option<watch::Receiver<Committed>>,
     events: broadcast::Sender<Event>,
     reader: Option<Arc<Reader>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -127,6 +146,7 @@ impl Store {
                 sink: Sink::Memory(tx),
             }),
             committed: rx,
+            written: None,
             events: broadcast::channel(EVENT_BUFFER).0,
             reader: None,
             writer: Mutex::new(None),
@@ -186,7 +206,9 @@ impl Store {
         // Checkpoints run on their own thread (see `checkpoint`), never inside a commit.
         conn.pragma_update(None, "wal_autocheckpoint", 0)
             .map_err(fail)?;
-        let head = audit::Head::load(&conn).map_err(fail)?;
+        let mut conn = conn;
+        let mut head = audit::Head::load(&conn).map_err(fail)?;
+        let applied = replay(&mut conn, &mut head, dir).map_err(fail)?;
         let pending = history::pending(&conn).map_err(fail)?;
         let grants = history::live_grants(&conn).map_err(fail)?;
         let reader = Arc::new(Reader::new(schema::open_reader(&path)?));
@@ -194,8 +216,28 @@ impl Store {
         let checkpointer = checkpoint::Checkpointer::start(&path, Arc::clone(&restart))?;
 
         let (jobs_tx, jobs_rx) = mpsc::channel();
-        let (committed_tx, committed_rx) = watch::channel(Committed::default());
+        let start = Committed {
+            seq: applied,
+            failed: None,
+        };
+        let (committed_tx, committed_rx) = watch::channel(start.clone());
+        let committed_tx = Arc::new(committed_tx);
         let events = broadcast::channel(EVENT_BUFFER).0;
+        let (sink, written, retired) = match options.durability {
+            Durability::Full => (Sink::Writer(jobs_tx), None, None),
+            Durability::Normal => {
+                let journal = journal::Journal::start(dir, applied + 1)?;
+                let retired = journal.retired();
+                let (written_tx, written_rx) = watch::channel(start);
+                let sink = Sink::Journal {
+                    journal,
+                    jobs: jobs_tx,
+                    written: written_tx,
+                    committed: Arc::clone(&committed_tx),
+                };
+                (sink, Some(written_rx), Some(retired))
+            }
+        };
         let writer_events = events.clone();
         let shown = path.display().to_string();
         let writer = std::thread::Builder::new()
@@ -205,20 +247,22 @@ impl Store {
                     conn,
                     shown,
                     jobs_rx,
-                    committed_tx,
+                    &committed_tx,
                     writer_events,
                     head,
                     &restart,
+                    retired,
                 )
             })
             .map_err(|e| io("cannot start the store writer", e))?;
         Ok((
             Store {
                 seq: Mutex::new(Sequencer {
-                    last: 0,
-                    sink: Sink::Writer(jobs_tx),
+                    last: applied,
+                    sink,
                 }),
                 committed: committed_rx,
+                written,
                 events,
                 reader: Some(reader),
                 writer: Mutex::new(Some(writer)),
@@ -245,7 +289,7 @@ impl Store {
         let mut s = self.sequencer();
         s.last += 1;
         let seq = s.last;
-        match &s.sink {
+        match &mut s.sink {
             Sink::Memory(committed) => {
                 writer::deliver(deliveries, &self.events);
                 committed.send_modify(|c| c.seq = seq);
@@ -260,6 +304,38 @@ impl Store {
                     deliveries,
                 });
             }
+            Sink::Journal {
+                journal,
+                jobs,
+                written,
+                committed,
+            } => {
+                // After a failed commit nothing more is made durable: agentd is stopping, and
+                // what it refuses now must not come back at the next start.
+                let failed = committed.borrow().failed.clone();
+                if let Some(message) = failed {
+                    written.send_modify(|c| c.failed = Some(message));
+                    return seq;
+                }
+                match journal.append(seq, row.as_ref(), audit.as_ref()) {
+                    Ok(()) => {
+                        written.send_modify(|c| c.seq = seq);
+                        // Durable now: tell whoever waits, in journal order.
+                        writer::deliver(deliveries, &self.events);
+                        let _ = jobs.send(Job {
+                            seq,
+                            row,
+                            audit,
+                            deliveries: Vec::new(),
+                        });
+                    }
+                    Err(message) => {
+                        tracing::error!("{message}");
+                        written.send_modify(|c| c.failed = Some(message.clone()));
+                        committed.send_modify(|c| c.failed = Some(message));
+                    }
+                }
+            }
             Sink::Closed => {}
         }
         seq
@@ -270,8 +346,43 @@ impl Store {
         self.sequencer().last
     }
 
-    /// Resolves once write `seq` (and so every earlier one) is committed.
+    /// Resolves once write `seq` (and so every earlier one) is durable: in the journal, or
+    /// committed where there is none. With a journal it also waits while the writer is more
+    /// than `MAX_BACKLOG` writes behind.
     pub async fn durable(&self, seq: u64) -> Result<(), StoreError> {
+        let Some(written) = &self.written else {
+            return self.indexed(seq).await;
+        };
+        let state = written
+            .clone()
+            .wait_for(|c| c.seq >= seq || c.failed.is_some())
+            .await
+            .map(|c| c.clone())
+            .unwrap_or_else(|_| written.borrow().clone());
+        if state.seq < seq {
+            return Err(StoreError::Failed(
+                state
+                    .failed
+                    .unwrap_or_else(|| "the store was closed before the write".into()),
+            ));
+        }
+        // Already durable; whatever the writer does now, the journal keeps it.
+        let behind = seq.saturating_sub(MAX_BACKLOG);
+        let _ = self
+            .committed
+            .clone()
+            .wait_for(|c| c.seq >= behind || c.failed.is_some())
+            .await;
+        Ok(())
+    }
+
+    /// Resolves once everything enqueued so far is in the database, so a query sees it.
+    pub async fn caught_up(&self) -> Result<(), StoreError> {
+        self.indexed(self.last_seq()).await
+    }
+
+    /// Resolves once write `seq` (and so every earlier one) is committed to the database.
+    async fn indexed(&self, seq: u64) -> Result<(), StoreError> {
         let mut rx = self.committed.clone();
         let state = rx
             .wait_for(|c| c.seq >= seq || c.failed.is_some())
@@ -342,6 +453,18 @@ impl Store {
         if let Some(checkpointer) = checkpointer {
             let _ = tokio::task::spawn_blocking(move || checkpointer.finish()).await;
         }
+        // Everything journaled is in the database now, unless a commit failed: then the
+        // journal is what the next start needs.
+        let indexed = self.committed.borrow().clone();
+        if let (Some(dir), None) = (self.path.as_deref().and_then(Path::parent), indexed.failed) {
+            if indexed.seq >= self.sequencer().last {
+                for file in journal::files(dir).unwrap_or_default() {
+                    if let Err(e) = std::fs::remove_file(&file) {
+                        tracing::warn!("cannot remove the journal {}: {e}", file.display());
+                    }
+                }
+            }
+        }
         // Everything is written: the next agentd may have the state dir.
         self.lock
             .lock()
@@ -354,8 +477,69 @@ impl Store {
         let reader = self.reader.clone().ok_or(StoreError::Query(
             "agentd runs without a store, so it keeps no audit trail".into(),
         ))?;
+        self.caught_up().await?;
         tokio::task::spawn_blocking(move || reader.verify_audit())
             .await
             .map_err(|e| StoreError::Query(e.to_string()))?
     }
+}
+
+/// Puts into the database every journal record it does not hold yet (those after the last
+/// one a transaction recorded), then removes the journal files. Returns the sequence number
+/// of the last write the database holds, where new writes continue.
+fn replay(
+    conn: &mut rusqlite::Connection,
+    head: &mut audit::Head,
+    dir: &Path,
+) -> rusqlite::Result<u64> {
+    let mut applied: u64 = conn
+        .query_row("SELECT applied FROM journal_state WHERE id = 1", [], |r| {
+            r.get::<_, i64>(0)
+        })
+        .map(|v| u64::try_from(v).unwrap_or(0))?;
+    let files = journal::files(dir).unwrap_or_else(|e| {
+        tracing::warn!("{e}");
+        Vec::new()
+    });
+    let mut replayed = 0usize;
+    for file in &files {
+        let records = match journal::read(file) {
+            Ok(records) => records,
+            Err(e) => {
+                tracing::warn!("{e}");
+                continue;
+            }
+        };
+        let jobs: Vec<Job> = records
+            .into_iter()
+            .filter(|r| r.seq > applied)
+            .map(|r| Job {
+                seq: r.seq,
+                row: r.row,
+                audit: r.audit.map(journal::AuditRecord::into_event),
+                deliveries: Vec::new(),
+            })
+            .collect();
+        for batch in jobs.chunks(4096) {
+            let Some(last) = batch.last().map(|j| j.seq) else {
+                continue;
+            };
+            let mut next = head.clone();
+            writer::write(conn, &mut next, batch, Some(last))?;
+            *head = next;
+            applied = last;
+            replayed += batch.len();
+        }
+    }
+    if replayed > 0 {
+        tracing::info!(replayed, "journal replayed into the store");
+    }
+    // Everything is in the database now (and recorded as such), so the files can go; should
+    // removing one fail, its records are skipped next time as already applied.
+    for file in files {
+        if let Err(e) = std::fs::remove_file(&file) {
+            tracing::warn!("cannot remove the replayed journal {}: {e}", file.display());
+        }
+    }
+    Ok(applied)
 }

@@ -14,10 +14,10 @@ use super::StoreError;
 pub const APPLICATION_ID: i64 = 0x6167_6e64;
 
 /// The schema this agentd writes. Bump it with a new entry in `MIGRATIONS`.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// `MIGRATIONS[n]` takes a store from version n to n + 1.
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     r#"
 CREATE TABLE requests (
     id              TEXT PRIMARY KEY,
@@ -92,6 +92,14 @@ CREATE TABLE grants (
     ended        TEXT
 );
 CREATE INDEX grants_live ON grants (ended, expires_at);
+"#,
+    // 4: how far the journal (see `journal`) has been indexed into this database.
+    r#"
+CREATE TABLE journal_state (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    applied INTEGER NOT NULL
+);
+INSERT INTO journal_state (id, applied) VALUES (1, 0);
 "#,
 ];
 

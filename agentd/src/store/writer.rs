@@ -4,6 +4,7 @@
 //! So many agents at once pay one commit between them, nothing is acknowledged before it is
 //! durable, and subscribers can never see a request finish before they saw it queued.
 
+use std::borrow::Cow;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use uuid::Uuid;
 
 use super::audit::{self, AuditEvent, Head};
 use super::checkpoint;
+use super::journal::Retired;
 use super::rows::{grant_values, values, COLUMNS, GRANT_COLUMNS};
 
 /// The most jobs one transaction takes; the rest wait for the next.
@@ -31,6 +33,7 @@ pub enum Delivery {
 }
 
 /// What to do with a request's row.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub enum RowWrite {
     /// A new request.
     Insert(RequestView),
@@ -42,7 +45,7 @@ pub enum RowWrite {
     /// A grant answered one more request.
     GrantUsed(Uuid),
     /// A grant ended before its time (revoked, or evicted from the full set of grants).
-    GrantEnded(Uuid, &'static str),
+    GrantEnded(Uuid, Cow<'static, str>),
     /// A request's path through reviewers changed.
     Path(Uuid, String),
 }
@@ -81,15 +84,19 @@ pub fn deliver(deliveries: Vec<Delivery>, events: &broadcast::Sender<Event>) {
     }
 }
 
-/// The writer thread's body: runs until every sender is gone or a commit fails.
+/// The writer thread's body: runs until every sender is gone or a commit fails. With a
+/// journal (`retired` is its list of full files), each transaction also records the last
+/// journal record it holds, and full journal files go once indexed.
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     mut conn: Connection,
     path: String,
     jobs: mpsc::Receiver<Job>,
-    committed: watch::Sender<Committed>,
+    committed: &watch::Sender<Committed>,
     events: broadcast::Sender<Event>,
     mut head: Head,
     restart: &AtomicBool,
+    retired: Option<Arc<Retired>>,
 ) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -100,13 +107,17 @@ pub fn run(
             }
         }
         let mut next = head.clone();
-        match write(&mut conn, &mut next, &batch) {
+        let last = batch.last().map_or(0, |j| j.seq);
+        let applied = retired.as_ref().map(|_| last);
+        match write(&mut conn, &mut next, &batch, applied) {
             Ok(()) => {
                 head = next;
-                let last = batch.last().map_or(0, |j| j.seq);
                 committed.send_modify(|c| c.seq = last);
                 for job in batch {
                     deliver(job.deliveries, &events);
+                }
+                if let Some(retired) = &retired {
+                    retired.release(last);
                 }
                 checkpoint::writer_checkpoint(&conn, restart);
             }
@@ -120,7 +131,14 @@ pub fn run(
     }
 }
 
-fn write(conn: &mut Connection, head: &mut Head, batch: &[Job]) -> rusqlite::Result<()> {
+/// Writes `batch` in one transaction; `applied`, with a journal, is the last journal record
+/// the transaction holds, recorded with it so a start replays only what follows.
+pub fn write(
+    conn: &mut Connection,
+    head: &mut Head,
+    batch: &[Job],
+    applied: Option<u64>,
+) -> rusqlite::Result<()> {
     let tx = conn.transaction()?;
     let first = head.seq;
     for job in batch {
@@ -162,7 +180,7 @@ fn write(conn: &mut Connection, head: &mut Head, batch: &[Job]) -> rusqlite::Res
             }
             Some(RowWrite::GrantEnded(id, why)) => {
                 tx.prepare_cached("UPDATE grants SET ended = ?2 WHERE id = ?1")?
-                    .execute(rusqlite::params![id.to_string(), why])?;
+                    .execute(rusqlite::params![id.to_string(), why.as_ref()])?;
             }
             None => {}
         }
@@ -172,6 +190,10 @@ fn write(conn: &mut Connection, head: &mut Head, batch: &[Job]) -> rusqlite::Res
     }
     if head.seq != first {
         audit::save_head(&tx, head)?;
+    }
+    if let Some(seq) = applied {
+        tx.prepare_cached("UPDATE journal_state SET applied = ?1 WHERE id = 1")?
+            .execute([i64::try_from(seq).unwrap_or(i64::MAX)])?;
     }
     tx.commit()
 }

@@ -1,0 +1,347 @@
+//! The journal: at the default durability, where a write is durable before anyone is told.
+//!
+//! Each write is appended, as one checksummed record, to a plain file by the task that makes
+//! it, with one `write` call: once that returns the bytes belong to the kernel, so they survive
+//! agentd being killed at any instant (not a power cut: nothing here fsyncs, which is what
+//! `durability = "full"` is for, and it does not use the journal). The writer thread then
+//! indexes the same writes into SQLite in large batches behind the answers, recording in each
+//! transaction the last journal record it holds; a start replays whatever the database does not
+//! hold yet. So an answer waits for a `write` into the page cache, not for a thread hop and a
+//! SQLite commit.
+//!
+//! Records: `[payload length: u32 LE][CRC-32 of the payload: u32 LE][payload]`, the payload a
+//! bincode [`Record`]. Files are `agentd.journal.<first seq>`; once one passes `ROTATE_BYTES`,
+//! the next record starts a new file, and the writer deletes a full file once everything in
+//! it is in the database, so the journal stays small however long agentd runs.
+
+use std::borrow::Cow;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::audit::AuditEvent;
+use super::writer::RowWrite;
+use super::StoreError;
+
+/// A journal file is closed for new records once it is this large.
+const ROTATE_BYTES: u64 = 8 * 1024 * 1024;
+/// Journal files are named this, then their first record's sequence number.
+const PREFIX: &str = "agentd.journal.";
+/// The largest record read back; a length over it is a torn or damaged record.
+const MAX_RECORD: usize = 16 * 1024 * 1024;
+
+/// One write, as the journal keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Record {
+    pub seq: u64,
+    pub row: Option<RowWrite>,
+    pub audit: Option<AuditRecord>,
+}
+
+/// An audit event with its detail as JSON text (bincode cannot carry a free-form JSON value).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AuditRecord {
+    at: DateTime<Utc>,
+    kind: String,
+    request_id: Option<Uuid>,
+    actor: String,
+    detail: String,
+}
+
+impl AuditRecord {
+    fn from_event(e: &AuditEvent) -> AuditRecord {
+        AuditRecord {
+            at: e.at,
+            kind: e.kind.to_string(),
+            request_id: e.request_id,
+            actor: e.actor.clone(),
+            detail: e.detail.to_string(),
+        }
+    }
+
+    pub fn into_event(self) -> AuditEvent {
+        AuditEvent {
+            at: self.at,
+            kind: Cow::Owned(self.kind),
+            request_id: self.request_id,
+            actor: self.actor,
+            // Written from a JSON value by this module; text that does not parse is kept as a
+            // string rather than lost.
+            detail: serde_json::from_str(&self.detail)
+                .unwrap_or(serde_json::Value::String(self.detail)),
+        }
+    }
+}
+
+/// Full journal files waiting for the writer to index everything in them: (last sequence
+/// number in the file, its path).
+#[derive(Debug, Default)]
+pub struct Retired(Mutex<Vec<(u64, PathBuf)>>);
+
+impl Retired {
+    /// Deletes the files whose every record is in the database by now.
+    pub fn release(&self, indexed: u64) {
+        let mut files = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        files.retain(|(last, path)| {
+            if *last > indexed {
+                return true;
+            }
+            if let Err(e) = std::fs::remove_file(path) {
+                tracing::warn!("cannot remove the indexed journal {}: {e}", path.display());
+            }
+            false
+        });
+    }
+
+    fn push(&self, last: u64, path: PathBuf) {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((last, path));
+    }
+}
+
+/// The file records are appended to now.
+pub struct Journal {
+    dir: PathBuf,
+    file: File,
+    path: PathBuf,
+    size: u64,
+    /// Reused for every record, so appending does not allocate once warmed up.
+    buf: Vec<u8>,
+    retired: Arc<Retired>,
+}
+
+fn file_name(first_seq: u64) -> String {
+    // Zero-padded so the names sort in order.
+    format!("{PREFIX}{first_seq:020}")
+}
+
+fn create(dir: &Path, first_seq: u64) -> Result<(File, PathBuf), StoreError> {
+    let path = dir.join(file_name(first_seq));
+    let file = OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .mode(0o600)
+        .open(&path)
+        .map_err(|e| {
+            StoreError::Io(format!("cannot create the journal {}: {e}", path.display()))
+        })?;
+    Ok((file, path))
+}
+
+impl Journal {
+    /// Starts a new journal file in `dir` whose first record will be `first_seq`.
+    pub fn start(dir: &Path, first_seq: u64) -> Result<Journal, StoreError> {
+        let (file, path) = create(dir, first_seq)?;
+        Ok(Journal {
+            dir: dir.to_path_buf(),
+            file,
+            path,
+            size: 0,
+            buf: Vec::with_capacity(4096),
+            retired: Arc::new(Retired::default()),
+        })
+    }
+
+    /// The list of full files, for the writer to delete once indexed.
+    pub fn retired(&self) -> Arc<Retired> {
+        Arc::clone(&self.retired)
+    }
+
+    /// The file being appended to.
+    #[cfg(test)]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends one record with a single `write`; once this returns it survives agentd being
+    /// killed.
+    pub fn append(
+        &mut self,
+        seq: u64,
+        row: Option<&RowWrite>,
+        audit: Option<&AuditEvent>,
+    ) -> Result<(), String> {
+        if self.size >= ROTATE_BYTES {
+            self.rotate(seq)?;
+        }
+        #[derive(Serialize)]
+        struct RecordRef<'a> {
+            seq: u64,
+            row: Option<&'a RowWrite>,
+            audit: Option<AuditRecord>,
+        }
+        let payload = shared::codec::encode(&RecordRef {
+            seq,
+            row,
+            audit: audit.map(AuditRecord::from_event),
+        })
+        .map_err(|e| format!("cannot encode a journal record: {e}"))?;
+        let len =
+            u32::try_from(payload.len()).map_err(|_| "a journal record over 4 GiB".to_string())?;
+        self.buf.clear();
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.buf
+            .extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        self.buf.extend_from_slice(&payload);
+        if let Err(e) = self.file.write_all(&self.buf) {
+            // A partial record is ignored when read back (its checksum fails); the next one
+            // must not follow it in the same file.
+            let failed = format!("cannot write the journal {}: {e}", self.path.display());
+            let _ = self.rotate(seq);
+            return Err(failed);
+        }
+        self.size += self.buf.len() as u64;
+        Ok(())
+    }
+
+    /// Closes this file to new records (the writer deletes it once indexed) and starts one
+    /// whose first record is `next`.
+    fn rotate(&mut self, next: u64) -> Result<(), String> {
+        let (file, path) = create(&self.dir, next).map_err(|e| e.to_string())?;
+        let old = std::mem::replace(&mut self.path, path);
+        self.file = file;
+        self.size = 0;
+        self.retired.push(next.saturating_sub(1), old);
+        Ok(())
+    }
+}
+
+/// The journal files in `dir`, oldest first.
+pub fn files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
+    let entries = std::fs::read_dir(dir)
+        .map_err(|e| StoreError::Io(format!("cannot list the state dir {}: {e}", dir.display())))?;
+    let mut files: Vec<(u64, PathBuf)> = entries
+        .filter_map(Result::ok)
+        .filter_map(|e| {
+            let name = e.file_name();
+            let first = name.to_str()?.strip_prefix(PREFIX)?.parse().ok()?;
+            Some((first, e.path()))
+        })
+        .collect();
+    files.sort();
+    Ok(files.into_iter().map(|(_, p)| p).collect())
+}
+
+/// Reads every whole record of `path`, in order. Reading stops at the first record that is
+/// cut short or fails its checksum (a write torn by a crash); what follows it is reported.
+pub fn read(path: &Path) -> Result<Vec<Record>, StoreError> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(|e| StoreError::Io(format!("cannot read the journal {}: {e}", path.display())))?;
+    let mut records = Vec::new();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        match record_at(&bytes[at..]) {
+            Some((record, used)) => {
+                records.push(record);
+                at += used;
+            }
+            None => {
+                tracing::warn!(
+                    "journal {}: the record at byte {at} is torn or damaged; ignoring the last {} bytes",
+                    path.display(),
+                    bytes.len() - at
+                );
+                break;
+            }
+        }
+    }
+    Ok(records)
+}
+
+fn record_at(bytes: &[u8]) -> Option<(Record, usize)> {
+    let len = u32::from_le_bytes(bytes.get(..4)?.try_into().ok()?) as usize;
+    let crc = u32::from_le_bytes(bytes.get(4..8)?.try_into().ok()?);
+    if len > MAX_RECORD {
+        return None;
+    }
+    let payload = bytes.get(8..8 + len)?;
+    if crc32fast::hash(payload) != crc {
+        return None;
+    }
+    let record = shared::codec::decode(payload).ok()?;
+    Some((record, 8 + len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: u64) -> AuditEvent {
+        super::super::audit::daemon_event("daemon_started", "test", serde_json::json!({ "n": n }))
+    }
+
+    #[test]
+    fn records_read_back_in_order_across_files() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let mut journal = Journal::start(dir.path(), 1)?;
+        for seq in 1..=3 {
+            journal.append(seq, None, Some(&event(seq)))?;
+        }
+        journal.rotate(4)?;
+        journal.append(4, Some(&RowWrite::GrantUsed(Uuid::nil())), None)?;
+        let files = files(dir.path())?;
+        assert_eq!(files.len(), 2);
+        let seqs: Vec<u64> = files
+            .iter()
+            .map(|f| read(f))
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(seqs, [1, 2, 3, 4]);
+        let first = read(&files[0])?.remove(0);
+        let back = first.audit.ok_or("no audit record")?.into_event();
+        assert_eq!(back.kind, "daemon_started");
+        assert_eq!(back.detail, serde_json::json!({ "n": 1 }));
+        Ok(())
+    }
+
+    #[test]
+    fn a_torn_tail_is_ignored_and_what_precedes_it_kept() -> Result<(), Box<dyn std::error::Error>>
+    {
+        let dir = tempfile::tempdir()?;
+        let mut journal = Journal::start(dir.path(), 1)?;
+        journal.append(1, None, Some(&event(1)))?;
+        journal.append(2, None, Some(&event(2)))?;
+        let path = journal.path().to_path_buf();
+        let full = std::fs::read(&path)?;
+        for cut in 1..full.len() {
+            std::fs::write(&path, &full[..cut])?;
+            let n = read(&path)?.len();
+            assert!(n <= 1 || cut == full.len(), "cut at {cut} kept {n} records");
+        }
+        // A flipped byte in the second record's payload: its checksum fails.
+        let mut damaged = full.clone();
+        let last = damaged.len() - 1;
+        damaged[last] ^= 0xff;
+        std::fs::write(&path, &damaged)?;
+        assert_eq!(read(&path)?.len(), 1);
+        Ok(())
+    }
+
+    #[test]
+    fn retired_files_go_once_indexed() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let mut journal = Journal::start(dir.path(), 1)?;
+        journal.append(1, None, Some(&event(1)))?;
+        journal.rotate(2)?;
+        journal.append(2, None, Some(&event(2)))?;
+        let retired = journal.retired();
+        retired.release(0);
+        assert_eq!(files(dir.path())?.len(), 2, "nothing indexed yet");
+        retired.release(1);
+        assert_eq!(files(dir.path())?, [journal.path().to_path_buf()]);
+        Ok(())
+    }
+}

@@ -8,6 +8,7 @@ use std::borrow::Cow;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rusqlite::{params_from_iter, Connection};
 use shared::{Event, GrantView, Outcome, RequestView};
@@ -21,6 +22,10 @@ use super::rows::{grant_values, values, COLUMNS, GRANT_COLUMNS};
 
 /// The most jobs one transaction takes; the rest wait for the next.
 const MAX_BATCH: usize = 4096;
+
+/// Behind a journal, how long the writer gathers jobs before committing them. Queries wait
+/// for the writer to catch up, so this is the most it adds to one.
+const LINGER: Duration = Duration::from_millis(4);
 
 /// What to tell whom once a job is committed.
 pub enum Delivery {
@@ -100,10 +105,21 @@ pub fn run(
 ) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
+        // Behind a journal nobody waits on this commit, so gather what arrives for a moment:
+        // each commit rewrites the same index pages, and fewer, larger commits write each
+        // of them once for many requests.
+        let linger = retired.as_ref().map(|_| Instant::now() + LINGER);
         while batch.len() < MAX_BATCH {
-            match jobs.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+            let next = match linger {
+                None => jobs.try_recv().ok(),
+                Some(until) => {
+                    let left = until.saturating_duration_since(Instant::now());
+                    jobs.recv_timeout(left).ok()
+                }
+            };
+            match next {
+                Some(job) => batch.push(job),
+                None => break,
             }
         }
         let mut next = head.clone();

@@ -841,11 +841,16 @@ async fn a_start_replays_what_the_database_missed_from_the_journal() {
     assert!(!journal.is_empty(), "a running agentd journals its writes");
     d.stop().await.unwrap();
 
-    // The database as it was before the second run, with the second run's journal.
+    // The database as it was before the second run, with the second run's journal, whose
+    // last record was torn by the crash.
     std::fs::write(state_dir.join("agentd.db"), &old_db).unwrap();
     for (path, bytes) in &journal {
         std::fs::write(path, bytes).unwrap();
     }
+    let last = &journal.last().unwrap().0;
+    let mut torn = std::fs::read(last).unwrap();
+    torn.extend_from_slice(&[200, 0, 0, 0, 1, 2, 3]);
+    std::fs::write(last, torn).unwrap();
     let d = TempDaemon::start(settings()).unwrap();
     let mut op = d.operator("alice").await.unwrap();
     for id in before.iter().chain(&after) {
@@ -881,4 +886,28 @@ async fn a_start_replays_what_the_database_missed_from_the_journal() {
     assert_eq!(report.broken, None);
     assert_eq!(report.entries, entries + 3, "only a stop and a start more");
     d.stop().await.unwrap();
+}
+
+/// A journal agentd cannot read holds writes it acknowledged: it refuses to start, saying
+/// which file, rather than carry on without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreadable_journal_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let settings = || Settings {
+        state_dir: Some(state.clone()),
+        ..Settings::default()
+    };
+    TempDaemon::start(settings()).unwrap().stop().await.unwrap();
+    let journal = state.join("agentd.journal.00000000000000000007");
+    std::fs::create_dir(&journal).unwrap();
+    let refused = match Daemon::start(settings(), &dir.path().join("agentd.sock")) {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("expected agentd to refuse"),
+    };
+    assert!(
+        refused.contains("cannot read the journal")
+            && refused.contains(&journal.display().to_string()),
+        "{refused}"
+    );
 }

@@ -208,7 +208,7 @@ impl Store {
             .map_err(fail)?;
         let mut conn = conn;
         let mut head = audit::Head::load(&conn).map_err(fail)?;
-        let applied = replay(&mut conn, &mut head, dir).map_err(fail)?;
+        let applied = replay(&mut conn, &mut head, dir)?;
         let pending = history::pending(&conn).map_err(fail)?;
         let grants = history::live_grants(&conn).map_err(fail)?;
         let reader = Arc::new(Reader::new(schema::open_reader(&path)?));
@@ -491,25 +491,20 @@ fn replay(
     conn: &mut rusqlite::Connection,
     head: &mut audit::Head,
     dir: &Path,
-) -> rusqlite::Result<u64> {
+) -> Result<u64, StoreError> {
+    let db = |e: rusqlite::Error| StoreError::open(&dir.join(DB_FILE), e);
     let mut applied: u64 = conn
         .query_row("SELECT applied FROM journal_state WHERE id = 1", [], |r| {
             r.get::<_, i64>(0)
         })
-        .map(|v| u64::try_from(v).unwrap_or(0))?;
-    let files = journal::files(dir).unwrap_or_else(|e| {
-        tracing::warn!("{e}");
-        Vec::new()
-    });
+        .map(|v| u64::try_from(v).unwrap_or(0))
+        .map_err(db)?;
+    // A journal that cannot be read holds acknowledged writes: refuse to start rather than
+    // carry on without them.
+    let files = journal::files(dir)?;
     let mut replayed = 0usize;
     for file in &files {
-        let records = match journal::read(file) {
-            Ok(records) => records,
-            Err(e) => {
-                tracing::warn!("{e}");
-                continue;
-            }
-        };
+        let records = journal::read(file)?;
         let jobs: Vec<Job> = records
             .into_iter()
             .filter(|r| r.seq > applied)
@@ -525,7 +520,7 @@ fn replay(
                 continue;
             };
             let mut next = head.clone();
-            writer::write(conn, &mut next, batch, Some(last))?;
+            writer::write(conn, &mut next, batch, Some(last)).map_err(db)?;
             *head = next;
             applied = last;
             replayed += batch.len();

@@ -25,7 +25,7 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 const AGENTS: usize = 16;
 const OPERATORS: usize = 8;
-const NO_APPROVAL_EACH: usize = 400;
+const NO_APPROVAL_EACH: usize = 2_000;
 const DECIDED_EACH: usize = 60;
 const ROUND_TRIPS: usize = 2_000;
 

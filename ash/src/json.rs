@@ -100,7 +100,7 @@ impl From<&Outcome> for OutcomeJson {
 }
 
 /// Prints one JSON document on stdout, written as it is serialized: 10,000 requests are
-/// megabytes, and holding them as one string first cost a fifth of `ash pending --json`.
+/// megabytes of JSON, which need not be held as one string on top of the requests.
 pub fn print<T: Serialize>(value: &T) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, std::io::stdout().lock());

@@ -200,6 +200,11 @@ async fn store_files_are_private() {
     for name in ["agentd.db", "agentd.db-wal", "agentd.db-shm", "agentd.lock"] {
         assert_eq!(mode(&d.state_dir().join(name)), 0o600, "{name}");
     }
+    let journals = journal_files(&d.state_dir());
+    assert!(!journals.is_empty());
+    for journal in journals {
+        assert_eq!(mode(&journal), 0o600, "{}", journal.display());
+    }
     d.stop().await.unwrap();
 }
 

@@ -1,8 +1,10 @@
 //! The durable store: SQLite (WAL) in the state dir, holding every request, its decision and
 //! the hash-chained audit trail.
 //!
-//! Writes go through one writer thread (see `writer`); callers get a sequence number for each
-//! job and may await `durable(seq)`. Queries use a separate read-only connection. Without a
+//! Every write gets a sequence number and may be awaited with `durable(seq)`. At the default
+//! durability a write is durable once appended to the journal (see `journal`), and one writer
+//! thread (see `writer`) indexes it into SQLite behind; at full durability the writer's fsync'd
+//! commit is what makes it durable. Queries use a separate read-only connection. Without a
 //! state dir the store is `memory()`: the same interface, with jobs "committed" at once, for
 //! embedding and for measuring what durability costs.
 
@@ -278,8 +280,9 @@ impl Store {
         self.seq.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues a write. The returned number is passed to `durable`. `deliveries` are made once
-    /// the write is committed, in the order writes were enqueued.
+    /// Makes a write: numbers it and, with a journal, appends it there before returning. The
+    /// returned number is passed to `durable`. `deliveries` are made once the write is durable
+    /// (journaled, or committed where there is no journal), in the order writes were made.
     pub fn enqueue(
         &self,
         row: Option<RowWrite>,

@@ -1409,6 +1409,16 @@ fn rfc3339(t: DateTime<Utc>) -> String {
 }
 
 fn log_decision(view: &RequestView, d: &Decision) {
+    // Tools that need no approval can be answered thousands of times a second: at `info`
+    // they would drown the decisions people make (the audit trail keeps every one anyway).
+    if d.source == DecisionSource::Policy {
+        tracing::debug!(
+            request = %view.id, tool = %view.tool, agent = %view.agent.name,
+            state = %d.state, source = %d.source, by = %d.by,
+            "request {}", d.state
+        );
+        return;
+    }
     tracing::info!(
         request = %view.id, tool = %view.tool, agent = %view.agent.name,
         state = %d.state, source = %d.source, by = %d.by,

@@ -234,3 +234,72 @@ async fn a_bad_flag_is_a_usage_error() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--no-such-flag"));
 }
+
+/// A person's decision is logged at `info` with who made it; a tool that needs no approval is
+/// answered without a log line at `info` (there can be thousands a second), though the audit
+/// trail keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn decisions_by_people_are_logged_and_answers_by_policy_are_not_at_info() {
+    let (dir, socket) = paths();
+    let config = dir.path().join("agentd.toml");
+    std::fs::write(
+        &config,
+        "[operators]\nallow_own_requests = true\n[[tool]]\nname = \"read-file\"\nrequires_approval = false\n",
+    )
+    .unwrap();
+    let mut child = agentd(&socket, dir.path())
+        .arg("--config")
+        .arg(&config)
+        .spawn()
+        .unwrap();
+    wait_ready(&socket, &mut child).await;
+    let mut agent = Client::connect(&socket, Role::Agent, "claude")
+        .await
+        .unwrap();
+    let read = shared::ApprovalRequest {
+        tool: "read-file".into(),
+        args_json: r#"{"path":"/etc/hosts"}"#.into(),
+        ..shared::ApprovalRequest::default()
+    };
+    let shared::Submitted::Decided(by_policy) = agent.submit(&read).await.unwrap() else {
+        panic!("read-file needs no approval");
+    };
+    let risky = shared::ApprovalRequest {
+        tool: "sensitive-op".into(),
+        args_json: r#"{"op":"rotate"}"#.into(),
+        ..shared::ApprovalRequest::default()
+    };
+    let shared::Submitted::Queued(ticket) = agent.submit(&risky).await.unwrap() else {
+        panic!("sensitive-op needs approval");
+    };
+    let mut op = Client::connect(&socket, Role::Operator, "alice")
+        .await
+        .unwrap();
+    op.decide(&shared::DecideRequest {
+        id: ticket.id.to_string(),
+        verdict: shared::Verdict::Deny,
+        operator: "alice".into(),
+        reason: Some("not today".into()),
+        scope: shared::Scope::Once,
+    })
+    .await
+    .unwrap();
+    assert_eq!(agent.wait().await.unwrap().decision.by, "alice");
+    let audit = op.verify_audit().await.unwrap();
+    assert_eq!(audit.broken, None);
+    signal(&child, "TERM");
+    let out = wait_exit(child).await;
+    let log = String::from_utf8_lossy(&out.stderr);
+    let decided = log
+        .lines()
+        .find(|l| l.contains(&ticket.id.to_string()) && l.contains("request denied"))
+        .unwrap_or_else(|| panic!("no log line for the denial:\n{log}"));
+    assert!(
+        decided.contains("by=alice") && decided.contains("source=operator"),
+        "{decided}"
+    );
+    assert!(
+        !log.contains(&by_policy.id.to_string()),
+        "the policy answer was logged at info:\n{log}"
+    );
+}

@@ -123,11 +123,15 @@ fn file_name(first_seq: u64) -> String {
     format!("{PREFIX}{first_seq:020}")
 }
 
+/// Creates the file for records from `first_seq` on. One by that name can only be a journal
+/// whose records the database already holds (a start replays every file before the first
+/// new one, and numbers only grow), left because it could not be deleted: it is emptied.
 fn create(dir: &Path, first_seq: u64) -> Result<(File, PathBuf), StoreError> {
     let path = dir.join(file_name(first_seq));
     let file = OpenOptions::new()
-        .create_new(true)
-        .append(true)
+        .create(true)
+        .truncate(true)
+        .write(true)
         .mode(0o600)
         .open(&path)
         .map_err(|e| {
@@ -342,6 +346,17 @@ mod tests {
         assert_eq!(files(dir.path())?.len(), 2, "nothing indexed yet");
         retired.release(1);
         assert_eq!(files(dir.path())?, [journal.path().to_path_buf()]);
+        Ok(())
+    }
+
+    #[test]
+    fn a_leftover_file_by_the_same_name_is_emptied() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let mut old = Journal::start(dir.path(), 5)?;
+        old.append(5, None, Some(&event(5)))?;
+        drop(old);
+        let journal = Journal::start(dir.path(), 5)?;
+        assert!(read(journal.path())?.is_empty());
         Ok(())
     }
 }

@@ -47,8 +47,43 @@ impl Mode {
 
 struct Figures {
     no_approval_per_s: f64,
+    /// CPU time of the whole bench process (agents and agentd) per no-approval request,
+    /// indexing included: steadier than throughput when the shared cores are busy.
+    cpu_per_request: Duration,
+    /// CPU time of the store's writer thread per no-approval request.
+    writer_per_request: Duration,
     decided_per_s: f64,
     round_trip: Duration,
+}
+
+/// Linux reports a process's CPU time in ticks of USER_HZ, which is 100 on every architecture
+/// this runs on.
+const TICK: Duration = Duration::from_millis(10);
+
+/// utime + stime from a `/proc/.../stat` file.
+fn cpu_of(stat: &str) -> Option<Duration> {
+    let text = std::fs::read_to_string(stat).ok()?;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let rest = text.rsplit_once(')')?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u32 = fields.get(11)?.parse().ok()?;
+    let stime: u32 = fields.get(12)?.parse().ok()?;
+    Some(TICK * (utime + stime))
+}
+
+/// The CPU time of this process, and of its store writer thread if one is running.
+fn cpu_now() -> (Duration, Duration) {
+    let process = cpu_of("/proc/self/stat").unwrap_or_default();
+    let writer = std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.trim() == "agentd-store")
+        })
+        .filter_map(|t| cpu_of(&t.path().join("stat").to_string_lossy()))
+        .sum();
+    (process, writer)
 }
 
 fn main() -> Result<(), Error> {
@@ -75,6 +110,12 @@ fn main() -> Result<(), Error> {
                 figures.no_approval_per_s,
                 figures.decided_per_s,
                 figures.round_trip
+            );
+            println!(
+                "{:<18} CPU per no-approval request: {:.1?} in all (agents and agentd), {:.1?} of it the store's writer",
+                "",
+                figures.cpu_per_request,
+                figures.writer_per_request
             );
                         println!(
                 "{:<18} round trip {:.1}x the floor (target: within 3x); no-approval with 16 agents {:.0}% of the 50,000 req/s target",
@@ -117,8 +158,24 @@ async fn measure(mode: Mode) -> Result<Figures, Error> {
         Mode::Memory => TempDaemon::memory(settings)?,
         Mode::Store(_) => TempDaemon::start(settings)?,
     };
+    let (cpu_before, writer_before) = cpu_now();
+    let no_approval_per_s = no_approval_throughput(&daemon).await?;
+    // Until the store has indexed all of it: a history query waits for that.
+    if !matches!(mode, Mode::Memory) {
+        Client::connect(daemon.socket(), Role::Operator, "bench-caught-up")
+            .await?
+            .history(&shared::HistoryQuery {
+                limit: Some(1),
+                ..shared::HistoryQuery::default()
+            })
+            .await?;
+    }
+    let (cpu_after, writer_after) = cpu_now();
+    let requests = (AGENTS * NO_APPROVAL_EACH) as u32;
     let figures = Figures {
-        no_approval_per_s: no_approval_throughput(&daemon).await?,
+        no_approval_per_s,
+        cpu_per_request: cpu_after.saturating_sub(cpu_before) / requests,
+        writer_per_request: writer_after.saturating_sub(writer_before) / requests,
         decided_per_s: decided_throughput(&daemon).await?,
         round_trip: round_trip(&daemon).await?,
     };

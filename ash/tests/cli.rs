@@ -4,6 +4,8 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
@@ -15,15 +17,7 @@ use tokio::process::{Child, Command};
 const LIMIT: Duration = Duration::from_secs(20);
 
 fn ash(d: &TempDaemon) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ash"));
-    cmd.env("AGENTD_SOCKET", d.socket())
-        .env("USER", "tester")
-        .env_remove("COLUMNS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
+    common::ash_command(d.socket())
 }
 
 async fn run(d: &TempDaemon, args: &[&str]) -> Output {

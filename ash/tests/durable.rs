@@ -4,6 +4,8 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -16,15 +18,7 @@ use tokio::process::{Child, Command};
 const LIMIT: Duration = Duration::from_secs(30);
 
 fn ash(socket: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ash"));
-    cmd.env("AGENTD_SOCKET", socket)
-        .env("USER", "tester")
-        .env_remove("COLUMNS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
+    common::ash_command(socket)
 }
 
 async fn run(socket: &Path, args: &[&str]) -> Output {

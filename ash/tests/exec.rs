@@ -27,17 +27,7 @@ fn exec(d: &TempDaemon, dir: &std::path::Path, args: &[&str]) -> Child {
 }
 
 async fn decide(d: &TempDaemon, verb: &str, id: &str) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ash"))
-        .args([verb, id])
-        .env("AGENTD_SOCKET", d.socket())
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::ash_ok(d.socket(), &[verb, id]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

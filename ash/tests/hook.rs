@@ -67,17 +67,7 @@ async fn answer(child: Child) -> (String, String) {
 }
 
 async fn ash(d: &TempDaemon, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_ash"))
-        .args(args)
-        .env("AGENTD_SOCKET", d.socket())
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::ash_ok(d.socket(), args).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

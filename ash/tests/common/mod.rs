@@ -45,3 +45,33 @@ pub async fn first_pending(d: &TempDaemon, what: &str) -> Value {
         poller.tick().await;
     }
 }
+
+/// `ash` against the agentd on `socket`, as a script would run it: a fixed user name, no
+/// `COLUMNS`, no standard input, output captured.
+pub fn ash_command(socket: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ash"));
+    cmd.env("AGENTD_SOCKET", socket)
+        .env("USER", "tester")
+        .env_remove("COLUMNS")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Runs `ash ARGS` against `socket` and fails the test, with ash's stderr, unless it succeeds.
+pub async fn ash_ok(socket: &Path, args: &[&str]) -> std::process::Output {
+    let out = ash_command(socket)
+        .args(args)
+        .output()
+        .await
+        .expect("ash runs");
+    assert!(
+        out.status.success(),
+        "ash {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}

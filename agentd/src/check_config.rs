@@ -65,7 +65,12 @@ pub fn run(file: &Path, samples: &[String]) -> ExitCode {
         };
         println!();
         println!("sample {}: {} {}", n + 1, req.tool, req.args_json);
-        match admit(&req, &registry, settings.limits.max_args_bytes) {
+        match admit(
+            &req,
+            &registry,
+            &(None, "check-config".into()),
+            settings.limits.max_args_bytes,
+        ) {
             Err(e) => println!("  refused: {}", e.message),
             Ok(a) => {
                 println!("  risk {}", a.risk);

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use shared::{ApprovalRequest, DecideRequest, ErrorCode, Risk, SubjectType, WireError};
 
+use crate::queue::AgentKey;
 use crate::registry::{validate_tool_name, Policy, Registry};
 
 /// Limits on the free-text fields, so one request cannot fill an operator's screen.
@@ -36,13 +37,18 @@ fn invalid(code: ErrorCode, message: String) -> WireError {
 pub fn admit(
     req: &ApprovalRequest,
     registry: &Registry,
+    agent: &AgentKey,
     max_args: usize,
 ) -> Result<Admitted, WireError> {
     validate_tool_name(&req.tool).map_err(|m| invalid(ErrorCode::InvalidRequest, m))?;
     let args_json = canonical_args(&req.args_json, max_args)?;
     let session = bounded("session", &req.session, MAX_SESSION)?;
     let summary = bounded("summary", &req.summary, MAX_SUMMARY)?;
-    let Policy { spec, origin } = registry.lookup(&req.tool);
+    let Policy {
+        spec,
+        origin,
+        tightened,
+    } = registry.lookup(&req.tool, agent);
 
     let tool_timeout = Duration::from_secs(spec.approval_timeout_secs);
     let timeout = match req.timeout_ms {
@@ -64,6 +70,9 @@ pub fn admit(
         spec.risk,
         origin.describe()
     )];
+    if tightened {
+        risk_reasons.push("made stricter by this agent's own registration".into());
+    }
     match req.risk_hint {
         Some(hint) if hint > risk => {
             risk = hint;
@@ -169,6 +178,10 @@ mod tests {
         }
     }
 
+    fn me() -> AgentKey {
+        (Some(1000), "claude".into())
+    }
+
     fn registry() -> Registry {
         Registry::new(&Settings::default())
     }
@@ -216,6 +229,7 @@ mod tests {
                 ..req(SENSITIVE_OP)
             },
             &reg,
+            &me(),
             MAX_ARGS_LEN,
         )
         .unwrap();
@@ -226,6 +240,7 @@ mod tests {
                 ..req(SENSITIVE_OP)
             },
             &reg,
+            &me(),
             MAX_ARGS_LEN,
         )
         .unwrap();
@@ -236,6 +251,7 @@ mod tests {
                 ..req(SENSITIVE_OP)
             },
             &reg,
+            &me(),
             MAX_ARGS_LEN,
         );
         assert_eq!(zero.unwrap_err().code, ErrorCode::InvalidRequest);
@@ -250,6 +266,7 @@ mod tests {
                 ..req(SENSITIVE_OP)
             },
             &reg,
+            &me(),
             MAX_ARGS_LEN,
         )
         .unwrap();
@@ -261,6 +278,7 @@ mod tests {
                 ..req(SENSITIVE_OP)
             },
             &reg,
+            &me(),
             MAX_ARGS_LEN,
         )
         .unwrap();
@@ -270,7 +288,7 @@ mod tests {
 
     #[test]
     fn unknown_tools_need_approval_and_say_why() {
-        let got = admit(&req("rm"), &registry(), MAX_ARGS_LEN).unwrap();
+        let got = admit(&req("rm"), &registry(), &me(), MAX_ARGS_LEN).unwrap();
         assert!(got.requires_approval);
         assert_eq!(got.risk, Risk::Medium);
         assert!(got.risk_reasons[0].contains("not in the registry"));
@@ -311,6 +329,7 @@ mod tests {
                 ..req("t")
             },
             &registry(),
+            &me(),
             MAX_ARGS_LEN,
         )
         .unwrap_err();

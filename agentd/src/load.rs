@@ -117,7 +117,9 @@ impl Tally {
 /// Runs the load test; agentd must be answering on `options.socket`, and this process must
 /// be allowed to decide (an operator, and not barred from deciding its own requests).
 pub async fn run(options: &LoadOptions) -> Result<LoadReport, ClientError> {
-    let mut setup = Client::connect(&options.socket, Role::Agent, "loadtest").await?;
+    // An operator's registration applies to every agent; an agent's would apply to itself
+    // and could not open a tool.
+    let mut setup = Client::connect(&options.socket, Role::Operator, "loadtest").await?;
     for (name, requires_approval) in [(FREE_TOOL, false), (HUMAN_TOOL, true)] {
         setup
             .register_tool(&ToolSpec {

@@ -1,9 +1,11 @@
-//! The tool registry: the built-in `sensitive-op`, tools from the config file, and tools agents
-//! register at run time.
+//! The tool registry: the built-in `sensitive-op`, tools from the config file, tools an
+//! operator registers at run time, and the tightenings each agent registers for itself.
 //!
-//! A tool the registry does not know requires approval (unknown means ask, never allow). A
-//! registration can only tighten a tool that already exists, so an agent cannot switch off the
-//! approval of a tool the operator configured.
+//! A tool the registry does not know requires approval (unknown means ask, never allow). An
+//! agent's registration applies only to that agent's own requests (its kernel uid and the
+//! name it gave) and can only make a tool stricter than what would apply without it, so no
+//! agent can open a tool, or shorten anyone's timeout, by registering it. Loosening a tool is
+//! an operator's act: the config file, or a registration from an operator's connection.
 
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
@@ -11,16 +13,26 @@ use std::sync::{PoisonError, RwLock};
 use shared::{Risk, ToolSpec};
 
 use crate::config::{check_timeout, Settings};
+use crate::queue::AgentKey;
 
 /// The built-in tool every agentd knows.
 pub const SENSITIVE_OP: &str = "sensitive-op";
+
+/// How many tools one agent (uid and name) may register for itself.
+pub const MAX_TOOLS_PER_AGENT: usize = 256;
+/// How many registrations all the agents of one uid may hold together, so that a new name per
+/// connection cannot grow agentd's memory without bound.
+pub const MAX_TOOLS_PER_UID: usize = 4096;
+/// How many tools operators may register at run time.
+pub const MAX_OPERATOR_TOOLS: usize = 4096;
 
 /// Where a tool's policy came from; shown as part of the reason for a risk level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     BuiltIn,
     Config,
-    Runtime,
+    /// Registered at run time from an operator's connection.
+    Operator,
     /// Not in the registry: the defaults apply.
     Unknown,
 }
@@ -30,7 +42,7 @@ impl Origin {
         match self {
             Origin::BuiltIn => "built in",
             Origin::Config => "from the config file",
-            Origin::Runtime => "registered by an agent",
+            Origin::Operator => "registered by an operator",
             Origin::Unknown => "not in the registry, so the default applies",
         }
     }
@@ -41,20 +53,53 @@ impl Origin {
 pub struct Policy {
     pub spec: ToolSpec,
     pub origin: Origin,
+    /// The requesting agent's own registration made it stricter.
+    pub tightened: bool,
+}
+
+/// Why a registration was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegisterError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Limit(String),
+}
+
+#[derive(Default)]
+struct Runtime {
+    /// Tools operators registered; they replace the config's and the defaults for everyone.
+    operator: HashMap<String, ToolSpec>,
+    /// Each agent's own tightenings, by uid and name.
+    agents: HashMap<AgentKey, HashMap<String, ToolSpec>>,
+    /// How many tightenings each uid's agents hold together.
+    per_uid: HashMap<Option<u32>, usize>,
 }
 
 pub struct Registry {
-    tools: RwLock<HashMap<String, Policy>>,
+    /// Built in and from the config file: fixed while agentd runs.
+    base: HashMap<String, Policy>,
+    runtime: RwLock<Runtime>,
     /// Risk rules from the config, in file order.
     pub rules: Vec<crate::rules::Rule>,
     default_timeout_secs: u64,
     default_risk: Risk,
 }
 
+/// The stricter of two specs on every field.
+fn stricter(base: &ToolSpec, other: &ToolSpec) -> ToolSpec {
+    ToolSpec {
+        name: base.name.clone(),
+        requires_approval: base.requires_approval || other.requires_approval,
+        approval_timeout_secs: base.approval_timeout_secs.min(other.approval_timeout_secs),
+        risk: base.risk.max(other.risk),
+    }
+}
+
 impl Registry {
     pub fn new(settings: &Settings) -> Registry {
-        let mut tools = HashMap::new();
-        tools.insert(
+        let mut base = HashMap::new();
+        base.insert(
             SENSITIVE_OP.to_string(),
             Policy {
                 spec: ToolSpec {
@@ -64,30 +109,40 @@ impl Registry {
                     risk: Risk::High,
                 },
                 origin: Origin::BuiltIn,
+                tightened: false,
             },
         );
         // The operator's own config may redefine the built-in tool: it is trusted.
         for spec in &settings.tools {
-            tools.insert(
+            base.insert(
                 spec.name.clone(),
                 Policy {
                     spec: spec.clone(),
                     origin: Origin::Config,
+                    tightened: false,
                 },
             );
         }
         Registry {
-            tools: RwLock::new(tools),
+            base,
+            runtime: RwLock::new(Runtime::default()),
             rules: settings.rules.clone(),
             default_timeout_secs: settings.default_timeout_secs,
             default_risk: settings.default_risk,
         }
     }
 
-    /// The policy for `tool`; the defaults (approval required) for an unknown tool.
-    pub fn lookup(&self, tool: &str) -> Policy {
-        let tools = self.tools.read().unwrap_or_else(PoisonError::into_inner);
-        tools.get(tool).cloned().unwrap_or_else(|| Policy {
+    /// The policy that applies to everyone: an operator's registration, the config or the
+    /// built-in tool, else the defaults (approval required).
+    fn shared_policy(&self, runtime: &Runtime, tool: &str) -> Policy {
+        if let Some(spec) = runtime.operator.get(tool) {
+            return Policy {
+                spec: spec.clone(),
+                origin: Origin::Operator,
+                tightened: false,
+            };
+        }
+        self.base.get(tool).cloned().unwrap_or_else(|| Policy {
             spec: ToolSpec {
                 name: tool.to_string(),
                 requires_approval: true,
@@ -95,35 +150,79 @@ impl Registry {
                 risk: self.default_risk,
             },
             origin: Origin::Unknown,
+            tightened: false,
         })
     }
 
-    /// Registers a tool. For a tool that exists already the result is the stricter of the two
-    /// on every field; the policy now in force is returned.
-    pub fn register(&self, spec: ToolSpec) -> Result<ToolSpec, String> {
-        validate_spec(&spec)?;
-        let mut tools = self.tools.write().unwrap_or_else(PoisonError::into_inner);
-        let merged = match tools.get(&spec.name) {
-            Some(existing) => Policy {
-                spec: ToolSpec {
-                    name: spec.name.clone(),
-                    requires_approval: existing.spec.requires_approval || spec.requires_approval,
-                    approval_timeout_secs: existing
-                        .spec
-                        .approval_timeout_secs
-                        .min(spec.approval_timeout_secs),
-                    risk: existing.spec.risk.max(spec.risk),
-                },
-                origin: existing.origin,
-            },
-            None => Policy {
-                spec: spec.clone(),
-                origin: Origin::Runtime,
-            },
+    /// The policy for `tool` when `agent` asks: the shared policy, made stricter by the
+    /// agent's own registration if it made one.
+    pub fn lookup(&self, tool: &str, agent: &AgentKey) -> Policy {
+        let runtime = self.runtime.read().unwrap_or_else(PoisonError::into_inner);
+        let mut policy = self.shared_policy(&runtime, tool);
+        if let Some(own) = runtime.agents.get(agent).and_then(|tools| tools.get(tool)) {
+            let merged = stricter(&policy.spec, own);
+            policy.tightened = merged != policy.spec;
+            policy.spec = merged;
+        }
+        policy
+    }
+
+    /// An agent's registration: recorded for that agent alone and merged so that it is never
+    /// looser than what applies without it. Returns the policy now in force for the agent.
+    pub fn register_for_agent(
+        &self,
+        agent: &AgentKey,
+        spec: ToolSpec,
+    ) -> Result<ToolSpec, RegisterError> {
+        validate_spec(&spec).map_err(RegisterError::Invalid)?;
+        let mut runtime = self.runtime.write().unwrap_or_else(PoisonError::into_inner);
+        let shared = self.shared_policy(&runtime, &spec.name).spec;
+        let known = runtime
+            .agents
+            .get(agent)
+            .is_some_and(|tools| tools.contains_key(&spec.name));
+        if !known {
+            let mine = runtime.agents.get(agent).map_or(0, HashMap::len);
+            if mine >= MAX_TOOLS_PER_AGENT {
+                return Err(RegisterError::Limit(format!(
+                    "agent {} has registered {mine} tools, the most one agent may",
+                    agent.1
+                )));
+            }
+            let uid_total = runtime.per_uid.get(&agent.0).copied().unwrap_or(0);
+            if uid_total >= MAX_TOOLS_PER_UID {
+                return Err(RegisterError::Limit(format!(
+                    "the agents of uid {} have registered {uid_total} tools, the most one user's agents may",
+                    agent.0.map_or("unknown".into(), |u| u.to_string())
+                )));
+            }
+            *runtime.per_uid.entry(agent.0).or_insert(0) += 1;
+        }
+        let tools = runtime.agents.entry(agent.clone()).or_default();
+        // Earlier tightenings by the same agent stay: a registration never loosens.
+        let own = match tools.get(&spec.name) {
+            Some(earlier) => stricter(earlier, &spec),
+            None => spec.clone(),
         };
-        let result = merged.spec.clone();
-        tools.insert(spec.name, merged);
-        Ok(result)
+        let in_force = stricter(&shared, &own);
+        tools.insert(spec.name.clone(), own);
+        Ok(in_force)
+    }
+
+    /// An operator's registration: applies to everyone, as given (it may loosen, as the config
+    /// may). Returns it.
+    pub fn register_for_everyone(&self, spec: ToolSpec) -> Result<ToolSpec, RegisterError> {
+        validate_spec(&spec).map_err(RegisterError::Invalid)?;
+        let mut runtime = self.runtime.write().unwrap_or_else(PoisonError::into_inner);
+        if !runtime.operator.contains_key(&spec.name)
+            && runtime.operator.len() >= MAX_OPERATOR_TOOLS
+        {
+            return Err(RegisterError::Limit(format!(
+                "operators have registered {MAX_OPERATOR_TOOLS} tools at run time, the most allowed; put them in the config file"
+            )));
+        }
+        runtime.operator.insert(spec.name.clone(), spec.clone());
+        Ok(spec)
     }
 }
 
@@ -168,10 +267,14 @@ mod tests {
         }
     }
 
+    fn agent(uid: u32, name: &str) -> AgentKey {
+        (Some(uid), name.into())
+    }
+
     #[test]
     fn sensitive_op_is_built_in() {
         let reg = Registry::new(&Settings::default());
-        let p = reg.lookup(SENSITIVE_OP);
+        let p = reg.lookup(SENSITIVE_OP, &agent(1000, "a"));
         assert_eq!(p.spec, spec(SENSITIVE_OP, true, 300, Risk::High));
         assert_eq!(p.origin, Origin::BuiltIn);
     }
@@ -183,44 +286,141 @@ mod tests {
             default_risk: Risk::Low,
             ..Settings::default()
         };
-        let p = Registry::new(&settings).lookup("rm");
+        let p = Registry::new(&settings).lookup("rm", &agent(1000, "a"));
         assert_eq!(p.spec, spec("rm", true, 42, Risk::Low));
         assert_eq!(p.origin, Origin::Unknown);
     }
 
     #[test]
-    fn registering_a_new_tool_takes_it_as_given() {
+    fn an_agent_cannot_open_an_unknown_tool_by_registering_it() {
         let reg = Registry::new(&Settings::default());
-        let got = reg.register(spec("ls", false, 10, Risk::Low)).unwrap();
-        assert_eq!(got, spec("ls", false, 10, Risk::Low));
-        assert_eq!(reg.lookup("ls").origin, Origin::Runtime);
+        let me = agent(1000, "a");
+        let got = reg
+            .register_for_agent(&me, spec("Bash", false, 1, Risk::Low))
+            .unwrap();
+        // Approval stays required and the risk stays the default; the timeout may shorten,
+        // but only for this agent.
+        assert_eq!(got, spec("Bash", true, 1, Risk::Medium));
+        assert_eq!(reg.lookup("Bash", &me).spec, got);
+        assert!(reg.lookup("Bash", &me).tightened);
+        let other = reg.lookup("Bash", &agent(1000, "b"));
+        assert_eq!(other.spec, spec("Bash", true, 300, Risk::Medium));
+        assert!(!other.tightened);
+        assert_eq!(
+            reg.lookup("Bash", &agent(1001, "a"))
+                .spec
+                .approval_timeout_secs,
+            300,
+            "the same name from another uid is another agent"
+        );
     }
 
     #[test]
-    fn registering_an_existing_tool_only_tightens_it() {
+    fn an_agents_registration_only_tightens_and_never_loosens_its_own_earlier_one() {
         let reg = Registry::new(&Settings::default());
+        let me = agent(1000, "a");
         let weaker = reg
-            .register(spec(SENSITIVE_OP, false, 900, Risk::Low))
+            .register_for_agent(&me, spec(SENSITIVE_OP, false, 900, Risk::Low))
             .unwrap();
         assert_eq!(weaker, spec(SENSITIVE_OP, true, 300, Risk::High));
         let stricter = reg
-            .register(spec(SENSITIVE_OP, true, 60, Risk::Critical))
+            .register_for_agent(&me, spec(SENSITIVE_OP, true, 60, Risk::Critical))
             .unwrap();
         assert_eq!(stricter, spec(SENSITIVE_OP, true, 60, Risk::Critical));
-        assert_eq!(reg.lookup(SENSITIVE_OP).spec, stricter);
+        let again = reg
+            .register_for_agent(&me, spec(SENSITIVE_OP, true, 300, Risk::Low))
+            .unwrap();
+        assert_eq!(
+            again, stricter,
+            "a later registration cannot undo a tightening"
+        );
+        assert_eq!(reg.lookup(SENSITIVE_OP, &me).spec, stricter);
+    }
+
+    #[test]
+    fn an_operator_registration_applies_to_everyone_and_may_loosen() {
+        let reg = Registry::new(&Settings::default());
+        reg.register_for_everyone(spec("ls", false, 30, Risk::Low))
+            .unwrap();
+        let p = reg.lookup("ls", &agent(1000, "anyone"));
+        assert_eq!(p.spec, spec("ls", false, 30, Risk::Low));
+        assert_eq!(p.origin, Origin::Operator);
+        // An agent can still tighten it for itself.
+        reg.register_for_agent(&agent(1000, "careful"), spec("ls", true, 30, Risk::Low))
+            .unwrap();
+        assert!(
+            reg.lookup("ls", &agent(1000, "careful"))
+                .spec
+                .requires_approval
+        );
+        assert!(
+            !reg.lookup("ls", &agent(1000, "anyone"))
+                .spec
+                .requires_approval
+        );
+    }
+
+    #[test]
+    fn registrations_are_bounded_per_agent_and_per_uid() {
+        let reg = Registry::new(&Settings::default());
+        let me = agent(1000, "a");
+        for i in 0..MAX_TOOLS_PER_AGENT {
+            reg.register_for_agent(&me, spec(&format!("t{i}"), true, 10, Risk::Low))
+                .unwrap();
+        }
+        // Registering a known tool again is fine; a new one is over the limit.
+        reg.register_for_agent(&me, spec("t0", true, 5, Risk::Low))
+            .unwrap();
+        let err = reg
+            .register_for_agent(&me, spec("one-more", true, 10, Risk::Low))
+            .unwrap_err();
+        assert!(matches!(err, RegisterError::Limit(_)), "{err}");
+        // A new name per connection does not get around the per-uid bound.
+        let mut refused = 0;
+        for n in 0..(MAX_TOOLS_PER_UID / MAX_TOOLS_PER_AGENT + 2) {
+            for i in 0..MAX_TOOLS_PER_AGENT {
+                let name = format!("agent-{n}");
+                if reg
+                    .register_for_agent(
+                        &agent(1000, &name),
+                        spec(&format!("t{i}"), true, 10, Risk::Low),
+                    )
+                    .is_err()
+                {
+                    refused += 1;
+                }
+            }
+        }
+        assert!(refused > 0);
+        let held: usize = reg
+            .runtime
+            .read()
+            .unwrap()
+            .agents
+            .values()
+            .map(HashMap::len)
+            .sum();
+        assert_eq!(held, MAX_TOOLS_PER_UID);
+        // Another uid has its own allowance.
+        reg.register_for_agent(&agent(1001, "a"), spec("x", true, 10, Risk::Low))
+            .unwrap();
     }
 
     #[test]
     fn bad_definitions_are_refused() {
         let reg = Registry::new(&Settings::default());
-        assert!(reg.register(spec("", true, 10, Risk::Low)).is_err());
-        assert!(reg.register(spec("a b", true, 10, Risk::Low)).is_err());
-        assert!(reg
-            .register(spec("x\u{1b}[2J", true, 10, Risk::Low))
-            .is_err());
-        assert!(reg.register(spec("x", true, 0, Risk::Low)).is_err());
-        assert!(reg
-            .register(spec(&"x".repeat(129), true, 1, Risk::Low))
-            .is_err());
+        let me = agent(1000, "a");
+        for bad in [
+            spec("", true, 10, Risk::Low),
+            spec("a b", true, 10, Risk::Low),
+            spec("x\u{1b}[2J", true, 10, Risk::Low),
+            spec("x", true, 0, Risk::Low),
+            spec(&"x".repeat(129), true, 1, Risk::Low),
+        ] {
+            assert!(matches!(
+                reg.register_for_agent(&me, bad),
+                Err(RegisterError::Invalid(_))
+            ));
+        }
     }
 }

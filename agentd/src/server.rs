@@ -25,8 +25,8 @@ use tokio::time::Instant;
 use crate::intake::{admit, check_decision};
 use crate::limits::{RateLimiter, RefusalLog};
 use crate::operators::{parent_pid, user_name, Operators};
-use crate::queue::{Caller, Queue, QueueError, Submission, Waiter};
-use crate::registry::Registry;
+use crate::queue::{AgentKey, Caller, Queue, QueueError, Submission, Waiter};
+use crate::registry::{RegisterError, Registry};
 use crate::{history, store};
 
 /// The longest agent or operator name accepted in a hello.
@@ -408,26 +408,10 @@ impl Session {
         match msg {
             ClientMsg::Submit(req) => {
                 let key = (self.peer.uid, self.peer.name.clone());
-                if let Err(wait) = ctx.rate.take(&key, Instant::now()) {
-                    let limits = format!(
-                        "{} requests a second, bursts of {}",
-                        ctx.rate_description().0,
-                        ctx.rate_description().1
-                    );
-                    self.audit_refusal("rate_limited", &limits);
-                    return self
-                        .reply(ServerMsg::Error(WireError {
-                            code: ErrorCode::LimitReached,
-                            message: format!(
-                                "agent {} (uid {}) is over its limit of {limits}; try again in {} ms",
-                                self.peer.name,
-                                self.peer.uid.map_or("unknown".into(), |u| u.to_string()),
-                                wait.as_millis().max(1)
-                            ),
-                        }))
-                        .await;
+                if let Err(refusal) = self.take_rate(&key) {
+                    return self.reply(ServerMsg::Error(refusal)).await;
                 }
-                match admit(&req, &ctx.registry, ctx.max_args) {
+                match admit(&req, &ctx.registry, &key, ctx.max_args) {
                     Ok(admitted) => match queue
                         .submit(self.identity(), admitted, self.peer.parent.clone())
                         .await
@@ -455,34 +439,7 @@ impl Session {
                 self.reply(reply).await
             }
             ClientMsg::RegisterTool(spec) => {
-                let reply = match ctx.registry.register(spec) {
-                    Ok(spec) => {
-                        tracing::info!(tool = %spec.name, requires_approval = spec.requires_approval,
-                            timeout_secs = spec.approval_timeout_secs, risk = %spec.risk,
-                            agent = %self.peer.name, "tool registered");
-                        let event = store::daemon_event(
-                            "tool_registered",
-                            &self.peer.name,
-                            serde_json::json!({
-                                "tool": spec.name,
-                                "requires_approval": spec.requires_approval,
-                                "approval_timeout_secs": spec.approval_timeout_secs,
-                                "risk": spec.risk.as_str(),
-                                "agent_pid": self.peer.pid,
-                                "agent_uid": self.peer.uid,
-                            }),
-                        );
-                        let seq = queue.store().enqueue(None, Some(event), Vec::new());
-                        match queue.store().durable(seq).await {
-                            Ok(()) => ServerMsg::ToolRegistered(spec),
-                            Err(e) => internal(e.to_string()),
-                        }
-                    }
-                    Err(message) => ServerMsg::Error(WireError {
-                        code: ErrorCode::InvalidRequest,
-                        message,
-                    }),
-                };
+                let reply = self.register_tool(spec).await;
                 self.reply(reply).await
             }
             ClientMsg::List { state } => {
@@ -659,6 +616,86 @@ impl Session {
             more: false,
         })
         .await
+    }
+
+    /// A registration: from an operator's connection it applies to everyone as given; from
+    /// an agent it applies to that agent's own requests and only ever tightens. Rate-limited
+    /// like requests, and audited.
+    async fn register_tool(&self, spec: shared::ToolSpec) -> ServerMsg {
+        let ctx = Arc::clone(&self.ctx);
+        let key = (self.peer.uid, self.peer.name.clone());
+        let by_operator = self.peer.role == Role::Operator && self.peer.is_operator;
+        if !by_operator {
+            if let Err(refusal) = self.take_rate(&key) {
+                return ServerMsg::Error(refusal);
+            }
+        }
+        let registered = match by_operator {
+            true => ctx.registry.register_for_everyone(spec),
+            false => ctx.registry.register_for_agent(&key, spec),
+        };
+        let spec = match registered {
+            Ok(spec) => spec,
+            Err(RegisterError::Invalid(message)) => {
+                return ServerMsg::Error(WireError {
+                    code: ErrorCode::InvalidRequest,
+                    message,
+                })
+            }
+            Err(RegisterError::Limit(message)) => {
+                self.audit_refusal("registration_limit", &message);
+                return ServerMsg::Error(WireError {
+                    code: ErrorCode::LimitReached,
+                    message,
+                });
+            }
+        };
+        let applies_to = if by_operator {
+            "everyone"
+        } else {
+            "this agent"
+        };
+        tracing::info!(tool = %spec.name, requires_approval = spec.requires_approval,
+            timeout_secs = spec.approval_timeout_secs, risk = %spec.risk,
+            by = %self.peer.name, applies_to, "tool registered");
+        let event = store::daemon_event(
+            "tool_registered",
+            &self.peer.name,
+            serde_json::json!({
+                "tool": spec.name,
+                "requires_approval": spec.requires_approval,
+                "approval_timeout_secs": spec.approval_timeout_secs,
+                "risk": spec.risk.as_str(),
+                "applies_to": applies_to,
+                "by_operator": by_operator,
+                "agent_pid": self.peer.pid,
+                "agent_uid": self.peer.uid,
+            }),
+        );
+        let seq = ctx.queue.store().enqueue(None, Some(event), Vec::new());
+        match ctx.queue.store().durable(seq).await {
+            Ok(()) => ServerMsg::ToolRegistered(spec),
+            Err(e) => internal(e.to_string()),
+        }
+    }
+
+    /// Takes a token from the agent's rate limit, or the refusal to send (audited).
+    fn take_rate(&self, key: &AgentKey) -> Result<(), WireError> {
+        let Err(wait) = self.ctx.rate.take(key, Instant::now()) else {
+            return Ok(());
+        };
+        let (rate, burst) = self.ctx.rate_description();
+        let limits = format!("{rate} requests a second, bursts of {burst}");
+        self.audit_refusal("rate_limited", &limits);
+        Err(WireError {
+            code: ErrorCode::LimitReached,
+            message: format!(
+                "agent {} (uid {}) is over its limit of {limits}; try again in {} ms",
+                self.peer.name,
+                self.peer.uid.map_or("unknown".into(), |u| u.to_string()),
+                wait.as_millis().max(1)
+            ),
+        })
     }
 
     fn identity(&self) -> AgentIdentity {

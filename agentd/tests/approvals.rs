@@ -412,6 +412,7 @@ async fn tools_that_need_no_approval_are_answered_at_once() {
 async fn agents_register_tools_at_run_time_but_cannot_weaken_one() {
     let d = TempDaemon::start(Settings::default()).unwrap();
     let mut agent = d.agent("claude").await.unwrap();
+    // An agent cannot open a tool: registering `ls` as needing no approval leaves it asking.
     let ls = agent
         .register_tool(&ToolSpec {
             name: "ls".into(),
@@ -421,12 +422,31 @@ async fn agents_register_tools_at_run_time_but_cannot_weaken_one() {
         })
         .await
         .unwrap();
-    assert!(!ls.requires_approval);
+    assert!(ls.requires_approval);
+    assert_eq!(ls.risk, Risk::Medium, "the unknown-tool default");
     let req = ApprovalRequest {
         tool: "ls".into(),
         ..ApprovalRequest::default()
     };
-    assert!(matches!(agent.submit(&req).await.unwrap(), Submitted::Decided(o) if o.approved()));
+    let mut asking = d.agent("claude").await.unwrap();
+    assert!(matches!(
+        asking.submit(&req).await.unwrap(),
+        Submitted::Queued(_)
+    ));
+    // An operator's registration is the operator's act, and may open it for everyone.
+    let mut op = d.operator("alice").await.unwrap();
+    let opened = op
+        .register_tool(&ToolSpec {
+            name: "ls".into(),
+            requires_approval: false,
+            approval_timeout_secs: 30,
+            risk: Risk::Low,
+        })
+        .await
+        .unwrap();
+    assert!(!opened.requires_approval);
+    let mut fresh = d.agent("other").await.unwrap();
+    assert!(matches!(fresh.submit(&req).await.unwrap(), Submitted::Decided(o) if o.approved()));
     let sensitive_op = agent
         .register_tool(&ToolSpec {
             name: "sensitive-op".into(),

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use shared::{Risk, ToolSpec};
 
 use crate::notify::NotifySettings;
+use crate::queue::Approver;
 use crate::registry::validate_spec;
 use crate::rules::{Rule, RuleEntry};
 use crate::store::Durability;
@@ -63,6 +64,9 @@ pub struct Settings {
     pub escalation_window: Duration,
     /// How many reviewing parents a request may pass through.
     pub max_review_depth: usize,
+    /// The parent agents that may approve their children's requests, and what; every other
+    /// reviewing parent may only deny or escalate.
+    pub review_approvers: Vec<Approver>,
     /// The command run when a request reaches the operators; none by default.
     pub notify: Option<NotifySettings>,
 }
@@ -113,6 +117,7 @@ impl Default for Settings {
             rules: Vec::new(),
             escalation_window: Duration::from_secs(30),
             max_review_depth: 4,
+            review_approvers: Vec::new(),
             notify: None,
         }
     }
@@ -185,6 +190,18 @@ struct NotifySection {
 struct EscalationSection {
     window_secs: Option<u64>,
     max_depth: Option<usize>,
+    #[serde(default)]
+    approver: Vec<ApproverEntry>,
+}
+
+/// `[[escalation.approver]]`: a parent agent, by kernel user and agent name, that may approve.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ApproverEntry {
+    user: String,
+    agent: String,
+    max_risk: Risk,
+    tools: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -294,6 +311,32 @@ impl Settings {
                 return Err(fail(format!("[escalation] max_depth = {depth} is over 16")));
             }
             settings.max_review_depth = depth;
+        }
+        for entry in file.escalation.approver {
+            let uid = nix::unistd::User::from_name(&entry.user)
+                .map_err(|e| {
+                    fail(format!(
+                        "[[escalation.approver]] user: cannot look up '{}': {e}",
+                        entry.user
+                    ))
+                })?
+                .ok_or_else(|| {
+                    fail(format!(
+                        "[[escalation.approver]] user: no user named '{}'",
+                        entry.user
+                    ))
+                })?
+                .uid
+                .as_raw();
+            if entry.agent.trim().is_empty() {
+                return Err(fail("[[escalation.approver]] agent is empty".into()));
+            }
+            settings.review_approvers.push(Approver {
+                uid,
+                agent: entry.agent,
+                max_risk: entry.max_risk,
+                tools: entry.tools,
+            });
         }
         if let Some(n) = file.notify {
             if n.command.trim().is_empty() {
@@ -585,6 +628,37 @@ mod tests {
         assert!(missing.to_string().contains("command"), "{missing}");
         let typo = parse("[notify]\ncommand = \"x\"\ncomand = \"y\"\n").unwrap_err();
         assert!(typo.to_string().contains("/etc/agentd.toml:3:"), "{typo}");
+    }
+
+    #[test]
+    fn approving_parents_are_named_by_user_and_agent() {
+        let s = parse(
+            "[[escalation.approver]]\nuser = \"root\"\nagent = \"lead\"\nmax_risk = \"medium\"\ntools = [\"deploy\"]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            s.review_approvers,
+            vec![Approver {
+                uid: 0,
+                agent: "lead".into(),
+                max_risk: Risk::Medium,
+                tools: Some(vec!["deploy".into()]),
+            }]
+        );
+        assert!(parse("").unwrap().review_approvers.is_empty());
+        let unknown = parse(
+            "[[escalation.approver]]\nuser = \"no-such-user-here\"\nagent = \"x\"\nmax_risk = \"low\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            unknown
+                .to_string()
+                .contains("no user named 'no-such-user-here'"),
+            "{unknown}"
+        );
+        let missing =
+            parse("[[escalation.approver]]\nuser = \"root\"\nagent = \"x\"\n").unwrap_err();
+        assert!(missing.to_string().contains("max_risk"), "{missing}");
     }
 
     #[test]

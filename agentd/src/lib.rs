@@ -10,6 +10,7 @@ pub mod grants;
 pub mod history;
 pub mod intake;
 pub mod limits;
+pub mod lineage;
 pub mod load;
 
 pub mod notify;
@@ -99,6 +100,7 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, StartError> {
             finished_capacity: settings.finished_capacity,
             max_pending_per_agent: settings.limits.pending_per_agent,
             forbid_own_requests: !settings.allow_own_requests,
+            approvers: settings.review_approvers.clone(),
             grant_capacity: settings.grant_capacity,
             session_grant_ttl: settings.session_grant_ttl,
             escalation_window: settings.escalation_window,

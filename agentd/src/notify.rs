@@ -29,8 +29,35 @@ pub struct NotifySettings {
     pub max_running: usize,
 }
 
+/// Makes a field an agent wrote safe to hand to the programs notification commands use:
+/// hidden and control characters become `\u{..}` escapes (one line, no escape sequences),
+/// `#(`, `#{` and `#[` (tmux formats), `$(` and `${` (shell, should a command ever evaluate
+/// it) get a space after their first character, backticks become `'`, and a leading `@`, `<`,
+/// `-`, `+` or `=` (curl's "read this file", option-looking text) is preceded by a space. The
+/// text stays readable; only what a program would interpret changes.
+pub fn clean_field(text: &str) -> String {
+    let (escaped, _) = shared::text::escape_hidden(text, false);
+    let mut out = String::with_capacity(escaped.len() + 2);
+    let mut chars = escaped.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '`' => out.push('\''),
+            '#' | '$' if matches!(chars.peek(), Some('(' | '{' | '[')) => {
+                out.push(c);
+                out.push(' ');
+            }
+            _ => out.push(c),
+        }
+    }
+    if out.starts_with(['@', '<', '-', '+', '=']) {
+        out.insert(0, ' ');
+    }
+    out
+}
+
 /// The environment a notification command gets for `view`. The arguments are left out on
 /// purpose: a notification may leave the machine (ntfy, mail), and they can hold secrets.
+/// Every field an agent wrote is cleaned (see [`clean_field`]).
 pub fn environment(view: &RequestView) -> Vec<(&'static str, String)> {
     let remaining = (view.expires_at - chrono::Utc::now()).num_seconds().max(0);
     let mut message = format!(
@@ -43,20 +70,26 @@ pub fn environment(view: &RequestView) -> Vec<(&'static str, String)> {
     }
     vec![
         ("AGENTD_ID", view.id.to_string()),
-        ("AGENTD_TOOL", view.tool.clone()),
+        ("AGENTD_TOOL", clean_field(&view.tool)),
         ("AGENTD_RISK", view.risk.to_string()),
-        ("AGENTD_AGENT", view.agent.name.clone()),
+        ("AGENTD_AGENT", clean_field(&view.agent.name)),
         (
             "AGENTD_AGENT_PID",
             view.agent.pid.map(|p| p.to_string()).unwrap_or_default(),
         ),
-        ("AGENTD_SESSION", view.session.clone().unwrap_or_default()),
-        ("AGENTD_SUMMARY", view.summary.clone().unwrap_or_default()),
+        (
+            "AGENTD_SESSION",
+            clean_field(view.session.as_deref().unwrap_or_default()),
+        ),
+        (
+            "AGENTD_SUMMARY",
+            clean_field(view.summary.as_deref().unwrap_or_default()),
+        ),
         ("AGENTD_SUBJECT", format!("{:?}", view.subject)),
         ("AGENTD_CREATED_AT", view.created_at.to_rfc3339()),
         ("AGENTD_EXPIRES_AT", view.expires_at.to_rfc3339()),
         ("AGENTD_TIMEOUT_SECS", remaining.to_string()),
-        ("AGENTD_MESSAGE", message),
+        ("AGENTD_MESSAGE", clean_field(&message)),
     ]
 }
 
@@ -128,5 +161,30 @@ async fn run(settings: &NotifySettings, view: &RequestView) {
             );
         }
         Ok(Ok(_)) => tracing::debug!(id = %view.id, "notified"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::clean_field;
+
+    #[test]
+    fn fields_are_cleaned_of_what_programs_interpret() {
+        assert_eq!(clean_field("@/etc/shadow"), " @/etc/shadow");
+        assert_eq!(clean_field("-o x"), " -o x");
+        assert_eq!(
+            clean_field("a #(touch x) #{E:y} #[fg=red]"),
+            "a # (touch x) # {E:y} # [fg=red]"
+        );
+        assert_eq!(
+            clean_field("$(rm -rf ~) ${HOME} `id`"),
+            "$ (rm -rf ~) $ {HOME} 'id'"
+        );
+        assert_eq!(
+            clean_field("a\nb\u{1b}[2J\u{200b}"),
+            "a\\u{a}b\\u{1b}[2J\\u{200b}"
+        );
+        assert_eq!(clean_field("issue #42 costs $5"), "issue #42 costs $5");
+        assert_eq!(clean_field(""), "");
     }
 }

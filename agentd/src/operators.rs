@@ -118,14 +118,6 @@ pub fn group_name(gid: u32) -> String {
     }
 }
 
-/// The parent of process `pid`, from /proc, if it still exists.
-pub fn parent_pid(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) may hold spaces and parentheses: parse after its last ')'.
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(1)?.parse().ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,13 +149,5 @@ mod tests {
         );
         assert!(Operators::resolve(&[], &["no-such-group-here".into()]).is_err());
         assert_eq!(by_group.describe(), "groups root");
-    }
-
-    #[test]
-    fn reads_a_parent_pid_even_with_parentheses_in_the_name() {
-        let me = std::process::id();
-        let parent = parent_pid(me).unwrap();
-        assert!(parent > 0 && parent != me);
-        assert_eq!(parent_pid(u32::MAX), None);
     }
 }

@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::grants::Grants;
 use crate::intake::Admitted;
+use crate::lineage::{Lineage, Proc};
 use crate::store::{self, Delivery, RowWrite, Store, StoreError};
 
 /// The name decisions made by agentd itself carry.
@@ -76,16 +77,42 @@ impl From<QueueError> for WireError {
 }
 
 /// Who is asking, as the kernel reported it for the connection.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Caller {
     pub uid: Option<u32>,
     pub pid: Option<u32>,
-    /// The caller's parent process, read when it asked.
-    pub parent_pid: Option<u32>,
+    /// The caller's process and its ancestors, nearest first, read when it asked.
+    pub chain: Vec<Proc>,
+}
+
+/// A parent agent the config allows to approve its children's requests (by default a
+/// parent may only deny or escalate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approver {
+    /// The parent's kernel uid.
+    pub uid: u32,
+    /// The name the parent gives in its hello.
+    pub agent: String,
+    /// The highest risk it may approve.
+    pub max_risk: shared::Risk,
+    /// The tools it may approve; every tool when `None`.
+    pub tools: Option<Vec<String>>,
+}
+
+impl Approver {
+    fn allows(&self, reviewer: &AgentKey, view: &RequestView) -> bool {
+        reviewer.0 == Some(self.uid)
+            && reviewer.1 == self.agent
+            && view.risk <= self.max_risk
+            && self
+                .tools
+                .as_ref()
+                .is_none_or(|tools| tools.contains(&view.tool))
+    }
 }
 
 /// The queue's knobs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct QueueSettings {
     /// How long a request whose agent went away waits for it to re-attach.
     pub grace: Duration,
@@ -93,8 +120,11 @@ pub struct QueueSettings {
     pub finished_capacity: usize,
     /// How many requests one agent (uid and name) may have pending at once.
     pub max_pending_per_agent: usize,
-    /// Refuse a decision from the process that raised the request, or from its child.
+    /// Refuse a decision or review from inside the process tree that raised the request (the
+    /// requesting process, or its runtime: its parent past `sh -c` wrappers).
     pub forbid_own_requests: bool,
+    /// The parent agents that may approve (and what); others may only deny or escalate.
+    pub approvers: Vec<Approver>,
     /// How many grants are kept (least recently used go first).
     pub grant_capacity: usize,
     /// How long a session-scoped grant lasts at most (agentd cannot see a session end).
@@ -151,6 +181,9 @@ struct Entry {
     /// timer harmless.
     review_depth: usize,
     review_turn: u64,
+    /// The requesting process's lineage, read when it asked (empty for requests restored
+    /// after a restart, whose processes are compared by pid alone).
+    lineage: Lineage,
 }
 
 struct Inner {
@@ -170,6 +203,8 @@ struct Reviewer {
     tx: mpsc::UnboundedSender<RequestView>,
     /// The reviewer's own parent, where its escalations go next.
     parent: Option<String>,
+    /// The reviewing process and its ancestors, nearest first.
+    chain: Vec<Proc>,
 }
 
 /// An agent as limits see it: the uid the kernel reported and the name it gave. The same name
@@ -317,6 +352,7 @@ impl Queue {
                     timer: None,
                     review_depth: 0,
                     review_turn: 0,
+                    lineage: Lineage::default(),
                 },
             );
             if expires_at <= now {
@@ -430,6 +466,12 @@ impl Queue {
                 .await;
         }
 
+        // Read before the lock: who raised it, so that nobody inside that process tree can
+        // decide or review it. Only requests that wait for someone need it.
+        let lineage = match (self.settings.forbid_own_requests, view.agent.pid) {
+            (true, Some(pid)) => Lineage::of(pid),
+            _ => Lineage::default(),
+        };
         let outcome = Arc::new(watch::channel(None).0);
         let rx = outcome.subscribe();
         let ticket = ticket(&view);
@@ -476,6 +518,7 @@ impl Queue {
                     timer: Some(timer),
                     review_depth: 0,
                     review_turn: 0,
+                    lineage,
                 },
             );
             if let Some(parent) = reviewer {
@@ -526,6 +569,7 @@ impl Queue {
                     timer: None,
                     review_depth: 0,
                     review_turn: 0,
+                    lineage: Lineage::default(),
                 },
             );
             self.retire(&mut inner, id);
@@ -699,7 +743,7 @@ impl Queue {
         let attempt = {
             let mut inner = self.lock();
             resolve_pending(&inner, &prefix)?
-                .map(|id| self.decide_locked(&mut inner, id, req, caller))
+                .map(|id| self.decide_locked(&mut inner, id, req, &caller))
         };
         let late = match attempt {
             Some(Attempt::Decided(view, seq)) => {
@@ -749,17 +793,11 @@ impl Queue {
         inner: &mut Inner,
         id: Uuid,
         req: &DecideRequest,
-        caller: Caller,
+        caller: &Caller,
     ) -> Attempt {
         if self.settings.forbid_own_requests {
-            let agent_pid = inner.entries.get(&id).and_then(|e| e.view.agent.pid);
-            if let Some(agent_pid) = agent_pid {
-                if caller.pid == Some(agent_pid) || caller.parent_pid == Some(agent_pid) {
-                    return Attempt::Forbidden(format!(
-                        "request {} was raised by pid {agent_pid}, which is this process or its parent: a process may not decide its own request",
-                        short(&id)
-                    ));
-                }
+            if let Some(message) = inner.entries.get(&id).and_then(|e| own_request(e, caller)) {
+                return Attempt::Forbidden(message);
             }
         }
         let past_deadline = inner
@@ -1014,6 +1052,7 @@ impl Queue {
         &self,
         key: AgentKey,
         parent: Option<String>,
+        chain: Vec<Proc>,
     ) -> (ReviewerHandle, mpsc::UnboundedReceiver<RequestView>) {
         let (tx, rx) = mpsc::unbounded_channel();
         tracing::info!(reviewer = %key.1, uid = ?key.0, "parent agent reviewing");
@@ -1022,6 +1061,7 @@ impl Queue {
             Reviewer {
                 tx: tx.clone(),
                 parent,
+                chain,
             },
         );
         (ReviewerHandle { key, tx }, rx)
@@ -1068,9 +1108,18 @@ impl Queue {
             return self.store.last_seq();
         };
         let key = (entry.view.agent.uid, parent.clone());
-        let Some(tx) = inner.reviewers.get(&key).map(|r| r.tx.clone()) else {
+        let Some(reviewer) = inner.reviewers.get(&key) else {
             return self.to_operators(inner, id, why);
         };
+        // A reviewer inside the requesting process's own tree would be the agent reviewing
+        // itself: the request goes past it.
+        if self.settings.forbid_own_requests && entry.lineage.related(&reviewer.chain) {
+            let why = format!(
+                "{why}; parent agent {parent} is the requesting process, its ancestor or its descendant, so it may not review it"
+            );
+            return self.to_operators(inner, id, why);
+        }
+        let tx = reviewer.tx.clone();
         let Some(entry) = inner.entries.get_mut(&id) else {
             return self.store.last_seq();
         };
@@ -1183,6 +1232,26 @@ impl Queue {
                     "request {} is not with {} for review",
                     short(&id),
                     reviewer.1
+                )));
+            }
+            if self.settings.forbid_own_requests {
+                if let Some(message) = own_request(entry, &caller) {
+                    return Err(QueueError::Forbidden(message));
+                }
+            }
+            let may_approve = self
+                .settings
+                .approvers
+                .iter()
+                .any(|a| a.allows(reviewer, &entry.view));
+            if decision.action == ReviewAction::Approve && !may_approve {
+                return Err(QueueError::Forbidden(format!(
+                    "parent agent {} (uid {}) may deny or escalate request {} but not approve it: no [[escalation.approver]] entry allows it {} requests of risk {}",
+                    reviewer.1,
+                    reviewer.0.map_or("unknown".into(), |u| u.to_string()),
+                    short(&id),
+                    entry.view.tool,
+                    entry.view.risk
                 )));
             }
             let said = note
@@ -1332,6 +1401,36 @@ fn review_event(
 
 /// The longest a grant may last: 30 days.
 pub const MAX_GRANT_TTL_SECS: u64 = 30 * 86_400;
+
+/// The refusal for a decider or reviewer inside the process tree that raised `entry`: the
+/// requesting process itself, or a descendant of it or of its runtime.
+fn own_request(entry: &Entry, caller: &Caller) -> Option<String> {
+    let id = short(&entry.view.id);
+    let inside = if entry.lineage.roots.is_empty() {
+        // Restored after a restart, or its process was already gone: compare pids.
+        let agent_pid = entry.view.agent.pid?;
+        caller.pid == Some(agent_pid) || caller.chain.iter().any(|p| p.pid == agent_pid)
+    } else {
+        entry.lineage.contains_descendant(&caller.chain)
+    };
+    if !inside {
+        return None;
+    }
+    let raised_by = match entry.lineage.roots.get(1) {
+        Some(runtime) => format!(
+            "pid {} (started by pid {})",
+            entry.view.agent.pid.map_or("?".into(), |p| p.to_string()),
+            runtime.pid
+        ),
+        None => format!(
+            "pid {}",
+            entry.view.agent.pid.map_or("?".into(), |p| p.to_string())
+        ),
+    };
+    Some(format!(
+        "request {id} was raised by {raised_by}, and this process is or descends from one of them: a process may not decide its own request"
+    ))
+}
 
 /// The decision a grant gives a request it answers.
 fn grant_decision(grant: &GrantView, at: DateTime<Utc>) -> Decision {

@@ -24,7 +24,8 @@ use tokio::time::Instant;
 
 use crate::intake::{admit, check_decision};
 use crate::limits::{RateLimiter, RefusalLog};
-use crate::operators::{parent_pid, user_name, Operators};
+use crate::lineage::ancestry;
+use crate::operators::{user_name, Operators};
 use crate::queue::{AgentKey, Caller, Queue, QueueError, Submission, Waiter};
 use crate::registry::{RegisterError, Registry};
 use crate::{history, store};
@@ -735,7 +736,7 @@ impl Session {
         Caller {
             uid: self.peer.uid,
             pid: self.peer.pid,
-            parent_pid: self.peer.pid.and_then(parent_pid),
+            chain: self.peer.pid.map(ancestry).unwrap_or_default(),
         }
     }
 
@@ -813,7 +814,8 @@ impl Session {
     async fn review_requests(&mut self) {
         let key = (self.peer.uid, self.peer.name.clone());
         let queue = Arc::clone(&self.ctx.queue);
-        let (handle, mut requests) = queue.add_reviewer(key, self.peer.parent.clone());
+        let chain = self.peer.pid.map(ancestry).unwrap_or_default();
+        let (handle, mut requests) = queue.add_reviewer(key, self.peer.parent.clone(), chain);
         if let Next::Continue = self.reply(ServerMsg::Pong).await {
             loop {
                 tokio::select! {

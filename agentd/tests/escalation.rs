@@ -7,11 +7,12 @@
 
 use std::time::Duration;
 
+use agentd::queue::Approver;
 use agentd::testkit::{Poller, TempDaemon};
 use agentd::Settings;
 use shared::{
     ApprovalRequest, Client, DecideRequest, DecisionSource, ErrorCode, RequestView, ReviewAction,
-    ReviewDecision, State, Submitted, Verdict,
+    ReviewDecision, Risk, State, Submitted, Verdict,
 };
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -21,6 +22,16 @@ fn deploy() -> ApprovalRequest {
         tool: "deploy".into(),
         args_json: r#"{"env":"staging"}"#.into(),
         ..ApprovalRequest::default()
+    }
+}
+
+/// `lead`, as this test's own user, may approve requests up to `max_risk`.
+fn lead_may_approve(max_risk: Risk) -> Approver {
+    Approver {
+        uid: nix::unistd::Uid::effective().as_raw(),
+        agent: "lead".into(),
+        max_risk,
+        tools: Some(vec!["deploy".into()]),
     }
 }
 
@@ -66,7 +77,12 @@ async fn operators_see(d: &TempDaemon, n: usize) -> Vec<RequestView> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reviewing_parent_answers_before_the_operators_see_it() {
-    let d = TempDaemon::start(Settings::default()).unwrap();
+    // Only a parent the config empowers may approve.
+    let d = TempDaemon::start(Settings {
+        review_approvers: vec![lead_may_approve(Risk::High)],
+        ..Settings::default()
+    })
+    .unwrap();
     let mut lead = reviewer(&d, "lead", None).await;
     let (mut child, id) = child_asks(&d).await;
     let got = lead.next_review().await.unwrap();

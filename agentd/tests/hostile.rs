@@ -5,10 +5,18 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
+use std::time::Duration;
+
+use agentd::queue::Approver;
 use agentd::registry::{MAX_TOOLS_PER_AGENT, MAX_TOOLS_PER_UID};
-use agentd::testkit::{unlimited, TempDaemon};
+use agentd::testkit::{unlimited, Poller, TempDaemon};
 use agentd::Settings;
-use shared::{ApprovalRequest, ErrorCode, Risk, Submitted, ToolSpec};
+use shared::{
+    ApprovalRequest, Client, ErrorCode, ReviewAction, ReviewDecision, Risk, State, Submitted,
+    ToolSpec,
+};
+
+const LIMIT: Duration = Duration::from_secs(20);
 
 fn call(tool: &str) -> ApprovalRequest {
     ApprovalRequest {
@@ -112,4 +120,145 @@ async fn registrations_are_rate_limited_and_bounded_per_user() {
         "{err}"
     );
     d.stop().await.unwrap();
+}
+
+fn act(id: uuid::Uuid, action: ReviewAction) -> ReviewDecision {
+    ReviewDecision {
+        id,
+        action,
+        note: None,
+    }
+}
+
+/// Waits until the operators see `n` pending requests.
+async fn operators_see(d: &TempDaemon, n: usize) -> Vec<shared::RequestView> {
+    let mut op = d.operator("alice").await.unwrap();
+    let mut poller = Poller::new(LIMIT, format!("{n} requests with the operators"));
+    loop {
+        let list = op.list(Some(State::Pending)).await.unwrap();
+        if list.len() == n {
+            return list;
+        }
+        poller.tick().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_cannot_approve_itself_through_parent_review() {
+    // The attack: one process, agent role only, default config. It reviews as `lead`,
+    // asks as `worker` with parent `lead`, and approves through ReviewDecide.
+    let d = TempDaemon::start_exact(Settings::default()).unwrap();
+    let mut lead = d.agent("lead").await.unwrap();
+    lead.review().await.unwrap();
+    let mut worker = Client::connect_child(d.socket(), "worker", "lead")
+        .await
+        .unwrap();
+    let Submitted::Queued(t) = worker.submit(&call("deploy")).await.unwrap() else {
+        panic!("deploy needs approval");
+    };
+    // The reviewer is the requesting process: the request goes past it to the operators.
+    let seen = operators_see(&d, 1).await;
+    assert_eq!(seen[0].id, t.id);
+    assert!(
+        seen[0].path[0].contains("may not review it"),
+        "{:?}",
+        seen[0].path
+    );
+    let mut again = d.agent("lead").await.unwrap();
+    let err = again
+        .review_decide(&act(t.id, ReviewAction::Approve))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::Forbidden), "{err}");
+    let mut op = d.operator("alice").await.unwrap();
+    assert_eq!(
+        op.get(&t.id.to_string()).await.unwrap().state,
+        State::Pending,
+        "nothing approved it"
+    );
+    d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parent_may_deny_or_escalate_but_approves_only_what_the_config_allows() {
+    // Reviewer and child in one process, as an embedding would have them, so that only the
+    // approval rule is under test here.
+    let me = nix::unistd::Uid::effective().as_raw();
+    for (approvers, risk, allowed) in [
+        (vec![], Risk::Medium, false),
+        (
+            vec![approver(me, "lead", Risk::Medium, None)],
+            Risk::Medium,
+            true,
+        ),
+        (
+            vec![approver(me, "lead", Risk::Medium, None)],
+            Risk::High,
+            false,
+        ),
+        (
+            vec![approver(me, "boss", Risk::Critical, None)],
+            Risk::Low,
+            false,
+        ),
+        (
+            vec![approver(me.wrapping_add(1), "lead", Risk::Critical, None)],
+            Risk::Low,
+            false,
+        ),
+        (
+            vec![approver(
+                me,
+                "lead",
+                Risk::Critical,
+                Some(vec!["other".into()]),
+            )],
+            Risk::Low,
+            false,
+        ),
+    ] {
+        let d = TempDaemon::start(Settings {
+            review_approvers: approvers.clone(),
+            ..Settings::default()
+        })
+        .unwrap();
+        let mut lead = d.agent("lead").await.unwrap();
+        lead.review().await.unwrap();
+        let mut worker = Client::connect_child(d.socket(), "worker", "lead")
+            .await
+            .unwrap();
+        let req = ApprovalRequest {
+            risk_hint: Some(risk),
+            ..call("deploy")
+        };
+        let Submitted::Queued(t) = worker.submit(&req).await.unwrap() else {
+            panic!("deploy needs approval");
+        };
+        assert_eq!(lead.next_review().await.unwrap().id, t.id);
+        let got = lead.review_decide(&act(t.id, ReviewAction::Approve)).await;
+        match allowed {
+            true => assert_eq!(got.unwrap().state, State::Approved, "{approvers:?}"),
+            false => {
+                let err = got.unwrap_err();
+                assert_eq!(err.code(), Some(ErrorCode::Forbidden), "{approvers:?}");
+                assert!(err.to_string().contains("may deny or escalate"), "{err}");
+                // Denying is always a parent's right.
+                let denied = lead
+                    .review_decide(&act(t.id, ReviewAction::Deny))
+                    .await
+                    .unwrap();
+                assert_eq!(denied.state, State::Denied);
+            }
+        }
+        d.stop().await.unwrap();
+    }
+}
+
+fn approver(uid: u32, agent: &str, max_risk: Risk, tools: Option<Vec<String>>) -> Approver {
+    Approver {
+        uid,
+        agent: agent.into(),
+        max_risk,
+        tools,
+    }
 }

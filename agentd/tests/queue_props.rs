@@ -70,6 +70,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             finished_capacity: 4,
             max_pending_per_agent: usize::MAX,
             forbid_own_requests: false,
+            approvers: Vec::new(),
             grant_capacity: 16,
             session_grant_ttl: Duration::from_secs(3600),
             escalation_window: Duration::from_secs(3600),

@@ -95,8 +95,25 @@ async fn an_agent_of_another_user_can_ask_but_not_decide() {
         poller.tick().await;
     }
 
-    let waiting = as_nobody(&ash, &socket)
+    // The agent runs under its own runtime (`timeout` stands for it): a process tree apart
+    // from the operator's `ash approve` below, as on a real machine.
+    let waiting = Command::new("timeout")
+        .args([
+            "120",
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+        ])
+        .arg(&ash)
         .args(["request", "--tool", "deploy", "--agent", "intruder"])
+        .env("AGENTD_SOCKET", &socket)
+        .env("USER", "nobody")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut poller = Poller::new(LIMIT, "nobody's request to be pending");
@@ -202,5 +219,108 @@ async fn a_process_may_not_decide_a_request_its_parent_raised() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    d.stop().await.unwrap();
+}
+
+/// An agent runtime, as Claude Code is one: a process (here python3) that starts the hook
+/// through `sh -c`, and later runs a command of the agent's own through `bash -c`. It prints
+/// one JSON line per attempt to approve from inside its own tree.
+const RUNTIME: &str = r#"
+import json, subprocess, sys, time
+ash, fixture = sys.argv[1], sys.argv[2]
+hook = subprocess.Popen(["sh", "-c", '"$0" hook claude-code < "$1"; true', ash, fixture],
+                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+deadline = time.time() + 30
+ident = None
+while ident is None and time.time() < deadline:
+    out = subprocess.run([ash, "pending", "--json"], capture_output=True).stdout
+    pending = json.loads(out or b"[]")
+    if pending:
+        ident = pending[0]["id"]
+    else:
+        time.sleep(0.02)
+attempts = {
+    "bash -c": ["bash", "-c", '"$0" approve "$1" --operator agent', ash, ident],
+    "grandchild": ["bash", "-c", 'bash -c "\"$0\" approve \"$1\" --operator agent; exit \$?" "$0" "$1"; exit $?', ash, ident],
+    "sh -c, as the hook was started": ["sh", "-c", '"$0" approve "$1" --operator agent; exit $?', ash, ident],
+}
+for name, argv in attempts.items():
+    done = subprocess.run(argv, capture_output=True)
+    print(json.dumps({"attempt": name, "code": done.returncode, "stderr": done.stderr.decode()}), flush=True)
+print(json.dumps({"id": ident}), flush=True)
+out, err = hook.communicate(timeout=60)
+print(json.dumps({"hook": out.decode(), "hook_stderr": err.decode()}), flush=True)
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_agent_runtime_cannot_approve_its_own_hook_request_from_its_own_tree() {
+    let d = TempDaemon::start_exact(Settings::default()).unwrap();
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/claude-code/bash.json");
+    let mut runtime = Command::new("python3")
+        .arg("-c")
+        .arg(RUNTIME)
+        .arg(env!("CARGO_BIN_EXE_ash"))
+        .arg(&fixture)
+        .env("AGENTD_SOCKET", d.socket())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Read the runtime's report line by line: every attempt from its tree must be refused.
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(runtime.stdout.take().unwrap()).lines();
+    let mut refused = 0;
+    let id = loop {
+        let line = tokio::time::timeout(LIMIT, lines.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("the runtime reported its attempts");
+        let report: Value = serde_json::from_str(&line).unwrap();
+        if let Some(id) = report["id"].as_str() {
+            break id.to_string();
+        }
+        assert_eq!(report["code"], 1, "{report}");
+        assert!(
+            report["stderr"]
+                .as_str()
+                .unwrap()
+                .contains("a process may not decide its own request"),
+            "{report}"
+        );
+        refused += 1;
+    };
+    assert_eq!(refused, 3);
+    // A person's `ash approve` from another terminal (another process tree) is served.
+    let out = Command::new(env!("CARGO_BIN_EXE_ash"))
+        .args(["approve", &id, "--operator", "alice"])
+        .env("AGENTD_SOCKET", d.socket())
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = tokio::time::timeout(LIMIT, lines.next_line())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let report: Value = serde_json::from_str(&line).unwrap();
+    let hook: Value = serde_json::from_str(report["hook"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        hook["hookSpecificOutput"]["permissionDecision"], "allow",
+        "{report}"
+    );
+    assert_eq!(
+        hook["hookSpecificOutput"]["permissionDecisionReason"],
+        "approved by alice"
+    );
+    runtime.wait().await.unwrap();
     d.stop().await.unwrap();
 }

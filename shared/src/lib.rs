@@ -11,6 +11,7 @@ pub mod frame;
 pub mod paths;
 pub mod protocol;
 pub mod request_id;
+pub mod text;
 
 pub use client::{request_approval, request_approval_as_child, Client, ClientError, Submitted};
 pub use protocol::*;

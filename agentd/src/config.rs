@@ -71,13 +71,28 @@ pub struct Settings {
     pub notify: Option<NotifySettings>,
 }
 
-/// Limits on what one agent, or everyone together, may ask of agentd.
+/// Limits on what one agent (uid and name), one user (uid), or everyone together, may ask of
+/// agentd. The per-uid limits hold however many names a user's agents give themselves.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
     pub pending_per_agent: usize,
     pub requests_per_sec: f64,
     pub burst: f64,
+    /// Pending requests of all of one uid's agents together.
+    pub pending_per_uid: usize,
+    /// Requests a second (and burst) of all of one uid's agents together.
+    pub requests_per_sec_per_uid: f64,
+    pub burst_per_uid: f64,
     pub max_connections: usize,
+    /// Connections one uid may hold (for an operator's uid: its agent connections).
+    pub connections_per_uid: usize,
+    /// Connections kept back for operators' uids beyond `max_connections`.
+    pub operator_connections: usize,
+    /// A frame that has started must be complete within this.
+    pub frame_timeout: Duration,
+    /// Bytes of unfinished frames over 64 KiB held at once, overall and per uid.
+    pub unfinished_frames_bytes: usize,
+    pub unfinished_frames_per_uid_bytes: usize,
     /// The largest tool arguments accepted, in bytes of JSON.
     pub max_args_bytes: usize,
 }
@@ -88,7 +103,15 @@ impl Default for Limits {
             pending_per_agent: 64,
             requests_per_sec: 20.0,
             burst: 40.0,
+            pending_per_uid: 256,
+            requests_per_sec_per_uid: 100.0,
+            burst_per_uid: 200.0,
             max_connections: 1024,
+            connections_per_uid: 256,
+            operator_connections: 16,
+            frame_timeout: Duration::from_secs(10),
+            unfinished_frames_bytes: 64 << 20,
+            unfinished_frames_per_uid_bytes: 16 << 20,
             max_args_bytes: shared::MAX_ARGS_LEN,
         }
     }
@@ -171,7 +194,15 @@ struct LimitsSection {
     pending_per_agent: Option<usize>,
     requests_per_sec: Option<f64>,
     burst: Option<f64>,
+    pending_per_uid: Option<usize>,
+    requests_per_sec_per_uid: Option<f64>,
+    burst_per_uid: Option<f64>,
     max_connections: Option<usize>,
+    connections_per_uid: Option<usize>,
+    operator_connections: Option<usize>,
+    frame_timeout_secs: Option<u64>,
+    unfinished_frames_mib: Option<usize>,
+    unfinished_frames_per_uid_mib: Option<usize>,
     max_args_kib: Option<usize>,
     hello_timeout_secs: Option<u64>,
 }
@@ -396,6 +427,37 @@ impl Settings {
         if let Some(n) = l.max_connections {
             limits.max_connections = positive("max_connections", n as f64)? as usize;
         }
+        if let Some(n) = l.pending_per_uid {
+            limits.pending_per_uid = positive("pending_per_uid", n as f64)? as usize;
+        }
+        if let Some(r) = l.requests_per_sec_per_uid {
+            limits.requests_per_sec_per_uid = positive("requests_per_sec_per_uid", r)?;
+        }
+        if let Some(b) = l.burst_per_uid {
+            limits.burst_per_uid = positive("burst_per_uid", b)?.max(1.0);
+        }
+        if let Some(n) = l.connections_per_uid {
+            limits.connections_per_uid = positive("connections_per_uid", n as f64)? as usize;
+        }
+        if let Some(n) = l.operator_connections {
+            limits.operator_connections = n;
+        }
+        if let Some(secs) = l.frame_timeout_secs {
+            if !(1..=600).contains(&secs) {
+                return Err(fail(format!(
+                    "[limits] frame_timeout_secs = {secs} is out of range (1 to 600)"
+                )));
+            }
+            limits.frame_timeout = Duration::from_secs(secs);
+        }
+        if let Some(mib) = l.unfinished_frames_mib {
+            limits.unfinished_frames_bytes =
+                positive("unfinished_frames_mib", mib as f64)? as usize * (1 << 20);
+        }
+        if let Some(mib) = l.unfinished_frames_per_uid_mib {
+            limits.unfinished_frames_per_uid_bytes =
+                positive("unfinished_frames_per_uid_mib", mib as f64)? as usize * (1 << 20);
+        }
         if let Some(kib) = l.max_args_kib {
             if !(1..=512).contains(&kib) {
                 return Err(fail(format!(
@@ -563,7 +625,8 @@ mod tests {
                 requests_per_sec: 2.5,
                 burst: 5.0,
                 max_connections: 100,
-                max_args_bytes: 64 * 1024
+                max_args_bytes: 64 * 1024,
+                ..Limits::default()
             }
         );
         assert_eq!(s.hello_timeout, Duration::from_secs(2));

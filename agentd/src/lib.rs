@@ -5,6 +5,7 @@
 //! `run` serves a bound listener until shutdown; `Daemon` runs one on a background task for
 //! embedding (tests, demos). `main.rs` only parses flags, binds and waits for a signal.
 
+pub mod admission;
 pub mod config;
 pub mod grants;
 pub mod history;
@@ -99,6 +100,7 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, StartError> {
             grace: settings.grace_period,
             finished_capacity: settings.finished_capacity,
             max_pending_per_agent: settings.limits.pending_per_agent,
+            max_pending_per_uid: settings.limits.pending_per_uid,
             forbid_own_requests: !settings.allow_own_requests,
             approvers: settings.review_approvers.clone(),
             grant_capacity: settings.grant_capacity,
@@ -134,9 +136,22 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, StartError> {
             hello_timeout: settings.hello_timeout,
             operators,
             rate: limits::RateLimiter::new(settings.limits.requests_per_sec, settings.limits.burst),
+            uid_rate: limits::RateLimiter::new(
+                settings.limits.requests_per_sec_per_uid,
+                settings.limits.burst_per_uid,
+            ),
             refusals: limits::RefusalLog::default(),
             max_args: settings.limits.max_args_bytes,
-            connections: Arc::new(tokio::sync::Semaphore::new(settings.limits.max_connections)),
+            connections: admission::Connections::new(admission::ConnectionLimits {
+                max: settings.limits.max_connections,
+                per_uid: settings.limits.connections_per_uid,
+                operator_reserve: settings.limits.operator_connections,
+            }),
+            frames: admission::FrameBytes::new(
+                settings.limits.unfinished_frames_bytes,
+                settings.limits.unfinished_frames_per_uid_bytes,
+            ),
+            frame_timeout: settings.limits.frame_timeout,
         }),
         notify: settings.notify.clone(),
     })

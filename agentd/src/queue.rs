@@ -120,6 +120,8 @@ pub struct QueueSettings {
     pub finished_capacity: usize,
     /// How many requests one agent (uid and name) may have pending at once.
     pub max_pending_per_agent: usize,
+    /// How many requests all the agents of one uid may have pending at once.
+    pub max_pending_per_uid: usize,
     /// Refuse a decision or review from inside the process tree that raised the request (the
     /// requesting process, or its runtime: its parent past `sh -c` wrappers).
     pub forbid_own_requests: bool,
@@ -193,6 +195,8 @@ struct Inner {
     finished: VecDeque<Uuid>,
     /// Pending requests per agent (verified uid and name), for the per-agent cap.
     pending_by_agent: HashMap<AgentKey, usize>,
+    /// Pending requests per uid, however many names its agents give.
+    pending_by_uid: HashMap<Option<u32>, usize>,
     grants: Grants,
     /// Parent agents connected as reviewers, by their uid and name.
     reviewers: HashMap<AgentKey, Reviewer>,
@@ -223,6 +227,11 @@ impl Inner {
         if *count == 0 {
             self.pending_by_agent.remove(&agent_key(agent));
         }
+        let count = self.pending_by_uid.entry(agent.uid).or_insert(0);
+        *count = count.saturating_add_signed(by);
+        if *count == 0 {
+            self.pending_by_uid.remove(&agent.uid);
+        }
     }
 }
 
@@ -239,6 +248,7 @@ impl Queue {
                 entries: HashMap::new(),
                 finished: VecDeque::new(),
                 pending_by_agent: HashMap::new(),
+                pending_by_uid: HashMap::new(),
                 grants: Grants::new(settings.grant_capacity),
                 reviewers: HashMap::new(),
             }),
@@ -488,6 +498,17 @@ impl Queue {
                 return Err(QueueError::Limit(format!(
                     "agent {} (uid {}) already has {already} requests pending, the most allowed; wait for decisions or withdraw some",
                     view.agent.name,
+                    view.agent.uid.map_or("unknown".into(), |u| u.to_string()),
+                )));
+            }
+            let of_uid = inner
+                .pending_by_uid
+                .get(&view.agent.uid)
+                .copied()
+                .unwrap_or(0);
+            if of_uid >= self.settings.max_pending_per_uid {
+                return Err(QueueError::Limit(format!(
+                    "the agents of uid {} already have {of_uid} requests pending, the most one user's agents may; wait for decisions or withdraw some",
                     view.agent.uid.map_or("unknown".into(), |u| u.to_string()),
                 )));
             }

@@ -12,17 +12,18 @@ use std::time::Duration;
 use interprocess::local_socket::tokio::prelude::*;
 use interprocess::local_socket::traits::StreamCommon;
 use shared::client::LocalStream;
-use shared::conn::{ConnError, Connection};
+use shared::conn::{ConnError, Connection, FrameLimits};
 use shared::frame::FrameError;
 use shared::{
     codec, AgentIdentity, ClientMsg, ErrorCode, Event, Hello, Outcome, RequestView, Role,
     ServerMsg, WireError, PROTOCOL_VERSION,
 };
-use tokio::sync::{broadcast, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::intake::{admit, check_decision};
+use crate::admission::{Connections, FrameBytes, Slot};
+use crate::intake::{admit as admit_request, check_decision};
 use crate::limits::{RateLimiter, RefusalLog};
 use crate::lineage::ancestry;
 use crate::operators::{user_name, Operators};
@@ -41,12 +42,19 @@ pub struct Context {
     pub hello_timeout: Duration,
     /// Who may decide.
     pub operators: Operators,
+    /// Per agent (uid and name).
     pub rate: RateLimiter,
+    /// Per uid, however many names its agents give.
+    pub uid_rate: RateLimiter,
     pub refusals: RefusalLog,
     /// The largest tool arguments accepted, in bytes.
     pub max_args: usize,
-    /// One permit per open connection.
-    pub connections: Arc<Semaphore>,
+    /// Open connections per uid and overall, with operators' reserve.
+    pub connections: Arc<Connections>,
+    /// Bytes of unfinished large frames, per uid and overall.
+    pub frames: Arc<FrameBytes>,
+    /// A frame that has started must finish within this.
+    pub frame_timeout: Duration,
 }
 
 /// Accepts connections until `shutdown` resolves or `failure` does (the store could not
@@ -69,12 +77,12 @@ pub async fn serve(
                 break;
             }
             accepted = listener.accept() => match accepted {
-                Ok(stream) => match Arc::clone(&ctx.connections).try_acquire_owned() {
-                    Ok(permit) => {
-                        tasks.spawn(handle(stream, Arc::clone(&ctx), permit));
+                Ok(stream) => match admit(&stream, &ctx) {
+                    Ok(slot) => {
+                        tasks.spawn(handle(stream, Arc::clone(&ctx), slot));
                     }
-                    Err(_) => {
-                        tasks.spawn(refuse_connection(stream, ctx.connections.available_permits()));
+                    Err(why) => {
+                        tasks.spawn(refuse_connection(stream, why));
                     }
                 },
                 Err(e) => {
@@ -102,19 +110,28 @@ const FAILURE_DRAIN: Duration = Duration::from_secs(1);
 
 type LocalSocketListener = interprocess::local_socket::tokio::Listener;
 
-/// Over the connection limit: say so and close, without reading anything.
-async fn refuse_connection(stream: LocalStream, _free: usize) {
-    tracing::warn!("refusing a connection: the connection limit is reached");
+/// A slot for a new connection, by the uid the kernel reports (an operator's uid may use the
+/// reserve), or why not. A connection whose credentials cannot be read gets a slot as nobody
+/// in particular, and `greet` refuses it.
+fn admit(stream: &LocalStream, ctx: &Context) -> Result<Option<Slot>, String> {
+    let Ok(creds) = stream.peer_creds() else {
+        return Ok(None);
+    };
+    let Some(uid) = creds.euid() else {
+        return Ok(None);
+    };
+    let operator = ctx.operators.allows(uid, creds.egid());
+    ctx.connections.admit(uid, operator).map(Some)
+}
+
+/// Over a connection limit: say so and close, without reading more than the hello.
+async fn refuse_connection(stream: LocalStream, why: String) {
+    tracing::warn!("refusing a connection: {why}");
     let mut conn = Connection::new(stream);
     let refusal = async {
         // Take the hello first, so the client is reading when the refusal arrives.
         let _ = conn.recv_frame().await;
-        send_error(
-            &mut conn,
-            ErrorCode::LimitReached,
-            "agentd has as many connections open as it allows; try again shortly".into(),
-        )
-        .await
+        send_error(&mut conn, ErrorCode::LimitReached, why).await
     };
     let _ = tokio::time::timeout(Duration::from_secs(1), refusal).await;
 }
@@ -132,17 +149,17 @@ struct Peer {
     parent: Option<String>,
 }
 
-async fn handle(stream: LocalStream, ctx: Arc<Context>, _permit: OwnedSemaphorePermit) {
+async fn handle(stream: LocalStream, ctx: Arc<Context>, slot: Option<Slot>) {
     // The greeting's futures (the hello's timer, the credential checks) are boxed so they do
     // not add to the size of a task that then waits for hours.
-    if let Some(session) = Box::pin(greet(stream, ctx)).await {
+    if let Some(session) = Box::pin(greet(stream, ctx, slot)).await {
         session.run().await;
     }
 }
 
 /// Reads the caller's credentials and hello and answers it; `None` if the connection ends
 /// there.
-async fn greet(stream: LocalStream, ctx: Arc<Context>) -> Option<Session> {
+async fn greet(stream: LocalStream, ctx: Arc<Context>, slot: Option<Slot>) -> Option<Session> {
     let creds = stream.peer_creds();
     let mut conn = Connection::new(stream);
     let creds = match creds {
@@ -162,6 +179,21 @@ async fn greet(stream: LocalStream, ctx: Arc<Context>) -> Option<Session> {
     let pid = creds.pid().and_then(|p| u32::try_from(p).ok());
     let uid = creds.euid();
     let gid = creds.egid();
+    let (Some(known_uid), Some(mut slot)) = (uid, slot) else {
+        tracing::warn!(?pid, "refusing a connection without a uid");
+        let _ = send_error(
+            &mut conn,
+            ErrorCode::Forbidden,
+            "cannot read your credentials".into(),
+        )
+        .await;
+        return None;
+    };
+    // Every frame, the hello's too, must finish in time and fit the uid's share of memory.
+    conn.limit_frames(FrameLimits {
+        deadline: ctx.frame_timeout,
+        budget: ctx.frames.for_uid(known_uid),
+    });
     let hello_timeout = ctx.hello_timeout;
     let hello = match tokio::time::timeout(hello_timeout, read_hello(&mut conn)).await {
         Ok(Ok(hello)) => hello,
@@ -182,6 +214,13 @@ async fn greet(stream: LocalStream, ctx: Arc<Context>) -> Option<Session> {
             return None;
         }
     };
+    if hello.role == Role::Agent {
+        if let Err(why) = ctx.connections.as_agent(&mut slot) {
+            tracing::warn!(?pid, ?uid, "refusing an agent connection: {why}");
+            let _ = send_error(&mut conn, ErrorCode::LimitReached, why).await;
+            return None;
+        }
+    }
     let welcome = ServerMsg::Welcome {
         version: PROTOCOL_VERSION,
         server: format!("agentd {}", env!("CARGO_PKG_VERSION")),
@@ -203,6 +242,7 @@ async fn greet(stream: LocalStream, ctx: Arc<Context>) -> Option<Session> {
         ctx,
         peer,
         waiting: None,
+        _slot: slot,
     })
 }
 
@@ -297,6 +337,7 @@ fn internal(message: String) -> ServerMsg {
 fn frame_error(e: &FrameError) -> WireError {
     let code = match e {
         FrameError::TooLarge { .. } => ErrorCode::FrameTooLarge,
+        FrameError::OverBudget(_) => ErrorCode::LimitReached,
         _ => ErrorCode::BadFrame,
     };
     WireError {
@@ -323,6 +364,8 @@ struct Session {
     /// two small futures: with 10,000 agents waiting, the task's size is most of agentd's
     /// memory.
     waiting: Option<Waiter>,
+    /// Held while the connection is open.
+    _slot: Slot,
 }
 
 /// What to do with the connection after handling a message.
@@ -412,7 +455,7 @@ impl Session {
                 if let Err(refusal) = self.take_rate(&key) {
                     return self.reply(ServerMsg::Error(refusal)).await;
                 }
-                match admit(&req, &ctx.registry, &key, ctx.max_args) {
+                match admit_request(&req, &ctx.registry, &key, ctx.max_args) {
                     Ok(admitted) => match queue
                         .submit(self.identity(), admitted, self.peer.parent.clone())
                         .await
@@ -682,18 +725,31 @@ impl Session {
 
     /// Takes a token from the agent's rate limit, or the refusal to send (audited).
     fn take_rate(&self, key: &AgentKey) -> Result<(), WireError> {
-        let Err(wait) = self.ctx.rate.take(key, Instant::now()) else {
-            return Ok(());
+        let now = Instant::now();
+        let uid = self.peer.uid.map_or("unknown".into(), |u| u.to_string());
+        // The user's bucket first: a new name per connection does not get a fresh allowance.
+        let (who, (rate, burst), wait) = match self.ctx.uid_rate.take(&(key.0, String::new()), now)
+        {
+            Err(wait) => (
+                format!("the agents of uid {uid} together are over their"),
+                self.ctx.uid_rate.limits(),
+                wait,
+            ),
+            Ok(()) => match self.ctx.rate.take(key, now) {
+                Ok(()) => return Ok(()),
+                Err(wait) => (
+                    format!("agent {} (uid {uid}) is over its", self.peer.name),
+                    self.ctx.rate_description(),
+                    wait,
+                ),
+            },
         };
-        let (rate, burst) = self.ctx.rate_description();
         let limits = format!("{rate} requests a second, bursts of {burst}");
         self.audit_refusal("rate_limited", &limits);
         Err(WireError {
             code: ErrorCode::LimitReached,
             message: format!(
-                "agent {} (uid {}) is over its limit of {limits}; try again in {} ms",
-                self.peer.name,
-                self.peer.uid.map_or("unknown".into(), |u| u.to_string()),
+                "{who} limit of {limits}; try again in {} ms",
                 wait.as_millis().max(1)
             ),
         })
@@ -940,8 +996,8 @@ mod tests {
         let ctx = prepared.ctx;
         let _client = LocalStream::connect(path.as_path().to_fs_name::<GenericFilePath>()?).await?;
         let stream = listener.accept().await?;
-        let permit = Arc::clone(&ctx.connections).try_acquire_owned()?;
-        let task = handle(stream, ctx, permit);
+        let slot = admit(&stream, &ctx)?;
+        let task = handle(stream, ctx, slot);
         let size = std::mem::size_of_val(&task);
         assert!(
             size <= TASK_BUDGET,

@@ -126,6 +126,10 @@ pub fn unlimited() -> crate::config::Limits {
         requests_per_sec: 1e9,
         burst: 1e9,
         pending_per_agent: usize::MAX,
+        requests_per_sec_per_uid: 1e9,
+        burst_per_uid: 1e9,
+        pending_per_uid: usize::MAX,
+        connections_per_uid: usize::MAX,
         ..crate::config::Limits::default()
     }
 }

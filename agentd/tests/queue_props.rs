@@ -69,6 +69,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             grace: Duration::from_secs(3600),
             finished_capacity: 4,
             max_pending_per_agent: usize::MAX,
+            max_pending_per_uid: usize::MAX,
             forbid_own_requests: false,
             approvers: Vec::new(),
             grant_capacity: 16,

@@ -218,6 +218,8 @@ async fn connections_past_the_limit_are_refused_until_one_closes() {
     let d = TempDaemon::start(Settings {
         limits: Limits {
             max_connections: 2,
+            // No reserve: this test's operators stand for anyone.
+            operator_connections: 0,
             ..Limits::default()
         },
         ..Settings::default()

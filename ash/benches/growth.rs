@@ -99,7 +99,7 @@ fn json_len(out: &[u8]) -> usize {
 async fn run(stages: &[usize]) -> Result<(), Error> {
     let dir = tempfile::tempdir()?;
     let mut config = String::from(
-        "[operators]\nallow_own_requests = true\n[limits]\nrequests_per_sec = 1000000\nburst = 1000000\n",
+        "[operators]\nallow_own_requests = true\n[limits]\nrequests_per_sec = 1000000\nburst = 1000000\nrequests_per_sec_per_uid = 1000000\nburst_per_uid = 1000000\n",
     );
     for tool in TOOLS {
         config.push_str(&format!(

@@ -67,7 +67,7 @@ async fn run(runs: usize) -> Result<(), Error> {
     let dir = tempfile::tempdir()?;
     let mut d = Agentd::new(
         dir.path(),
-        "[operators]\nallow_own_requests = true\n[limits]\nrequests_per_sec = 1000000\nburst = 1000000\n",
+        "[operators]\nallow_own_requests = true\n[limits]\nrequests_per_sec = 1000000\nburst = 1000000\nrequests_per_sec_per_uid = 1000000\nburst_per_uid = 1000000\n",
     )?;
     let ready = d.start().await?;
 

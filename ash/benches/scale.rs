@@ -32,8 +32,8 @@ async fn run(agents: usize) -> Result<(), Error> {
     let mut d = Agentd::new(
         dir.path(),
         &format!(
-            "[operators]\nallow_own_requests = true\n[limits]\nmax_connections = {}\nrequests_per_sec = 1000000\nburst = 1000000\n",
-            agents + 100
+            "[operators]\nallow_own_requests = true\n[limits]\nmax_connections = {n}\nconnections_per_uid = {n}\npending_per_uid = {n}\nrequests_per_sec = 1000000\nburst = 1000000\nrequests_per_sec_per_uid = 1000000\nburst_per_uid = 1000000\n",
+            n = agents + 100
         ),
     )?;
     let pid = d.spawn()?;

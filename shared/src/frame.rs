@@ -11,12 +11,25 @@ use crate::protocol::MAX_FRAME_LEN;
 
 const HEADER_LEN: usize = 4;
 
+/// The most a partial frame's buffer grows by at a time.
+pub const READ_CHUNK: usize = 64 * 1024;
+
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
     #[error("frame of {len} bytes exceeds the {max} byte limit")]
     TooLarge { len: usize, max: usize },
     #[error("connection closed inside a frame ({got} of {expected} bytes received)")]
     Truncated { expected: usize, got: usize },
+    #[error(
+        "a frame was started but not finished within {secs} s ({got} of {expected} bytes received)"
+    )]
+    TooSlow {
+        secs: u64,
+        expected: usize,
+        got: usize,
+    },
+    #[error("{0}")]
+    OverBudget(String),
     #[error("socket error: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -31,6 +44,13 @@ impl FrameCodec {
     pub fn new(max: usize) -> Self {
         FrameCodec { max }
     }
+}
+
+/// The full size (header included) of the frame whose start is in `buf`, once its header is
+/// there.
+pub fn frame_size(buf: &[u8]) -> Option<usize> {
+    let h = buf.get(..HEADER_LEN)?;
+    Some(HEADER_LEN + u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize)
 }
 
 impl Default for FrameCodec {
@@ -54,8 +74,9 @@ impl Decoder for FrameCodec {
             return Err(FrameError::TooLarge { len, max: self.max });
         }
         if src.len() < HEADER_LEN + len {
-            // Reserve only what the (already bounded) frame still needs.
-            src.reserve(HEADER_LEN + len - src.len());
+            // Reserve what the frame still needs, a chunk at a time: memory follows the bytes
+            // that really arrive, not the length a peer claims.
+            src.reserve((HEADER_LEN + len - src.len()).min(READ_CHUNK));
             return Ok(None);
         }
         src.advance(HEADER_LEN);
@@ -67,10 +88,7 @@ impl Decoder for FrameCodec {
             Some(frame) => Ok(Some(frame)),
             None if src.is_empty() => Ok(None),
             None => {
-                let expected = match src.get(..HEADER_LEN) {
-                    Some(h) => HEADER_LEN + u32::from_be_bytes([h[0], h[1], h[2], h[3]]) as usize,
-                    None => HEADER_LEN,
-                };
+                let expected = frame_size(src).unwrap_or(HEADER_LEN);
                 Err(FrameError::Truncated {
                     expected,
                     got: src.len(),
@@ -142,6 +160,13 @@ mod tests {
             }
         ));
         assert_eq!(buf.capacity(), before);
+    }
+
+    #[test]
+    fn a_claimed_large_frame_reserves_only_a_chunk() {
+        let mut buf = BytesMut::from(&[0, 0x0f, 0, 0][..]);
+        assert!(FrameCodec::default().decode(&mut buf).unwrap().is_none());
+        assert!(buf.capacity() <= READ_CHUNK + 64, "{}", buf.capacity());
     }
 
     #[test]

@@ -317,6 +317,19 @@ fn check_name(hello: Hello) -> Result<Hello, WireError> {
             "the name in the hello contains control characters".into()
         ));
     }
+    if let Some(parent) = &hello.parent {
+        if parent.len() > MAX_NAME {
+            return Err(bad(format!(
+                "the parent in the hello is {} bytes long; the limit is {MAX_NAME}",
+                parent.len()
+            )));
+        }
+        if parent.chars().any(char::is_control) {
+            return Err(bad(
+                "the parent in the hello contains control characters".into()
+            ));
+        }
+    }
     Ok(hello)
 }
 

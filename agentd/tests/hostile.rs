@@ -262,3 +262,22 @@ fn approver(uid: u32, agent: &str, max_risk: Risk, tools: Option<Vec<String>>) -
         tools,
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_parent_named_in_a_hello_is_bounded_like_other_names() {
+    let d = TempDaemon::start_exact(Settings::default()).unwrap();
+    let long = "p".repeat(10_000);
+    let err = match Client::connect_child(d.socket(), "worker", &long).await {
+        Err(e) => e,
+        Ok(_) => panic!("a 10,000-byte parent name was accepted"),
+    };
+    assert_eq!(err.code(), Some(ErrorCode::BadHello), "{err}");
+    assert!(err.to_string().contains("the limit is 128"), "{err}");
+    let err = match Client::connect_child(d.socket(), "worker", "lead\u{1b}[2J").await {
+        Err(e) => e,
+        Ok(_) => panic!("a parent name with an escape sequence was accepted"),
+    };
+    assert_eq!(err.code(), Some(ErrorCode::BadHello), "{err}");
+    d.operator("alice").await.unwrap().ping().await.unwrap();
+    d.stop().await.unwrap();
+}

@@ -2,26 +2,18 @@
 
 use chrono::{DateTime, Local, Utc};
 
-/// Makes text safe to print on a terminal: control characters (escape sequences, carriage
-/// returns, bells), bidirectional overrides and invisible zero-width characters are shown as
-/// `\u{..}` escapes instead of being obeyed, so agent text cannot move the cursor, recolour the
-/// screen or reorder what the operator reads.
+/// Makes text safe to print on a terminal: every invisible, format, separator, tag, control
+/// or unassigned character (by Unicode category, see `shared::text`) is shown as a `\u{..}`
+/// escape instead of being obeyed or dropped, so agent text cannot move the cursor, recolour
+/// the screen, reorder what the operator reads or hide part of itself. Newlines are kept.
 pub fn clean(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        if (c.is_control() && c != '\n') || is_invisible_format(c) {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    out
+    shared::text::escape_hidden(text, true).0
 }
 
-/// Bidi embeddings, overrides and isolates, directional marks, and zero-width characters.
-fn is_invisible_format(c: char) -> bool {
-    matches!(c,
-        '\u{061C}' | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+/// Whether `clean` would change `text`: the views say so when it does.
+pub fn has_hidden(text: &str) -> bool {
+    text.chars()
+        .any(|c| c != '\n' && shared::text::is_hidden(c))
 }
 
 /// Like `clean`, and on one line: newlines become `\n`.
@@ -93,6 +85,28 @@ mod tests {
         assert_eq!(clean("rm \u{202E}fdp.exe"), "rm \\u{202e}fdp.exe");
         assert_eq!(clean("a\u{200B}b\u{2066}c"), "a\\u{200b}b\\u{2066}c");
         assert_eq!(clean("é ü 日本"), "é ü 日本");
+    }
+
+    #[test]
+    fn every_hidden_character_is_escaped_by_category() {
+        assert_eq!(clean("git\u{200b}status"), "git\\u{200b}status");
+        for c in [
+            '\u{AD}',
+            '\u{34F}',
+            '\u{115F}',
+            '\u{180E}',
+            '\u{2028}',
+            '\u{206A}',
+            '\u{3164}',
+            '\u{FFA0}',
+            '\u{FE0F}',
+            '\u{E0041}',
+        ] {
+            let shown = clean(&format!("a{c}b"));
+            assert_eq!(shown, format!("a\\u{{{:x}}}b", c as u32));
+            assert!(has_hidden(&format!("a{c}b")));
+        }
+        assert!(!has_hidden("plain\ntext"));
     }
 
     #[test]

@@ -1,6 +1,11 @@
 //! Masking secrets in what people see: argument keys named like secrets, and values shaped
 //! like common credentials, are replaced in displays. `--json` output stays exact, and
 //! `ash show --reveal` shows everything to an operator who asks.
+//!
+//! Only the secret-looking part is ever replaced, never the text around it: a credential is a
+//! run of the characters credentials are made of, so `sk-$(rm -rf ~)` is not one, and a private
+//! key is its base64 body, not whatever follows its header. Otherwise an agent could hide a
+//! command from the operator behind something that looks like a secret.
 
 use serde_json::Value;
 
@@ -84,8 +89,14 @@ fn mask_value(value: &mut Value, key: Option<&str>) -> bool {
             }
             masked
         }
-        Value::String(_) | Value::Number(_) if key.is_some_and(is_secret_key) => {
+        Value::Number(_) if key.is_some_and(is_secret_key) => {
             *value = Value::String(MASK.into());
+            true
+        }
+        // A value under a secret's name is masked whole only if it is one token of credential
+        // characters; anything else (a command, a sentence) keeps all but its key-shaped words.
+        Value::String(s) if key.is_some_and(is_secret_key) && is_token(s) => {
+            *s = MASK.into();
             true
         }
         Value::String(s) => match mask_words(s) {
@@ -100,19 +111,19 @@ fn mask_value(value: &mut Value, key: Option<&str>) -> bool {
 }
 
 /// Masks credential-shaped words inside a string (a command line, a header), or `None` if
-/// there are none.
+/// there are none. Only the key-shaped part of a word is replaced.
 pub fn mask_words(text: &str) -> Option<String> {
-    if text.contains("-----BEGIN") && text.contains("PRIVATE KEY") {
-        return Some(MASK.into());
-    }
+    let (text, mut masked) = mask_private_keys(text);
     let mut out = String::with_capacity(text.len());
-    let mut masked = false;
     let mut after_bearer = false;
     for piece in text.split_inclusive(|c: char| c.is_whitespace() || "'\",=".contains(c)) {
         let word = piece.trim_end_matches(|c: char| c.is_whitespace() || "'\",=".contains(c));
         let tail = &piece[word.len()..];
-        if !word.is_empty() && (after_bearer || looks_like_key(word)) {
+        let key_len = word.len() - word.trim_start_matches(is_key_char).len();
+        let (key, rest) = word.split_at(key_len);
+        if !key.is_empty() && (after_bearer || looks_like_key(key)) {
             out.push_str(MASK);
+            out.push_str(rest);
             out.push_str(tail);
             masked = true;
         } else {
@@ -124,6 +135,62 @@ pub fn mask_words(text: &str) -> Option<String> {
         }
     }
     masked.then_some(out)
+}
+
+/// The characters API keys, tokens and JWTs are made of.
+fn is_key_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || "-_./+".contains(c)
+}
+
+/// One token of credential characters (base64 padding allowed), nothing else.
+fn is_token(s: &str) -> bool {
+    !s.is_empty() && s.trim_end_matches('=').chars().all(is_key_char)
+}
+
+/// Replaces each PEM private key (its BEGIN line, base64 body and END line) with the mask.
+/// Text after the key is kept, and a BEGIN line with no body hides nothing, so is kept too.
+fn mask_private_keys(text: &str) -> (String, bool) {
+    const BEGIN: &str = "-----BEGIN ";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    let mut masked = false;
+    while let Some(at) = rest.find(BEGIN) {
+        let Some(header_len) = rest[at..]
+            .find("PRIVATE KEY-----")
+            .map(|i| i + "PRIVATE KEY-----".len())
+            .filter(|&end| !rest[at..at + end].contains('\n'))
+        else {
+            out.push_str(&rest[..at + BEGIN.len()]);
+            rest = &rest[at + BEGIN.len()..];
+            continue;
+        };
+        let body_start = at + header_len;
+        let after = &rest[body_start..];
+        let body_len = after.len()
+            - after
+                .trim_start_matches(|c: char| {
+                    c.is_ascii_alphanumeric() || "+/=".contains(c) || c.is_whitespace()
+                })
+                .len();
+        let mut end = body_len;
+        if after[body_len..].starts_with("-----END ") {
+            if let Some(close) = after[body_len..].find("KEY-----") {
+                end = body_len + close + "KEY-----".len();
+            }
+        }
+        if after[..body_len].trim().is_empty() {
+            // A header alone hides nothing.
+            out.push_str(&rest[..body_start]);
+            rest = after;
+            continue;
+        }
+        out.push_str(&rest[..at]);
+        out.push_str(MASK);
+        masked = true;
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    (out, masked)
 }
 
 fn looks_like_key(word: &str) -> bool {
@@ -174,6 +241,35 @@ mod tests {
             assert!(masked, "{secret}");
             assert!(!out.contains(&secret[4..12]), "{out}");
         }
+    }
+
+    #[test]
+    fn masking_never_hides_the_command_around_a_secret() {
+        for (command, must_show) in [
+            ("rm -rf ~/ # -----BEGIN PRIVATE KEY-----", "rm -rf ~/"),
+            ("echo sk-$(rm${IFS}-rf${IFS}~/project)", "rm${IFS}-rf${IFS}~/project"),
+            (
+                "printf '-----BEGIN RSA PRIVATE KEY-----\nMIIB0123\n-----END RSA PRIVATE KEY-----'; rm -rf ~",
+                "; rm -rf ~",
+            ),
+            ("curl -H 'token sk-proj-0123456789abcdef$(id)' x; reboot", "$(id)' x; reboot"),
+        ] {
+            let (out, _) = mask_args(&serde_json::json!({ "command": command }).to_string());
+            let shown: Value = serde_json::from_str(&out).unwrap();
+            let shown = shown["command"].as_str().unwrap();
+            assert!(shown.contains(must_show), "{command:?} shown as {shown:?}");
+        }
+        // The key itself is masked.
+        let (out, masked) = mask_args(
+            &serde_json::json!({"x": "-----BEGIN RSA PRIVATE KEY-----\nMIIBOgIBAAJBAKj34\n-----END RSA PRIVATE KEY-----"}).to_string(),
+        );
+        assert!(masked);
+        assert!(!out.contains("MIIBOgIB"), "{out}");
+        // A value under a secret's name that is a command keeps the command.
+        let (out, _) = mask_args(r#"{"password":"x; rm -rf ~","token":"abc123"}"#);
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["password"], "x; rm -rf ~");
+        assert_eq!(v["token"], MASK);
     }
 
     #[test]

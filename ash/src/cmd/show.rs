@@ -101,10 +101,17 @@ pub fn render(v: &RequestView, reveal: bool) -> String {
     }
     let (masked, hidden) = crate::mask::mask_args(&v.args_json);
     let shown = if reveal { &v.args_json } else { &masked };
-    if hidden && !reveal {
-        out.push_str("arguments (values that look like secrets are hidden; --reveal shows them)\n");
-    } else {
-        out.push_str("arguments\n");
+    let escaped = crate::display::has_hidden(&v.args_json);
+    match (hidden && !reveal, escaped) {
+        (true, _) => out.push_str(
+            "arguments (values that look like secrets are hidden; --reveal shows them)\n",
+        ),
+        _ => out.push_str("arguments\n"),
+    }
+    if escaped {
+        out.push_str(
+            "  (\\u{..} marks an invisible or control character the agent sent, shown escaped)\n",
+        );
     }
     let pretty = serde_json::from_str::<serde_json::Value>(shown)
         .ok()

@@ -292,12 +292,15 @@ fn draw_detail(app: &App, frame: &mut Frame, area: Rect) {
         label_area,
     );
     let (masked, hidden) = crate::mask::mask_args(&v.args_json);
-    if hidden {
+    let escaped = crate::display::has_hidden(&v.args_json);
+    if hidden || escaped {
+        let label = match (hidden, escaped) {
+            (true, true) => "arguments (secrets hidden: ash show --reveal; \\u{..} = invisible character) (J/K scroll)",
+            (true, false) => "arguments (secrets hidden: ash show --reveal) (J/K scroll)",
+            _ => "arguments (\\u{..} = an invisible character, shown escaped) (J/K scroll)",
+        };
         frame.render_widget(
-            Paragraph::new(Span::styled(
-                "arguments (secrets hidden: ash show --reveal) (J/K scroll)",
-                Style::new().fg(Color::DarkGray),
-            )),
+            Paragraph::new(Span::styled(label, Style::new().fg(Color::Yellow))),
             label_area,
         );
     }

@@ -1,5 +1,7 @@
 //! Syntax colouring for pretty-printed JSON: keys, strings, numbers and literals each get a
-//! colour. The input is serde_json's own output, so control characters are already escaped.
+//! colour. serde_json escapes control characters but not invisible or format ones (zero-width
+//! spaces, bidi controls, tags), which a terminal would drop or obey: those are escaped here,
+//! as every other view escapes them.
 
 use ratatui::style::{Color, Style};
 use ratatui::text::{Line, Span};
@@ -14,8 +16,8 @@ pub fn lines(json_text: &str) -> Vec<Line<'static>> {
     let pretty = serde_json::from_str::<serde_json::Value>(json_text)
         .ok()
         .and_then(|v| serde_json::to_string_pretty(&v).ok())
-        .unwrap_or_else(|| crate::display::clean(json_text));
-    pretty.lines().map(line).collect()
+        .unwrap_or_else(|| json_text.to_string());
+    crate::display::clean(&pretty).lines().map(line).collect()
 }
 
 fn line(text: &str) -> Line<'static> {

@@ -495,6 +495,85 @@ fn hostile_text_is_shown_escaped_never_obeyed() {
     assert!(t.contains("evil\\u{1b}[2J"), "{t}");
 }
 
+/// Characters a terminal would drop or obey, by Unicode category: each must show as an escape
+/// in the list and in the detail pane, and never shift the borders.
+const INVISIBLE: [char; 12] = [
+    '\u{200B}',
+    '\u{AD}',
+    '\u{34F}',
+    '\u{115F}',
+    '\u{180E}',
+    '\u{2028}',
+    '\u{2029}',
+    '\u{206A}',
+    '\u{3164}',
+    '\u{FFA0}',
+    '\u{FE0F}',
+    '\u{E0041}',
+];
+
+#[test]
+fn invisible_characters_are_shown_escaped_in_the_list_and_the_details() {
+    // One per line of the pretty-printed arguments, so each fits the pane.
+    let commands: Vec<String> = INVISIBLE.iter().map(|c| format!("git{c}status")).collect();
+    let mut app = App::new("alice".into(), now());
+    let v = req(
+        0x66,
+        "agent\u{200B}x",
+        "Bash",
+        Risk::High,
+        &serde_json::json!({ "commands": commands }).to_string(),
+        100,
+    );
+    app.on_update(Update::Snapshot {
+        pending: vec![v],
+        history: vec![],
+    });
+    app.on_key(code(KeyCode::Enter));
+    let t = text(&screen(&app, 160, 50));
+    for c in INVISIBLE {
+        assert!(!t.contains(c), "U+{:04X} reached the screen raw", c as u32);
+        assert!(
+            t.contains(&format!("git\\u{{{:x}}}status", c as u32)),
+            "U+{:04X} is not shown escaped: {t}",
+            c as u32
+        );
+    }
+    assert!(t.contains("agent\\u{200b}x"), "{t}");
+    assert!(
+        t.contains("invisible character"),
+        "the pane says what the escapes are: {t}"
+    );
+    // Every line is as wide as the screen: nothing shifted a border.
+    for line in t.lines() {
+        assert!(unicode_width(line) <= 162, "{line}");
+    }
+}
+
+fn unicode_width(line: &str) -> usize {
+    line.chars().count()
+}
+
+#[test]
+fn masking_leaves_the_command_visible() {
+    let mut app = App::new("alice".into(), now());
+    let v = req(
+        0x66,
+        "evil",
+        "Bash",
+        Risk::High,
+        r#"{"command":"echo sk-$(rm${IFS}-rf${IFS}~/project) # -----BEGIN PRIVATE KEY-----"}"#,
+        100,
+    );
+    app.on_update(Update::Snapshot {
+        pending: vec![v],
+        history: vec![],
+    });
+    app.on_key(code(KeyCode::Enter));
+    let t = text(&screen(&app, 160, 40));
+    assert!(t.contains("rm${IFS}-rf${IFS}~/project"), "{t}");
+}
+
 #[test]
 fn ten_thousand_requests_draw_only_what_fits() {
     let mut app = App::new("alice".into(), now());

@@ -256,6 +256,7 @@ struct DaemonSection {
     finished_in_memory: Option<usize>,
     socket_mode: Option<String>,
     socket_group: Option<String>,
+    allow_every_local_user: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -324,6 +325,12 @@ impl Settings {
                     "[daemon] socket_mode = \"{mode}\" must be octal permissions that keep the owner's read and write, e.g. \"0660\""
                 ))
             })?;
+        }
+        if settings.socket_mode & 0o006 != 0 && file.daemon.allow_every_local_user != Some(true) {
+            return Err(fail(format!(
+                "[daemon] socket_mode = \"{:04o}\" lets every user on this machine connect; share the socket with a group instead (socket_mode = \"0660\", socket_group), or, if every local user is meant, also set allow_every_local_user = true",
+                settings.socket_mode
+            )));
         }
         settings.socket_group = file.daemon.socket_group;
         settings.operator_users = file.operators.users;
@@ -635,6 +642,18 @@ mod tests {
             "owner must keep rw"
         );
         assert!(parse("[daemon]\nsocket_mode = \"rw\"\n").is_err());
+        let open = parse("[daemon]\nsocket_mode = \"0666\"\n").unwrap_err();
+        assert!(
+            open.to_string()
+                .contains("lets every user on this machine connect"),
+            "{open}"
+        );
+        assert_eq!(
+            parse("[daemon]\nsocket_mode = \"0666\"\nallow_every_local_user = true\n")
+                .unwrap()
+                .socket_mode,
+            0o666
+        );
         assert!(parse("[limits]\nrequests_per_sec = 0\n").is_err());
         assert!(parse("[limits]\nmax_args_kib = 4096\n").is_err());
     }

@@ -54,12 +54,13 @@ pub enum BindError {
 /// Binds the listening socket at `path`. Must be called inside a tokio runtime.
 pub fn bind(path: &Path, options: &SocketOptions) -> Result<Listener, BindError> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.exists() {
-            // Those the socket is shared with must be able to reach it: give them the folder's
-            // search bit, never its read or write bits.
-            let group = if options.mode & 0o060 != 0 { 0o010 } else { 0 };
-            let others = if options.mode & 0o006 != 0 { 0o001 } else { 0 };
-            let search = group | others;
+        // Those the socket is shared with must be able to reach it: give them the folder's
+        // search bit, never its read or write bits.
+        let group = if options.mode & 0o060 != 0 { 0o010 } else { 0 };
+        let others = if options.mode & 0o006 != 0 { 0o001 } else { 0 };
+        let search = group | others;
+        let created = !dir.exists();
+        if created {
             std::fs::DirBuilder::new()
                 .recursive(true)
                 .mode(0o700 | search)
@@ -70,6 +71,11 @@ pub fn bind(path: &Path, options: &SocketOptions) -> Result<Listener, BindError>
                 })?;
         }
         check_folder(dir)?;
+        // Only a folder agentd keeps for itself (made now, or holding nothing but the socket)
+        // is changed; any other folder is the person's, and is left as it is.
+        if search != 0 && (created || holds_only(dir, path)) {
+            share_folder(dir, 0o700 | search, options.group.filter(|_| group != 0))?;
+        }
     }
     remove_if_stale(path)?;
     let listen_err = |error| BindError::Listen {
@@ -124,6 +130,40 @@ fn check_folder(dir: &Path) -> Result<(), BindError> {
         });
     }
     Ok(())
+}
+
+/// Whether `dir` holds nothing but (at most) the file at `socket`.
+fn holds_only(dir: &Path, socket: &Path) -> bool {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .all(|e| Some(e.file_name().as_os_str()) == socket.file_name()),
+        Err(_) => false,
+    }
+}
+
+/// Lets those the socket is shared with through the folder agentd owns: exactly `mode` (the
+/// umask may have taken the search bits when it was made) and, for a group, that group, or
+/// the group's members could not pass a folder that belongs to agentd's own group. A sticky
+/// folder such as /tmp is shared already and left alone.
+fn share_folder(dir: &Path, mode: u32, group: Option<u32>) -> Result<(), BindError> {
+    use std::os::unix::fs::MetadataExt;
+    let folder = |error| BindError::Folder {
+        path: dir.to_path_buf(),
+        error,
+    };
+    let meta = std::fs::metadata(dir).map_err(folder)?;
+    if meta.mode() & 0o1000 != 0 {
+        return Ok(());
+    }
+    if let Some(group) = group {
+        std::os::unix::fs::chown(dir, None, Some(group)).map_err(|error| BindError::Group {
+            path: dir.to_path_buf(),
+            group,
+            error,
+        })?;
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).map_err(folder)
 }
 
 /// A socket file nobody answers on is left over from a crash: remove it. One that answers

@@ -306,5 +306,10 @@ async fn a_shared_socket_gets_its_mode_and_group_and_a_reachable_folder() {
         0o710,
         "the group may reach the socket"
     );
+    assert_eq!(
+        folder.gid(),
+        65534,
+        "through the folder's group, not agentd's own"
+    );
     d.stop().await.unwrap();
 }

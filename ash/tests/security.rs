@@ -28,14 +28,15 @@ fn agentd_binary() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_ash")).with_file_name("agentd")
 }
 
-/// `ash` run as nobody (uid 65534), as an agent of another user would be.
+/// `ash` run as nobody (uid 65534) in group `users`, as an agent of another user, in the group
+/// the socket is shared with, would be.
 fn as_nobody(ash: &Path, socket: &Path) -> Command {
     assert!(
         nix::unistd::Uid::effective().is_root(),
         "this test switches to another uid with setpriv, which needs root (CI runs as root)"
     );
     let mut cmd = Command::new("setpriv");
-    cmd.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+    cmd.args(["--reuid=65534", "--regid=65534", "--groups=100", "--"])
         .arg(ash)
         .env("AGENTD_SOCKET", socket)
         .env("USER", "nobody")
@@ -67,8 +68,13 @@ async fn an_agent_of_another_user_can_ask_but_not_decide() {
     std::fs::set_permissions(&ash, std::fs::Permissions::from_mode(0o755)).unwrap();
     let state = dir.path().join("state");
     let config = dir.path().join("agentd.toml");
-    // Agents of any user may connect; operators are still only the user agentd runs as.
-    std::fs::write(&config, "[daemon]\nsocket_mode = \"0666\"\n").unwrap();
+    // The socket is shared with group `users` (gid 100), which the agent's user is in and
+    // agentd's is not; operators are still only the user agentd runs as.
+    std::fs::write(
+        &config,
+        "[daemon]\nsocket_mode = \"0660\"\nsocket_group = \"users\"\n",
+    )
+    .unwrap();
     let socket = dir.path().join("run").join("agentd.sock");
     let mut daemon = Command::new(agentd_binary())
         .arg("--socket")
@@ -103,7 +109,7 @@ async fn an_agent_of_another_user_can_ask_but_not_decide() {
             "setpriv",
             "--reuid=65534",
             "--regid=65534",
-            "--clear-groups",
+            "--groups=100",
             "--",
         ])
         .arg(&ash)
@@ -132,6 +138,23 @@ async fn an_agent_of_another_user_can_ask_but_not_decide() {
     assert_eq!(request["agent"], "intruder");
     assert_eq!(request["agent_uid"], 65534, "the kernel's uid, not a claim");
     let id = request["id"].as_str().unwrap().to_string();
+
+    // A user outside the group cannot even reach the socket.
+    let outsider = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(&ash)
+        .args(["request", "--tool", "deploy", "--agent", "outsider"])
+        .env("AGENTD_SOCKET", &socket)
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(outsider.status.code(), Some(4), "{outsider:?}");
+    assert!(
+        String::from_utf8_lossy(&outsider.stderr).contains("ermission denied"),
+        "{}",
+        String::from_utf8_lossy(&outsider.stderr)
+    );
 
     // nobody tries to approve its own request, and to look at the queue.
     let out = as_nobody(&ash, &socket)

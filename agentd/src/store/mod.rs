@@ -14,6 +14,7 @@ mod history;
 mod journal;
 mod rows;
 mod schema;
+mod trust;
 mod writer;
 
 use std::fs::File;
@@ -66,6 +67,8 @@ pub enum StoreError {
     Failed(String),
     #[error("store query failed: {0}")]
     Query(String),
+    #[error("{0}")]
+    Untrusted(String),
 }
 
 impl StoreError {
@@ -169,6 +172,14 @@ impl Store {
                 .mode(0o700)
                 .create(dir)
                 .map_err(|e| io(&format!("cannot create the state dir {}", dir.display()), e))?;
+        }
+        // Everything read back from here decides what agents were granted: it must be ours.
+        trust::check_dir(dir)?;
+        for name in [LOCK_FILE, DB_FILE, "agentd.db-wal", "agentd.db-shm"] {
+            trust::check_file(&dir.join(name))?;
+        }
+        for file in journal::files(dir)? {
+            trust::check_file(&file)?;
         }
         let lock_path = dir.join(LOCK_FILE);
         let lock = File::options()

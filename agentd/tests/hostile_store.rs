@@ -74,3 +74,138 @@ async fn a_journal_planted_by_another_user_is_never_replayed() {
         .to_string();
     assert!(err.contains("is not a regular file"), "{err}");
 }
+
+fn journal_files(state: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(state)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("agentd.journal.")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// Where each record of a journal file starts: `[length u32 LE][crc u32 LE][payload]`.
+fn record_starts(bytes: &[u8]) -> Vec<usize> {
+    let mut starts = Vec::new();
+    let mut at = 0;
+    while at + 8 <= bytes.len() {
+        starts.push(at);
+        let len = u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        at += 8 + len;
+    }
+    starts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_journal_record_costs_that_record_and_is_reported() {
+    let base = tempfile::tempdir().unwrap();
+    let state = base.path().join("state");
+    let settings = || Settings {
+        state_dir: Some(state.clone()),
+        limits: agentd::testkit::unlimited(),
+        ..Settings::default()
+    };
+    TempDaemon::start(settings()).unwrap().stop().await.unwrap();
+    let old_db = std::fs::read(state.join("agentd.db")).unwrap();
+
+    // 154 requests pending, journaled; the database is then put back as it was before them,
+    // as after a crash before the writer indexed them.
+    let d = TempDaemon::start(settings()).unwrap();
+    let mut agents = Vec::new();
+    for i in 0..154 {
+        let mut agent = d.agent(&format!("agent-{}", i % 4)).await.unwrap();
+        let req = shared::ApprovalRequest {
+            tool: "sensitive-op".into(),
+            args_json: format!(r#"{{"n":{i}}}"#),
+            ..shared::ApprovalRequest::default()
+        };
+        assert!(matches!(
+            agent.submit(&req).await.unwrap(),
+            shared::Submitted::Queued(_)
+        ));
+        agents.push(agent);
+    }
+    let files = journal_files(&state);
+    assert_eq!(files.len(), 1);
+    let mut journal = std::fs::read(&files[0]).unwrap();
+    // A crash leaves the anchor as it is now; the clean stop below would move it on.
+    let anchor = std::fs::read(state.join("agentd.anchor")).unwrap();
+    d.stop().await.unwrap();
+    drop(agents);
+    let starts = record_starts(&journal);
+    assert_eq!(starts.len(), 155, "daemon_started and 154 requests");
+    // One flipped byte in the payload of record 145 of 155 (request 144).
+    journal[starts[144] + 12] ^= 0x5a;
+    std::fs::write(state.join("agentd.db"), &old_db).unwrap();
+    std::fs::write(state.join("agentd.anchor"), &anchor).unwrap();
+    let _ = std::fs::remove_file(state.join("agentd.db-wal"));
+    std::fs::write(&files[0], &journal).unwrap();
+
+    let d = TempDaemon::start(settings()).unwrap();
+    let mut op = d.operator("alice").await.unwrap();
+    let pending = op.list(Some(shared::State::Pending)).await.unwrap();
+    assert_eq!(pending.len(), 153, "only the damaged record is lost");
+    let report = op.verify_audit().await.unwrap();
+    let broken = report.broken.expect("the loss is reported by audit verify");
+    assert!(
+        broken
+            .problem
+            .contains("acknowledged writes lost to damaged store files")
+            && broken.problem.contains("unreadable"),
+        "{}",
+        broken.problem
+    );
+    d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_emptied_replaced_or_older_database_refuses_to_start() {
+    let base = tempfile::tempdir().unwrap();
+    let state = base.path().join("state");
+    let start = || TempDaemon::start_exact(in_dir(&state));
+    start().unwrap().stop().await.unwrap();
+    let older = std::fs::read(state.join("agentd.db")).unwrap();
+    start().unwrap().stop().await.unwrap();
+    let current = std::fs::read(state.join("agentd.db")).unwrap();
+
+    // Emptied: the file truncated to nothing.
+    std::fs::write(state.join("agentd.db"), b"").unwrap();
+    let err = start().err().unwrap().to_string();
+    assert!(err.contains("the database was emptied or removed"), "{err}");
+    assert!(!err.contains('\n'));
+
+    // Replaced by another store's database.
+    let other = base.path().join("other");
+    TempDaemon::start_exact(in_dir(&other))
+        .unwrap()
+        .stop()
+        .await
+        .unwrap();
+    std::fs::copy(other.join("agentd.db"), state.join("agentd.db")).unwrap();
+    let err = start().err().unwrap().to_string();
+    assert!(err.contains("the database was replaced"), "{err}");
+
+    // Rolled back to an older copy of its own.
+    std::fs::write(state.join("agentd.db"), &older).unwrap();
+    let err = start().err().unwrap().to_string();
+    assert!(err.contains("replaced by an older copy"), "{err}");
+
+    // Put back as it was: starts.
+    std::fs::write(state.join("agentd.db"), &current).unwrap();
+    start().unwrap().stop().await.unwrap();
+
+    // A store from before the anchor, emptied: the lock file is the evidence.
+    std::fs::remove_file(state.join("agentd.anchor")).unwrap();
+    std::fs::write(state.join("agentd.db"), b"").unwrap();
+    let err = start().err().unwrap().to_string();
+    assert!(
+        err.contains("agentd has used this state dir before"),
+        "{err}"
+    );
+}

@@ -844,11 +844,15 @@ async fn a_start_replays_what_the_database_missed_from_the_journal() {
         })
         .collect();
     assert!(!journal.is_empty(), "a running agentd journals its writes");
+    // A crash leaves the state dir as it is now, anchor included; the clean stop below
+    // would move the anchor on.
+    let anchor = std::fs::read(state_dir.join("agentd.anchor")).unwrap();
     d.stop().await.unwrap();
 
     // The database as it was before the second run, with the second run's journal, whose
     // last record was torn by the crash.
     std::fs::write(state_dir.join("agentd.db"), &old_db).unwrap();
+    std::fs::write(state_dir.join("agentd.anchor"), &anchor).unwrap();
     for (path, bytes) in &journal {
         std::fs::write(path, bytes).unwrap();
     }

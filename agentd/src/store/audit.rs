@@ -9,7 +9,7 @@
 use std::borrow::Cow;
 
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use sha2::{Digest, Sha256};
 use shared::{AuditBreak, AuditReport, RequestView};
 use uuid::Uuid;
@@ -269,6 +269,27 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<AuditReport> {
     }
     if let Some(problem) = cross_check(conn)? {
         return Ok(report(last, problem));
+    }
+    // The chain is whole, but agentd itself recorded that acknowledged writes were lost.
+    let damaged: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT seq, detail FROM audit WHERE kind = 'store_damaged' ORDER BY seq LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    if let Some((seq, detail)) = damaged {
+        let detail: serde_json::Value = serde_json::from_str(&detail).unwrap_or_default();
+        return Ok(report(
+            last,
+            broken(
+                seq,
+                format!(
+                    "entry {seq} records acknowledged writes lost to damaged store files: {}",
+                    detail["why"].as_str().unwrap_or("see the entry")
+                ),
+            ),
+        ));
     }
     Ok(AuditReport {
         entries: last as u64,

@@ -234,20 +234,52 @@ pub fn files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     Ok(files.into_iter().map(|(_, p)| p).collect())
 }
 
-/// Reads every whole record of `path`, in order. Reading stops at the first record that is
-/// cut short or fails its checksum (a write torn by a crash); what follows it is reported.
-pub fn read(path: &Path) -> Result<Vec<Record>, StoreError> {
+/// What reading a journal file found: its whole records in order, and where it was damaged.
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub records: Vec<Record>,
+    /// Damaged stretches with whole records after them: bytes that held acknowledged writes.
+    pub damaged: Vec<Damage>,
+}
+
+/// A stretch of a journal file that did not read as records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Damage {
+    /// Where it starts, in bytes from the start of the file.
+    pub at: usize,
+    pub bytes: usize,
+}
+
+/// Reads every whole record of `path`, in order. A record that is cut short or fails its
+/// checksum costs that record only: reading resumes at the next place a whole record with a
+/// later sequence number starts. Damage at the very end is a write torn by a crash (never
+/// acknowledged) and is only logged; damage with records after it is reported in the scan.
+pub fn read_all(path: &Path) -> Result<Scan, StoreError> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
         .map_err(|e| StoreError::Io(format!("cannot read the journal {}: {e}", path.display())))?;
-    let mut records = Vec::new();
+    let mut scan = Scan::default();
     let mut at = 0usize;
     while at < bytes.len() {
-        match record_at(&bytes[at..]) {
-            Some((record, used)) => {
-                records.push(record);
-                at += used;
+        if let Some((record, used)) = record_at(&bytes[at..]) {
+            scan.records.push(record);
+            at += used;
+            continue;
+        }
+        let after = scan.records.last().map_or(0, |r| r.seq);
+        match resync(&bytes, at + 1, after) {
+            Some(next) => {
+                tracing::warn!(
+                    "journal {}: {} damaged bytes at byte {at}; reading on after them",
+                    path.display(),
+                    next - at
+                );
+                scan.damaged.push(Damage {
+                    at,
+                    bytes: next - at,
+                });
+                at = next;
             }
             None => {
                 tracing::warn!(
@@ -259,7 +291,36 @@ pub fn read(path: &Path) -> Result<Vec<Record>, StoreError> {
             }
         }
     }
-    Ok(records)
+    Ok(scan)
+}
+
+/// The records of `path` (see [`read_all`]).
+#[cfg(test)]
+pub fn read(path: &Path) -> Result<Vec<Record>, StoreError> {
+    read_all(path).map(|scan| scan.records)
+}
+
+/// The largest record looked for when reading on after damage: far above any real record
+/// (arguments are at most 512 KiB), and small enough that random bytes rarely pass as a
+/// length worth checking.
+const RESYNC_MAX_RECORD: usize = 2 * 1024 * 1024;
+
+/// The first offset from `from` where a whole record with a sequence number above `after`
+/// starts.
+fn resync(bytes: &[u8], from: usize, after: u64) -> Option<usize> {
+    (from..bytes.len()).find(|&at| {
+        let Some(len) = bytes
+            .get(at..at + 4)
+            .and_then(|b| b.try_into().ok())
+            .map(|b: [u8; 4]| u32::from_le_bytes(b) as usize)
+        else {
+            return false;
+        };
+        if len == 0 || len > RESYNC_MAX_RECORD || at + 8 + len > bytes.len() {
+            return false;
+        }
+        record_at(&bytes[at..]).is_some_and(|(r, _)| r.seq > after)
+    })
 }
 
 fn record_at(bytes: &[u8]) -> Option<(Record, usize)> {
@@ -331,6 +392,37 @@ mod tests {
         damaged[last] ^= 0xff;
         std::fs::write(&path, &damaged)?;
         assert_eq!(read(&path)?.len(), 1);
+        assert!(
+            read_all(&path)?.damaged.is_empty(),
+            "a torn tail is not damage"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_damaged_record_costs_that_record_only() -> Result<(), Box<dyn std::error::Error>> {
+        let dir = tempfile::tempdir()?;
+        let mut journal = Journal::start(dir.path(), 1)?;
+        let mut starts = Vec::new();
+        for seq in 1..=154 {
+            starts.push(std::fs::metadata(journal.path())?.len() as usize);
+            journal.append(seq, None, Some(&event(seq)))?;
+        }
+        let path = journal.path().to_path_buf();
+        let full = std::fs::read(&path)?;
+        // Every kind of damage to record 144: its length, its checksum, its payload.
+        for offset in [0, 2, 5, 9, 20] {
+            let mut damaged = full.clone();
+            damaged[starts[143] + offset] ^= 0x5a;
+            std::fs::write(&path, &damaged)?;
+            let scan = read_all(&path)?;
+            let seqs: Vec<u64> = scan.records.iter().map(|r| r.seq).collect();
+            let expected: Vec<u64> = (1..=154).filter(|s| *s != 144).collect();
+            assert_eq!(seqs, expected, "damage at +{offset}");
+            assert_eq!(scan.damaged.len(), 1, "damage at +{offset}");
+            assert_eq!(scan.damaged[0].at, starts[143]);
+            assert_eq!(scan.damaged[0].bytes, starts[144] - starts[143]);
+        }
         Ok(())
     }
 

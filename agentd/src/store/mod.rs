@@ -8,6 +8,7 @@
 //! state dir the store is `memory()`: the same interface, with jobs "committed" at once, for
 //! embedding and for measuring what durability costs.
 
+mod anchor;
 mod audit;
 mod checkpoint;
 mod history;
@@ -69,6 +70,8 @@ pub enum StoreError {
     Query(String),
     #[error("{0}")]
     Untrusted(String),
+    #[error("{0}")]
+    Damaged(String),
 }
 
 impl StoreError {
@@ -181,6 +184,10 @@ impl Store {
         for file in journal::files(dir)? {
             trust::check_file(&file)?;
         }
+        trust::check_file(&dir.join(anchor::ANCHOR_FILE))?;
+        // Evidence that a store lived here, for telling an emptied database from a new one.
+        let used_before = dir.join(LOCK_FILE).exists();
+        let db_size = std::fs::metadata(dir.join(DB_FILE)).map(|m| m.len()).ok();
         let lock_path = dir.join(LOCK_FILE);
         let lock = File::options()
             .create(true)
@@ -200,6 +207,15 @@ impl Store {
             std::thread::sleep(LOCK_RETRY);
         }
         let path = dir.join(DB_FILE);
+        let anchored = anchor::load(dir)?;
+        if used_before && anchored.is_none() && db_size.unwrap_or(0) == 0 {
+            return Err(StoreError::Damaged(format!(
+                "{} is {}, but agentd has used this state dir before ({LOCK_FILE} is there): the database was emptied or removed; restore it from a backup; to start a new store on purpose, move {} away",
+                path.display(),
+                if db_size.is_some() { "empty" } else { "missing" },
+                dir.display()
+            )));
+        }
         let conn = schema::open_writer(&path)?;
         let fail = |e: rusqlite::Error| StoreError::open(&path, e);
         let sync = match options.durability {
@@ -222,6 +238,11 @@ impl Store {
         let mut conn = conn;
         let mut head = audit::Head::load(&conn).map_err(fail)?;
         let applied = replay(&mut conn, &mut head, dir)?;
+        let now = anchor::current(&conn).map_err(fail)?;
+        if let Some(was) = &anchored {
+            anchor::check(dir, was, &now)?;
+        }
+        anchor::save(dir, &now)?;
         let pending = history::pending(&conn).map_err(fail)?;
         let grants = history::live_grants(&conn).map_err(fail)?;
         let reader = Arc::new(Reader::new(schema::open_reader(&path)?));
@@ -478,6 +499,20 @@ impl Store {
                     }
                 }
             }
+            // The anchor moves up to what the database now holds, so that even the copy of it
+            // from before this run counts as older.
+            let anchored = self
+                .path
+                .as_deref()
+                .ok_or_else(|| StoreError::Io("no store".into()))
+                .and_then(schema::open_reader)
+                .and_then(|conn| {
+                    anchor::current(&conn).map_err(|e| StoreError::Query(e.to_string()))
+                })
+                .and_then(|now| anchor::save(dir, &now));
+            if let Err(e) = anchored {
+                tracing::warn!("cannot record the store's anchor: {e}");
+            }
         }
         // Everything is written: the next agentd may have the state dir.
         self.lock
@@ -517,18 +552,39 @@ fn replay(
     // carry on without them.
     let files = journal::files(dir)?;
     let mut replayed = 0usize;
+    // Writes are numbered without gaps: a number skipped past what the database holds is an
+    // acknowledged write that was lost (a damaged record, a missing file).
+    let mut expected = applied + 1;
+    let mut lost: Vec<String> = Vec::new();
     for file in &files {
-        let records = journal::read(file)?;
-        let jobs: Vec<Job> = records
-            .into_iter()
-            .filter(|r| r.seq > applied)
-            .map(|r| Job {
+        let scan = journal::read_all(file)?;
+        let name = file.display().to_string();
+        let mut jobs: Vec<Job> = Vec::new();
+        for r in scan.records.into_iter().filter(|r| r.seq > applied) {
+            if r.seq > expected {
+                let at = scan
+                    .damaged
+                    .iter()
+                    .map(|d| format!("{} damaged bytes at byte {}", d.bytes, d.at))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let range = match r.seq - expected {
+                    1 => format!("write {expected}"),
+                    n => format!("writes {expected} to {} ({n} writes)", r.seq - 1),
+                };
+                lost.push(match at.is_empty() {
+                    true => format!("{range} missing before {name}"),
+                    false => format!("{range} unreadable in {name} ({at})"),
+                });
+            }
+            expected = expected.max(r.seq + 1);
+            jobs.push(Job {
                 seq: r.seq,
                 row: r.row,
                 audit: r.audit.map(journal::AuditRecord::into_event),
                 deliveries: Vec::new(),
-            })
-            .collect();
+            });
+        }
         for batch in jobs.chunks(4096) {
             let Some(last) = batch.last().map(|j| j.seq) else {
                 continue;
@@ -539,6 +595,27 @@ fn replay(
             applied = last;
             replayed += batch.len();
         }
+    }
+    if !lost.is_empty() {
+        // Said at start, and kept in the audit trail, where `ash audit verify` reports it.
+        let why = lost.join("; ");
+        tracing::error!("the journal lost acknowledged writes: {why}");
+        let seq = applied + 1;
+        let event = audit::daemon_event(
+            "store_damaged",
+            "agentd",
+            serde_json::json!({ "lost": lost, "why": why }),
+        );
+        let job = Job {
+            seq,
+            row: None,
+            audit: Some(event),
+            deliveries: Vec::new(),
+        };
+        let mut next = head.clone();
+        writer::write(conn, &mut next, std::slice::from_ref(&job), Some(seq)).map_err(db)?;
+        *head = next;
+        applied = seq;
     }
     if replayed > 0 {
         tracing::info!(replayed, "journal replayed into the store");

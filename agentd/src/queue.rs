@@ -629,6 +629,20 @@ impl Queue {
         Ok(Submission::Decided(Outcome { id, decision }))
     }
 
+    /// Which agent (uid and name) raised request `id`, from memory or the store; `None` if no
+    /// request has that ID.
+    pub async fn owner(&self, id: Uuid) -> Result<Option<AgentKey>, QueueError> {
+        let in_memory = self
+            .lock()
+            .entries
+            .get(&id)
+            .map(|e| agent_key(&e.view.agent));
+        match in_memory {
+            Some(key) => Ok(Some(key)),
+            None => Ok(self.stored_by_id(id).await?.map(|v| agent_key(&v.agent))),
+        }
+    }
+
     /// A finished request by exact ID, from memory or the store, once its decision is durable.
     async fn find_finished(&self, id: Uuid) -> Result<RequestView, QueueError> {
         let in_memory = self.lock().entries.get(&id).map(|e| e.view.clone());

@@ -484,11 +484,19 @@ impl Session {
                     Err(e) => self.reply(ServerMsg::Error(e)).await,
                 }
             }
-            ClientMsg::Attach { id } => match queue.attach(id).await {
-                Ok(submission) => self.answer(submission).await,
-                Err(e) => self.reply(ServerMsg::Error(e.into())).await,
-            },
+            ClientMsg::Attach { id } => {
+                if let Err(e) = self.own(id).await {
+                    return self.reply(ServerMsg::Error(e)).await;
+                }
+                match queue.attach(id).await {
+                    Ok(submission) => self.answer(submission).await,
+                    Err(e) => self.reply(ServerMsg::Error(e.into())).await,
+                }
+            }
             ClientMsg::Cancel { id } => {
+                if let Err(e) = self.own(id).await {
+                    return self.reply(ServerMsg::Error(e)).await;
+                }
                 let reply = match queue.cancel(id, self.caller()).await {
                     Ok(outcome) => ServerMsg::Outcome(outcome),
                     Err(e) => ServerMsg::Error(e.into()),
@@ -766,6 +774,24 @@ impl Session {
                 wait.as_millis().max(1)
             ),
         })
+    }
+
+    /// Only the agent that raised a request (its uid and name) may wait on it or withdraw it:
+    /// another agent must not learn its outcome or end it.
+    async fn own(&self, id: uuid::Uuid) -> Result<(), WireError> {
+        let me = (self.peer.uid, self.peer.name.clone());
+        match self.ctx.queue.owner(id).await {
+            Ok(Some(owner)) if owner == me => Ok(()),
+            Ok(Some(_)) => Err(WireError {
+                code: ErrorCode::Forbidden,
+                message: format!(
+                    "request {id} was raised by another agent; only the agent that raised it (its uid and name) may wait on it or withdraw it"
+                ),
+            }),
+            // Let the queue say it does not exist, as it always has.
+            Ok(None) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn identity(&self) -> AgentIdentity {

@@ -281,3 +281,32 @@ async fn the_parent_named_in_a_hello_is_bounded_like_other_names() {
     d.operator("alice").await.unwrap().ping().await.unwrap();
     d.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_agent_that_asked_may_attach_to_or_withdraw_its_request() {
+    let d = TempDaemon::start_exact(Settings::default()).unwrap();
+    let mut owner = d.agent("owner").await.unwrap();
+    let Submitted::Queued(t) = owner.submit(&call("deploy")).await.unwrap() else {
+        panic!("deploy needs approval");
+    };
+    let mut other = d.agent("other").await.unwrap();
+    for err in [
+        other.attach(t.id).await.err().unwrap(),
+        other.cancel(t.id).await.err().unwrap(),
+    ] {
+        assert_eq!(err.code(), Some(ErrorCode::Forbidden), "{err}");
+        assert!(err.to_string().contains("raised by another agent"), "{err}");
+    }
+    let mut op = d.operator("alice").await.unwrap();
+    assert_eq!(
+        op.get(&t.id.to_string()).await.unwrap().state,
+        State::Pending
+    );
+    // The owner, on another connection, may.
+    let mut again = d.agent("owner").await.unwrap();
+    assert_eq!(
+        again.cancel(t.id).await.unwrap().decision.state,
+        State::Withdrawn
+    );
+    d.stop().await.unwrap();
+}

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use shared::{ApprovalRequest, DecideRequest, ErrorCode, Risk, SubjectType, WireError};
 
+use crate::canonical::CanonError;
 use crate::queue::AgentKey;
 use crate::registry::{validate_tool_name, Policy, Registry};
 
@@ -119,19 +120,15 @@ pub fn canonical_args(text: &str, max: usize) -> Result<String, WireError> {
     if text.trim().is_empty() {
         return Ok("{}".into());
     }
-    // serde_json's map is ordered by key (no preserve_order feature), so this sorts keys.
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-        invalid(
+    // Keys sorted, integers beyond 64 bits kept whole, a repeated key refused.
+    match crate::canonical::canonical(text) {
+        Ok(canonical) => Ok(canonical),
+        Err(CanonError::Syntax(message)) => Err(invalid(
             ErrorCode::InvalidArgs,
-            format!("tool arguments are not valid JSON: {e}"),
-        )
-    })?;
-    serde_json::to_string(&value).map_err(|e| {
-        invalid(
-            ErrorCode::Internal,
-            format!("cannot re-encode arguments: {e}"),
-        )
-    })
+            format!("tool arguments are not valid JSON: {message}"),
+        )),
+        Err(CanonError::Duplicate(message)) => Err(invalid(ErrorCode::InvalidArgs, message)),
+    }
 }
 
 fn bounded(field: &str, value: &Option<String>, max: usize) -> Result<Option<String>, WireError> {

@@ -6,6 +6,7 @@
 //! embedding (tests, demos). `main.rs` only parses flags, binds and waits for a signal.
 
 pub mod admission;
+pub mod canonical;
 pub mod config;
 pub mod grants;
 pub mod history;

@@ -310,3 +310,61 @@ async fn only_the_agent_that_asked_may_attach_to_or_withdraw_its_request() {
     );
     d.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_match_arguments_exactly_and_repeated_keys_are_refused() {
+    // Agent and operator in this one process, as an embedding has them.
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let ask = |args: &str| ApprovalRequest {
+        tool: "transfer".into(),
+        args_json: args.into(),
+        session: Some("s-1".into()),
+        ..ApprovalRequest::default()
+    };
+    let mut agent = d.agent("payer").await.unwrap();
+    let Submitted::Queued(t) = agent.submit(&ask(r#"{"amount":1e20}"#)).await.unwrap() else {
+        panic!("transfer needs approval");
+    };
+    let mut op = d.operator("alice").await.unwrap();
+    op.decide(&shared::DecideRequest {
+        id: t.id.to_string(),
+        verdict: shared::Verdict::Approve,
+        operator: "alice".into(),
+        reason: None,
+        scope: shared::Scope::Session,
+    })
+    .await
+    .unwrap();
+    assert!(agent.wait().await.unwrap().approved());
+    // The grant is for 1e20; 100000000000000000001 is another amount and asks again.
+    let mut again = d.agent("payer").await.unwrap();
+    match again
+        .submit(&ask(r#"{"amount":100000000000000000001}"#))
+        .await
+        .unwrap()
+    {
+        Submitted::Queued(t) => {
+            let shown = op.get(&t.id.to_string()).await.unwrap();
+            assert_eq!(shown.args_json, r#"{"amount":100000000000000000001}"#);
+        }
+        other => panic!("a grant for 1e20 answered 100000000000000000001: {other:?}"),
+    }
+    // The same amount again is covered.
+    let mut third = d.agent("payer").await.unwrap();
+    assert!(matches!(
+        third.submit(&ask(r#"{ "amount": 1e20 }"#)).await.unwrap(),
+        Submitted::Decided(o) if o.approved()
+    ));
+    // A repeated key: the operator would see one command and the tool might run the other.
+    let mut sneaky = d.agent("payer").await.unwrap();
+    let err = sneaky
+        .submit(&ask(r#"{"command":"ls","command":"rm -rf ~"}"#))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some(ErrorCode::InvalidArgs), "{err}");
+    assert!(
+        err.to_string().contains(r#"repeat the key "command""#),
+        "{err}"
+    );
+    d.stop().await.unwrap();
+}

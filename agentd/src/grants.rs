@@ -6,12 +6,17 @@
 //! one command, not every command. The set is an LRU of bounded size: when it is full, the
 //! grant used longest ago is dropped (and recorded as ended, so a restart does not bring it
 //! back).
+//!
+//! Expiry is checked on the monotonic clock: a grant lasts the time it was given from when it
+//! was made (or, after a restart, from what its stored wall-clock expiry left), however the
+//! wall clock is set meanwhile.
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use shared::request_id::IdPrefix;
 use shared::{AgentIdentity, GrantView, Scope};
+use tokio::time::Instant;
 use uuid::Uuid;
 
 /// What must match exactly for a grant to answer a request.
@@ -42,7 +47,8 @@ fn key_of(g: &GrantView) -> Key {
 pub struct Grants {
     capacity: usize,
     by_key: HashMap<Key, Uuid>,
-    by_id: HashMap<Uuid, (GrantView, u64)>,
+    /// The grant, its last use, and when it ends on the monotonic clock.
+    by_id: HashMap<Uuid, (GrantView, u64, Instant)>,
     /// Last use → grant, for eviction.
     recency: BTreeMap<u64, Uuid>,
     tick: u64,
@@ -61,7 +67,7 @@ impl Grants {
 
     fn touch(&mut self, id: Uuid) {
         self.tick += 1;
-        if let Some((_, used)) = self.by_id.get_mut(&id) {
+        if let Some((_, used, _)) = self.by_id.get_mut(&id) {
             self.recency.remove(used);
             *used = self.tick;
             self.recency.insert(self.tick, id);
@@ -69,7 +75,7 @@ impl Grants {
     }
 
     fn remove(&mut self, id: Uuid) -> Option<GrantView> {
-        let (grant, used) = self.by_id.remove(&id)?;
+        let (grant, used, _) = self.by_id.remove(&id)?;
         self.recency.remove(&used);
         self.by_key.remove(&key_of(&grant));
         Some(grant)
@@ -89,8 +95,11 @@ impl Grants {
             gone.extend(self.remove(oldest));
         }
         let id = grant.id;
+        // What is left of its wall-clock life, from now on the monotonic clock.
+        let left = (grant.expires_at - Utc::now()).to_std().unwrap_or_default();
+        let ends = Instant::now() + left;
         self.by_key.insert(key_of(&grant), id);
-        self.by_id.insert(id, (grant, 0));
+        self.by_id.insert(id, (grant, 0, ends));
         self.touch(id);
         gone
     }
@@ -103,7 +112,7 @@ impl Grants {
         args_json: &str,
         agent: &AgentIdentity,
         session: Option<&str>,
-        now: DateTime<Utc>,
+        now: Instant,
     ) -> Option<GrantView> {
         let mut key = Key {
             tool: tool.to_string(),
@@ -119,16 +128,13 @@ impl Grants {
         key.session = None;
         candidates.extend(self.by_key.get(&key).copied());
         for id in candidates {
-            let expired = self
-                .by_id
-                .get(&id)
-                .is_some_and(|(g, _)| g.expires_at <= now);
+            let expired = self.by_id.get(&id).is_some_and(|(_, _, ends)| *ends <= now);
             if expired {
                 self.remove(id);
                 continue;
             }
             self.touch(id);
-            let (grant, _) = self.by_id.get_mut(&id)?;
+            let (grant, _, _) = self.by_id.get_mut(&id)?;
             grant.uses += 1;
             return Some(grant.clone());
         }
@@ -136,17 +142,17 @@ impl Grants {
     }
 
     /// The grants in force, oldest first; expired ones are dropped.
-    pub fn list(&mut self, now: DateTime<Utc>) -> Vec<GrantView> {
+    pub fn list(&mut self, now: Instant) -> Vec<GrantView> {
         let expired: Vec<Uuid> = self
             .by_id
             .values()
-            .filter(|(g, _)| g.expires_at <= now)
-            .map(|(g, _)| g.id)
+            .filter(|(_, _, ends)| *ends <= now)
+            .map(|(g, _, _)| g.id)
             .collect();
         for id in expired {
             self.remove(id);
         }
-        let mut all: Vec<GrantView> = self.by_id.values().map(|(g, _)| g.clone()).collect();
+        let mut all: Vec<GrantView> = self.by_id.values().map(|(g, _, _)| g.clone()).collect();
         all.sort_by_key(|g| (g.created_at, g.id));
         all
     }
@@ -216,7 +222,7 @@ mod tests {
     fn the_same_call_matches_and_anything_different_does_not() {
         let mut g = Grants::new(16);
         g.insert(grant(TEST, Scope::Session, Some("s1"), 600));
-        let now = Utc::now();
+        let now = Instant::now();
         let me = agent("claude", 1000);
         let hit = g.answer("shell", TEST, &me, Some("s1"), now).unwrap();
         assert_eq!(hit.uses, 1);
@@ -259,12 +265,18 @@ mod tests {
     fn a_timeboxed_grant_covers_any_session_until_it_expires() {
         let mut g = Grants::new(16);
         g.insert(grant(TEST, Scope::Timeboxed { ttl_secs: 60 }, None, 60));
-        let now = Utc::now();
+        let now = Instant::now();
         let me = agent("claude", 1000);
         assert!(g.answer("shell", TEST, &me, Some("any"), now).is_some());
         assert!(g.answer("shell", TEST, &me, None, now).is_some());
         assert!(g
-            .answer("shell", TEST, &me, None, now + Duration::seconds(61))
+            .answer(
+                "shell",
+                TEST,
+                &me,
+                None,
+                now + std::time::Duration::from_secs(61)
+            )
             .is_none());
         assert!(g.is_empty(), "the expired grant is gone");
     }
@@ -284,7 +296,7 @@ mod tests {
                 r#"{"n":1}"#,
                 &agent("claude", 1000),
                 None,
-                Utc::now()
+                Instant::now()
             )
             .is_some());
         let gone = g.insert(c);

@@ -186,6 +186,10 @@ struct Entry {
     /// The requesting process's lineage, read when it asked (empty for requests restored
     /// after a restart, whose processes are compared by pid alone).
     lineage: Lineage,
+    /// When it expires on the monotonic clock: what the timer and the late-decision check
+    /// enforce, whatever the wall clock does meanwhile (`view.expires_at` is for showing and
+    /// storing).
+    deadline: Instant,
 }
 
 struct Inner {
@@ -273,7 +277,7 @@ impl Queue {
 
     /// The grants in force, oldest first.
     pub fn grants(&self) -> Vec<GrantView> {
-        self.lock().grants.list(now())
+        self.lock().grants.list(Instant::now())
     }
 
     /// Revokes the grant `id` names (full ID or unique prefix) or, with `None`, every grant;
@@ -351,6 +355,9 @@ impl Queue {
             let id = view.id;
             view.attached = false;
             let expires_at = view.expires_at;
+            // The stored deadline is wall-clock (it must survive the restart); from here on
+            // what it leaves is kept on the monotonic clock.
+            let left = (expires_at - now).to_std().unwrap_or_default();
             inner.count_pending(&view.agent, 1);
             inner.entries.insert(
                 id,
@@ -363,6 +370,7 @@ impl Queue {
                     review_depth: 0,
                     review_turn: 0,
                     lineage: Lineage::default(),
+                    deadline: Instant::now() + left,
                 },
             );
             if expires_at <= now {
@@ -374,8 +382,7 @@ impl Queue {
                 expired += 1;
                 continue;
             }
-            let left = (expires_at - now).to_std().unwrap_or_default();
-            let timer = self.start_timer(id, left);
+            let timer = self.start_timer(id, Instant::now() + left);
             if let Some(entry) = inner.entries.get_mut(&id) {
                 entry.timer = Some(timer);
             }
@@ -385,9 +392,8 @@ impl Queue {
         (restored, expired)
     }
 
-    fn start_timer(self: &Arc<Self>, id: Uuid, after: Duration) -> AbortHandle {
+    fn start_timer(self: &Arc<Self>, id: Uuid, deadline: Instant) -> AbortHandle {
         let queue = Arc::clone(self);
-        let deadline = Instant::now() + after;
         tokio::spawn(async move {
             tokio::time::sleep_until(deadline).await;
             queue.expire(id);
@@ -467,7 +473,7 @@ impl Queue {
             &view.args_json,
             &view.agent,
             view.session.as_deref(),
-            now,
+            Instant::now(),
         );
         if let Some(grant) = granted {
             let used = RowWrite::GrantUsed(grant.id);
@@ -528,7 +534,8 @@ impl Queue {
                 deliveries,
             );
             let asker = view.agent.name.clone();
-            let timer = self.start_timer(id, req.timeout);
+            let deadline = Instant::now() + req.timeout;
+            let timer = self.start_timer(id, deadline);
             inner.entries.insert(
                 id,
                 Entry {
@@ -540,6 +547,7 @@ impl Queue {
                     review_depth: 0,
                     review_turn: 0,
                     lineage,
+                    deadline,
                 },
             );
             if let Some(parent) = reviewer {
@@ -591,6 +599,7 @@ impl Queue {
                     review_depth: 0,
                     review_turn: 0,
                     lineage: Lineage::default(),
+                    deadline: Instant::now(),
                 },
             );
             self.retire(&mut inner, id);
@@ -838,7 +847,7 @@ impl Queue {
         let past_deadline = inner
             .entries
             .get(&id)
-            .is_some_and(|e| e.view.state == State::Pending && e.view.expires_at <= now());
+            .is_some_and(|e| e.view.state == State::Pending && e.deadline <= Instant::now());
         if past_deadline {
             // The timer has not fired yet, but the deadline people were shown has passed.
             if let Some((expired, _)) = self.finish(inner, id, expiry()) {
@@ -982,7 +991,7 @@ impl Queue {
                 &grant.args_json,
                 &view.agent,
                 grant.session.as_deref(),
-                at,
+                Instant::now(),
             );
             let Some(used) = answered else { break };
             self.finish(inner, other, grant_decision(&used, at));

@@ -130,6 +130,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
                 return Ok(Some(frame.freeze()));
             }
             self.account()?;
+            // Room for a whole ordinary message in one read: after frames are split off the
+            // front, the spare capacity left can be a few bytes, and reading a frame in pieces
+            // costs a syscall each (`reserve` takes back the space already read, if it can).
+            if self.read.capacity() - self.read.len() < BUFFER_CAPACITY / 2 {
+                self.read.reserve(BUFFER_CAPACITY);
+            }
             let since = self.limits.as_ref().and_then(|l| l.since);
             let read = self.stream.read_buf(&mut self.read);
             let n = match (since, self.limits.as_ref()) {

@@ -3,7 +3,9 @@
 //! - the round trip of a request whose tool needs no approval (one agent, one connection,
 //!   sequential requests): median and 99th percentile;
 //! - 200 agents waiting at once, decided by one operator through the shared client: the time
-//!   from the first submit to the last answer, median of several runs.
+//!   from the first submit to the last answer, median of several runs;
+//! - what reading a process's lineage from /proc costs: done once per queued request (the
+//!   requester's) and once per decision (the decider's) when own requests are refused.
 //!
 //! A plain binary (no harness) so it needs no extra crate and prints figures people can paste.
 
@@ -38,8 +40,40 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         no_approval_round_trip(&daemon).await?;
         concurrent_approvals(&daemon).await?;
         daemon.stop().await?;
+        lineage_cost();
         Ok(())
     })
+}
+
+/// Median time to read this process's lineage (the requester's side) and its ancestry (the
+/// decider's side), over many reads.
+fn lineage_cost() {
+    const READS: usize = 2_000;
+    let me = std::process::id();
+    let median = |mut t: Vec<Duration>| {
+        t.sort();
+        t[t.len() / 2]
+    };
+    let depth = agentd::lineage::ancestry(me).len();
+    let requester: Vec<Duration> = (0..READS)
+        .map(|_| {
+            let start = Instant::now();
+            std::hint::black_box(agentd::lineage::Lineage::of(me));
+            start.elapsed()
+        })
+        .collect();
+    let decider: Vec<Duration> = (0..READS)
+        .map(|_| {
+            let start = Instant::now();
+            std::hint::black_box(agentd::lineage::ancestry(me));
+            start.elapsed()
+        })
+        .collect();
+    println!(
+        "lineage from /proc ({depth} processes deep): requester's {:.1?} median, decider's {:.1?} median",
+        median(requester),
+        median(decider)
+    );
 }
 
 async fn no_approval_round_trip(d: &TempDaemon) -> Result<(), Box<dyn std::error::Error>> {

@@ -713,6 +713,52 @@ mod tests {
     }
 
     #[test]
+    fn per_user_limits_frames_and_operator_reserve_are_read_and_checked() {
+        let s = parse(
+            "[limits]\npending_per_uid = 10\nrequests_per_sec_per_uid = 5\nburst_per_uid = 7\nconnections_per_uid = 3\noperator_connections = 2\nframe_timeout_secs = 4\nunfinished_frames_mib = 8\nunfinished_frames_per_uid_mib = 2\n",
+        )
+        .unwrap();
+        let l = s.limits;
+        assert_eq!(l.pending_per_uid, 10);
+        assert_eq!((l.requests_per_sec_per_uid, l.burst_per_uid), (5.0, 7.0));
+        assert_eq!((l.connections_per_uid, l.operator_connections), (3, 2));
+        assert_eq!(l.frame_timeout, Duration::from_secs(4));
+        assert_eq!(l.unfinished_frames_bytes, 8 << 20);
+        assert_eq!(l.unfinished_frames_per_uid_bytes, 2 << 20);
+        for (bad, says) in [
+            (
+                "frame_timeout_secs = 0",
+                "frame_timeout_secs = 0 is out of range",
+            ),
+            (
+                "frame_timeout_secs = 601",
+                "frame_timeout_secs = 601 is out of range",
+            ),
+            (
+                "pending_per_uid = 0",
+                "pending_per_uid must be a positive number",
+            ),
+            (
+                "connections_per_uid = 0",
+                "connections_per_uid must be a positive number",
+            ),
+            (
+                "unfinished_frames_mib = 0",
+                "unfinished_frames_mib must be a positive number",
+            ),
+            (
+                "requests_per_sec_per_uid = -1",
+                "requests_per_sec_per_uid must be a positive number",
+            ),
+        ] {
+            let err = parse(&format!("[limits]\n{bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn approving_parents_are_named_by_user_and_agent() {
         let s = parse(
             "[[escalation.approver]]\nuser = \"root\"\nagent = \"lead\"\nmax_risk = \"medium\"\ntools = [\"deploy\"]\n",

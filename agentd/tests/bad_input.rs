@@ -6,16 +6,17 @@
 
 use std::time::Duration;
 
+mod common;
+
 use agentd::testkit::TempDaemon;
 use agentd::Settings;
+use common::{expect_error_then_close, frame, read_msg};
 use shared::{
     codec, ApprovalRequest, Client, ClientMsg, DecideRequest, ErrorCode, Hello, Role, ServerMsg,
-    State, Submitted, Verdict, WireError, PROTOCOL_VERSION,
+    State, Submitted, Verdict, PROTOCOL_VERSION,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
-
-const READ_LIMIT: Duration = Duration::from_secs(10);
 
 /// A daemon with one request pending, whose agent is still waiting; the bad input must not
 /// disturb it.
@@ -80,12 +81,6 @@ impl Scene {
     }
 }
 
-fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut out = (payload.len() as u32).to_be_bytes().to_vec();
-    out.extend_from_slice(payload);
-    out
-}
-
 fn hello(version: u32) -> Vec<u8> {
     frame(
         &codec::encode(&Hello {
@@ -96,31 +91,6 @@ fn hello(version: u32) -> Vec<u8> {
         })
         .unwrap(),
     )
-}
-
-/// Reads one server frame and expects it to be an error; then expects the connection closed.
-async fn expect_error_then_close(stream: &mut UnixStream) -> WireError {
-    let msg = tokio::time::timeout(READ_LIMIT, read_msg(stream))
-        .await
-        .expect("agentd answered in time");
-    let ServerMsg::Error(err) = msg else {
-        panic!("expected an error frame, got {msg:?}");
-    };
-    let mut rest = Vec::new();
-    let n = tokio::time::timeout(READ_LIMIT, stream.read_to_end(&mut rest))
-        .await
-        .expect("agentd closed the connection in time")
-        .unwrap_or(0);
-    assert_eq!(n, 0, "nothing follows the error");
-    err
-}
-
-async fn read_msg(stream: &mut UnixStream) -> ServerMsg {
-    let mut header = [0u8; 4];
-    stream.read_exact(&mut header).await.unwrap();
-    let mut payload = vec![0u8; u32::from_be_bytes(header) as usize];
-    stream.read_exact(&mut payload).await.unwrap();
-    codec::decode(&payload).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

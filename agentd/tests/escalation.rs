@@ -7,15 +7,16 @@
 
 use std::time::Duration;
 
+mod common;
+
 use agentd::queue::Approver;
-use agentd::testkit::{Poller, TempDaemon};
+use agentd::testkit::TempDaemon;
 use agentd::Settings;
+use common::operators_see;
 use shared::{
-    ApprovalRequest, Client, DecideRequest, DecisionSource, ErrorCode, RequestView, ReviewAction,
+    ApprovalRequest, Client, DecideRequest, DecisionSource, ErrorCode, ReviewAction,
     ReviewDecision, Risk, State, Submitted, Verdict,
 };
-
-const LIMIT: Duration = Duration::from_secs(20);
 
 fn deploy() -> ApprovalRequest {
     ApprovalRequest {
@@ -59,19 +60,6 @@ fn act(id: uuid::Uuid, action: ReviewAction, note: &str) -> ReviewDecision {
         id,
         action,
         note: Some(note.into()),
-    }
-}
-
-/// Waits until the operators see `n` pending requests.
-async fn operators_see(d: &TempDaemon, n: usize) -> Vec<RequestView> {
-    let mut op = d.operator("alice").await.unwrap();
-    let mut poller = Poller::new(LIMIT, format!("{n} requests with the operators"));
-    loop {
-        let list = op.list(Some(State::Pending)).await.unwrap();
-        if list.len() == n {
-            return list;
-        }
-        poller.tick().await;
     }
 }
 

@@ -5,18 +5,17 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
-use std::time::Duration;
+mod common;
 
 use agentd::queue::Approver;
 use agentd::registry::{MAX_TOOLS_PER_AGENT, MAX_TOOLS_PER_UID};
-use agentd::testkit::{unlimited, Poller, TempDaemon};
+use agentd::testkit::{unlimited, TempDaemon};
 use agentd::Settings;
+use common::operators_see;
 use shared::{
     ApprovalRequest, Client, ErrorCode, ReviewAction, ReviewDecision, Risk, State, Submitted,
     ToolSpec,
 };
-
-const LIMIT: Duration = Duration::from_secs(20);
 
 fn call(tool: &str) -> ApprovalRequest {
     ApprovalRequest {
@@ -127,19 +126,6 @@ fn act(id: uuid::Uuid, action: ReviewAction) -> ReviewDecision {
         id,
         action,
         note: None,
-    }
-}
-
-/// Waits until the operators see `n` pending requests.
-async fn operators_see(d: &TempDaemon, n: usize) -> Vec<shared::RequestView> {
-    let mut op = d.operator("alice").await.unwrap();
-    let mut poller = Poller::new(LIMIT, format!("{n} requests with the operators"));
-    loop {
-        let list = op.list(Some(State::Pending)).await.unwrap();
-        if list.len() == n {
-            return list;
-        }
-        poller.tick().await;
     }
 }
 

@@ -7,17 +7,17 @@
 
 use std::time::Duration;
 
+mod common;
+
 use agentd::config::Limits;
 use agentd::testkit::TempDaemon;
 use agentd::Settings;
+use common::{expect_error_then_close, frame, read_msg, LIMIT};
 use shared::{
-    codec, ApprovalRequest, ErrorCode, Hello, Role, ServerMsg, State, Submitted, WireError,
-    PROTOCOL_VERSION,
+    codec, ApprovalRequest, ErrorCode, Hello, Role, ServerMsg, State, Submitted, PROTOCOL_VERSION,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
-
-const LIMIT: Duration = Duration::from_secs(20);
 
 fn sensitive() -> ApprovalRequest {
     ApprovalRequest {
@@ -129,12 +129,6 @@ async fn idle_agent_connections_cannot_lock_the_operator_out() {
     d.stop().await.unwrap();
 }
 
-fn frame(payload: &[u8]) -> Vec<u8> {
-    let mut out = (payload.len() as u32).to_be_bytes().to_vec();
-    out.extend_from_slice(payload);
-    out
-}
-
 /// A raw connection past a good agent hello.
 async fn greeted(d: &TempDaemon) -> UnixStream {
     let mut raw = UnixStream::connect(d.socket()).await.unwrap();
@@ -153,28 +147,6 @@ async fn greeted(d: &TempDaemon) -> UnixStream {
     raw
 }
 
-async fn read_msg(stream: &mut UnixStream) -> ServerMsg {
-    let mut header = [0u8; 4];
-    stream.read_exact(&mut header).await.unwrap();
-    let mut payload = vec![0u8; u32::from_be_bytes(header) as usize];
-    stream.read_exact(&mut payload).await.unwrap();
-    codec::decode(&payload).unwrap()
-}
-
-async fn error_then_close(stream: &mut UnixStream) -> WireError {
-    let msg = tokio::time::timeout(LIMIT, read_msg(stream)).await.unwrap();
-    let ServerMsg::Error(err) = msg else {
-        panic!("expected an error, got {msg:?}");
-    };
-    let mut rest = Vec::new();
-    let n = tokio::time::timeout(LIMIT, stream.read_to_end(&mut rest))
-        .await
-        .unwrap()
-        .unwrap_or(0);
-    assert_eq!(n, 0, "the connection is closed after the error");
-    err
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trickled_or_stalled_frame_is_cut_off() {
     let d = TempDaemon::start_exact(Settings {
@@ -188,7 +160,7 @@ async fn a_trickled_or_stalled_frame_is_cut_off() {
     // Stalled: half a header, then nothing.
     let mut stalled = greeted(&d).await;
     stalled.write_all(&[0, 0]).await.unwrap();
-    let err = error_then_close(&mut stalled).await;
+    let err = expect_error_then_close(&mut stalled).await;
     assert_eq!(err.code, ErrorCode::BadFrame);
     assert!(
         err.message.contains("started but not finished within 1 s"),
@@ -252,7 +224,7 @@ async fn unfinished_large_frames_are_bounded_per_user() {
     }
     let (mut held, mut refused) = (0, 0);
     for raw in &mut conns {
-        let err = error_then_close(raw).await;
+        let err = expect_error_then_close(raw).await;
         if err.message.contains("not finished within") {
             held += 1;
         } else {

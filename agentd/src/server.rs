@@ -531,7 +531,7 @@ impl Session {
                     return self.reply(refusal).await;
                 }
                 let decided = match check_decision(&decision) {
-                    Ok(()) => match queue.decide(&decision, self.caller()).await {
+                    Ok(()) => match queue.decide(&decision, self.decider()).await {
                         Ok(view) => Ok(view),
                         Err(e) => {
                             if let QueueError::Forbidden(message) = &e {
@@ -827,11 +827,21 @@ impl Session {
         }))
     }
 
+    /// Who is asking, for withdrawals: the kernel's uid and pid.
     fn caller(&self) -> Caller {
         Caller {
             uid: self.peer.uid,
             pid: self.peer.pid,
+            chain: Vec::new(),
+        }
+    }
+
+    /// Who is deciding or reviewing: also the process's ancestry, read now (it costs a few
+    /// /proc reads), so that nobody decides from inside the tree that asked.
+    fn decider(&self) -> Caller {
+        Caller {
             chain: self.peer.pid.map(ancestry).unwrap_or_default(),
+            ..self.caller()
         }
     }
 
@@ -946,7 +956,7 @@ impl Session {
 
     async fn review_decide(&self, decision: &shared::ReviewDecision) -> ServerMsg {
         let key = (self.peer.uid, self.peer.name.clone());
-        match self.ctx.queue.review(&key, decision, self.caller()).await {
+        match self.ctx.queue.review(&key, decision, self.decider()).await {
             Ok(view) => ServerMsg::Request(view),
             Err(e) => ServerMsg::Error(e.into()),
         }

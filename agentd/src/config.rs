@@ -282,6 +282,7 @@ impl Settings {
             origin: path.display().to_string(),
             message: format!("cannot read config file: {e}"),
         })?;
+        check_trusted(path)?;
         Settings::parse(&text, path)
     }
 
@@ -517,6 +518,51 @@ impl Settings {
         }
         Ok(settings)
     }
+}
+
+/// The config says who may decide and what needs no approval, so, as ssh does with its
+/// files, agentd reads it only if nobody but its own user (or root) could have written it: the
+/// file must belong to one of them and not be writable by group or others, and so must the
+/// folder it is in (unless that folder is sticky, like /tmp).
+fn check_trusted(path: &Path) -> Result<(), ConfigError> {
+    use std::os::unix::fs::MetadataExt;
+    let fail = |message: String| ConfigError {
+        origin: path.display().to_string(),
+        message,
+    };
+    let us = nix::unistd::Uid::effective().as_raw();
+    let trusted_owner = |uid: u32| uid == us || uid == 0;
+    let meta =
+        std::fs::metadata(path).map_err(|e| fail(format!("cannot read config file: {e}")))?;
+    if !trusted_owner(meta.uid()) {
+        return Err(fail(format!(
+            "the config file belongs to uid {}, not to agentd's user (uid {us}) or root; refusing to trust it: chown {us} {}",
+            meta.uid(),
+            path.display()
+        )));
+    }
+    if meta.mode() & 0o022 != 0 {
+        return Err(fail(format!(
+            "the config file is writable by others (mode {:04o}); refusing to trust it: chmod 600 {}",
+            meta.mode() & 0o7777,
+            path.display()
+        )));
+    }
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    let dir_meta =
+        std::fs::metadata(dir).map_err(|e| fail(format!("cannot read its folder: {e}")))?;
+    let sticky = dir_meta.mode() & 0o1000 != 0;
+    if dir_meta.mode() & 0o022 != 0 && !sticky {
+        return Err(fail(format!(
+            "the config file's folder {} is writable by others (mode {:04o}), so the file could be replaced; refusing to trust it: chmod go-w {}",
+            dir.display(),
+            dir_meta.mode() & 0o7777,
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Where agentd looks for its config when `--config` is not given.
@@ -787,6 +833,40 @@ mod tests {
         let missing =
             parse("[[escalation.approver]]\nuser = \"root\"\nagent = \"x\"\n").unwrap_err();
         assert!(missing.to_string().contains("max_risk"), "{missing}");
+    }
+
+    #[test]
+    fn a_config_others_could_have_written_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("agentd.toml");
+        std::fs::write(
+            &file,
+            "[[tool]]\nname = \"Bash\"\nrequires_approval = false\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(Settings::load(&file).is_ok());
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = Settings::load(&file).unwrap_err().to_string();
+        assert!(
+            err.contains("writable by others (mode 0666)") && err.contains("chmod 600"),
+            "{err}"
+        );
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = Settings::load(&file).unwrap_err().to_string();
+        assert!(
+            err.contains("folder") && err.contains("could be replaced"),
+            "{err}"
+        );
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(Settings::load(&file).is_ok(), "a sticky folder is fine");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::os::unix::fs::chown(&file, Some(65534), None).unwrap();
+        let err = Settings::load(&file).unwrap_err().to_string();
+        assert!(err.contains("belongs to uid 65534"), "{err}");
+        assert!(!err.contains('\n'));
     }
 
     #[test]

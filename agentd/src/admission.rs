@@ -41,6 +41,14 @@ pub struct Slot {
     owner: Arc<Connections>,
     uid: u32,
     agent: bool,
+    /// Whether the uid is an operator's, as found when the connection was admitted.
+    operator: bool,
+}
+
+impl Slot {
+    pub fn operator(&self) -> bool {
+        self.operator
+    }
 }
 
 impl Drop for Slot {
@@ -106,6 +114,7 @@ impl Connections {
             owner: Arc::clone(self),
             uid,
             agent: false,
+            operator,
         })
     }
 

@@ -178,7 +178,6 @@ async fn greet(stream: LocalStream, ctx: Arc<Context>, slot: Option<Slot>) -> Op
     };
     let pid = creds.pid().and_then(|p| u32::try_from(p).ok());
     let uid = creds.euid();
-    let gid = creds.egid();
     let (Some(known_uid), Some(mut slot)) = (uid, slot) else {
         tracing::warn!(?pid, "refusing a connection without a uid");
         let _ = send_error(
@@ -233,7 +232,8 @@ async fn greet(stream: LocalStream, ctx: Arc<Context>, slot: Option<Slot>) -> Op
         uid,
         role: hello.role,
         name: hello.name,
-        is_operator: uid.is_some_and(|u| ctx.operators.allows(u, gid)),
+        // Looked up once, when the connection was admitted.
+        is_operator: slot.operator(),
         parent: hello.parent.filter(|p| !p.trim().is_empty()),
     };
     tracing::debug!(?peer, "connection ready");

@@ -9,6 +9,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tracing_subscriber::EnvFilter;
 
 mod check_config;
+mod replay;
 
 /// The approval daemon: agents ask it to approve tool calls over a Unix socket, and their calls
 /// block until an operator approves or denies them with `ash`, or until the tool's timeout
@@ -28,7 +29,7 @@ struct Args {
 
     /// The TOML tool registry [default: agentd.toml in the platform's config folder; a missing
     /// default file is fine, a missing named file is an error]
-    #[arg(long, env = "AGENTD_CONFIG", value_name = "FILE")]
+    #[arg(long, env = "AGENTD_CONFIG", value_name = "FILE", global = true)]
     config: Option<PathBuf>,
 
     #[command(subcommand)]
@@ -48,12 +49,37 @@ enum Command {
         #[arg(long = "sample", value_name = "JSON")]
         samples: Vec<String>,
     },
+    /// Replay recorded tool calls through the decision path and count how often a person
+    /// would be asked.
+    ///
+    /// The trace is JSON Lines, one call a line: {"tool_name", "tool_input", "session",
+    /// "agent", ...}. A private agentd (in memory, with --config's settings) answers each call;
+    /// a simulated operator approves every call that reaches a person, with the scope
+    /// --operator names. The last line reads `asked N of M calls (P%); after the first 20 of
+    /// each session: n of m (p%)`. Exit 0, 1 for a bad config, 2 for a bad trace.
+    Replay {
+        /// The trace to replay
+        trace: PathBuf,
+        /// How the simulated operator approves: once, for the session (an exact-arguments
+        /// grant), or with the broadest grant offered
+        #[arg(long, value_enum, default_value = "session")]
+        operator: replay::OperatorMode,
+        /// One JSON document instead of the table
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    if let Some(Command::CheckConfig { file, samples }) = &args.command {
-        return check_config::run(file, samples);
+    match &args.command {
+        Some(Command::CheckConfig { file, samples }) => return check_config::run(file, samples),
+        Some(Command::Replay {
+            trace,
+            operator,
+            json,
+        }) => return replay::run(args.config.as_deref(), *operator, trace, *json),
+        None => {}
     }
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -1,0 +1,288 @@
+//! `agentd replay [--config FILE] [--operator once|session|broadest] TRACE.jsonl [--json]`:
+//! replays recorded tool calls through the real decision path (a private agentd on a temporary
+//! socket, in memory, with the given config) and counts how often a person would be asked.
+//!
+//! Every call is sent as its agent would send it; a call that reaches a person is approved by a
+//! simulated operator with the chosen scope (`once`: no grant; `session`: an exact-arguments
+//! grant for the session; `broadest`: the widest grant on offer, which is the session grant
+//! until wider grant options exist). So the figures are the product's own behaviour.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use agentd::config::Limits;
+use agentd::{Daemon, Settings};
+use serde::{Deserialize, Serialize};
+use shared::{ApprovalRequest, Client, DecideRequest, Role, Scope, Submitted, Verdict};
+
+/// How the simulated operator answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OperatorMode {
+    Once,
+    Session,
+    Broadest,
+}
+
+/// One recorded call (the trace format of `../shared/traces`).
+#[derive(Deserialize)]
+struct Record {
+    tool_name: String,
+    #[serde(default)]
+    tool_input: serde_json::Value,
+    session: String,
+    agent: String,
+}
+
+/// What happened to the calls of one tool.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct ToolCount {
+    pub calls: u64,
+    pub asked: u64,
+    pub approved_at_once: u64,
+    pub denied_at_once: u64,
+    /// Calls answered at once, by what answered them (`policy`, `rule`, `grant`).
+    pub by: BTreeMap<String, u64>,
+}
+
+/// The replay's result.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub calls: u64,
+    pub asked: u64,
+    /// Calls after the first 20 of their session, and how many of those were asked.
+    pub later_calls: u64,
+    pub later_asked: u64,
+    pub tools: BTreeMap<String, ToolCount>,
+}
+
+impl Report {
+    fn percent(n: u64, of: u64) -> f64 {
+        if of == 0 {
+            0.0
+        } else {
+            100.0 * n as f64 / of as f64
+        }
+    }
+
+    /// The closing line the interface names.
+    pub fn summary(&self) -> String {
+        format!(
+            "asked {} of {} calls ({:.1}%); after the first 20 of each session: {} of {} ({:.1}%)",
+            self.asked,
+            self.calls,
+            Self::percent(self.asked, self.calls),
+            self.later_asked,
+            self.later_calls,
+            Self::percent(self.later_asked, self.later_calls)
+        )
+    }
+}
+
+pub fn run(config: Option<&Path>, mode: OperatorMode, trace: &Path, json: bool) -> ExitCode {
+    let settings = match config {
+        Some(path) => match Settings::load(path) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("agentd: error: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        None => Settings::default(),
+    };
+    let records = match read_trace(trace) {
+        Ok(records) => records,
+        Err(message) => {
+            eprintln!("agentd: error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("agentd: error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(replay(settings, mode, &records)) {
+        Ok(report) => {
+            print(&report, mode, json);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("agentd: error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn read_trace(path: &Path) -> Result<Vec<Record>, String> {
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("cannot read the trace {}: {e}", path.display()))?;
+    let mut records = Vec::new();
+    for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let record: Record = serde_json::from_str(&line)
+            .map_err(|e| format!("{}:{}: not a trace record: {e}", path.display(), n + 1))?;
+        records.push(record);
+    }
+    Ok(records)
+}
+
+async fn replay(
+    settings: Settings,
+    mode: OperatorMode,
+    records: &[Record],
+) -> Result<Report, String> {
+    let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temporary folder: {e}"))?;
+    let socket: PathBuf = dir.path().join("agentd.sock");
+    let settings = Settings {
+        state_dir: None,
+        // This one process is every agent and the operator.
+        allow_own_requests: true,
+        // A trace is replayed as fast as it goes: no rate or pending limit should bite.
+        limits: Limits {
+            requests_per_sec: 1e9,
+            burst: 1e9,
+            requests_per_sec_per_uid: 1e9,
+            burst_per_uid: 1e9,
+            pending_per_agent: usize::MAX,
+            pending_per_uid: usize::MAX,
+            ..settings.limits
+        },
+        notify: None,
+        ..settings
+    };
+    let daemon = Daemon::start(settings, &socket).map_err(|e| e.to_string())?;
+    let result = drive(&socket, mode, records).await;
+    daemon.stop().await.map_err(|e| e.to_string())?;
+    result
+}
+
+async fn drive(socket: &Path, mode: OperatorMode, records: &[Record]) -> Result<Report, String> {
+    let err = |e: shared::ClientError| e.to_string();
+    let mut operator = Client::connect(socket, Role::Operator, "replay")
+        .await
+        .map_err(err)?;
+    let mut agents: HashMap<String, Client> = HashMap::new();
+    let mut seen_in_session: HashMap<String, u64> = HashMap::new();
+    let mut report = Report::default();
+    for record in records {
+        let position = seen_in_session.entry(record.session.clone()).or_insert(0);
+        *position += 1;
+        let later = *position > 20;
+        let agent = match agents.get_mut(&record.agent) {
+            Some(agent) => agent,
+            None => {
+                let client = Client::connect(socket, Role::Agent, &record.agent)
+                    .await
+                    .map_err(err)?;
+                agents.entry(record.agent.clone()).or_insert(client)
+            }
+        };
+        let req = ApprovalRequest {
+            tool: record.tool_name.clone(),
+            args_json: record.tool_input.to_string(),
+            session: Some(record.session.clone()),
+            ..ApprovalRequest::default()
+        };
+        let tool = report.tools.entry(record.tool_name.clone()).or_default();
+        tool.calls += 1;
+        report.calls += 1;
+        report.later_calls += u64::from(later);
+        match agent.submit(&req).await {
+            Ok(Submitted::Decided(outcome)) => {
+                let d = &outcome.decision;
+                if outcome.approved() {
+                    tool.approved_at_once += 1;
+                } else {
+                    tool.denied_at_once += 1;
+                }
+                *tool.by.entry(d.source.as_str().to_string()).or_insert(0) += 1;
+            }
+            Ok(Submitted::Queued(ticket)) => {
+                tool.asked += 1;
+                report.asked += 1;
+                report.later_asked += u64::from(later);
+                let scope = match mode {
+                    OperatorMode::Once => Scope::Once,
+                    OperatorMode::Session | OperatorMode::Broadest => Scope::Session,
+                };
+                operator
+                    .decide(&DecideRequest {
+                        id: ticket.id.to_string(),
+                        verdict: Verdict::Approve,
+                        operator: "replay".into(),
+                        reason: None,
+                        scope,
+                    })
+                    .await
+                    .map_err(err)?;
+                agent.wait().await.map_err(err)?;
+            }
+            // A call agentd refuses outright (bad arguments, a name it will not take) counts
+            // as denied at once, with the refusal's code as what answered it.
+            Err(e) => {
+                tool.denied_at_once += 1;
+                let why = e.code().map_or("error".to_string(), |c| format!("{c:?}"));
+                *tool.by.entry(format!("refused: {why}")).or_insert(0) += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+fn print(report: &Report, mode: OperatorMode, json: bool) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    // A reader that goes away early (`| head`) ends the output, not the program with a panic.
+    let _ = write_report(&mut out, report, mode, json).and_then(|()| out.flush());
+}
+
+fn write_report(
+    out: &mut impl std::io::Write,
+    report: &Report,
+    mode: OperatorMode,
+    json: bool,
+) -> std::io::Result<()> {
+    if json {
+        let mut doc = serde_json::to_value(report).unwrap_or_default();
+        doc["operator"] = serde_json::json!(format!("{mode:?}").to_lowercase());
+        doc["summary"] = serde_json::json!(report.summary());
+        return writeln!(out, "{doc}");
+    }
+    writeln!(
+        out,
+        "{:<44} {:>6} {:>6} {:>9} {:>7}  answered at once by",
+        "TOOL", "CALLS", "ASKED", "APPROVED", "DENIED"
+    )?;
+    let mut tools: Vec<(&String, &ToolCount)> = report.tools.iter().collect();
+    tools.sort_by(|a, b| b.1.asked.cmp(&a.1.asked).then(b.1.calls.cmp(&a.1.calls)));
+    for (name, t) in tools {
+        let by: Vec<String> = t.by.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        writeln!(
+            out,
+            "{:<44} {:>6} {:>6} {:>9} {:>7}  {}",
+            shorten(&shared::text::escape_hidden(name, false).0, 44),
+            t.calls,
+            t.asked,
+            t.approved_at_once,
+            t.denied_at_once,
+            by.join(", ")
+        )?;
+    }
+    writeln!(out, "{}", report.summary())
+}
+
+fn shorten(text: &str, width: usize) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mut out: String = text.chars().take(width - 1).collect();
+    out.push('…');
+    out
+}

@@ -1,7 +1,7 @@
 //! `cargo bench -p agentd --bench replay`: how often a person would be asked on the real
 //! recorded sessions of `../shared/traces/dev-set.jsonl` (beside this repository), for each
-//! operator mode, with docs/CLAUDE-CODE.md's set-up (Read and Grep need no approval) and with
-//! no config at all. Runs `agentd replay`, the product's own command; the figures go into
+//! operator mode: with no config (the built-in presets), with only Read and Grep free (the
+//! set-up docs/CLAUDE-CODE.md recommended before the presets), and with the presets off. Runs `agentd replay`, the product's own command; the figures go into
 //! docs/POLICY.md.
 
 use std::path::{Path, PathBuf};
@@ -28,19 +28,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     std::fs::write(&claude, lines.join("\n") + "\n")?;
-    let config = dir.path().join("agentd.toml");
+    let baseline = dir.path().join("read-grep.toml");
     std::fs::write(
-        &config,
-        "[[tool]]\nname = \"Read\"\nrequires_approval = false\nrisk = \"low\"\n[[tool]]\nname = \"Grep\"\nrequires_approval = false\nrisk = \"low\"\n",
+        &baseline,
+        "presets = []\n[[tool]]\nname = \"Read\"\nrequires_approval = false\nrisk = \"low\"\n[[tool]]\nname = \"Grep\"\nrequires_approval = false\nrisk = \"low\"\n",
     )?;
-    set_private(&config)?;
+    set_private(&baseline)?;
+    let bare = dir.path().join("no-presets.toml");
+    std::fs::write(&bare, "presets = []\n")?;
+    set_private(&bare)?;
     for (label, trace, config) in [
         (
-            "Claude Code calls, CLAUDE-CODE.md set-up",
+            "Claude Code calls, no config (the built-in presets)",
             &claude,
-            Some(&config),
+            None,
         ),
-        ("Claude Code calls, no config", &claude, None),
+        (
+            "Claude Code calls, only Read and Grep free (the old CLAUDE-CODE.md set-up)",
+            &claude,
+            Some(&baseline),
+        ),
+        ("Claude Code calls, presets = []", &claude, Some(&bare)),
         (
             "every call (Claude Code and Codex), no config",
             &trace,

@@ -60,6 +60,9 @@ pub struct Settings {
     pub session_grant_ttl: Duration,
     /// Risk rules, in file order.
     pub rules: Vec<Rule>,
+    /// The built-in presets in force (`presets` at the top of the file; all of them when the
+    /// file does not say).
+    pub presets: Vec<String>,
     /// How long a reviewing parent agent has before a request goes up a level.
     pub escalation_window: Duration,
     /// How many reviewing parents a request may pass through.
@@ -138,6 +141,7 @@ impl Default for Settings {
             grant_capacity: 1024,
             session_grant_ttl: Duration::from_secs(12 * 3600),
             rules: Vec::new(),
+            presets: crate::presets::default_names(),
             escalation_window: Duration::from_secs(30),
             max_review_depth: 4,
             review_approvers: Vec::new(),
@@ -157,6 +161,7 @@ pub struct ConfigError {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {
+    presets: Option<Vec<String>>,
     #[serde(default)]
     daemon: DaemonSection,
     #[serde(default)]
@@ -306,6 +311,10 @@ impl Settings {
             message,
         };
         let mut settings = Settings::default();
+        if let Some(presets) = file.presets {
+            crate::presets::check_names(&presets).map_err(fail)?;
+            settings.presets = presets;
+        }
         if let Some(secs) = file.daemon.grace_period_secs {
             if secs > 3600 {
                 return Err(fail(format!(
@@ -867,6 +876,18 @@ mod tests {
         let err = Settings::load(&file).unwrap_err().to_string();
         assert!(err.contains("belongs to uid 65534"), "{err}");
         assert!(!err.contains('\n'));
+    }
+
+    #[test]
+    fn presets_are_on_unless_the_file_says_otherwise() {
+        assert_eq!(
+            parse("").unwrap().presets,
+            ["claude-code", "codex", "gemini"]
+        );
+        assert!(parse("presets = []\n").unwrap().presets.is_empty());
+        assert_eq!(parse("presets = [\"codex\"]\n").unwrap().presets, ["codex"]);
+        let err = parse("presets = [\"claude\"]\n").unwrap_err().to_string();
+        assert!(err.contains("no preset named 'claude'"), "{err}");
     }
 
     #[test]

@@ -97,7 +97,7 @@ pub fn admit(
         args_json,
         session,
         summary,
-        requires_approval: spec.requires_approval,
+        requires_approval: spec.requires_approval || ruled.ask,
         timeout,
         risk,
         risk_reasons,

@@ -18,10 +18,12 @@ pub mod load;
 pub mod notify;
 
 pub mod operators;
+pub mod presets;
 pub mod queue;
 pub mod registry;
 pub mod rules;
 pub mod server;
+pub mod shell;
 pub mod socket;
 pub mod store;
 pub mod testkit;

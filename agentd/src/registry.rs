@@ -30,6 +30,8 @@ pub const MAX_OPERATOR_TOOLS: usize = 4096;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     BuiltIn,
+    /// From a built-in preset, by its name.
+    Preset(&'static str),
     Config,
     /// Registered at run time from an operator's connection.
     Operator,
@@ -41,6 +43,10 @@ impl Origin {
     pub fn describe(self) -> &'static str {
         match self {
             Origin::BuiltIn => "built in",
+            Origin::Preset("claude-code") => "from the claude-code preset",
+            Origin::Preset("codex") => "from the codex preset",
+            Origin::Preset("gemini") => "from the gemini preset",
+            Origin::Preset(_) => "from a preset",
             Origin::Config => "from the config file",
             Origin::Operator => "registered by an operator",
             Origin::Unknown => "not in the registry, so the default applies",
@@ -112,7 +118,29 @@ impl Registry {
                 tightened: false,
             },
         );
-        // The operator's own config may redefine the built-in tool: it is trusted.
+        let mut rules = settings.rules.clone();
+        for name in &settings.presets {
+            match crate::presets::load(name, settings.default_timeout_secs) {
+                Ok(preset) => {
+                    for spec in preset.tools {
+                        base.insert(
+                            spec.name.clone(),
+                            Policy {
+                                spec,
+                                origin: Origin::Preset(preset.name),
+                                tightened: false,
+                            },
+                        );
+                    }
+                    rules.extend(preset.rules);
+                }
+                // The presets are compiled in and tested; should one ever not read, none of
+                // it applies (its tools ask), which fails closed.
+                Err(e) => tracing::error!("preset {name} not applied: {e}"),
+            }
+        }
+        // The operator's own config may redefine the built-in tool and a preset's: it is
+        // trusted.
         for spec in &settings.tools {
             base.insert(
                 spec.name.clone(),
@@ -126,7 +154,7 @@ impl Registry {
         Registry {
             base,
             runtime: RwLock::new(Runtime::default()),
-            rules: settings.rules.clone(),
+            rules,
             default_timeout_secs: settings.default_timeout_secs,
             default_risk: settings.default_risk,
         }

@@ -4,7 +4,8 @@
 //!
 //! A request's risk is the highest of its tool's, every matching rule's and the agent's hint,
 //! and every matching rule adds its reason, so the operator sees why. When matching rules
-//! decide, a denial wins over an approval.
+//! decide, a denial wins over "ask", and "ask" over an approval: a rule saying `ask` makes a
+//! person decide even a tool that needs no approval (a preset's `Read` of `.env`).
 
 use regex::Regex;
 use serde_json::Value;
@@ -22,6 +23,8 @@ pub struct Rule {
     pub risk: Option<Risk>,
     pub reason: String,
     pub auto: Option<Verdict>,
+    /// `auto = "ask"`: a person decides, whatever the tool's policy.
+    pub ask: bool,
 }
 
 /// A rule as the config file writes it.
@@ -112,18 +115,19 @@ impl Rule {
             }
             _ => {}
         }
-        let auto = match entry.auto.as_deref() {
-            None => None,
-            Some("approve") => Some(Verdict::Approve),
-            Some("deny") => Some(Verdict::Deny),
+        let (auto, ask) = match entry.auto.as_deref() {
+            None => (None, false),
+            Some("approve") => (Some(Verdict::Approve), false),
+            Some("deny") => (Some(Verdict::Deny), false),
+            Some("ask") => (None, true),
             Some(other) => {
                 return Err(fail(
                     "auto",
-                    format!("'{other}' must be \"approve\" or \"deny\""),
+                    format!("'{other}' must be \"approve\", \"deny\" or \"ask\""),
                 ))
             }
         };
-        if entry.risk.is_none() && auto.is_none() && entry.reason.is_none() {
+        if entry.risk.is_none() && auto.is_none() && !ask && entry.reason.is_none() {
             return Err(fail(
                 "rule",
                 "does nothing: give it a risk, a reason or an auto decision".into(),
@@ -138,6 +142,7 @@ impl Rule {
             pattern,
             risk: entry.risk,
             auto,
+            ask,
         })
     }
 
@@ -176,6 +181,8 @@ pub struct Verdicts {
     pub reasons: Vec<String>,
     /// An automatic decision and the rule that made it (a denial wins).
     pub auto: Option<(Verdict, String, String)>,
+    /// A matching rule says a person decides.
+    pub ask: bool,
 }
 
 /// Applies every rule to a request.
@@ -183,6 +190,7 @@ pub fn evaluate(rules: &[Rule], tool: &str, subject: SubjectType, args: &Value) 
     let mut out = Verdicts::default();
     for rule in rules.iter().filter(|r| r.matches(tool, subject, args)) {
         out.risk = out.risk.max(rule.risk);
+        out.ask |= rule.ask;
         out.reasons
             .push(format!("rule {}: {}", rule.name, rule.reason));
         if let Some(verdict) = rule.auto {
@@ -195,6 +203,10 @@ pub fn evaluate(rules: &[Rule], tool: &str, subject: SubjectType, args: &Value) 
                 out.auto = Some((verdict, rule.name.clone(), rule.reason.clone()));
             }
         }
+    }
+    // "ask" beats an approval, never a denial.
+    if out.ask && matches!(out.auto, Some((Verdict::Approve, ..))) {
+        out.auto = None;
     }
     out
 }

@@ -24,12 +24,13 @@ fn records() -> Vec<Value> {
         .collect()
 }
 
-/// A config in which Read and Grep need no approval, as docs/CLAUDE-CODE.md suggests.
+/// A config in which exactly Read and Grep need no approval (no presets), as
+/// docs/CLAUDE-CODE.md once suggested.
 fn config(dir: &Path) -> PathBuf {
     let path = dir.join("agentd.toml");
     std::fs::write(
         &path,
-        "[[tool]]\nname = \"Read\"\nrequires_approval = false\n[[tool]]\nname = \"Grep\"\nrequires_approval = false\n",
+        "presets = []\n[[tool]]\nname = \"Read\"\nrequires_approval = false\n[[tool]]\nname = \"Grep\"\nrequires_approval = false\n",
     )
     .unwrap();
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();

@@ -1,0 +1,141 @@
+//! Built-in presets for the agents people run: readable TOML in `agentd/presets/`, compiled
+//! in, on by default (`presets = ["claude-code", "codex", "gemini"]`), turned off with
+//! `presets = []`. A preset holds `[[tool]]` and `[[rule]]` entries like a config file's; the
+//! config's own tools override a preset's.
+
+use serde::Deserialize;
+use shared::{Risk, ToolSpec};
+
+use crate::registry::validate_spec;
+use crate::rules::{Rule, RuleEntry};
+
+/// The presets agentd knows, in the order they apply, with their text.
+const PRESETS: [(&str, &str); 3] = [
+    ("claude-code", include_str!("../presets/claude-code.toml")),
+    ("codex", include_str!("../presets/codex.toml")),
+    ("gemini", include_str!("../presets/gemini.toml")),
+];
+
+/// The presets on when the config names none.
+pub fn default_names() -> Vec<String> {
+    PRESETS.iter().map(|(name, _)| name.to_string()).collect()
+}
+
+/// A preset, read.
+#[derive(Debug, Clone)]
+pub struct Preset {
+    pub name: &'static str,
+    pub tools: Vec<ToolSpec>,
+    pub rules: Vec<Rule>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default, rename = "tool")]
+    tools: Vec<ToolEntry>,
+    #[serde(default, rename = "rule")]
+    rules: Vec<RuleEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ToolEntry {
+    name: String,
+    requires_approval: Option<bool>,
+    approval_timeout_secs: Option<u64>,
+    risk: Option<Risk>,
+}
+
+/// Checks that every name is a preset agentd knows.
+pub fn check_names(names: &[String]) -> Result<(), String> {
+    for name in names {
+        if !PRESETS.iter().any(|(n, _)| n == name) {
+            let known: Vec<&str> = PRESETS.iter().map(|(n, _)| *n).collect();
+            return Err(format!(
+                "presets: no preset named '{name}'; the presets are {}",
+                known.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads the preset `name`; tools that set no timeout get `default_timeout_secs`.
+pub fn load(name: &str, default_timeout_secs: u64) -> Result<Preset, String> {
+    let (name, text) = PRESETS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .ok_or_else(|| format!("no preset named '{name}'"))?;
+    let file: File =
+        toml::from_str(text).map_err(|e| format!("the {name} preset: {}", e.message()))?;
+    let mut tools = Vec::new();
+    for entry in file.tools {
+        let spec = ToolSpec {
+            requires_approval: entry.requires_approval.unwrap_or(true),
+            approval_timeout_secs: entry.approval_timeout_secs.unwrap_or(default_timeout_secs),
+            risk: entry.risk.unwrap_or(Risk::Medium),
+            name: entry.name,
+        };
+        validate_spec(&spec).map_err(|m| format!("the {name} preset: {m}"))?;
+        tools.push(spec);
+    }
+    let rules = file
+        .rules
+        .into_iter()
+        .map(|entry| Rule::compile(entry).map_err(|m| format!("the {name} preset: {m}")))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Preset { name, tools, rules })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use shared::SubjectType;
+
+    #[test]
+    fn every_preset_reads() {
+        for name in default_names() {
+            let preset = load(&name, 300).unwrap();
+            assert!(!preset.tools.is_empty(), "{name}");
+            assert!(preset
+                .tools
+                .iter()
+                .all(|t| !t.requires_approval && t.risk == Risk::Low));
+        }
+        assert!(check_names(&["claude-code".into(), "nope".into()])
+            .unwrap_err()
+            .contains("no preset named 'nope'; the presets are claude-code, codex, gemini"));
+    }
+
+    #[test]
+    fn reads_of_files_that_hold_secrets_ask() {
+        let preset = load("claude-code", 300).unwrap();
+        let asks = |args: serde_json::Value| {
+            crate::rules::evaluate(&preset.rules, "Read", SubjectType::Tool, &args).ask
+        };
+        for path in [
+            "/home/dev/app/.env",
+            "/home/dev/app/.env.local",
+            "/home/dev/.ssh/id_ed25519",
+            "/home/dev/.aws/credentials",
+            "server.key",
+            "/etc/ssl/private/site.pem",
+            "/home/dev/.netrc",
+        ] {
+            assert!(asks(json!({ "file_path": path })), "{path}");
+        }
+        for path in [
+            "/home/dev/app/src/main.rs",
+            "/home/dev/app/.envrc.md",
+            "README.md",
+            "/home/dev/app/keys.rs",
+        ] {
+            assert!(!asks(json!({ "file_path": path })), "{path}");
+        }
+        assert!(asks(
+            json!({ "pattern": "TOKEN", "path": "/home/dev/.ssh/" })
+        ));
+    }
+}

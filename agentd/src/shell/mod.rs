@@ -1,0 +1,90 @@
+//! Shell command lines understood as a shell understands them: the simple commands a line runs
+//! (through lists, pipelines, subshells, groups, command and process substitution, and the
+//! wrappers that run another command), each with its words and redirections.
+//!
+//! The parse is tree-sitter's bash grammar (the parser Codex uses for the same job), walked
+//! here. Anything the walk cannot fully account for (a loop, a function, a command whose name
+//! is computed at run time, a parse error) makes the whole line `Unknown`, and unknown means a
+//! person is asked.
+
+mod unwrap;
+mod walk;
+
+pub use walk::MAX_COMMAND_BYTES;
+
+/// One word of a command: its text as the shell would pass it when `literal`; when not (it
+/// holds a `$VAR`, `$(...)` or `$'...'`), the text as written, for showing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Word {
+    pub text: String,
+    pub literal: bool,
+}
+
+impl Word {
+    pub fn literal(text: impl Into<String>) -> Word {
+        Word {
+            text: text.into(),
+            literal: true,
+        }
+    }
+}
+
+/// A redirection: its operator (`>`, `>>`, `<`, `2>`, `&>`, `<<`, `<<<` ...) and target (a
+/// file, a descriptor, or for a here-document its body).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Redirect {
+    pub op: String,
+    pub target: Word,
+}
+
+impl Redirect {
+    /// Whether it writes to a file (`>`, `>>`, `>|`, `&>`, `&>>`, `<>`, with any descriptor),
+    /// rather than reading or duplicating a descriptor.
+    pub fn writes(&self) -> bool {
+        let op = self.op.trim_start_matches(|c: char| c.is_ascii_digit());
+        matches!(op, ">" | ">>" | ">|" | "&>" | "&>>" | "<>")
+            && !(self.target.literal && self.target.text == "/dev/null")
+    }
+}
+
+/// One simple command a line runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command {
+    /// The program and its arguments. The program is literal (otherwise the line is unknown)
+    /// and written as it was (`/bin/rm`, `rm`); see [`Command::program`].
+    pub argv: Vec<Word>,
+    pub redirects: Vec<Redirect>,
+    /// The wrappers that run it, outermost first (`sudo`, `env`, `xargs`, `find -exec`,
+    /// `bash -c` ...), empty when the line runs it directly.
+    pub via: Vec<String>,
+}
+
+impl Command {
+    /// The program's name without its folder (`/usr/bin/rm` → `rm`).
+    pub fn program(&self) -> &str {
+        let first = self.argv.first().map_or("", |w| w.text.as_str());
+        first.rsplit('/').next().unwrap_or(first)
+    }
+
+    /// The arguments after the program.
+    pub fn args(&self) -> &[Word] {
+        self.argv.get(1..).unwrap_or(&[])
+    }
+}
+
+/// What a command line does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Analysis {
+    /// Every simple command it runs, in order.
+    Commands(Vec<Command>),
+    /// Something in it could not be accounted for: the reason, for people.
+    Unknown(String),
+}
+
+/// Analyses the command line `line`.
+pub fn analyze(line: &str) -> Analysis {
+    walk::analyze(line, 0)
+}
+
+#[cfg(test)]
+mod tests;

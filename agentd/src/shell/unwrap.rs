@@ -1,0 +1,234 @@
+//! Wrappers: programs that run another command given in their arguments (`env`, `timeout`,
+//! `nice`, `xargs`, `find -exec`, `bash -c`, `eval` ...). The command they run is a command the
+//! line runs too, marked with the wrappers it came through.
+
+use super::walk::{analyze, Unknown};
+use super::{Analysis, Command, Word};
+
+/// `command`, and the commands it runs through wrappers, outermost first.
+pub fn unwrap(command: Command, depth: usize) -> Result<Vec<Command>, Unknown> {
+    let mut out = Vec::new();
+    let mut current = command;
+    loop {
+        let program = current.program().to_string();
+        let args: Vec<Word> = current.args().to_vec();
+        let inner = match program.as_str() {
+            // Run their first non-option argument as the command, with the rest.
+            "command" | "builtin" | "exec" | "nohup" | "time" | "unbuffer" => {
+                skip_options(&args, &[], 0)
+            }
+            "env" => skip_env(&args),
+            "nice" => skip_options(&args, &["-n", "--adjustment"], 0),
+            "timeout" => skip_options(&args, &["-s", "--signal", "-k", "--kill-after"], 1),
+            "stdbuf" => skip_options(&args, &["-i", "-o", "-e"], 0),
+            "sudo" | "doas" => skip_options(
+                &args,
+                &[
+                    "-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U", "--user", "--group",
+                ],
+                0,
+            ),
+            "xargs" => skip_options(
+                &args,
+                &[
+                    "-a",
+                    "-d",
+                    "-E",
+                    "-I",
+                    "-L",
+                    "-n",
+                    "-P",
+                    "-s",
+                    "--max-args",
+                    "--max-procs",
+                    "--delimiter",
+                    "--arg-file",
+                    "--replace",
+                    "--max-lines",
+                ],
+                0,
+            ),
+            "watch" => {
+                // watch hands its arguments to `sh -c`, joined.
+                let rest = skip_options(&args, &["-n", "--interval", "-d", "--differences"], 0);
+                match rest {
+                    Some(words) => return shell_string(current, &words, depth, "watch", out),
+                    None => None,
+                }
+            }
+            "sh" | "bash" | "dash" | "zsh" | "ksh" | "ash" | "mksh" => {
+                match dash_c(&args) {
+                    Some(script) => {
+                        return shell_string(current, &[script], depth, &program, out);
+                    }
+                    // A shell reading a script file or its input: what it runs is not in the
+                    // line.
+                    None if !args.is_empty() || !current.redirects.is_empty() => {
+                        return Err(Unknown(format!(
+                            "{program} runs a script that is not part of the command line"
+                        )));
+                    }
+                    None => None,
+                }
+            }
+            "eval" => return shell_string(current, &args, depth, "eval", out),
+            "find" => {
+                let (found, rest) = find_exec(&args);
+                out.push(current.clone());
+                for command in found {
+                    out.extend(unwrap(
+                        Command {
+                            argv: command,
+                            redirects: Vec::new(),
+                            via: with(&current.via, "find -exec"),
+                        },
+                        depth,
+                    )?);
+                }
+                let _ = rest;
+                return Ok(out);
+            }
+            _ => None,
+        };
+        match inner {
+            Some(words) if !words.is_empty() => {
+                if !words[0].literal {
+                    return Err(Unknown(format!(
+                        "{program} runs a program computed when it runs ({})",
+                        words[0].text
+                    )));
+                }
+                let via = with(&current.via, &program);
+                out.push(current.clone());
+                current = Command {
+                    argv: words,
+                    redirects: current.redirects.clone(),
+                    via,
+                };
+            }
+            _ => {
+                out.push(current);
+                return Ok(out);
+            }
+        }
+    }
+}
+
+fn with(via: &[String], wrapper: &str) -> Vec<String> {
+    let mut v = via.to_vec();
+    v.push(wrapper.to_string());
+    v
+}
+
+/// The words after a wrapper's options: `takes_value` options consume the next word (or carry
+/// it after `=`); `positional` plain arguments (like timeout's duration) are skipped too.
+fn skip_options(args: &[Word], takes_value: &[&str], positional: usize) -> Option<Vec<Word>> {
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i].text;
+        if a == "--" {
+            i += 1;
+            break;
+        }
+        if !a.starts_with('-') || a == "-" {
+            break;
+        }
+        let name = a.split('=').next().unwrap_or(a);
+        i += if takes_value.contains(&name) && !a.contains('=') {
+            2
+        } else {
+            1
+        };
+    }
+    let start = i + positional;
+    (start < args.len()).then(|| args[start..].to_vec())
+}
+
+/// `env [-i] [-u NAME] [NAME=VALUE]... COMMAND...`
+fn skip_env(args: &[Word]) -> Option<Vec<Word>> {
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i].text;
+        if a == "-u" || a == "--unset" || a == "-C" || a == "--chdir" || a == "-S" {
+            i += 2;
+        } else if a.starts_with('-') || (a.contains('=') && !a.starts_with('=')) {
+            i += 1;
+        } else {
+            break;
+        }
+    }
+    (i < args.len()).then(|| args[i..].to_vec())
+}
+
+/// The script of `sh -c SCRIPT` (options such as `-e`, `-x`, `-l` may come first).
+fn dash_c(args: &[Word]) -> Option<Word> {
+    for (i, a) in args.iter().enumerate() {
+        let t = &a.text;
+        if !t.starts_with('-') || t == "--" {
+            return None;
+        }
+        if !t.starts_with("--") && t[1..].contains('c') {
+            return args.get(i + 1).cloned();
+        }
+    }
+    None
+}
+
+/// Analyses a string a wrapper hands to a shell (`bash -c`, `eval`, `watch`).
+fn shell_string(
+    current: Command,
+    words: &[Word],
+    depth: usize,
+    wrapper: &str,
+    mut out: Vec<Command>,
+) -> Result<Vec<Command>, Unknown> {
+    if words.iter().any(|w| !w.literal) {
+        return Err(Unknown(format!(
+            "{wrapper} runs a command line computed when it runs"
+        )));
+    }
+    let script = words
+        .iter()
+        .map(|w| w.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let via = with(&current.via, wrapper);
+    out.push(current);
+    match analyze(&script, depth + 1) {
+        Analysis::Commands(commands) => {
+            for mut command in commands {
+                let mut v = via.clone();
+                v.extend(command.via);
+                command.via = v;
+                out.push(command);
+            }
+            Ok(out)
+        }
+        Analysis::Unknown(why) => Err(Unknown(format!("inside {wrapper}: {why}"))),
+    }
+}
+
+/// The commands `find` runs with `-exec`, `-execdir`, `-ok` and `-okdir` (up to `;` or `+`).
+fn find_exec(args: &[Word]) -> (Vec<Vec<Word>>, Vec<Word>) {
+    let mut found = Vec::new();
+    let mut rest = Vec::new();
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i].text;
+        if matches!(a.as_str(), "-exec" | "-execdir" | "-ok" | "-okdir") {
+            let mut command = Vec::new();
+            i += 1;
+            while i < args.len() && args[i].text != ";" && args[i].text != "+" {
+                command.push(args[i].clone());
+                i += 1;
+            }
+            if !command.is_empty() {
+                found.push(command);
+            }
+        } else {
+            rest.push(args[i].clone());
+        }
+        i += 1;
+    }
+    (found, rest)
+}

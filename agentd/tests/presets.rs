@@ -1,0 +1,126 @@
+//! The built-in presets, through a real agentd: on with no config at all, a Claude Code `Read`
+//! of a project file needs no person while a `Read` of a secret-bearing file and anything that
+//! changes things ask; `presets = []` turns them off and the config's own tools override them.
+
+// In tests a panic is the failure report, so unwrap says enough.
+#![allow(clippy::unwrap_used)]
+
+use agentd::testkit::TempDaemon;
+use agentd::Settings;
+use shared::{ApprovalRequest, DecisionSource, Risk, Submitted, ToolSpec};
+
+fn call(tool: &str, args: serde_json::Value) -> ApprovalRequest {
+    ApprovalRequest {
+        tool: tool.into(),
+        args_json: args.to_string(),
+        session: Some("s".into()),
+        ..ApprovalRequest::default()
+    }
+}
+
+async fn answer(d: &TempDaemon, req: &ApprovalRequest) -> Submitted {
+    d.agent("claude-code")
+        .await
+        .unwrap()
+        .submit(req)
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_config_looking_tools_pass_and_secrets_and_changes_ask() {
+    let d = TempDaemon::start_exact(Settings::default()).unwrap();
+    let read = call(
+        "Read",
+        serde_json::json!({ "file_path": "/home/dev/app/src/main.rs" }),
+    );
+    match answer(&d, &read).await {
+        Submitted::Decided(o) => {
+            assert!(o.approved());
+            assert_eq!(o.decision.source, DecisionSource::Policy);
+        }
+        other => panic!("a Read of a project file asked: {other:?}"),
+    }
+    for (tool, args) in [
+        ("TodoWrite", serde_json::json!({ "todos": [] })),
+        ("Glob", serde_json::json!({ "pattern": "**/*.rs" })),
+        ("update_plan", serde_json::json!({ "plan": [] })),
+        (
+            "read_file",
+            serde_json::json!({ "absolute_path": "/home/dev/app/README.md" }),
+        ),
+    ] {
+        assert!(
+            matches!(answer(&d, &call(tool, args)).await, Submitted::Decided(o) if o.approved()),
+            "{tool}"
+        );
+    }
+    let secret = call(
+        "Read",
+        serde_json::json!({ "file_path": "/home/dev/app/.env" }),
+    );
+    match answer(&d, &secret).await {
+        Submitted::Queued(t) => assert_eq!(t.risk, Risk::High),
+        other => panic!("a Read of .env did not ask: {other:?}"),
+    }
+    for (tool, args) in [
+        (
+            "Bash",
+            serde_json::json!({ "command": "rm -rf build && make" }),
+        ),
+        (
+            "Edit",
+            serde_json::json!({ "file_path": "/home/dev/app/a.rs", "old_string": "a", "new_string": "b" }),
+        ),
+        (
+            "shell",
+            serde_json::json!({ "command": ["bash", "-lc", "ls"] }),
+        ),
+        ("run_shell_command", serde_json::json!({ "command": "ls" })),
+    ] {
+        assert!(
+            matches!(answer(&d, &call(tool, args)).await, Submitted::Queued(_)),
+            "{tool} did not ask"
+        );
+    }
+    let mut op = d.operator("alice").await.unwrap();
+    let shown = op.list(Some(shared::State::Pending)).await.unwrap();
+    let secret_view = shown.iter().find(|v| v.args_json.contains(".env")).unwrap();
+    assert!(
+        secret_view
+            .risk_reasons
+            .iter()
+            .any(|r| r.contains("it names a file that holds secrets")),
+        "{:?}",
+        secret_view.risk_reasons
+    );
+    d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn presets_can_be_turned_off_and_the_config_overrides_them() {
+    let read = call("Read", serde_json::json!({ "file_path": "/srv/a.rs" }));
+    let off = TempDaemon::start_exact(Settings {
+        presets: Vec::new(),
+        ..Settings::default()
+    })
+    .unwrap();
+    assert!(matches!(answer(&off, &read).await, Submitted::Queued(_)));
+    off.stop().await.unwrap();
+
+    let strict = TempDaemon::start_exact(Settings {
+        tools: vec![ToolSpec {
+            name: "Read".into(),
+            requires_approval: true,
+            approval_timeout_secs: 60,
+            risk: Risk::Medium,
+        }],
+        ..Settings::default()
+    })
+    .unwrap();
+    match answer(&strict, &read).await {
+        Submitted::Queued(t) => assert_eq!((t.expires_at - t.created_at).num_seconds(), 60),
+        other => panic!("the config's Read did not override the preset's: {other:?}"),
+    }
+    strict.stop().await.unwrap();
+}

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use shared::{ApprovalRequest, DecideRequest, ErrorCode, Risk, SubjectType, WireError};
+use shared::{ApprovalRequest, DecideRequest, ErrorCode, Risk, SubjectType, Verdict, WireError};
 
 use crate::canonical::CanonError;
 use crate::queue::AgentKey;
@@ -91,6 +91,35 @@ pub fn admit(
         risk = rule_risk;
     }
     risk_reasons.extend(ruled.reasons);
+    let mut auto = ruled.auto;
+    // A shell tool's call is decided on the commands it runs, not on its text: the parse is
+    // authoritative, so it can take away a text rule's approval but never a denial or an ask.
+    let commands = registry.secrets.as_ref().and_then(|secrets| {
+        crate::commands::decide(
+            &registry.shell_tools,
+            &registry.command_rules,
+            secrets,
+            &req.tool,
+            &args,
+        )
+    });
+    if let Some(found) = commands {
+        risk_reasons.push(format!("commands: {}", found.reason));
+        let denied = matches!(auto, Some((Verdict::Deny, ..)));
+        let rule_approved = matches!(auto, Some((Verdict::Approve, ..)));
+        auto = match (denied, found.verdict) {
+            (true, _) => auto,
+            // A text rule approved and the parse agrees: the rule keeps the credit.
+            (false, Some(Verdict::Approve)) if rule_approved && !ruled.ask => auto,
+            (false, Some(Verdict::Deny)) => {
+                Some((Verdict::Deny, "commands".to_string(), found.reason))
+            }
+            (false, Some(Verdict::Approve)) if !ruled.ask => {
+                Some((Verdict::Approve, "commands".to_string(), found.reason))
+            }
+            (false, _) => None,
+        };
+    }
 
     Ok(Admitted {
         tool: req.tool.clone(),
@@ -102,7 +131,7 @@ pub fn admit(
         risk,
         risk_reasons,
         subject: req.subject,
-        auto: ruled.auto,
+        auto,
     })
 }
 

@@ -6,6 +6,7 @@
 use serde::Deserialize;
 use shared::{Risk, ToolSpec};
 
+use crate::commands::{CommandEntry, CommandRule, ShellTool};
 use crate::registry::validate_spec;
 use crate::rules::{Rule, RuleEntry};
 
@@ -15,6 +16,9 @@ const PRESETS: [(&str, &str); 3] = [
     ("codex", include_str!("../presets/codex.toml")),
     ("gemini", include_str!("../presets/gemini.toml")),
 ];
+
+/// The shell commands that only read, shared by every preset.
+const READ_ONLY_COMMANDS: &str = include_str!("../presets/read-only-commands.toml");
 
 /// The presets on when the config names none.
 pub fn default_names() -> Vec<String> {
@@ -27,6 +31,8 @@ pub struct Preset {
     pub name: &'static str,
     pub tools: Vec<ToolSpec>,
     pub rules: Vec<Rule>,
+    /// Tools whose calls carry a shell command, decided by command rules.
+    pub shell_tools: Vec<ShellTool>,
 }
 
 #[derive(Deserialize)]
@@ -36,6 +42,10 @@ struct File {
     tools: Vec<ToolEntry>,
     #[serde(default, rename = "rule")]
     rules: Vec<RuleEntry>,
+    #[serde(default, rename = "shell_tool")]
+    shell_tools: Vec<ShellTool>,
+    #[serde(default, rename = "command")]
+    commands: Vec<CommandEntry>,
 }
 
 #[derive(Deserialize)]
@@ -85,7 +95,19 @@ pub fn load(name: &str, default_timeout_secs: u64) -> Result<Preset, String> {
         .into_iter()
         .map(|entry| Rule::compile(entry).map_err(|m| format!("the {name} preset: {m}")))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Preset { name, tools, rules })
+    Ok(Preset {
+        name,
+        tools,
+        rules,
+        shell_tools: file.shell_tools,
+    })
+}
+
+/// The command rules every preset shares (`read-only-commands.toml`), their examples checked.
+pub fn read_only_commands(secrets: &regex::Regex) -> Result<Vec<CommandRule>, String> {
+    let file: File = toml::from_str(READ_ONLY_COMMANDS)
+        .map_err(|e| format!("the read-only commands: {}", e.message()))?;
+    crate::commands::compile_all(file.commands, secrets)
 }
 
 #[cfg(test)]
@@ -107,6 +129,13 @@ mod tests {
         assert!(check_names(&["claude-code".into(), "nope".into()])
             .unwrap_err()
             .contains("no preset named 'nope'; the presets are claude-code, codex, gemini"));
+    }
+
+    #[test]
+    fn the_read_only_commands_read_and_their_examples_hold() {
+        let secrets = crate::commands::secret_words().unwrap();
+        let rules = read_only_commands(&secrets).unwrap();
+        assert!(rules.len() >= 5);
     }
 
     #[test]

@@ -86,8 +86,14 @@ pub struct Registry {
     /// Built in and from the config file: fixed while agentd runs.
     base: HashMap<String, Policy>,
     runtime: RwLock<Runtime>,
-    /// Risk rules from the config, in file order.
+    /// Risk rules from the config, in file order, then the presets'.
     pub rules: Vec<crate::rules::Rule>,
+    /// Tools whose calls carry a shell command, and the rules deciding on the commands.
+    pub shell_tools: Vec<crate::commands::ShellTool>,
+    pub command_rules: Vec<crate::commands::CommandRule>,
+    /// Words naming files that hold secrets; `None` if it could not be built, and then no
+    /// command passes without a person.
+    pub secrets: Option<regex::Regex>,
     default_timeout_secs: u64,
     default_risk: Risk,
 }
@@ -119,9 +125,20 @@ impl Registry {
             },
         );
         let mut rules = settings.rules.clone();
+        let mut shell_tools = Vec::new();
+        let secrets = crate::commands::secret_words()
+            .map_err(|e| tracing::error!("the secret-file pattern does not compile: {e}"))
+            .ok();
+        let command_rules = match (&secrets, settings.presets.is_empty()) {
+            (Some(secrets), false) => crate::presets::read_only_commands(secrets)
+                .map_err(|e| tracing::error!("read-only commands not applied: {e}"))
+                .unwrap_or_default(),
+            _ => Vec::new(),
+        };
         for name in &settings.presets {
             match crate::presets::load(name, settings.default_timeout_secs) {
                 Ok(preset) => {
+                    shell_tools.extend(preset.shell_tools);
                     for spec in preset.tools {
                         base.insert(
                             spec.name.clone(),
@@ -155,6 +172,9 @@ impl Registry {
             base,
             runtime: RwLock::new(Runtime::default()),
             rules,
+            shell_tools,
+            command_rules,
+            secrets,
             default_timeout_secs: settings.default_timeout_secs,
             default_risk: settings.default_risk,
         }

@@ -55,6 +55,39 @@ async fn with_no_config_looking_tools_pass_and_secrets_and_changes_ask() {
             "{tool}"
         );
     }
+    // Shell tools pass when every command they run only reads.
+    for (tool, args) in [
+        ("Bash", serde_json::json!({ "command": "git status" })),
+        (
+            "shell",
+            serde_json::json!({ "command": ["bash", "-lc", "ls -la && git log --oneline -3"] }),
+        ),
+        (
+            "exec_command",
+            serde_json::json!({ "cmd": "grep -rn TODO src | head" }),
+        ),
+        (
+            "run_shell_command",
+            serde_json::json!({ "command": "cat README.md" }),
+        ),
+    ] {
+        match answer(&d, &call(tool, args)).await {
+            Submitted::Decided(o) => {
+                assert!(o.approved(), "{tool}");
+                assert_eq!(o.decision.source, DecisionSource::Rule);
+                assert!(
+                    o.decision
+                        .reason
+                        .as_deref()
+                        .unwrap_or("")
+                        .contains("every command only reads"),
+                    "{:?}",
+                    o.decision
+                );
+            }
+            other => panic!("{tool} asked: {other:?}"),
+        }
+    }
     let secret = call(
         "Read",
         serde_json::json!({ "file_path": "/home/dev/app/.env" }),
@@ -74,9 +107,13 @@ async fn with_no_config_looking_tools_pass_and_secrets_and_changes_ask() {
         ),
         (
             "shell",
-            serde_json::json!({ "command": ["bash", "-lc", "ls"] }),
+            serde_json::json!({ "command": ["bash", "-lc", "rm -rf build"] }),
         ),
-        ("run_shell_command", serde_json::json!({ "command": "ls" })),
+        (
+            "run_shell_command",
+            serde_json::json!({ "command": "make && ls" }),
+        ),
+        ("exec_command", serde_json::json!({ "cmd": "git push" })),
     ] {
         assert!(
             matches!(answer(&d, &call(tool, args)).await, Submitted::Queued(_)),

@@ -188,3 +188,41 @@ async fn it_fails_closed() {
         answer(hook(&socket, &fixture("mcp.json"), &["--on-error", "ask"]).await).await;
     assert_eq!(decision, "ask");
 }
+
+/// The recorded Bash input with another command, and the recorded shape for a Read.
+fn with_command(command: &str) -> String {
+    let mut input: Value = serde_json::from_str(&fixture("bash.json")).unwrap();
+    input["tool_input"]["command"] = Value::String(command.into());
+    input.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_no_config_reads_and_git_status_pass_and_rm_then_make_asks() {
+    // agentd's settings with no config: the built-in presets and read-only command rules.
+    // (This test is both the agent's runtime and the operator, so it may decide its own.)
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let mut read: Value = serde_json::from_str(&fixture("bash.json")).unwrap();
+    read["tool_name"] = Value::String("Read".into());
+    read["tool_input"] = serde_json::json!({ "file_path": "/home/dev/app/src/main.rs" });
+    for input in [read.to_string(), with_command("git status")] {
+        let (decision, reason) = answer(hook(d.socket(), &input, &[]).await).await;
+        assert_eq!(decision, "allow", "{input}: {reason}");
+    }
+    // `rm -rf build && make` waits for a person; the request says what was not covered.
+    let child = hook(d.socket(), &with_command("rm -rf build && make"), &[]).await;
+    let req = common::first_pending(&d, "the hook's request").await;
+    assert_eq!(req["tool"], "Bash");
+    let reasons = req["risk_reasons"].to_string();
+    assert!(
+        reasons.contains("not covered: rm -rf build") && reasons.contains("make"),
+        "{reasons}"
+    );
+    common::ash_ok(
+        d.socket(),
+        &["deny", req["id"].as_str().unwrap(), "--reason", "no"],
+    )
+    .await;
+    let (decision, _) = answer(child).await;
+    assert_eq!(decision, "deny");
+    d.stop().await.unwrap();
+}

@@ -60,6 +60,10 @@ pub struct Settings {
     pub session_grant_ttl: Duration,
     /// Risk rules, in file order.
     pub rules: Vec<Rule>,
+    /// Command rules for shell tools, from `[[command]]` (the presets' are added to them).
+    pub commands: Vec<crate::commands::CommandEntry>,
+    /// Tools whose calls carry a shell command, from `[[shell_tool]]` (beside the presets').
+    pub shell_tools: Vec<crate::commands::ShellTool>,
     /// The built-in presets in force (`presets` at the top of the file; all of them when the
     /// file does not say).
     pub presets: Vec<String>,
@@ -142,6 +146,8 @@ impl Default for Settings {
             session_grant_ttl: Duration::from_secs(12 * 3600),
             rules: Vec::new(),
             presets: crate::presets::default_names(),
+            commands: Vec::new(),
+            shell_tools: Vec::new(),
             escalation_window: Duration::from_secs(30),
             max_review_depth: 4,
             review_approvers: Vec::new(),
@@ -181,6 +187,10 @@ struct File {
     tools: Vec<ToolEntry>,
     #[serde(default, rename = "rule")]
     rules: Vec<RuleEntry>,
+    #[serde(default, rename = "command")]
+    commands: Vec<crate::commands::CommandEntry>,
+    #[serde(default, rename = "shell_tool")]
+    shell_tools: Vec<crate::commands::ShellTool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -509,6 +519,19 @@ impl Settings {
                 return Err(fail(format!("[[rule]] '{}' is defined twice", rule.name)));
             }
             settings.rules.push(rule);
+        }
+        settings.shell_tools = file.shell_tools;
+        settings.commands = file.commands;
+        if !settings.commands.is_empty() {
+            // Refuse rules whose examples fail now, not at the first call.
+            let secrets = crate::commands::secret_words()
+                .map_err(|e| fail(format!("the secret-file pattern: {e}")))?;
+            crate::presets::command_rules(
+                !settings.presets.is_empty(),
+                &settings.commands,
+                &secrets,
+            )
+            .map_err(fail)?;
         }
         for entry in file.tools {
             let spec = ToolSpec {
@@ -888,6 +911,39 @@ mod tests {
         assert_eq!(parse("presets = [\"codex\"]\n").unwrap().presets, ["codex"]);
         let err = parse("presets = [\"claude\"]\n").unwrap_err().to_string();
         assert!(err.contains("no preset named 'claude'"), "{err}");
+    }
+
+    #[test]
+    fn command_rules_in_the_file_are_read_and_their_examples_checked() {
+        let s = parse(
+            "[[shell_tool]]\nname = \"run\"\npointer = \"/cmd\"\n\n[[command]]\nname = \"tests\"\nprefixes = [\"cargo test\"]\nauto = \"approve\"\nexamples = [\"cargo test --workspace\"]\ncounter_examples = [\"cargo publish\"]\n",
+        )
+        .unwrap();
+        assert_eq!(s.commands.len(), 1);
+        assert_eq!(s.shell_tools[0].name, "run");
+        let err = parse(
+            "[[command]]\nname = \"tests\"\nprefixes = [\"cargo test\"]\nauto = \"approve\"\nexamples = [\"cargo build\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("[[command]] 'tests': the example \"cargo build\" is not approved"),
+            "{err}"
+        );
+        let err = parse(
+            "[[command]]\nname = \"all\"\nprefixes = [\"rm\"]\nauto = \"approve\"\ncounter_examples = [\"rm -rf ~\"]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        // Checked against the whole set: approving rm breaks the presets' counter-examples too.
+        assert!(
+            err.contains("counter-example") && err.contains("is approved"),
+            "{err}"
+        );
+        let err = parse("[[command]]\nname = \"x\"\nprefixes = [\"ls\"]\nauto = \"maybe\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must be \"approve\" or \"deny\""), "{err}");
     }
 
     #[test]

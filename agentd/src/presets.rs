@@ -103,11 +103,26 @@ pub fn load(name: &str, default_timeout_secs: u64) -> Result<Preset, String> {
     })
 }
 
-/// The command rules every preset shares (`read-only-commands.toml`), their examples checked.
-pub fn read_only_commands(secrets: &regex::Regex) -> Result<Vec<CommandRule>, String> {
+/// The command rules every preset shares (`read-only-commands.toml`), as written.
+pub fn read_only_command_entries() -> Result<Vec<CommandEntry>, String> {
     let file: File = toml::from_str(READ_ONLY_COMMANDS)
         .map_err(|e| format!("the read-only commands: {}", e.message()))?;
-    crate::commands::compile_all(file.commands, secrets)
+    Ok(file.commands)
+}
+
+/// The command rules in force: the presets' shared ones (when any preset is on) and the
+/// config's own, compiled together, every rule's examples checked against the whole set.
+pub fn command_rules(
+    presets_on: bool,
+    config: &[CommandEntry],
+    secrets: &regex::Regex,
+) -> Result<Vec<CommandRule>, String> {
+    let mut entries = match presets_on {
+        true => read_only_command_entries()?,
+        false => Vec::new(),
+    };
+    entries.extend(config.iter().cloned());
+    crate::commands::compile_all(entries, secrets)
 }
 
 #[cfg(test)]
@@ -134,7 +149,7 @@ mod tests {
     #[test]
     fn the_read_only_commands_read_and_their_examples_hold() {
         let secrets = crate::commands::secret_words().unwrap();
-        let rules = read_only_commands(&secrets).unwrap();
+        let rules = command_rules(true, &[], &secrets).unwrap();
         assert!(rules.len() >= 5);
     }
 

@@ -129,16 +129,27 @@ impl Registry {
         let secrets = crate::commands::secret_words()
             .map_err(|e| tracing::error!("the secret-file pattern does not compile: {e}"))
             .ok();
-        let command_rules = match (&secrets, settings.presets.is_empty()) {
-            (Some(secrets), false) => crate::presets::read_only_commands(secrets)
-                .map_err(|e| tracing::error!("read-only commands not applied: {e}"))
-                .unwrap_or_default(),
-            _ => Vec::new(),
+        // Checked when the config was read; should they not compile now, none applies and
+        // every shell call asks.
+        let command_rules = match &secrets {
+            Some(secrets) => crate::presets::command_rules(
+                !settings.presets.is_empty(),
+                &settings.commands,
+                secrets,
+            )
+            .map_err(|e| tracing::error!("command rules not applied: {e}"))
+            .unwrap_or_default(),
+            None => Vec::new(),
         };
         for name in &settings.presets {
             match crate::presets::load(name, settings.default_timeout_secs) {
                 Ok(preset) => {
-                    shell_tools.extend(preset.shell_tools);
+                    shell_tools.extend(
+                        preset
+                            .shell_tools
+                            .into_iter()
+                            .filter(|t| !settings.shell_tools.iter().any(|c| c.name == t.name)),
+                    );
                     for spec in preset.tools {
                         base.insert(
                             spec.name.clone(),
@@ -156,6 +167,7 @@ impl Registry {
                 Err(e) => tracing::error!("preset {name} not applied: {e}"),
             }
         }
+        shell_tools.extend(settings.shell_tools.iter().cloned());
         // The operator's own config may redefine the built-in tool and a preset's: it is
         // trusted.
         for spec in &settings.tools {

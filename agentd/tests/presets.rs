@@ -161,3 +161,58 @@ async fn presets_can_be_turned_off_and_the_config_overrides_them() {
     }
     strict.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_configs_own_command_rules_add_to_the_presets() {
+    let settings = Settings::parse(
+        "[[command]]\nname = \"tests\"\nprefixes = [\"cargo test\"]\nauto = \"approve\"\nexamples = [\"cargo test --workspace\"]\n\n[[command]]\nname = \"never publish\"\nprefixes = [\"cargo publish\"]\nauto = \"deny\"\n",
+        std::path::Path::new("agentd.toml"),
+    )
+    .unwrap();
+    let d = TempDaemon::start_exact(settings).unwrap();
+    let bash = |c: &str| call("Bash", serde_json::json!({ "command": c }));
+    assert!(
+        matches!(answer(&d, &bash("cargo test && git status")).await, Submitted::Decided(o) if o.approved())
+    );
+    match answer(&d, &bash("cargo publish --dry-run")).await {
+        Submitted::Decided(o) => {
+            assert!(!o.approved());
+            assert!(o
+                .decision
+                .reason
+                .unwrap()
+                .contains("denied by command rule never publish"));
+        }
+        other => panic!("cargo publish was not denied: {other:?}"),
+    }
+    assert!(matches!(
+        answer(&d, &bash("cargo test; rm -rf target")).await,
+        Submitted::Queued(_)
+    ));
+    d.stop().await.unwrap();
+}
+
+#[test]
+fn check_config_refuses_command_rules_whose_examples_fail() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("agentd.toml");
+    std::fs::write(
+        &file,
+        "[[command]]\nname = \"tests\"\nprefixes = [\"cargo test\"]\nauto = \"approve\"\nexamples = [\"cargo build\"]\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_agentd"))
+        .arg("check-config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("the example \"cargo build\" is not approved"),
+        "{err}"
+    );
+}

@@ -120,6 +120,21 @@ async fn with_no_config_looking_tools_pass_and_secrets_and_changes_ask() {
             "{tool} did not ask"
         );
     }
+    for path in [
+        "/home/dev/.bashrc",
+        "/home/dev/app/.git/hooks/pre-commit",
+        "/home/dev/app/.git/config",
+        "/home/dev/.ssh/authorized_keys",
+    ] {
+        let edit = call(
+            "Edit",
+            serde_json::json!({ "file_path": path, "old_string": "a", "new_string": "b" }),
+        );
+        match answer(&d, &edit).await {
+            Submitted::Queued(t) => assert_eq!(t.risk, Risk::Critical, "{path}"),
+            other => panic!("an edit of {path} did not ask: {other:?}"),
+        }
+    }
     let mut op = d.operator("alice").await.unwrap();
     let shown = op.list(Some(shared::State::Pending)).await.unwrap();
     let secret_view = shown.iter().find(|v| v.args_json.contains(".env")).unwrap();

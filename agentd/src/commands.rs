@@ -226,9 +226,31 @@ fn disqualified(command: &Command, secrets: &Regex) -> Option<&'static str> {
         Some("it runs as another user")
     } else if command.argv.iter().any(|w| secrets.is_match(&w.text)) {
         Some("it names a file that holds secrets")
+    } else if command.argv.iter().any(|w| hidden_glob(&w.text)) {
+        Some("a pattern can match hidden files")
+    } else if command.args().iter().any(|w| whole_home(&w.text)) {
+        Some("it reaches into a home or the root folder as a whole")
     } else {
         None
     }
+}
+
+/// A glob with a wildcard in a path component that starts with a dot (`.*`, `.s*/id*`): it can
+/// match hidden files, where secrets live, though no name in it looks like one.
+fn hidden_glob(word: &str) -> bool {
+    word.split('/')
+        .any(|part| part.starts_with('.') && part.contains(['*', '?', '[']))
+}
+
+/// A whole home folder or the root (`~`, `/`, `/home/dev`, `/Users/dev`, `/root`): a
+/// recursive read of it reads every secret in it.
+fn whole_home(word: &str) -> bool {
+    let w = word.trim_end_matches('/');
+    if matches!(w, "" | "~" | "/root" | "/home" | "/Users") && !word.is_empty() {
+        return true;
+    }
+    let parts: Vec<&str> = w.split('/').collect();
+    matches!(parts.as_slice(), ["", "home" | "Users", user] if !user.is_empty())
 }
 
 /// One command, short, for reasons.
@@ -260,6 +282,6 @@ fn quote(word: &str) -> String {
 /// Words that name files that hold secrets (the presets' rule, for single words).
 pub fn secret_words() -> Result<Regex, regex::Error> {
     Regex::new(
-        r#"(?i)(^|/)(\.env(\.[a-z0-9_-]+)?|\.netrc|\.pgpass|\.npmrc|\.pypirc|id_(rsa|dsa|ecdsa|ed25519)|credentials(\.json)?|[a-z0-9_-]*\.(pem|key|p12|pfx))$|(^|/)\.(ssh|aws|gnupg|kube|docker)(/|$)"#,
+        r#"(?i)(^|/)(\.env(\.[a-z0-9_-]+)?|\.netrc|\.pgpass|\.npmrc|\.pypirc|id_(rsa|dsa|ecdsa|ed25519)|credentials(\.json)?|[a-z0-9_-]*\.(pem|key|p12|pfx)|environ|shadow|gshadow|sudoers|\.[a-z]*_history)$|(^|/)\.(ssh|aws|gnupg|kube|docker)(/|$)"#,
     )
 }

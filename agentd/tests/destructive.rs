@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use agentd::testkit::TempDaemon;
+use agentd::testkit::{unlimited, TempDaemon};
 use agentd::Settings;
 use shared::{ApprovalRequest, Client, DecideRequest, Scope, Submitted, Verdict};
 
@@ -47,7 +47,9 @@ async fn none_approved(d: &TempDaemon, what: &str) {
         let mut agent = d.agent("claude-code").await.unwrap();
         match agent.submit(&call(tool, args)).await {
             Ok(Submitted::Decided(o)) if o.approved() => waved.push(format!("{tool} {args}")),
-            Ok(_) | Err(_) => {}
+            Ok(_) => {}
+            // Every corpus call is well formed: a refusal here would hide what agentd decides.
+            Err(e) => panic!("{what}: {tool} {args} was refused: {e}"),
         }
     }
     assert!(
@@ -58,7 +60,11 @@ async fn none_approved(d: &TempDaemon, what: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_destructive_call_passes_with_the_presets() {
-    let d = TempDaemon::start(Settings::default()).unwrap();
+    let d = TempDaemon::start(Settings {
+        limits: unlimited(),
+        ..Settings::default()
+    })
+    .unwrap();
     // Harmless calls do pass, so the presets are on.
     let mut agent = d.agent("claude-code").await.unwrap();
     let harmless = call(
@@ -74,7 +80,11 @@ async fn no_destructive_call_passes_with_the_presets() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_destructive_call_passes_after_a_harmless_one_was_granted_for_the_session() {
-    let d = TempDaemon::start(Settings::default()).unwrap();
+    let d = TempDaemon::start(Settings {
+        limits: unlimited(),
+        ..Settings::default()
+    })
+    .unwrap();
     let mut op = d.operator("alice").await.unwrap();
     for harmless in ["make test", "npm run build"] {
         let mut agent = d.agent("claude-code").await.unwrap();
@@ -101,7 +111,11 @@ async fn no_destructive_call_passes_after_a_harmless_one_was_granted_for_the_ses
 async fn the_example_configs_old_regex_rule_no_longer_lets_them_through() {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/agentd.toml");
     let settings = Settings::load(&example).unwrap();
-    let d = TempDaemon::start(settings).unwrap();
+    let d = TempDaemon::start(Settings {
+        limits: unlimited(),
+        ..settings
+    })
+    .unwrap();
     // The bypasses the old rule had, on the tool it was written for.
     let mut agent: Client = d.agent("codex").await.unwrap();
     for line in [

@@ -75,7 +75,9 @@ fn replay(
     mode: &str,
 ) -> Result<String, Box<dyn std::error::Error>> {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_agentd"));
-    cmd.env_remove("AGENTD_CONFIG").arg("replay");
+    cmd.env_remove("AGENTD_CONFIG")
+        .env("XDG_CONFIG_HOME", "/nonexistent/agentd-bench-config")
+        .arg("replay");
     if let Some(config) = config {
         cmd.arg("--config").arg(config);
     }

@@ -53,7 +53,8 @@ enum Command {
     /// would be asked.
     ///
     /// The trace is JSON Lines, one call a line: {"tool_name", "tool_input", "session",
-    /// "agent", ...}. A private agentd (in memory, with --config's settings) answers each call;
+    /// "agent", ...}. A private agentd (in memory, with the config agentd would start with)
+    /// answers each call;
     /// a simulated operator approves every call that reaches a person, with the scope
     /// --operator names. The last line reads `asked N of M calls (P%); after the first 20 of
     /// each session: n of m (p%)`. Exit 0, 1 for a bad config, 2 for a bad trace.
@@ -78,7 +79,14 @@ fn main() -> ExitCode {
             trace,
             operator,
             json,
-        }) => return replay::run(args.config.as_deref(), *operator, trace, *json),
+        }) => {
+            // The same config agentd itself would start with.
+            let config = args
+                .config
+                .clone()
+                .or_else(|| agentd::config::default_config_path().filter(|p| p.exists()));
+            return replay::run(config.as_deref(), *operator, trace, *json);
+        }
         None => {}
     }
     tracing_subscriber::fmt()

@@ -42,6 +42,8 @@ fn replay(args: &[&str]) -> Output {
         .arg("replay")
         .args(args)
         .env_remove("AGENTD_CONFIG")
+        // No config of the machine's own: only what a test names.
+        .env("XDG_CONFIG_HOME", "/nonexistent/agentd-test-config")
         .output()
         .unwrap()
 }

@@ -283,11 +283,26 @@ struct DefaultsSection {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ToolEntry {
+pub(crate) struct ToolEntry {
     name: String,
     requires_approval: Option<bool>,
     approval_timeout_secs: Option<u64>,
     risk: Option<Risk>,
+}
+
+impl ToolEntry {
+    /// The tool as specified, with the defaults filled in (approval required unless it says
+    /// otherwise), checked.
+    pub(crate) fn into_spec(self, timeout_secs: u64, risk: Risk) -> Result<ToolSpec, String> {
+        let spec = ToolSpec {
+            requires_approval: self.requires_approval.unwrap_or(true),
+            approval_timeout_secs: self.approval_timeout_secs.unwrap_or(timeout_secs),
+            risk: self.risk.unwrap_or(risk),
+            name: self.name,
+        };
+        validate_spec(&spec)?;
+        Ok(spec)
+    }
 }
 
 impl Settings {
@@ -534,15 +549,9 @@ impl Settings {
             .map_err(fail)?;
         }
         for entry in file.tools {
-            let spec = ToolSpec {
-                requires_approval: entry.requires_approval.unwrap_or(true),
-                approval_timeout_secs: entry
-                    .approval_timeout_secs
-                    .unwrap_or(settings.default_timeout_secs),
-                risk: entry.risk.unwrap_or(settings.default_risk),
-                name: entry.name,
-            };
-            validate_spec(&spec).map_err(|m| fail(format!("[[tool]] {m}")))?;
+            let spec = entry
+                .into_spec(settings.default_timeout_secs, settings.default_risk)
+                .map_err(|m| fail(format!("[[tool]] {m}")))?;
             if settings.tools.iter().any(|t| t.name == spec.name) {
                 return Err(fail(format!("[[tool]] '{}' is defined twice", spec.name)));
             }

@@ -7,7 +7,7 @@ use serde::Deserialize;
 use shared::{Risk, ToolSpec};
 
 use crate::commands::{CommandEntry, CommandRule, ShellTool};
-use crate::registry::validate_spec;
+use crate::config::ToolEntry;
 use crate::rules::{Rule, RuleEntry};
 
 /// The presets agentd knows, in the order they apply, with their text.
@@ -48,15 +48,6 @@ struct File {
     commands: Vec<CommandEntry>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ToolEntry {
-    name: String,
-    requires_approval: Option<bool>,
-    approval_timeout_secs: Option<u64>,
-    risk: Option<Risk>,
-}
-
 /// Checks that every name is a preset agentd knows.
 pub fn check_names(names: &[String]) -> Result<(), String> {
     for name in names {
@@ -81,13 +72,9 @@ pub fn load(name: &str, default_timeout_secs: u64) -> Result<Preset, String> {
         toml::from_str(text).map_err(|e| format!("the {name} preset: {}", e.message()))?;
     let mut tools = Vec::new();
     for entry in file.tools {
-        let spec = ToolSpec {
-            requires_approval: entry.requires_approval.unwrap_or(true),
-            approval_timeout_secs: entry.approval_timeout_secs.unwrap_or(default_timeout_secs),
-            risk: entry.risk.unwrap_or(Risk::Medium),
-            name: entry.name,
-        };
-        validate_spec(&spec).map_err(|m| format!("the {name} preset: {m}"))?;
+        let spec = entry
+            .into_spec(default_timeout_secs, Risk::Medium)
+            .map_err(|m| format!("the {name} preset: {m}"))?;
         tools.push(spec);
     }
     let rules = file

@@ -182,6 +182,7 @@ pub fn decide(
         }
     };
     let mut uncovered = Vec::new();
+    let mut covered: Vec<String> = Vec::new();
     for command in &commands {
         let shown = shown(command);
         if let Some(rule) = rules
@@ -195,20 +196,24 @@ pub fn decide(
         }
         let approved = rules
             .iter()
-            .any(|r| r.verdict == Verdict::Approve && r.covers(command));
+            .find(|r| r.verdict == Verdict::Approve && r.covers(command));
         let why_not = match approved {
-            false => Some("no command rule covers it"),
-            true => disqualified(command, secrets),
+            None => Some("no command rule covers it"),
+            Some(rule) => {
+                covered.push(format!("{} ({})", command.program(), rule.name));
+                disqualified(command, secrets)
+            }
         };
         if let Some(why) = why_not {
             uncovered.push(format!("{shown} ({why})"));
         }
     }
     if uncovered.is_empty() {
-        let programs: Vec<&str> = commands.iter().map(Command::program).collect();
+        // Each command with the rule that covers it, so people see what decided.
+        covered.dedup();
         return Some(CommandVerdict {
             verdict: Some(Verdict::Approve),
-            reason: format!("every command only reads: {}", programs.join(", ")),
+            reason: format!("every command only reads: {}", covered.join(", ")),
         });
     }
     ask(format!("not covered: {}", uncovered.join("; ")))

@@ -162,24 +162,17 @@ async fn handle(stream: LocalStream, ctx: Arc<Context>, slot: Option<Slot>) {
 async fn greet(stream: LocalStream, ctx: Arc<Context>, slot: Option<Slot>) -> Option<Session> {
     let creds = stream.peer_creds();
     let mut conn = Connection::new(stream);
-    let creds = match creds {
-        Ok(c) => c,
-        Err(e) => {
-            // Never treat a caller we cannot identify as anyone.
-            tracing::warn!("refusing a connection whose credentials cannot be read: {e}");
-            let _ = send_error(
-                &mut conn,
-                ErrorCode::Forbidden,
-                "cannot read your credentials".into(),
-            )
-            .await;
-            return None;
-        }
+    // Never treat a caller we cannot identify as anyone: no credentials, no uid in them, or
+    // no slot (admission could not read them either) is one refusal.
+    let identified = match &creds {
+        Ok(c) => c.euid().zip(slot).map(|(uid, slot)| (c.pid(), uid, slot)),
+        Err(_) => None,
     };
-    let pid = creds.pid().and_then(|p| u32::try_from(p).ok());
-    let uid = creds.euid();
-    let (Some(known_uid), Some(mut slot)) = (uid, slot) else {
-        tracing::warn!(?pid, "refusing a connection without a uid");
+    let Some((pid, known_uid, mut slot)) = identified else {
+        match creds {
+            Err(e) => tracing::warn!("refusing a connection whose credentials cannot be read: {e}"),
+            Ok(_) => tracing::warn!("refusing a connection without a uid"),
+        }
         let _ = send_error(
             &mut conn,
             ErrorCode::Forbidden,
@@ -188,6 +181,8 @@ async fn greet(stream: LocalStream, ctx: Arc<Context>, slot: Option<Slot>) -> Op
         .await;
         return None;
     };
+    let pid = pid.and_then(|p| u32::try_from(p).ok());
+    let uid = Some(known_uid);
     // Every frame, the hello's too, must finish in time and fit the uid's share of memory.
     conn.limit_frames(FrameLimits {
         deadline: ctx.frame_timeout,

@@ -27,9 +27,14 @@ use crate::intake::{admit as admit_request, check_decision};
 use crate::limits::{RateLimiter, RefusalLog};
 use crate::lineage::ancestry;
 use crate::operators::{user_name, Operators};
-use crate::queue::{AgentKey, Caller, Queue, QueueError, Submission, Waiter};
-use crate::registry::{RegisterError, Registry};
+use crate::queue::{Caller, Queue, QueueError, Submission, Waiter};
+use crate::registry::Registry;
 use crate::{history, store};
+
+mod admit;
+mod agent;
+
+use admit::{admit, refuse_connection};
 
 /// The longest agent or operator name accepted in a hello.
 const MAX_NAME: usize = 128;
@@ -109,32 +114,6 @@ pub async fn serve(
 const FAILURE_DRAIN: Duration = Duration::from_secs(1);
 
 type LocalSocketListener = interprocess::local_socket::tokio::Listener;
-
-/// A slot for a new connection, by the uid the kernel reports (an operator's uid may use the
-/// reserve), or why not. A connection whose credentials cannot be read gets a slot as nobody
-/// in particular, and `greet` refuses it.
-fn admit(stream: &LocalStream, ctx: &Context) -> Result<Option<Slot>, String> {
-    let Ok(creds) = stream.peer_creds() else {
-        return Ok(None);
-    };
-    let Some(uid) = creds.euid() else {
-        return Ok(None);
-    };
-    let operator = ctx.operators.allows(uid, creds.egid());
-    ctx.connections.admit(uid, operator).map(Some)
-}
-
-/// Over a connection limit: say so and close, without reading more than the hello.
-async fn refuse_connection(stream: LocalStream, why: String) {
-    tracing::warn!("refusing a connection: {why}");
-    let mut conn = Connection::new(stream);
-    let refusal = async {
-        // Take the hello first, so the client is reading when the refusal arrives.
-        let _ = conn.recv_frame().await;
-        send_error(&mut conn, ErrorCode::LimitReached, why).await
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(1), refusal).await;
-}
 
 /// Who is on the other end, as the kernel and the hello tell it.
 #[derive(Debug, Clone)]
@@ -676,117 +655,6 @@ impl Session {
             more: false,
         })
         .await
-    }
-
-    /// A registration: from an operator's connection it applies to everyone as given; from
-    /// an agent it applies to that agent's own requests and only ever tightens. Rate-limited
-    /// like requests, and audited.
-    async fn register_tool(&self, spec: shared::ToolSpec) -> ServerMsg {
-        let ctx = Arc::clone(&self.ctx);
-        let key = (self.peer.uid, self.peer.name.clone());
-        let by_operator = self.peer.role == Role::Operator && self.peer.is_operator;
-        if !by_operator {
-            if let Err(refusal) = self.take_rate(&key) {
-                return ServerMsg::Error(refusal);
-            }
-        }
-        let registered = match by_operator {
-            true => ctx.registry.register_for_everyone(spec),
-            false => ctx.registry.register_for_agent(&key, spec),
-        };
-        let spec = match registered {
-            Ok(spec) => spec,
-            Err(RegisterError::Invalid(message)) => {
-                return ServerMsg::Error(WireError {
-                    code: ErrorCode::InvalidRequest,
-                    message,
-                })
-            }
-            Err(RegisterError::Limit(message)) => {
-                self.audit_refusal("registration_limit", &message);
-                return ServerMsg::Error(WireError {
-                    code: ErrorCode::LimitReached,
-                    message,
-                });
-            }
-        };
-        let applies_to = if by_operator {
-            "everyone"
-        } else {
-            "this agent"
-        };
-        tracing::info!(tool = %spec.name, requires_approval = spec.requires_approval,
-            timeout_secs = spec.approval_timeout_secs, risk = %spec.risk,
-            by = %self.peer.name, applies_to, "tool registered");
-        let event = store::daemon_event(
-            "tool_registered",
-            &self.peer.name,
-            serde_json::json!({
-                "tool": spec.name,
-                "requires_approval": spec.requires_approval,
-                "approval_timeout_secs": spec.approval_timeout_secs,
-                "risk": spec.risk.as_str(),
-                "applies_to": applies_to,
-                "by_operator": by_operator,
-                "agent_pid": self.peer.pid,
-                "agent_uid": self.peer.uid,
-            }),
-        );
-        let seq = ctx.queue.store().enqueue(None, Some(event), Vec::new());
-        match ctx.queue.store().durable(seq).await {
-            Ok(()) => ServerMsg::ToolRegistered(spec),
-            Err(e) => internal(e.to_string()),
-        }
-    }
-
-    /// Takes a token from the agent's rate limit, or the refusal to send (audited).
-    fn take_rate(&self, key: &AgentKey) -> Result<(), WireError> {
-        let now = Instant::now();
-        let uid = self.peer.uid.map_or("unknown".into(), |u| u.to_string());
-        // The user's bucket first: a new name per connection does not get a fresh allowance.
-        let (who, (rate, burst), wait) = match self.ctx.uid_rate.take(&(key.0, String::new()), now)
-        {
-            Err(wait) => (
-                format!("the agents of uid {uid} together are over their"),
-                self.ctx.uid_rate.limits(),
-                wait,
-            ),
-            Ok(()) => match self.ctx.rate.take(key, now) {
-                Ok(()) => return Ok(()),
-                Err(wait) => (
-                    format!("agent {} (uid {uid}) is over its", self.peer.name),
-                    self.ctx.rate_description(),
-                    wait,
-                ),
-            },
-        };
-        let limits = format!("{rate} requests a second, bursts of {burst}");
-        self.audit_refusal("rate_limited", &limits);
-        Err(WireError {
-            code: ErrorCode::LimitReached,
-            message: format!(
-                "{who} limit of {limits}; try again in {} ms",
-                wait.as_millis().max(1)
-            ),
-        })
-    }
-
-    /// Only the agent that raised a request (its uid and name) may wait on it or withdraw it:
-    /// another agent must not learn its outcome or end it.
-    async fn own(&self, id: uuid::Uuid) -> Result<(), WireError> {
-        let me = (self.peer.uid, self.peer.name.clone());
-        match self.ctx.queue.owner(id).await {
-            Ok(Some(owner)) if owner == me => Ok(()),
-            Ok(Some(_)) => Err(WireError {
-                code: ErrorCode::Forbidden,
-                message: format!(
-                    "request {id} was raised by another agent; only the agent that raised it (its uid and name) may wait on it or withdraw it"
-                ),
-            }),
-            // Let the queue say it does not exist, as it always has.
-            Ok(None) => Ok(()),
-            Err(e) => Err(e.into()),
-        }
     }
 
     fn identity(&self) -> AgentIdentity {

@@ -28,6 +28,11 @@ use crate::intake::Admitted;
 use crate::lineage::{Lineage, Proc};
 use crate::store::{self, Delivery, RowWrite, Store, StoreError};
 
+mod who_decides;
+
+use who_decides::own_request;
+pub use who_decides::Approver;
+
 /// The name decisions made by agentd itself carry.
 pub const AGENTD: &str = "agentd";
 
@@ -83,32 +88,6 @@ pub struct Caller {
     pub pid: Option<u32>,
     /// The caller's process and its ancestors, nearest first, read when it asked.
     pub chain: Vec<Proc>,
-}
-
-/// A parent agent the config allows to approve its children's requests (by default a
-/// parent may only deny or escalate).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Approver {
-    /// The parent's kernel uid.
-    pub uid: u32,
-    /// The name the parent gives in its hello.
-    pub agent: String,
-    /// The highest risk it may approve.
-    pub max_risk: shared::Risk,
-    /// The tools it may approve; every tool when `None`.
-    pub tools: Option<Vec<String>>,
-}
-
-impl Approver {
-    fn allows(&self, reviewer: &AgentKey, view: &RequestView) -> bool {
-        reviewer.0 == Some(self.uid)
-            && reviewer.1 == self.agent
-            && view.risk <= self.max_risk
-            && self
-                .tools
-                .as_ref()
-                .is_none_or(|tools| tools.contains(&view.tool))
-    }
 }
 
 /// The queue's knobs.
@@ -1445,36 +1424,6 @@ fn review_event(
 
 /// The longest a grant may last: 30 days.
 pub const MAX_GRANT_TTL_SECS: u64 = 30 * 86_400;
-
-/// The refusal for a decider or reviewer inside the process tree that raised `entry`: the
-/// requesting process itself, or a descendant of it or of its runtime.
-fn own_request(entry: &Entry, caller: &Caller) -> Option<String> {
-    let id = short(&entry.view.id);
-    let inside = if entry.lineage.roots.is_empty() {
-        // Restored after a restart, or its process was already gone: compare pids.
-        let agent_pid = entry.view.agent.pid?;
-        caller.pid == Some(agent_pid) || caller.chain.iter().any(|p| p.pid == agent_pid)
-    } else {
-        entry.lineage.contains_descendant(&caller.chain)
-    };
-    if !inside {
-        return None;
-    }
-    let raised_by = match entry.lineage.roots.get(1) {
-        Some(runtime) => format!(
-            "pid {} (started by pid {})",
-            entry.view.agent.pid.map_or("?".into(), |p| p.to_string()),
-            runtime.pid
-        ),
-        None => format!(
-            "pid {}",
-            entry.view.agent.pid.map_or("?".into(), |p| p.to_string())
-        ),
-    };
-    Some(format!(
-        "request {id} was raised by {raised_by}, and this process is or descends from one of them: a process may not decide its own request"
-    ))
-}
 
 /// The decision a grant gives a request it answers.
 fn grant_decision(grant: &GrantView, at: DateTime<Utc>) -> Decision {

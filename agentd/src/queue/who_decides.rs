@@ -1,0 +1,64 @@
+//! Who may decide a request besides the operators, and who never may: the parent agents the
+//! config empowers to approve, and the refusal for anyone inside the process tree that raised
+//! the request.
+
+use shared::request_id::short;
+use shared::RequestView;
+
+use super::{AgentKey, Caller, Entry};
+
+/// A parent agent the config allows to approve its children's requests (by default a
+/// parent may only deny or escalate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approver {
+    /// The parent's kernel uid.
+    pub uid: u32,
+    /// The name the parent gives in its hello.
+    pub agent: String,
+    /// The highest risk it may approve.
+    pub max_risk: shared::Risk,
+    /// The tools it may approve; every tool when `None`.
+    pub tools: Option<Vec<String>>,
+}
+
+impl Approver {
+    pub(super) fn allows(&self, reviewer: &AgentKey, view: &RequestView) -> bool {
+        reviewer.0 == Some(self.uid)
+            && reviewer.1 == self.agent
+            && view.risk <= self.max_risk
+            && self
+                .tools
+                .as_ref()
+                .is_none_or(|tools| tools.contains(&view.tool))
+    }
+}
+
+/// The refusal for a decider or reviewer inside the process tree that raised `entry`: the
+/// requesting process itself, or a descendant of it or of its runtime.
+pub(super) fn own_request(entry: &Entry, caller: &Caller) -> Option<String> {
+    let id = short(&entry.view.id);
+    let inside = if entry.lineage.roots.is_empty() {
+        // Restored after a restart, or its process was already gone: compare pids.
+        let agent_pid = entry.view.agent.pid?;
+        caller.pid == Some(agent_pid) || caller.chain.iter().any(|p| p.pid == agent_pid)
+    } else {
+        entry.lineage.contains_descendant(&caller.chain)
+    };
+    if !inside {
+        return None;
+    }
+    let raised_by = match entry.lineage.roots.get(1) {
+        Some(runtime) => format!(
+            "pid {} (started by pid {})",
+            entry.view.agent.pid.map_or("?".into(), |p| p.to_string()),
+            runtime.pid
+        ),
+        None => format!(
+            "pid {}",
+            entry.view.agent.pid.map_or("?".into(), |p| p.to_string())
+        ),
+    };
+    Some(format!(
+        "request {id} was raised by {raised_by}, and this process is or descends from one of them: a process may not decide its own request"
+    ))
+}

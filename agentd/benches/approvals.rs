@@ -140,6 +140,7 @@ async fn one_run(d: &TempDaemon) -> Result<Duration, Box<dyn std::error::Error>>
                 operator: "bench".into(),
                 reason: None,
                 scope: shared::Scope::Once,
+                grant: None,
             })
             .await?;
             decided += 1;

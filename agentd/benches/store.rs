@@ -235,6 +235,7 @@ async fn decided_throughput(d: &TempDaemon) -> Result<f64, Error> {
                     operator: "bench".into(),
                     reason: None,
                     scope: shared::Scope::Once,
+                    grant: None,
                 };
                 if decider.decide(&req).await.is_err() {
                     return;

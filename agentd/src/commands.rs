@@ -89,6 +89,9 @@ impl CommandRule {
     /// Whether the rule covers one simple command: a prefix matches its words and no
     /// refused flag is among its arguments.
     pub fn covers(&self, command: &Command) -> bool {
+        if !from_the_system(command) {
+            return false;
+        }
         let program = command.program();
         let words: Vec<&str> = command.argv.iter().map(|w| w.text.as_str()).collect();
         let prefix_ok = self.prefixes.iter().any(|p| {
@@ -102,6 +105,27 @@ impl CommandRule {
                 self.refuse_flags.iter().any(|r| r == flag || r == &w.text)
             })
     }
+}
+
+/// Whether the program is found where the system keeps programs: by name alone (looked up
+/// in `PATH`, which no variable in the line changed; see `disqualified`) or in a system
+/// folder. `./ls` or `/tmp/x/ls` is whatever someone put there, not `ls`.
+pub fn from_the_system(command: &Command) -> bool {
+    const SYSTEM: [&str; 6] = [
+        "/bin/",
+        "/usr/bin/",
+        "/usr/local/bin/",
+        "/sbin/",
+        "/usr/sbin/",
+        "/opt/homebrew/bin/",
+    ];
+    let written = command.argv.first().map_or("", |w| w.text.as_str());
+    !written.contains('/')
+        || SYSTEM.iter().any(|dir| {
+            written
+                .strip_prefix(dir)
+                .is_some_and(|rest| !rest.contains('/'))
+        })
 }
 
 /// Compiles a set of rules and checks every rule's examples against the whole set, as calls
@@ -147,6 +171,13 @@ pub struct CommandVerdict {
     pub verdict: Option<Verdict>,
     /// For people: what decided, or which parts were not covered.
     pub reason: String,
+    /// The commands no rule approves (each with why a rule that covers it still asks, if one
+    /// does), for grant options; `None` when the line was not understood, so nothing but an
+    /// exact grant may answer it.
+    pub uncovered: Option<Vec<(Command, Option<&'static str>)>>,
+    /// Whether the line changes folder (`cd`, `pushd`, `popd`) before or between commands,
+    /// so that a relative path in it may not be relative to the agent's working folder.
+    pub changes_dir: bool,
 }
 
 /// Decides a call of `tool` with `args`, if `tool` is a shell tool; `None` otherwise.
@@ -162,6 +193,8 @@ pub fn decide(
         Some(CommandVerdict {
             verdict: None,
             reason,
+            uncovered: None,
+            changes_dir: true,
         })
     };
     let line = match args.pointer(&shell.pointer) {
@@ -181,7 +214,11 @@ pub fn decide(
             return ask(format!("the command is not fully understood: {why}"))
         }
     };
+    let changes_dir = commands
+        .iter()
+        .any(|c| matches!(c.program(), "cd" | "pushd" | "popd"));
     let mut uncovered = Vec::new();
+    let mut needed = Vec::new();
     let mut covered: Vec<String> = Vec::new();
     for command in &commands {
         let shown = shown(command);
@@ -192,20 +229,23 @@ pub fn decide(
             return Some(CommandVerdict {
                 verdict: Some(Verdict::Deny),
                 reason: format!("{shown}: denied by command rule {}", rule.name),
+                uncovered: None,
+                changes_dir: true,
             });
         }
         let approved = rules
             .iter()
             .find(|r| r.verdict == Verdict::Approve && r.covers(command));
         let why_not = match approved {
-            None => Some("no command rule covers it"),
+            None => Some((None, "no command rule covers it")),
             Some(rule) => {
                 covered.push(format!("{} ({})", command.program(), rule.name));
-                disqualified(command, secrets)
+                disqualified(command, secrets).map(|why| (Some(why), why))
             }
         };
-        if let Some(why) = why_not {
+        if let Some((blocker, why)) = why_not {
             uncovered.push(format!("{shown} ({why})"));
+            needed.push((command.clone(), blocker));
         }
     }
     if uncovered.is_empty() {
@@ -214,19 +254,51 @@ pub fn decide(
         return Some(CommandVerdict {
             verdict: Some(Verdict::Approve),
             reason: format!("every command only reads: {}", covered.join(", ")),
+            uncovered: Some(Vec::new()),
+            changes_dir,
         });
     }
-    ask(format!("not covered: {}", uncovered.join("; ")))
+    Some(CommandVerdict {
+        verdict: None,
+        reason: format!("not covered: {}", uncovered.join("; ")),
+        uncovered: Some(needed),
+        changes_dir,
+    })
 }
 
 /// Why a command a rule covers still needs a person, if it does.
-fn disqualified(command: &Command, secrets: &Regex) -> Option<&'static str> {
-    if command.argv.is_empty() {
+pub fn disqualified(command: &Command, secrets: &Regex) -> Option<&'static str> {
+    if !command.argv.is_empty() && command.argv.iter().any(|w| !w.literal) {
+        return Some(COMPUTED_WORD);
+    }
+    blocked(command, secrets)
+}
+
+/// Why a rule covering a command would still ask.
+pub const COMPUTED_WORD: &str = "a word is computed when it runs";
+
+/// Why no grant or rule may answer a command, computed words aside: those matter to a rule,
+/// whose refused flags a computed word could hide, not to a grant of "any arguments".
+pub fn blocked(command: &Command, secrets: &Regex) -> Option<&'static str> {
+    if command.redirects.iter().any(|r| r.writes()) && !command.argv.is_empty() {
+        return Some(WRITES);
+    }
+    blocked_but_writes(command, secrets)
+}
+
+/// Why a rule covering a command would still ask when it writes through a redirection.
+pub const WRITES: &str = "it writes to a file";
+
+/// [`blocked`], writing redirections aside: a folder grant may cover where they write.
+pub fn blocked_but_writes(command: &Command, secrets: &Regex) -> Option<&'static str> {
+    if command
+        .env
+        .iter()
+        .any(|name| !crate::shell::harmless_variable(name))
+    {
+        Some("it sets a variable that can change what runs")
+    } else if command.argv.is_empty() {
         Some("a redirection alone")
-    } else if command.argv.iter().any(|w| !w.literal) {
-        Some("a word is computed when it runs")
-    } else if command.redirects.iter().any(|r| r.writes()) {
-        Some("it writes to a file")
     } else if command.via.iter().any(|v| v == "sudo" || v == "doas") {
         Some("it runs as another user")
     } else if command.argv.iter().any(|w| secrets.is_match(&w.text)) {

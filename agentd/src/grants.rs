@@ -3,7 +3,10 @@
 //! session scope, until it expires or is revoked.
 //!
 //! Unlike a cache keyed on the tool alone, "allow for this session" on a shell tool allows that
-//! one command, not every command. The set is an LRU of bounded size: when it is full, the
+//! one command, not every command. A wider grant (an option the request offered: commands by
+//! prefix, file changes under a folder, a host, a tool) covers a later call of the same agent
+//! only when it covers everything the call reaches (`reach`): every command no rule approves,
+//! every file it changes. The set is an LRU of bounded size: when it is full, the
 //! grant used longest ago is dropped (and recorded as ended, so a restart does not bring it
 //! back).
 //!
@@ -15,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
 use shared::request_id::IdPrefix;
-use shared::{AgentIdentity, GrantView, Scope};
+use shared::{AgentIdentity, GrantCover, GrantView, Scope, Verdict};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -43,10 +46,23 @@ fn key_of(g: &GrantView) -> Key {
     }
 }
 
+use crate::reach::{paths, Reach};
+
+/// Whether `grant` is a folder grant that holds `file`.
+fn in_folder(grant: &GrantView, file: &std::path::Path) -> bool {
+    matches!(&grant.covers, GrantCover::Folder { dir } if paths::inside(file, std::path::Path::new(dir)))
+}
+
+/// The agent a wider grant belongs to: kernel uid and name.
+type Owner = (Option<u32>, String);
+
 /// The grants in force, most recently used last.
 pub struct Grants {
     capacity: usize,
+    /// Exact-arguments grants.
     by_key: HashMap<Key, Uuid>,
+    /// Wider grants, by agent.
+    wide: HashMap<Owner, Vec<Uuid>>,
     /// The grant, its last use, and when it ends on the monotonic clock.
     by_id: HashMap<Uuid, (GrantView, u64, Instant)>,
     /// Last use → grant, for eviction.
@@ -59,6 +75,7 @@ impl Grants {
         Grants {
             capacity: capacity.max(1),
             by_key: HashMap::new(),
+            wide: HashMap::new(),
             by_id: HashMap::new(),
             recency: BTreeMap::new(),
             tick: 0,
@@ -77,7 +94,17 @@ impl Grants {
     fn remove(&mut self, id: Uuid) -> Option<GrantView> {
         let (grant, used, _) = self.by_id.remove(&id)?;
         self.recency.remove(&used);
-        self.by_key.remove(&key_of(&grant));
+        if grant.covers == GrantCover::Exact {
+            self.by_key.remove(&key_of(&grant));
+        } else {
+            let owner = (grant.agent_uid, grant.agent.clone());
+            if let Some(ids) = self.wide.get_mut(&owner) {
+                ids.retain(|g| *g != id);
+                if ids.is_empty() {
+                    self.wide.remove(&owner);
+                }
+            }
+        }
         Some(grant)
     }
 
@@ -85,7 +112,8 @@ impl Grants {
     /// room, or were replaced.
     pub fn insert(&mut self, grant: GrantView) -> Vec<GrantView> {
         let mut gone = Vec::new();
-        if let Some(old) = self.by_key.get(&key_of(&grant)).copied() {
+        let exact = grant.covers == GrantCover::Exact;
+        if let Some(old) = self.by_key.get(&key_of(&grant)).copied().filter(|_| exact) {
             gone.extend(self.remove(old));
         }
         while self.by_id.len() >= self.capacity {
@@ -98,15 +126,112 @@ impl Grants {
         // What is left of its wall-clock life, from now on the monotonic clock.
         let left = (grant.expires_at - Utc::now()).to_std().unwrap_or_default();
         let ends = Instant::now() + left;
-        self.by_key.insert(key_of(&grant), id);
+        if exact {
+            self.by_key.insert(key_of(&grant), id);
+        } else {
+            self.wide
+                .entry((grant.agent_uid, grant.agent.clone()))
+                .or_default()
+                .push(id);
+        }
         self.by_id.insert(id, (grant, 0, ends));
         self.touch(id);
         gone
     }
 
-    /// The grant that answers a request, if one does (a session grant before a timeboxed
-    /// one); counts the use. Expired grants found on the way are dropped.
+    /// The grant that answers a request, if one does: an exact grant (a session grant before a
+    /// timeboxed one), else wider grants of the same agent that together cover all the call
+    /// reaches. Counts the use of each; returns the first. Expired grants found on the way are
+    /// dropped.
     pub fn answer(
+        &mut self,
+        tool: &str,
+        args_json: &str,
+        agent: &AgentIdentity,
+        session: Option<&str>,
+        reach: &Reach,
+        now: Instant,
+    ) -> Option<GrantView> {
+        if let Some(exact) = self.answer_exact(tool, args_json, agent, session, now) {
+            return Some(exact);
+        }
+        let used = self.covering(tool, agent, session, reach, now)?;
+        let mut first = None;
+        for id in used {
+            self.touch(id);
+            if let Some((grant, _, _)) = self.by_id.get_mut(&id) {
+                grant.uses += 1;
+                first.get_or_insert_with(|| grant.clone());
+            }
+        }
+        first
+    }
+
+    /// The wider grants that together cover what the call reaches, if some do.
+    fn covering(
+        &mut self,
+        tool: &str,
+        agent: &AgentIdentity,
+        session: Option<&str>,
+        reach: &Reach,
+        now: Instant,
+    ) -> Option<Vec<Uuid>> {
+        let owner = (agent.uid, agent.name.clone());
+        let ids = self.wide.get(&owner)?.clone();
+        let mut live = Vec::new();
+        for id in ids {
+            let Some((grant, _, ends)) = self.by_id.get(&id) else {
+                continue;
+            };
+            if *ends <= now {
+                self.remove(id);
+                continue;
+            }
+            let in_scope = match grant.scope {
+                Scope::Session => session.is_some() && grant.session.as_deref() == session,
+                _ => true,
+            };
+            if in_scope && grant.verdict == Verdict::Approve {
+                live.push(grant.clone());
+            }
+        }
+        let find = |ok: &dyn Fn(&GrantView) -> bool| live.iter().find(|g| ok(g)).map(|g| g.id);
+        let mut used = Vec::new();
+        match reach {
+            Reach::ExactOnly(_) => return None,
+            Reach::Shell { prefixes, writes } => {
+                if prefixes.is_empty() && writes.is_empty() {
+                    return None;
+                }
+                for prefix in prefixes {
+                    used.push(find(&|g| {
+                        g.tool == tool
+                            && matches!(&g.covers, GrantCover::Commands { prefixes } if prefixes.contains(prefix))
+                    })?);
+                }
+                for file in writes {
+                    used.push(find(&|g| in_folder(g, file))?);
+                }
+            }
+            Reach::Files(files) => {
+                if files.is_empty() {
+                    return None;
+                }
+                for file in files {
+                    used.push(find(&|g| in_folder(g, file))?);
+                }
+            }
+            Reach::Host(host) => used.push(find(&|g| {
+                g.tool == tool && matches!(&g.covers, GrantCover::Domain { host: h } if h == host)
+            })?),
+            Reach::Tool => used.push(find(&|g| g.tool == tool && g.covers == GrantCover::Tool)?),
+        }
+        used.dedup();
+        Some(used)
+    }
+
+    /// The exact-arguments grant that answers a request, if one does.
+    fn answer_exact(
         &mut self,
         tool: &str,
         args_json: &str,
@@ -187,7 +312,6 @@ impl Grants {
 mod tests {
     use super::*;
     use chrono::Duration;
-    use shared::Verdict;
 
     fn agent(name: &str, uid: u32) -> AgentIdentity {
         AgentIdentity {
@@ -213,7 +337,12 @@ mod tests {
             created_by: "alice".into(),
             from_request: Uuid::new_v4(),
             uses: 0,
+            covers: GrantCover::Exact,
         }
+    }
+
+    fn only() -> Reach {
+        Reach::ExactOnly("test".into())
     }
 
     const TEST: &str = r#"{"command":"make test"}"#;
@@ -224,7 +353,9 @@ mod tests {
         g.insert(grant(TEST, Scope::Session, Some("s1"), 600));
         let now = Instant::now();
         let me = agent("claude", 1000);
-        let hit = g.answer("shell", TEST, &me, Some("s1"), now).unwrap();
+        let hit = g
+            .answer("shell", TEST, &me, Some("s1"), &only(), now)
+            .unwrap();
         assert_eq!(hit.uses, 1);
         assert!(
             g.answer(
@@ -232,31 +363,48 @@ mod tests {
                 r#"{"command":"make deploy"}"#,
                 &me,
                 Some("s1"),
+                &only(),
                 now
             )
             .is_none(),
             "other arguments"
         );
         assert!(
-            g.answer("shell", TEST, &me, Some("s2"), now).is_none(),
+            g.answer("shell", TEST, &me, Some("s2"), &only(), now)
+                .is_none(),
             "other session"
         );
         assert!(
-            g.answer("shell", TEST, &me, None, now).is_none(),
+            g.answer("shell", TEST, &me, None, &only(), now).is_none(),
             "no session"
         );
         assert!(
-            g.answer("shell", TEST, &agent("codex", 1000), Some("s1"), now)
-                .is_none(),
+            g.answer(
+                "shell",
+                TEST,
+                &agent("codex", 1000),
+                Some("s1"),
+                &only(),
+                now
+            )
+            .is_none(),
             "other agent"
         );
         assert!(
-            g.answer("shell", TEST, &agent("claude", 1001), Some("s1"), now)
-                .is_none(),
+            g.answer(
+                "shell",
+                TEST,
+                &agent("claude", 1001),
+                Some("s1"),
+                &only(),
+                now
+            )
+            .is_none(),
             "same name, other uid"
         );
         assert!(
-            g.answer("exec", TEST, &me, Some("s1"), now).is_none(),
+            g.answer("exec", TEST, &me, Some("s1"), &only(), now)
+                .is_none(),
             "other tool"
         );
     }
@@ -267,14 +415,17 @@ mod tests {
         g.insert(grant(TEST, Scope::Timeboxed { ttl_secs: 60 }, None, 60));
         let now = Instant::now();
         let me = agent("claude", 1000);
-        assert!(g.answer("shell", TEST, &me, Some("any"), now).is_some());
-        assert!(g.answer("shell", TEST, &me, None, now).is_some());
+        assert!(g
+            .answer("shell", TEST, &me, Some("any"), &only(), now)
+            .is_some());
+        assert!(g.answer("shell", TEST, &me, None, &only(), now).is_some());
         assert!(g
             .answer(
                 "shell",
                 TEST,
                 &me,
                 None,
+                &only(),
                 now + std::time::Duration::from_secs(61)
             )
             .is_none());
@@ -296,6 +447,7 @@ mod tests {
                 r#"{"n":1}"#,
                 &agent("claude", 1000),
                 None,
+                &only(),
                 Instant::now()
             )
             .is_some());

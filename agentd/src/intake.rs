@@ -5,13 +5,17 @@ use std::time::Duration;
 
 use shared::{ApprovalRequest, DecideRequest, ErrorCode, Risk, SubjectType, Verdict, WireError};
 
+use shared::GrantOption;
+
 use crate::canonical::CanonError;
 use crate::queue::AgentKey;
+use crate::reach::Reach;
 use crate::registry::{validate_tool_name, Policy, Registry};
 
 /// Limits on the free-text fields, so one request cannot fill an operator's screen.
 pub const MAX_SESSION: usize = 256;
 pub const MAX_SUMMARY: usize = 1024;
+pub const MAX_CWD: usize = 4096;
 
 /// A checked request, ready for the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,6 +32,12 @@ pub struct Admitted {
     pub subject: SubjectType,
     /// A rule's automatic decision: the verdict, the rule's name and its reason.
     pub auto: Option<(shared::Verdict, String, String)>,
+    /// The agent's working folder, as it said.
+    pub cwd: Option<String>,
+    /// What the call reaches, for wider grants.
+    pub reach: Reach,
+    /// The grants a person may make from it, narrowest first.
+    pub grant_options: Vec<GrantOption>,
 }
 
 fn invalid(code: ErrorCode, message: String) -> WireError {
@@ -45,6 +55,15 @@ pub fn admit(
     let args_json = canonical_args(&req.args_json, max_args)?;
     let session = bounded("session", &req.session, MAX_SESSION)?;
     let summary = bounded("summary", &req.summary, MAX_SUMMARY)?;
+    let cwd = bounded("cwd", &req.cwd, MAX_CWD)?;
+    if let Some(dir) = &cwd {
+        if !dir.starts_with('/') || dir.chars().any(char::is_control) {
+            return Err(invalid(
+                ErrorCode::InvalidRequest,
+                "cwd must be an absolute path with no control characters".into(),
+            ));
+        }
+    }
     let Policy {
         spec,
         origin,
@@ -103,7 +122,7 @@ pub fn admit(
             &args,
         )
     });
-    if let Some(found) = commands {
+    if let Some(found) = &commands {
         risk_reasons.push(format!("commands: {}", found.reason));
         let denied = matches!(auto, Some((Verdict::Deny, ..)));
         let rule_approved = matches!(auto, Some((Verdict::Approve, ..)));
@@ -112,20 +131,59 @@ pub fn admit(
             // A text rule approved and the parse agrees: the rule keeps the credit.
             (false, Some(Verdict::Approve)) if rule_approved && !ruled.ask => auto,
             (false, Some(Verdict::Deny)) => {
-                Some((Verdict::Deny, "commands".to_string(), found.reason))
+                Some((Verdict::Deny, "commands".to_string(), found.reason.clone()))
             }
-            (false, Some(Verdict::Approve)) if !ruled.ask => {
-                Some((Verdict::Approve, "commands".to_string(), found.reason))
-            }
+            (false, Some(Verdict::Approve)) if !ruled.ask => Some((
+                Verdict::Approve,
+                "commands".to_string(),
+                found.reason.clone(),
+            )),
             (false, _) => None,
         };
     }
+
+    let mut reach = match &registry.secrets {
+        Some(secrets) => crate::reach::of_call(
+            &registry.shapes,
+            secrets,
+            &req.tool,
+            &args,
+            cwd.as_deref(),
+            commands.as_ref(),
+        ),
+        None => Reach::ExactOnly("the secret-file pattern is not available".into()),
+    };
+    if registry.shapes.file_tool(&req.tool).is_some() {
+        let outside = match (&reach, cwd.as_deref()) {
+            (Reach::Files(files), Some(dir)) => !files
+                .iter()
+                .all(|f| f.starts_with(dir) && f.as_os_str() != dir),
+            _ => true,
+        };
+        if let Reach::ExactOnly(why) = &reach {
+            risk_reasons.push(format!("files: {why}"));
+        }
+        if outside && risk < Risk::High {
+            risk = Risk::High;
+            risk_reasons.push(
+                "raised to high: it changes a file outside the working folder, or where no working folder was given, or that always asks".into(),
+            );
+        }
+    }
+    // A call a rule sent to a person, or a critical one, is answered one call at a time.
+    if ruled.ask || risk == Risk::Critical {
+        reach = Reach::ExactOnly("a rule asks for every such call, or it is critical".into());
+    }
+    let grant_options = crate::reach::options::for_call(&req.tool, &reach, cwd.as_deref());
 
     Ok(Admitted {
         tool: req.tool.clone(),
         args_json,
         session,
         summary,
+        cwd,
+        reach,
+        grant_options,
         requires_approval: spec.requires_approval || ruled.ask,
         timeout,
         risk,
@@ -328,6 +386,7 @@ mod tests {
             operator: "alice".into(),
             reason: Some("no".into()),
             scope: shared::Scope::Once,
+            grant: None,
         };
         assert!(check_decision(&ok).is_ok());
         for operator in ["", "  ", "a\u{1b}[31m", &"x".repeat(129)] {

@@ -21,6 +21,7 @@ pub mod notify;
 pub mod operators;
 pub mod presets;
 pub mod queue;
+pub mod reach;
 pub mod registry;
 pub mod rules;
 pub mod server;

@@ -222,6 +222,7 @@ async fn operator(socket: &Path) -> Result<tokio::task::JoinHandle<()>, ClientEr
                 operator: "loadtest".into(),
                 reason: None,
                 scope: Scope::Once,
+                grant: None,
             };
             if decider.decide(&req).await.is_err() {
                 return;

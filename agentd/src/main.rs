@@ -68,6 +68,9 @@ enum Command {
         /// One JSON document instead of the table
         #[arg(long)]
         json: bool,
+        /// Also list every call that reached a person (session, position, tool, what it did)
+        #[arg(long)]
+        asked: bool,
     },
 }
 
@@ -79,13 +82,22 @@ fn main() -> ExitCode {
             trace,
             operator,
             json,
+            asked,
         }) => {
             // The same config agentd itself would start with.
             let config = args
                 .config
                 .clone()
                 .or_else(|| agentd::config::default_config_path().filter(|p| p.exists()));
-            return replay::run(config.as_deref(), *operator, trace, *json);
+            return replay::run(
+                config.as_deref(),
+                replay::Options {
+                    mode: *operator,
+                    json: *json,
+                    list_asked: *asked,
+                },
+                trace,
+            );
         }
         None => {}
     }

@@ -33,6 +33,8 @@ pub struct Preset {
     pub rules: Vec<Rule>,
     /// Tools whose calls carry a shell command, decided by command rules.
     pub shell_tools: Vec<ShellTool>,
+    /// Tools that change files and that fetch URLs, for folder and host grants.
+    pub shapes: crate::reach::Shapes,
 }
 
 #[derive(Deserialize)]
@@ -46,6 +48,10 @@ struct File {
     shell_tools: Vec<ShellTool>,
     #[serde(default, rename = "command")]
     commands: Vec<CommandEntry>,
+    #[serde(default, rename = "file_tool")]
+    file_tools: Vec<crate::reach::FileTool>,
+    #[serde(default, rename = "fetch_tool")]
+    fetch_tools: Vec<crate::reach::FetchTool>,
 }
 
 /// Checks that every name is a preset agentd knows.
@@ -87,6 +93,10 @@ pub fn load(name: &str, default_timeout_secs: u64) -> Result<Preset, String> {
         tools,
         rules,
         shell_tools: file.shell_tools,
+        shapes: crate::reach::Shapes {
+            file_tools: file.file_tools,
+            fetch_tools: file.fetch_tools,
+        },
     })
 }
 

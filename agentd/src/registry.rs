@@ -91,6 +91,8 @@ pub struct Registry {
     /// Tools whose calls carry a shell command, and the rules deciding on the commands.
     pub shell_tools: Vec<crate::commands::ShellTool>,
     pub command_rules: Vec<crate::commands::CommandRule>,
+    /// File and fetch tools, for folder and host grants.
+    pub shapes: crate::reach::Shapes,
     /// Words naming files that hold secrets; `None` if it could not be built, and then no
     /// command passes without a person.
     pub secrets: Option<regex::Regex>,
@@ -126,6 +128,7 @@ impl Registry {
         );
         let mut rules = settings.rules.clone();
         let mut shell_tools = Vec::new();
+        let mut shapes = crate::reach::Shapes::default();
         let secrets = crate::commands::secret_words()
             .map_err(|e| tracing::error!("the secret-file pattern does not compile: {e}"))
             .ok();
@@ -150,6 +153,21 @@ impl Registry {
                             .into_iter()
                             .filter(|t| !settings.shell_tools.iter().any(|c| c.name == t.name)),
                     );
+                    let own = &settings.shapes;
+                    shapes.file_tools.extend(
+                        preset
+                            .shapes
+                            .file_tools
+                            .into_iter()
+                            .filter(|t| !own.file_tools.iter().any(|c| c.name == t.name)),
+                    );
+                    shapes.fetch_tools.extend(
+                        preset
+                            .shapes
+                            .fetch_tools
+                            .into_iter()
+                            .filter(|t| !own.fetch_tools.iter().any(|c| c.name == t.name)),
+                    );
                     for spec in preset.tools {
                         base.insert(
                             spec.name.clone(),
@@ -168,6 +186,12 @@ impl Registry {
             }
         }
         shell_tools.extend(settings.shell_tools.iter().cloned());
+        shapes
+            .file_tools
+            .extend(settings.shapes.file_tools.iter().cloned());
+        shapes
+            .fetch_tools
+            .extend(settings.shapes.fetch_tools.iter().cloned());
         // The operator's own config may redefine the built-in tool and a preset's: it is
         // trusted.
         for spec in &settings.tools {
@@ -186,6 +210,7 @@ impl Registry {
             rules,
             shell_tools,
             command_rules,
+            shapes,
             secrets,
             default_timeout_secs: settings.default_timeout_secs,
             default_risk: settings.default_risk,

@@ -25,6 +25,15 @@ pub enum OperatorMode {
     Broadest,
 }
 
+/// What to replay and how to show it.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    pub mode: OperatorMode,
+    pub json: bool,
+    /// Also list every call that reached a person.
+    pub list_asked: bool,
+}
+
 /// One recorded call (the trace format of `../shared/traces`).
 #[derive(Deserialize)]
 struct Record {
@@ -33,6 +42,23 @@ struct Record {
     tool_input: serde_json::Value,
     session: String,
     agent: String,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(default)]
+    cwd: Option<String>,
+}
+
+/// A call that reached a person, for `--asked`.
+#[derive(Debug, Clone, Serialize)]
+pub struct AskedCall {
+    pub session: String,
+    /// Its position in the session (the record's `seq`, else counted).
+    pub seq: u64,
+    pub tool: String,
+    /// The command, path or URL it carried, or its arguments, shortened.
+    pub what: String,
+    /// The grant the simulated operator chose.
+    pub grant: String,
 }
 
 /// What happened to the calls of one tool.
@@ -55,6 +81,9 @@ pub struct Report {
     pub later_calls: u64,
     pub later_asked: u64,
     pub tools: BTreeMap<String, ToolCount>,
+    /// Every call that reached a person (only with `--asked`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub asked_calls: Vec<AskedCall>,
 }
 
 impl Report {
@@ -80,7 +109,7 @@ impl Report {
     }
 }
 
-pub fn run(config: Option<&Path>, mode: OperatorMode, trace: &Path, json: bool) -> ExitCode {
+pub fn run(config: Option<&Path>, options: Options, trace: &Path) -> ExitCode {
     let settings = match config {
         Some(path) => match Settings::load(path) {
             Ok(s) => s,
@@ -105,9 +134,9 @@ pub fn run(config: Option<&Path>, mode: OperatorMode, trace: &Path, json: bool) 
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(replay(settings, mode, &records)) {
+    match runtime.block_on(replay(settings, options, &records)) {
         Ok(report) => {
-            print(&report, mode, json);
+            print(&report, options);
             ExitCode::SUCCESS
         }
         Err(e) => {
@@ -135,7 +164,7 @@ fn read_trace(path: &Path) -> Result<Vec<Record>, String> {
 
 async fn replay(
     settings: Settings,
-    mode: OperatorMode,
+    options: Options,
     records: &[Record],
 ) -> Result<Report, String> {
     let dir = tempfile::tempdir().map_err(|e| format!("cannot make a temporary folder: {e}"))?;
@@ -158,12 +187,12 @@ async fn replay(
         ..settings
     };
     let daemon = Daemon::start(settings, &socket).map_err(|e| e.to_string())?;
-    let result = drive(&socket, mode, records).await;
+    let result = drive(&socket, options, records).await;
     daemon.stop().await.map_err(|e| e.to_string())?;
     result
 }
 
-async fn drive(socket: &Path, mode: OperatorMode, records: &[Record]) -> Result<Report, String> {
+async fn drive(socket: &Path, options: Options, records: &[Record]) -> Result<Report, String> {
     let err = |e: shared::ClientError| e.to_string();
     let mut operator = Client::connect(socket, Role::Operator, "replay")
         .await
@@ -188,6 +217,7 @@ async fn drive(socket: &Path, mode: OperatorMode, records: &[Record]) -> Result<
             tool: record.tool_name.clone(),
             args_json: record.tool_input.to_string(),
             session: Some(record.session.clone()),
+            cwd: record.cwd.clone(),
             ..ApprovalRequest::default()
         };
         let tool = report.tools.entry(record.tool_name.clone()).or_default();
@@ -208,10 +238,25 @@ async fn drive(socket: &Path, mode: OperatorMode, records: &[Record]) -> Result<
                 tool.asked += 1;
                 report.asked += 1;
                 report.later_asked += u64::from(later);
-                let scope = match mode {
-                    OperatorMode::Once => Scope::Once,
-                    OperatorMode::Session | OperatorMode::Broadest => Scope::Session,
+                let (scope, grant) = match options.mode {
+                    OperatorMode::Once => (Scope::Once, None),
+                    OperatorMode::Session => (Scope::Session, None),
+                    // The widest option on offer: they come narrowest first.
+                    OperatorMode::Broadest => {
+                        let view = operator.get(&ticket.id.to_string()).await.map_err(err)?;
+                        let widest = view.grant_options.last().map(|o| o.key.clone());
+                        (Scope::Session, widest)
+                    }
                 };
+                if options.list_asked {
+                    report.asked_calls.push(AskedCall {
+                        session: record.session.clone(),
+                        seq: record.seq.unwrap_or(*position),
+                        tool: record.tool_name.clone(),
+                        what: what(&record.tool_input),
+                        grant: grant.clone().unwrap_or_else(|| scope.to_string()),
+                    });
+                }
                 operator
                     .decide(&DecideRequest {
                         id: ticket.id.to_string(),
@@ -219,6 +264,7 @@ async fn drive(socket: &Path, mode: OperatorMode, records: &[Record]) -> Result<
                         operator: "replay".into(),
                         reason: None,
                         scope,
+                        grant,
                     })
                     .await
                     .map_err(err)?;
@@ -236,20 +282,34 @@ async fn drive(socket: &Path, mode: OperatorMode, records: &[Record]) -> Result<
     Ok(report)
 }
 
-fn print(report: &Report, mode: OperatorMode, json: bool) {
+/// What a call carried, in one short line: its command, path or URL, else its arguments.
+fn what(input: &serde_json::Value) -> String {
+    let text = ["command", "cmd", "file_path", "path", "url", "pattern"]
+        .iter()
+        .find_map(|k| match input.get(*k) {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(other @ serde_json::Value::Array(_)) => Some(other.to_string()),
+            _ => None,
+        })
+        .unwrap_or_else(|| input.to_string());
+    let line = shared::text::escape_hidden(&text.replace('\n', " ⏎ "), false).0;
+    shorten(&line, 160)
+}
+
+fn print(report: &Report, options: Options) {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
     // A reader that goes away early (`| head`) ends the output, not the program with a panic.
-    let _ = write_report(&mut out, report, mode, json).and_then(|()| out.flush());
+    let _ = write_report(&mut out, report, options).and_then(|()| out.flush());
 }
 
 fn write_report(
     out: &mut impl std::io::Write,
     report: &Report,
-    mode: OperatorMode,
-    json: bool,
+    options: Options,
 ) -> std::io::Result<()> {
-    if json {
+    let mode = options.mode;
+    if options.json {
         let mut doc = serde_json::to_value(report).unwrap_or_default();
         doc["operator"] = serde_json::json!(format!("{mode:?}").to_lowercase());
         doc["summary"] = serde_json::json!(report.summary());
@@ -274,6 +334,17 @@ fn write_report(
             t.denied_at_once,
             by.join(", ")
         )?;
+    }
+    if !report.asked_calls.is_empty() {
+        writeln!(out, "\nASKED (session#position tool: what → grant chosen)")?;
+        for c in &report.asked_calls {
+            let session = shorten(&c.session, 24);
+            writeln!(
+                out,
+                "{session}#{} {}: {} → {}",
+                c.seq, c.tool, c.what, c.grant
+            )?;
+        }
     }
     writeln!(out, "{}", report.summary())
 }

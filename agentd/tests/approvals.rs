@@ -30,6 +30,7 @@ fn decide(id: &str, verdict: Verdict, operator: &str, reason: Option<&str>) -> D
         operator: operator.into(),
         reason: reason.map(String::from),
         scope: shared::Scope::Once,
+        grant: None,
     }
 }
 

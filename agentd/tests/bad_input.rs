@@ -58,6 +58,7 @@ impl Scene {
             operator: "alice".into(),
             reason: None,
             scope: shared::Scope::Once,
+            grant: None,
         })
         .await
         .unwrap();
@@ -268,6 +269,7 @@ async fn unknown_malformed_and_ambiguous_ids_are_explained() {
         operator: "alice".into(),
         reason: None,
         scope: shared::Scope::Once,
+        grant: None,
     };
     // An ID that matches nothing.
     let other_first = if s.id.to_string().starts_with('0') {
@@ -349,6 +351,7 @@ async fn deciding_twice_names_the_final_state_and_who_decided() {
         operator: "bob".into(),
         reason: None,
         scope: shared::Scope::Once,
+        grant: None,
     })
     .await
     .unwrap();
@@ -359,6 +362,7 @@ async fn deciding_twice_names_the_final_state_and_who_decided() {
             operator: "carol".into(),
             reason: None,
             scope: shared::Scope::Once,
+            grant: None,
         })
         .await
         .unwrap_err();
@@ -385,6 +389,7 @@ async fn an_agent_connection_may_not_decide_or_list() {
             operator: "sneaky".into(),
             reason: None,
             scope: shared::Scope::Once,
+            grant: None,
         })
         .await
         .unwrap_err();
@@ -462,6 +467,7 @@ async fn oversized_arguments_and_bad_operator_names_are_refused() {
             operator: "eve\u{1b}[2K".into(),
             reason: None,
             scope: shared::Scope::Once,
+            grant: None,
         })
         .await
         .unwrap_err();

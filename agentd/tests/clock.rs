@@ -53,6 +53,9 @@ fn admitted(timeout: Duration) -> Admitted {
         risk_reasons: vec![],
         subject: shared::SubjectType::Tool,
         auto: None,
+        cwd: None,
+        reach: agentd::reach::Reach::ExactOnly("test".into()),
+        grant_options: vec![shared::GrantOption::exact()],
     }
 }
 
@@ -63,6 +66,7 @@ fn approve(id: uuid::Uuid, scope: Scope) -> DecideRequest {
         operator: "alice".into(),
         reason: None,
         scope,
+        grant: None,
     }
 }
 

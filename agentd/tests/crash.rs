@@ -171,6 +171,7 @@ async fn killing_agentd_at_any_moment_loses_nothing_it_acknowledged() {
                     operator: who.clone(),
                     reason: None,
                     scope: shared::Scope::Once,
+                    grant: None,
                 };
                 if op.decide(&req).await.is_ok() {
                     decided.lock().unwrap().insert(id, (state, who));
@@ -198,6 +199,7 @@ async fn killing_agentd_at_any_moment_loses_nothing_it_acknowledged() {
             operator: "closer".into(),
             reason: None,
             scope: shared::Scope::Once,
+            grant: None,
         })
         .await
         .unwrap();

@@ -98,6 +98,7 @@ async fn no_destructive_call_passes_after_a_harmless_one_was_granted_for_the_ses
             operator: "alice".into(),
             reason: None,
             scope: Scope::Session,
+            grant: None,
         })
         .await
         .unwrap();

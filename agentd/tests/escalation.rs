@@ -149,6 +149,7 @@ async fn an_escalation_reaches_the_operators_with_the_parents_note() {
         operator: "alice".into(),
         reason: None,
         scope: shared::Scope::Once,
+        grant: None,
     })
     .await
     .unwrap();

@@ -318,6 +318,7 @@ async fn grants_match_arguments_exactly_and_repeated_keys_are_refused() {
         operator: "alice".into(),
         reason: None,
         scope: shared::Scope::Session,
+        grant: None,
     })
     .await
     .unwrap();

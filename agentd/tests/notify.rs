@@ -119,6 +119,7 @@ async fn a_hanging_or_failing_command_never_holds_up_the_queue() {
             operator: "alice".into(),
             reason: None,
             scope: Scope::Once,
+            grant: None,
         })
         .await
         .unwrap();

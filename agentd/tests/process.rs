@@ -281,6 +281,7 @@ async fn decisions_by_people_are_logged_and_answers_by_policy_are_not_at_info() 
         operator: "alice".into(),
         reason: Some("not today".into()),
         scope: shared::Scope::Once,
+        grant: None,
     })
     .await
     .unwrap();

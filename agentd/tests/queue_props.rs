@@ -56,6 +56,9 @@ fn admitted() -> Admitted {
         risk_reasons: vec![],
         subject: shared::SubjectType::Tool,
         auto: None,
+        cwd: None,
+        reach: agentd::reach::Reach::ExactOnly("test".into()),
+        grant_options: vec![shared::GrantOption::exact()],
     }
 }
 
@@ -117,6 +120,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     operator: "op".into(),
                     reason: None,
                     scope: shared::Scope::Once,
+                    grant: None,
                 };
                 match (queue.decide(&req, Caller::default()).await, t.ended) {
                     (Ok(view), None) => {

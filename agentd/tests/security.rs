@@ -33,6 +33,7 @@ fn approve(id: &str) -> DecideRequest {
         operator: "alice".into(),
         reason: None,
         scope: shared::Scope::Once,
+        grant: None,
     }
 }
 

@@ -61,6 +61,7 @@ async fn decided(d: &TempDaemon, n: usize) -> Vec<uuid::Uuid> {
             operator: "bob".into(),
             reason: Some(format!("no {i}")),
             scope: shared::Scope::Once,
+            grant: None,
         })
         .await
         .unwrap();
@@ -572,6 +573,7 @@ async fn history_and_export_on_thousands_of_requests() {
             operator: who.into(),
             reason: None,
             scope: shared::Scope::Once,
+            grant: None,
         })
         .await
         .unwrap();

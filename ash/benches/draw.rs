@@ -43,6 +43,8 @@ fn request(i: usize) -> RequestView {
         subject: shared::SubjectType::Tool,
         path: Vec::new(),
         reviewer: None,
+        cwd: None,
+        grant_options: Vec::new(),
     }
 }
 

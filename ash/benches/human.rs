@@ -114,6 +114,7 @@ async fn run(runs: usize) -> Result<(), Error> {
             operator: "bench".into(),
             reason: None,
             scope: Scope::Once,
+            grant: None,
         })
         .await?;
         let replied = start.elapsed();

@@ -99,6 +99,7 @@ async fn run(agents: usize) -> Result<(), Error> {
             operator: "bench".into(),
             reason: None,
             scope: Scope::Once,
+            grant: None,
         })
         .await?;
     }

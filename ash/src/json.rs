@@ -28,6 +28,10 @@ pub struct RequestJson {
     pub path: Vec<String>,
     /// The parent agent reviewing it now.
     pub reviewer: Option<String>,
+    /// The agent's working folder, as it said.
+    pub cwd: Option<String>,
+    /// The grants an operator may make from it, narrowest first: `{key, label, covers}`.
+    pub grant_options: Vec<Value>,
 }
 
 #[derive(Serialize)]
@@ -72,6 +76,8 @@ impl From<&RequestView> for RequestJson {
             subject: v.subject.to_string(),
             path: v.path.clone(),
             reviewer: v.reviewer.clone(),
+            cwd: v.cwd.clone(),
+            grant_options: v.grant_options.iter().map(|o| o.to_json()).collect(),
         }
     }
 }

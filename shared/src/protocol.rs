@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 /// The protocol version, defined once. The first frame of every connection carries it.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The largest frame payload either side accepts (1 MiB). Checked before allocating.
 pub const MAX_FRAME_LEN: usize = 1024 * 1024;
@@ -184,6 +184,8 @@ pub struct GrantView {
     pub from_request: Uuid,
     /// How many requests it has answered.
     pub uses: u64,
+    /// What it covers: `Exact` for the same arguments only, or a wider grant option.
+    pub covers: crate::grant::GrantCover,
 }
 
 /// Filters for `History` and `Export`; every field narrows the result.
@@ -250,6 +252,10 @@ pub struct ApprovalRequest {
     /// Missing in a JSON request means `Tool`.
     #[serde(default)]
     pub subject: SubjectType,
+    /// The agent's working folder, as it says: file paths are judged (and folder grants offered)
+    /// relative to it.
+    #[serde(default)]
+    pub cwd: Option<String>,
 }
 
 /// What kind of thing a request asks to do; rules and filters can use it.
@@ -454,6 +460,10 @@ pub struct DecideRequest {
     pub operator: String,
     pub reason: Option<String>,
     pub scope: Scope,
+    /// With a session or timeboxed scope: the key of the request's grant option to make
+    /// (`None` means `exact`).
+    #[serde(default)]
+    pub grant: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -486,6 +496,11 @@ pub struct RequestView {
     pub path: Vec<String>,
     /// The parent agent reviewing it now, if it is not (yet) with the operators.
     pub reviewer: Option<String>,
+    /// The agent's working folder, as it said.
+    pub cwd: Option<String>,
+    /// The grants an operator may make from it, narrowest first (`exact` first); empty for a
+    /// request answered at once.
+    pub grant_options: Vec<crate::grant::GrantOption>,
 }
 
 /// Who asked: the self-declared name plus what the kernel said about the connection.
@@ -689,6 +704,8 @@ mod tests {
             subject: SubjectType::Tool,
             path: Vec::new(),
             reviewer: None,
+            cwd: Some("/srv/app".into()),
+            grant_options: vec![crate::GrantOption::exact()],
         }
     }
 
@@ -726,6 +743,7 @@ mod tests {
                 timeout_ms: Some(1500),
                 risk_hint: Some(Risk::Critical),
                 subject: SubjectType::SecretAccess,
+                cwd: Some("/home/dev/app".into()),
             }),
             ClientMsg::Submit(ApprovalRequest::default()),
             ClientMsg::Attach { id },
@@ -746,7 +764,8 @@ mod tests {
                 verdict: Verdict::Deny,
                 operator: "alice".into(),
                 reason: Some("no".into()),
-                scope: Scope::Once,
+                scope: Scope::Session,
+                grant: Some("commands".into()),
             }),
             ClientMsg::Subscribe,
             ClientMsg::Ping,
@@ -879,10 +898,11 @@ mod tests {
             timeout_ms: Some(1000),
             risk_hint: Some(Risk::High),
             subject: SubjectType::Tool,
+            cwd: None,
         });
         assert_eq!(
             codec::encode(&list).unwrap(),
-            [0, 1, b't', 2, b'{', b'}', 0, 1, 1, b's', 1, 251, 0xe8, 0x03, 1, 2, 0]
+            [0, 1, b't', 2, b'{', b'}', 0, 1, 1, b's', 1, 251, 0xe8, 0x03, 1, 2, 0, 0]
         );
         let time = codec::encode(&now()).unwrap();
         assert_eq!(time[0] as usize, time.len() - 1);

@@ -108,11 +108,12 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
                 ClientMsg::Submit(shared::ApprovalRequest {
                     tool,
                     args_json,
-                    session,
+                    session: session.clone(),
                     summary: None,
                     timeout_ms,
                     risk_hint,
                     subject: shared::SubjectType::Tool,
+                    cwd: session.clone(),
                 })
             }),
         any::<u128>().prop_map(|n| ClientMsg::Attach {
@@ -131,8 +132,9 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
                         Verdict::Deny
                     },
                     operator,
-                    reason,
+                    reason: reason.clone(),
                     scope: shared::Scope::Once,
+                    grant: reason,
                 })
             }
         ),

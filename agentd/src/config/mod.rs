@@ -64,6 +64,9 @@ pub struct Settings {
     pub commands: Vec<crate::commands::CommandEntry>,
     /// Tools whose calls carry a shell command, from `[[shell_tool]]` (beside the presets').
     pub shell_tools: Vec<crate::commands::ShellTool>,
+    /// Tools whose calls change files, from `[[file_tool]]`, and that fetch URLs, from
+    /// `[[fetch_tool]]` (beside the presets'): what folder and host grants look at.
+    pub shapes: crate::reach::Shapes,
     /// The built-in presets in force (`presets` at the top of the file; all of them when the
     /// file does not say).
     pub presets: Vec<String>,
@@ -148,6 +151,7 @@ impl Default for Settings {
             presets: crate::presets::default_names(),
             commands: Vec::new(),
             shell_tools: Vec::new(),
+            shapes: crate::reach::Shapes::default(),
             escalation_window: Duration::from_secs(30),
             max_review_depth: 4,
             review_approvers: Vec::new(),
@@ -191,6 +195,10 @@ struct File {
     commands: Vec<crate::commands::CommandEntry>,
     #[serde(default, rename = "shell_tool")]
     shell_tools: Vec<crate::commands::ShellTool>,
+    #[serde(default, rename = "file_tool")]
+    file_tools: Vec<crate::reach::FileTool>,
+    #[serde(default, rename = "fetch_tool")]
+    fetch_tools: Vec<crate::reach::FetchTool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -536,6 +544,10 @@ impl Settings {
             settings.rules.push(rule);
         }
         settings.shell_tools = file.shell_tools;
+        settings.shapes = crate::reach::Shapes {
+            file_tools: file.file_tools,
+            fetch_tools: file.fetch_tools,
+        };
         settings.commands = file.commands;
         if !settings.commands.is_empty() {
             // Refuse rules whose examples fail now, not at the first call.

@@ -15,8 +15,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use shared::request_id::{short, IdPrefix};
 use shared::{
-    AgentIdentity, DecideRequest, Decision, DecisionSource, ErrorCode, Event, GrantView, Outcome,
-    RequestView, ReviewAction, ReviewDecision, Scope, State, Ticket, Verdict, WireError,
+    AgentIdentity, DecideRequest, Decision, DecisionSource, ErrorCode, Event, GrantCover,
+    GrantView, Outcome, RequestView, ReviewAction, ReviewDecision, Scope, State, Ticket, Verdict,
+    WireError,
 };
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::AbortHandle;
@@ -26,6 +27,7 @@ use uuid::Uuid;
 use crate::grants::Grants;
 use crate::intake::Admitted;
 use crate::lineage::{Lineage, Proc};
+use crate::reach::Reach;
 use crate::store::{self, Delivery, RowWrite, Store, StoreError};
 
 mod who_decides;
@@ -169,6 +171,9 @@ struct Entry {
     /// enforce, whatever the wall clock does meanwhile (`view.expires_at` is for showing and
     /// storing).
     deadline: Instant,
+    /// What the call reaches, for wider grants made while it waits (exact only for requests
+    /// restored after a restart).
+    reach: Reach,
 }
 
 struct Inner {
@@ -350,6 +355,7 @@ impl Queue {
                     review_turn: 0,
                     lineage: Lineage::default(),
                     deadline: Instant::now() + left,
+                    reach: Reach::ExactOnly("restored after a restart".into()),
                 },
             );
             if expires_at <= now {
@@ -417,6 +423,8 @@ impl Queue {
             subject: req.subject,
             path: Vec::new(),
             reviewer: None,
+            cwd: req.cwd,
+            grant_options: req.grant_options,
         };
         let automatic = match (&req.auto, req.requires_approval) {
             (Some((verdict, rule, reason)), _) => Some(Decision {
@@ -452,6 +460,7 @@ impl Queue {
             &view.args_json,
             &view.agent,
             view.session.as_deref(),
+            &req.reach,
             Instant::now(),
         );
         if let Some(grant) = granted {
@@ -527,6 +536,7 @@ impl Queue {
                     review_turn: 0,
                     lineage,
                     deadline,
+                    reach: req.reach.clone(),
                 },
             );
             if let Some(parent) = reviewer {
@@ -579,6 +589,7 @@ impl Queue {
                     review_turn: 0,
                     lineage: Lineage::default(),
                     deadline: Instant::now(),
+                    reach: Reach::ExactOnly("answered at once".into()),
                 },
             );
             self.retire(&mut inner, id);
@@ -859,6 +870,10 @@ impl Queue {
                 Some(Duration::from_secs(ttl_secs))
             }
         };
+        let covers = match self.chosen_grant(inner, id, req) {
+            Ok(covers) => covers,
+            Err(message) => return Attempt::Invalid(message),
+        };
         let grant_id = ttl.map(|_| Uuid::new_v4());
         let decision = Decision {
             state: match req.verdict {
@@ -879,7 +894,7 @@ impl Queue {
             Some((view, seq)) => match (grant_id, ttl) {
                 (Some(grant_id), Some(ttl)) => {
                     let seq = self
-                        .make_grant(inner, &view, req, grant_id, ttl)
+                        .make_grant(inner, &view, req, (grant_id, covers), ttl)
                         .unwrap_or(seq);
                     Attempt::Decided(view, seq)
                 }
@@ -892,6 +907,52 @@ impl Queue {
         }
     }
 
+    /// What the grant a decision makes covers: the request's grant option the decision names
+    /// (`exact` when it names none), or why it cannot be made.
+    fn chosen_grant(
+        &self,
+        inner: &Inner,
+        id: Uuid,
+        req: &DecideRequest,
+    ) -> Result<GrantCover, String> {
+        let Some(key) = req.grant.as_deref().filter(|k| *k != "exact") else {
+            return Ok(GrantCover::Exact);
+        };
+        if req.scope == Scope::Once {
+            return Err(format!(
+                "grant '{key}' goes with a session or timeboxed scope, not once"
+            ));
+        }
+        if req.verdict == Verdict::Deny {
+            return Err(
+                "a denial covers the exact call only; deny with no grant, or grant exact".into(),
+            );
+        }
+        let options = inner
+            .entries
+            .get(&id)
+            .map(|e| e.view.grant_options.clone())
+            .unwrap_or_default();
+        match options.iter().find(|o| o.key == key) {
+            Some(option) => Ok(option.covers.clone()),
+            None => {
+                let offered: Vec<&str> = std::iter::once("exact")
+                    .chain(
+                        options
+                            .iter()
+                            .map(|o| o.key.as_str())
+                            .filter(|k| *k != "exact"),
+                    )
+                    .collect();
+                Err(format!(
+                    "request {} offers no grant '{key}'; it offers {}",
+                    short(&id),
+                    offered.join(", ")
+                ))
+            }
+        }
+    }
+
     /// Records the grant a scoped decision on `view` makes, and answers with it every other
     /// pending request it covers. Returns the number of the last write.
     fn make_grant(
@@ -899,7 +960,7 @@ impl Queue {
         inner: &mut Inner,
         view: &RequestView,
         req: &DecideRequest,
-        grant_id: Uuid,
+        (grant_id, covers): (Uuid, GrantCover),
         ttl: Duration,
     ) -> Option<u64> {
         let at = now();
@@ -920,6 +981,7 @@ impl Queue {
             created_by: req.operator.trim().to_string(),
             from_request: view.id,
             uses: 0,
+            covers,
         };
         for gone in inner.grants.insert(grant.clone()) {
             self.store.enqueue(
@@ -942,6 +1004,7 @@ impl Queue {
                 "session": grant.session,
                 "expires_at": grant.expires_at.to_rfc3339(),
                 "from_request": grant.from_request,
+                "covers": grant.covers.to_json(),
             }),
         );
         let mut seq = self.store.enqueue(
@@ -950,29 +1013,37 @@ impl Queue {
             Vec::new(),
         );
         tracing::info!(grant = %grant.id, scope = %grant.scope, tool = %grant.tool, agent = %grant.agent, "grant made");
-        // The pending requests it covers are answered now too.
-        let covered: Vec<Uuid> = inner
+        // The pending requests of the same agent it covers are answered now too (through the
+        // same test a new request meets).
+        let candidates: Vec<(Uuid, String, String, Option<String>, Reach)> = inner
             .entries
             .values()
             .filter(|e| {
                 e.view.state == State::Pending
-                    && e.view.tool == grant.tool
-                    && e.view.args_json == grant.args_json
                     && e.view.agent.uid == grant.agent_uid
                     && e.view.agent.name == grant.agent
                     && (grant.session.is_none() || e.view.session == grant.session)
             })
-            .map(|e| e.view.id)
+            .map(|e| {
+                (
+                    e.view.id,
+                    e.view.tool.clone(),
+                    e.view.args_json.clone(),
+                    e.view.session.clone(),
+                    e.reach.clone(),
+                )
+            })
             .collect();
-        for other in covered {
+        for (other, tool, args_json, session, reach) in candidates {
             let answered = inner.grants.answer(
-                &grant.tool,
-                &grant.args_json,
+                &tool,
+                &args_json,
                 &view.agent,
-                grant.session.as_deref(),
+                session.as_deref(),
+                &reach,
                 Instant::now(),
             );
-            let Some(used) = answered else { break };
+            let Some(used) = answered else { continue };
             self.finish(inner, other, grant_decision(&used, at));
             seq = self
                 .store

@@ -57,6 +57,40 @@ pub struct Command {
     /// The wrappers that run it, outermost first (`sudo`, `env`, `xargs`, `find -exec`,
     /// `bash -c` ...), empty when the line runs it directly.
     pub via: Vec<String>,
+    /// Variables set for it (`NAME=value cmd`, `env NAME=value cmd`), or, with no program, by
+    /// a bare assignment for the rest of the line; by name.
+    pub env: Vec<String>,
+}
+
+/// Variables that change nothing but output, locale, colour or a test's mode: setting them
+/// for a command leaves it what it is. Any other (`PATH`, `LD_PRELOAD`, `GIT_*`, `PAGER`,
+/// `BASH_ENV`, `NODE_OPTIONS` ...) can make a harmless program run other code.
+pub fn harmless_variable(name: &str) -> bool {
+    const NAMES: [&str; 22] = [
+        "CI",
+        "NODE_ENV",
+        "RUST_BACKTRACE",
+        "RUST_LOG",
+        "RUST_TEST_THREADS",
+        "DEBUG",
+        "FORCE_COLOR",
+        "NO_COLOR",
+        "CLICOLOR",
+        "CLICOLOR_FORCE",
+        "COLUMNS",
+        "LINES",
+        "TERM",
+        "LANG",
+        "LANGUAGE",
+        "TZ",
+        "CARGO_TERM_COLOR",
+        "PYTHONUNBUFFERED",
+        "PYTHONDONTWRITEBYTECODE",
+        "PYTEST_ADDOPTS_COLOR",
+        "GIT_TERMINAL_PROMPT",
+        "NEXT_TELEMETRY_DISABLED",
+    ];
+    NAMES.contains(&name) || name.starts_with("LC_")
 }
 
 impl Command {

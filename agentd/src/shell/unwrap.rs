@@ -15,20 +15,37 @@ pub fn unwrap(command: Command, depth: usize) -> Result<Vec<Command>, Unknown> {
         let inner = match program.as_str() {
             // Run their first non-option argument as the command, with the rest.
             "command" | "builtin" | "exec" | "nohup" | "time" | "unbuffer" => {
-                skip_options(&args, &[], 0)
+                plain(skip_options(&args, &[], 0))
             }
-            "env" => skip_env(&args),
-            "nice" => skip_options(&args, &["-n", "--adjustment"], 0),
-            "timeout" => skip_options(&args, &["-s", "--signal", "-k", "--kill-after"], 1),
-            "stdbuf" => skip_options(&args, &["-i", "-o", "-e"], 0),
-            "sudo" | "doas" => skip_options(
+            "env" => {
+                if args.iter().any(|a| {
+                    let t = a.text.as_str();
+                    t == "-S"
+                        || t.starts_with("--split-string")
+                        || (t.starts_with("-S") && !t.starts_with("--"))
+                }) {
+                    return Err(Unknown(
+                        "env -S splits a string into the command it runs".into(),
+                    ));
+                }
+                let set = env_names(&args);
+                skip_env(&args).map(|words| (words, set))
+            }
+            "nice" => plain(skip_options(&args, &["-n", "--adjustment"], 0)),
+            "timeout" => plain(skip_options(
+                &args,
+                &["-s", "--signal", "-k", "--kill-after"],
+                1,
+            )),
+            "stdbuf" => plain(skip_options(&args, &["-i", "-o", "-e"], 0)),
+            "sudo" | "doas" => plain(skip_options(
                 &args,
                 &[
                     "-u", "-g", "-h", "-p", "-C", "-D", "-r", "-t", "-U", "--user", "--group",
                 ],
                 0,
-            ),
-            "xargs" => skip_options(
+            )),
+            "xargs" => plain(skip_options(
                 &args,
                 &[
                     "-a",
@@ -47,13 +64,13 @@ pub fn unwrap(command: Command, depth: usize) -> Result<Vec<Command>, Unknown> {
                     "--max-lines",
                 ],
                 0,
-            ),
+            )),
             "watch" => {
                 // watch hands its arguments to `sh -c`, joined.
                 let rest = skip_options(&args, &["-n", "--interval", "-d", "--differences"], 0);
                 match rest {
                     Some(words) => return shell_string(current, &words, depth, "watch", out),
-                    None => None,
+                    None => None::<(Vec<Word>, Vec<String>)>,
                 }
             }
             "sh" | "bash" | "dash" | "zsh" | "ksh" | "ash" | "mksh" => {
@@ -81,6 +98,7 @@ pub fn unwrap(command: Command, depth: usize) -> Result<Vec<Command>, Unknown> {
                             argv: command,
                             redirects: Vec::new(),
                             via: with(&current.via, "find -exec"),
+                            env: current.env.clone(),
                         },
                         depth,
                     )?);
@@ -91,7 +109,7 @@ pub fn unwrap(command: Command, depth: usize) -> Result<Vec<Command>, Unknown> {
             _ => None,
         };
         match inner {
-            Some(words) if !words.is_empty() => {
+            Some((words, set)) if !words.is_empty() => {
                 if !words[0].literal {
                     return Err(Unknown(format!(
                         "{program} runs a program computed when it runs ({})",
@@ -100,10 +118,13 @@ pub fn unwrap(command: Command, depth: usize) -> Result<Vec<Command>, Unknown> {
                 }
                 let via = with(&current.via, &program);
                 out.push(current.clone());
+                let mut env = current.env.clone();
+                env.extend(set);
                 current = Command {
                     argv: words,
                     redirects: current.redirects.clone(),
                     via,
+                    env,
                 };
             }
             _ => {
@@ -112,6 +133,22 @@ pub fn unwrap(command: Command, depth: usize) -> Result<Vec<Command>, Unknown> {
             }
         }
     }
+}
+
+/// A wrapper's command, setting no variables.
+fn plain(words: Option<Vec<Word>>) -> Option<(Vec<Word>, Vec<String>)> {
+    words.map(|w| (w, Vec::new()))
+}
+
+/// The names `env NAME=value ...` sets.
+fn env_names(args: &[Word]) -> Vec<String> {
+    args.iter()
+        .take_while(|a| a.text.starts_with('-') || a.text.contains('='))
+        .filter_map(|a| {
+            let (name, _) = a.text.split_once('=')?;
+            (!name.is_empty() && !name.starts_with('-')).then(|| name.to_string())
+        })
+        .collect()
 }
 
 fn with(via: &[String], wrapper: &str) -> Vec<String> {
@@ -193,6 +230,7 @@ fn shell_string(
         .collect::<Vec<_>>()
         .join(" ");
     let via = with(&current.via, wrapper);
+    let env = current.env.clone();
     out.push(current);
     match analyze(&script, depth + 1) {
         Analysis::Commands(commands) => {
@@ -200,6 +238,10 @@ fn shell_string(
                 let mut v = via.clone();
                 v.extend(command.via);
                 command.via = v;
+                // What the wrapper was run with, its commands run with.
+                let mut e = env.clone();
+                e.extend(command.env);
+                command.env = e;
                 out.push(command);
             }
             Ok(out)

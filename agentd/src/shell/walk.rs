@@ -105,6 +105,7 @@ impl<'a> Walker<'a> {
                         argv: Vec::new(),
                         redirects,
                         via: Vec::new(),
+                        env: Vec::new(),
                     });
                 } else {
                     for command in &mut self.commands[first..] {
@@ -192,9 +193,13 @@ impl<'a> Walker<'a> {
     fn command(&mut self, node: Node) -> Result<(), Unknown> {
         let mut argv = Vec::new();
         let mut redirects = Vec::new();
+        let mut env = Vec::new();
         for child in Self::named_children(node) {
             match child.kind() {
                 "variable_assignment" => {
+                    if let Some(name) = child.child_by_field_name("name") {
+                        env.push(self.text(name).to_string());
+                    }
                     if let Some(value) = child.child_by_field_name("value") {
                         self.word(value)?;
                     }
@@ -219,12 +224,15 @@ impl<'a> Walker<'a> {
             }
         }
         if argv.is_empty() {
-            // Only assignments (`FOO=bar`): nothing runs.
-            if !redirects.is_empty() {
+            // Only assignments (`FOO=bar`): nothing runs, but what they set holds for the rest
+            // of the line (`PATH=/tmp/x; ls`), so any but a harmless one is kept to be judged.
+            env.retain(|name| !super::harmless_variable(name));
+            if !redirects.is_empty() || !env.is_empty() {
                 self.commands.push(Command {
                     argv,
                     redirects,
                     via: Vec::new(),
+                    env,
                 });
             }
             return Ok(());
@@ -233,6 +241,7 @@ impl<'a> Walker<'a> {
             argv,
             redirects,
             via: Vec::new(),
+            env,
         };
         for found in unwrap(command, self.depth)? {
             self.commands.push(found);

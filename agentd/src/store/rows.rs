@@ -4,14 +4,15 @@ use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::Row;
 use shared::{
-    AgentIdentity, Decision, DecisionSource, GrantView, RequestView, Risk, Scope, State, Verdict,
+    AgentIdentity, Decision, DecisionSource, GrantCover, GrantView, RequestView, Risk, Scope,
+    State, Verdict,
 };
 use uuid::Uuid;
 
 /// The columns `view_from_row` reads, in order.
 pub const COLUMNS: &str = "id, tool, args_json, agent_name, agent_pid, agent_uid, session, \
     summary, risk, risk_reasons, created_at, expires_at, state, decision_source, decided_by, \
-    reason, decided_at, decided_uid, decided_pid, grant_id, subject, path";
+    reason, decided_at, decided_uid, decided_pid, grant_id, subject, path, cwd, grant_options";
 
 /// Times are stored as microseconds since the epoch, so they sort and compare as integers.
 pub fn micros(t: DateTime<Utc>) -> i64 {
@@ -27,7 +28,7 @@ fn bad(message: String) -> rusqlite::Error {
 }
 
 /// The values of a request's row, in `COLUMNS` order.
-pub fn values(v: &RequestView) -> [Value; 22] {
+pub fn values(v: &RequestView) -> [Value; 24] {
     let d = v.decision.as_ref();
     let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
     [
@@ -61,6 +62,8 @@ pub fn values(v: &RequestView) -> [Value; 22] {
             .map_or(Value::Null, |g| Value::Text(g.to_string())),
         Value::Text(v.subject.to_string()),
         Value::Text(serde_json::to_string(&v.path).unwrap_or_else(|_| "[]".into())),
+        text(&v.cwd),
+        Value::Text(serde_json::to_string(&v.grant_options).unwrap_or_else(|_| "[]".into())),
     ]
 }
 
@@ -124,15 +127,21 @@ pub fn view_from_row(row: &Row<'_>) -> rusqlite::Result<RequestView> {
             serde_json::from_str(&text).map_err(|e| bad(format!("request {id}: path: {e}")))?
         },
         reviewer: None,
+        cwd: row.get(22)?,
+        grant_options: {
+            let text: String = row.get(23)?;
+            serde_json::from_str(&text)
+                .map_err(|e| bad(format!("request {id}: grant options: {e}")))?
+        },
     })
 }
 
 /// The columns `grant_from_row` reads, in order.
 pub const GRANT_COLUMNS: &str = "id, verdict, scope, ttl_secs, tool, args_json, agent, agent_uid, \
-    session, created_at, expires_at, created_by, from_request, uses";
+    session, created_at, expires_at, created_by, from_request, uses, covers";
 
 /// The values of a grant's row, in `GRANT_COLUMNS` order.
-pub fn grant_values(g: &GrantView) -> [Value; 14] {
+pub fn grant_values(g: &GrantView) -> [Value; 15] {
     let (scope, ttl) = match g.scope {
         Scope::Once => ("once", Value::Null),
         Scope::Session => ("session", Value::Null),
@@ -154,6 +163,10 @@ pub fn grant_values(g: &GrantView) -> [Value; 14] {
         Value::Text(g.created_by.clone()),
         Value::Text(g.from_request.to_string()),
         Value::Integer(g.uses as i64),
+        match &g.covers {
+            GrantCover::Exact => Value::Null,
+            wider => Value::Text(serde_json::to_string(wider).unwrap_or_default()),
+        },
     ]
 }
 
@@ -180,6 +193,11 @@ pub fn grant_from_row(row: &Row<'_>) -> rusqlite::Result<GrantView> {
         },
         _ => Scope::Once,
     };
+    let covers = match row.get::<_, Option<String>>(14)? {
+        None => GrantCover::Exact,
+        Some(text) => serde_json::from_str(&text)
+            .map_err(|e| bad(format!("grant {id}: what it covers: {e}")))?,
+    };
     Ok(GrantView {
         id: uuid(id)?,
         verdict,
@@ -194,5 +212,6 @@ pub fn grant_from_row(row: &Row<'_>) -> rusqlite::Result<GrantView> {
         created_by: row.get(11)?,
         from_request: uuid(row.get(12)?)?,
         uses: row.get::<_, i64>(13)?.max(0) as u64,
+        covers,
     })
 }

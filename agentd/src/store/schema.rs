@@ -14,10 +14,10 @@ use super::StoreError;
 pub const APPLICATION_ID: i64 = 0x6167_6e64;
 
 /// The schema this agentd writes. Bump it with a new entry in `MIGRATIONS`.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// `MIGRATIONS[n]` takes a store from version n to n + 1.
-const MIGRATIONS: [&str; 4] = [
+const MIGRATIONS: [&str; 5] = [
     r#"
 CREATE TABLE requests (
     id              TEXT PRIMARY KEY,
@@ -100,6 +100,13 @@ CREATE TABLE journal_state (
     applied INTEGER NOT NULL
 );
 INSERT INTO journal_state (id, applied) VALUES (1, 0);
+"#,
+    // 5: the agent's working folder and the grant options of a request; what a grant covers
+    // (JSON; NULL is the exact-arguments grant of schema 3).
+    r#"
+ALTER TABLE requests ADD COLUMN cwd TEXT;
+ALTER TABLE requests ADD COLUMN grant_options TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE grants ADD COLUMN covers TEXT;
 "#,
 ];
 

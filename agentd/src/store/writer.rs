@@ -163,12 +163,12 @@ pub fn write(
                 tx.prepare_cached(&format!(
                     "INSERT INTO requests ({COLUMNS}) VALUES \
                      (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-                     ?18, ?19, ?20, ?21, ?22)"
+                     ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
                 ))?
                 .execute(params_from_iter(values(view)))?;
             }
             Some(RowWrite::Decide(view)) => {
-                let [id, .., state, source, by, reason, at, uid, pid, grant, _subject, _path] =
+                let [id, .., state, source, by, reason, at, uid, pid, grant, _subject, _path, _cwd, _options] =
                     values(view);
                 tx.prepare_cached(
                     "UPDATE requests SET state = ?2, decision_source = ?3, decided_by = ?4, \
@@ -182,7 +182,7 @@ pub fn write(
             Some(RowWrite::GrantMade(grant)) => {
                 tx.prepare_cached(&format!(
                     "INSERT INTO grants ({GRANT_COLUMNS}) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
                 ))?
                 .execute(params_from_iter(grant_values(grant)))?;
             }

@@ -33,8 +33,13 @@ pub struct Args {
     #[arg(long, value_name = "TEXT")]
     reason: Option<String>,
     /// How far the decision reaches: a grant answers identical later requests at once
-    #[arg(long, value_enum, default_value_t = ScopeArg::Once)]
-    scope: ScopeArg,
+    /// [default: once; session with --grant]
+    #[arg(long, value_enum)]
+    scope: Option<ScopeArg>,
+    /// Which of the request's grant options to make (`ash show ID` lists them): exact (the
+    /// same arguments), commands, folder, domain or tool
+    #[arg(long, value_name = "KEY")]
+    grant: Option<String>,
     /// How long a timeboxed grant lasts: 90s, 15m, 2h, 7d [default: 15m]
     #[arg(long, value_name = "TIME", value_parser = crate::when::parse_duration)]
     ttl: Option<u64>,
@@ -44,7 +49,23 @@ const DEFAULT_TTL_SECS: u64 = 15 * 60;
 
 pub async fn run(globals: &Globals, verdict: Verdict, args: Args) -> anyhow::Result<u8> {
     super::check_id(&args.id)?;
-    let scope = match (args.scope, args.ttl) {
+    let chosen = match (args.scope, &args.grant) {
+        (Some(ScopeArg::Once), Some(_)) => {
+            return Err(
+                UsageError("--grant goes with --scope session or --scope timeboxed".into()).into(),
+            )
+        }
+        (Some(scope), _) => scope,
+        (None, Some(_)) if args.ttl.is_some() => ScopeArg::Timeboxed,
+        (None, Some(_)) => ScopeArg::Session,
+        (None, None) => ScopeArg::Once,
+    };
+    if args.grant.is_some() && verdict == Verdict::Deny {
+        return Err(
+            UsageError("--grant goes with approve; a denial covers the exact call".into()).into(),
+        );
+    }
+    let scope = match (chosen, args.ttl) {
         (ScopeArg::Timeboxed, ttl) => Scope::Timeboxed {
             ttl_secs: ttl.unwrap_or(DEFAULT_TTL_SECS),
         },
@@ -70,16 +91,25 @@ pub async fn run(globals: &Globals, verdict: Verdict, args: Args) -> anyhow::Res
             operator,
             reason,
             scope,
+            grant: args.grant.clone(),
         })
         .await?;
     if globals.json {
         json::print(&RequestJson::from(&view))?;
     } else {
+        // What the grant covers, in the words the request offered it.
+        let what = args
+            .grant
+            .as_deref()
+            .and_then(|key| view.grant_options.iter().find(|o| o.key == key))
+            .map_or(String::new(), |o| format!(" ({})", one_line(&o.label)));
         let granted = match (scope, view.decision.as_ref().and_then(|d| d.grant)) {
             (Scope::Once, _) | (_, None) => String::new(),
-            (Scope::Session, Some(g)) => format!("; grant {} covers this session", short(&g)),
+            (Scope::Session, Some(g)) => {
+                format!("; grant {}{what} covers this session", short(&g))
+            }
             (Scope::Timeboxed { ttl_secs }, Some(g)) => format!(
-                "; grant {} covers the next {}",
+                "; grant {}{what} covers the next {}",
                 short(&g),
                 crate::display::compact_secs(ttl_secs as i64)
             ),

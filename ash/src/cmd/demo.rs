@@ -160,6 +160,7 @@ async fn agent(socket: PathBuf, index: usize, scenario: Scenario) {
             } else {
                 SubjectType::Tool
             },
+            cwd: Some("/home/dev/app".into()),
         };
         if request_approval(&socket, name, &req, |_| {}).await.is_err() {
             return;

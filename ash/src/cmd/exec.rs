@@ -39,6 +39,7 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
         summary: Some(format!("run {}", one_line(&args.command.join(" ")))),
         timeout_ms: args.timeout,
         subject: SubjectType::Tool,
+        cwd: cwd.to_str().map(String::from),
         ..ApprovalRequest::default()
     };
     let outcome = shared::request_approval(&globals.socket, &args.agent, &req, |ticket| {

@@ -92,6 +92,8 @@ async fn decide(globals: &Globals, args: &ClaudeArgs) -> (&'static str, String) 
         summary: Some(summary),
         // agentd gives up at the same time, so the request does not linger after the answer.
         timeout_ms: Some(deadline.as_millis() as u64),
+        // Absolute paths only: agentd judges file paths against it.
+        cwd: input.cwd.clone().filter(|c| c.starts_with('/')),
         ..ApprovalRequest::default()
     };
     let asked = shared::request_approval(&globals.socket, &args.agent, &req, |_| {});

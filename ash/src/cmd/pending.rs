@@ -101,6 +101,8 @@ mod tests {
             subject: shared::SubjectType::Tool,
             path: Vec::new(),
             reviewer: None,
+            cwd: None,
+            grant_options: Vec::new(),
         }
     }
 

@@ -45,6 +45,10 @@ pub struct Args {
     /// A parent agent that reviews this request first, if it is connected as a reviewer
     #[arg(long, value_name = "NAME")]
     parent: Option<String>,
+    /// The agent's working folder (absolute): file paths are judged against it, and folder
+    /// grants offered for it
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<String>,
 }
 
 /// Seconds (fractions allowed) to whole milliseconds.
@@ -61,6 +65,9 @@ pub fn parse_timeout(text: &str) -> Result<u64, String> {
 pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
     serde_json::from_str::<serde_json::Value>(&args.args_json)
         .map_err(|e| UsageError(format!("invalid JSON in --args: {e}")))?;
+    if args.cwd.as_ref().is_some_and(|c| !c.starts_with('/')) {
+        return Err(UsageError("--cwd must be an absolute path".into()).into());
+    }
     let req = ApprovalRequest {
         tool: args.tool,
         args_json: args.args_json,
@@ -69,6 +76,7 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
         timeout_ms: args.timeout,
         risk_hint: args.risk,
         subject: args.subject,
+        cwd: args.cwd,
     };
     let queued: OnceLock<Uuid> = OnceLock::new();
     let json_output = globals.json;

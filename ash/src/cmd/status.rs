@@ -84,6 +84,8 @@ mod tests {
             subject: shared::SubjectType::Tool,
             path: vec![],
             reviewer: None,
+            cwd: None,
+            grant_options: Vec::new(),
         }
     }
 

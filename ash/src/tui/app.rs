@@ -9,6 +9,8 @@ use shared::request_id::short;
 use shared::{Event, RequestView, Risk, Scope, Verdict};
 use uuid::Uuid;
 
+mod choose;
+
 /// How long a notice stays on screen.
 const NOTICE_FOR: Duration = Duration::seconds(6);
 /// How many recent decisions the history view keeps.
@@ -45,6 +47,11 @@ pub enum Mode {
         id: Uuid,
         scope: Scope,
     },
+    /// Choosing one of the request's grant options (`w`), `choice` an index into them.
+    Grant {
+        id: Uuid,
+        choice: usize,
+    },
     /// Typing how long a timeboxed approval lasts (`15m`, `2h`).
     Ttl {
         id: Uuid,
@@ -70,6 +77,8 @@ pub enum Action {
         verdict: Verdict,
         reason: Option<String>,
         scope: Scope,
+        /// The grant option's key, for a wider grant than the exact call.
+        grant: Option<String>,
     },
     Quit,
 }
@@ -164,6 +173,11 @@ impl App {
 
     pub fn selected(&self) -> Option<&RequestView> {
         self.selected_index().and_then(|n| self.shown_at(n))
+    }
+
+    /// A pending request by ID.
+    pub fn request(&self, id: Uuid) -> Option<&RequestView> {
+        self.pending.iter().find(|v| v.id == id)
     }
 
     pub fn history(&self) -> impl ExactSizeIterator<Item = &RequestView> + '_ {
@@ -329,7 +343,7 @@ impl App {
                 };
                 match key.code {
                     KeyCode::Char(c) if c == again || c == 'y' => {
-                        self.decide(id, Verdict::Approve, None, scope)
+                        self.decide(id, Verdict::Approve, None, scope, None)
                     }
                     _ => {
                         self.notice("approval cancelled".into());
@@ -338,6 +352,7 @@ impl App {
                 }
             }
             Mode::Ttl { id, text } => self.ttl_key(key, id, text),
+            Mode::Grant { id, choice } => self.grant_key(key, id, choice),
             Mode::Detail => {
                 match key.code {
                     KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => self.mode = Mode::Normal,
@@ -412,7 +427,7 @@ impl App {
                 };
                 None
             }
-            KeyCode::Char('a') => self.decide(id, Verdict::Approve, None, Scope::Once),
+            KeyCode::Char('a') => self.decide(id, Verdict::Approve, None, Scope::Once, None),
             KeyCode::Char('s') if !has_session => {
                 self.notice("this request has no session: t approves for a time instead".into());
                 None
@@ -424,7 +439,7 @@ impl App {
                 };
                 None
             }
-            KeyCode::Char('s') => self.decide(id, Verdict::Approve, None, Scope::Session),
+            KeyCode::Char('s') => self.decide(id, Verdict::Approve, None, Scope::Session, None),
             KeyCode::Char('t') => {
                 self.mode = Mode::Ttl {
                     id,
@@ -432,7 +447,11 @@ impl App {
                 };
                 None
             }
-            KeyCode::Char('d') => self.decide(id, Verdict::Deny, None, Scope::Once),
+            KeyCode::Char('d') => self.decide(id, Verdict::Deny, None, Scope::Once, None),
+            KeyCode::Char('w') => {
+                self.start_grant_choice(id);
+                None
+            }
             KeyCode::Char('r') => {
                 self.mode = Mode::Reason {
                     id,
@@ -459,6 +478,7 @@ impl App {
         verdict: Verdict,
         reason: Option<String>,
         scope: Scope,
+        grant: Option<String>,
     ) -> Option<Action> {
         if self.conn != Conn::Connected {
             self.notice("not connected to agentd: nothing was decided".into());
@@ -469,6 +489,7 @@ impl App {
             verdict,
             reason,
             scope,
+            grant,
         })
     }
 
@@ -481,7 +502,13 @@ impl App {
             KeyCode::Enter => match crate::when::parse_duration(&text) {
                 Ok(ttl_secs) => {
                     self.mode = Mode::Normal;
-                    return self.decide(id, Verdict::Approve, None, Scope::Timeboxed { ttl_secs });
+                    return self.decide(
+                        id,
+                        Verdict::Approve,
+                        None,
+                        Scope::Timeboxed { ttl_secs },
+                        None,
+                    );
                 }
                 Err(e) => self.notice(e),
             },
@@ -531,7 +558,7 @@ impl App {
             KeyCode::Enter => {
                 self.mode = Mode::Normal;
                 let reason = Some(text.trim().to_string()).filter(|t| !t.is_empty());
-                return self.decide(id, verdict, reason, Scope::Once);
+                return self.decide(id, verdict, reason, Scope::Once, None);
             }
             KeyCode::Backspace => {
                 text.pop();

@@ -418,6 +418,31 @@ fn draw_message(app: &App, frame: &mut Frame, area: Rect) {
                 Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
             ))
         }
+        Mode::Grant { id, choice } => {
+            let options = app
+                .request(*id)
+                .map(|v| v.grant_options.as_slice())
+                .unwrap_or(&[]);
+            let label = options
+                .get(*choice)
+                .map_or(String::new(), |o| one_line(&o.label));
+            Line::from(vec![
+                Span::styled(
+                    format!(
+                        "approve {} and grant [{}/{}] ",
+                        short(id),
+                        choice + 1,
+                        options.len()
+                    ),
+                    Style::new().fg(Color::Cyan),
+                ),
+                Span::styled(label, Style::new().add_modifier(Modifier::BOLD)),
+                Span::styled(
+                    "  ←/→ or 1-9 choose · ⏎ send · esc cancel",
+                    Style::new().fg(Color::DarkGray),
+                ),
+            ])
+        }
         Mode::Ttl { id, text } => Line::from(vec![
             Span::styled(
                 format!("approve {} and identical requests for: ", short(id)),

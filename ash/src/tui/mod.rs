@@ -65,13 +65,14 @@ async fn event_loop(
                     dirty = true;
                     match app.on_key(key) {
                         Some(Action::Quit) => return Ok(()),
-                        Some(Action::Decide { id, verdict, reason, scope }) => {
+                        Some(Action::Decide { id, verdict, reason, scope, grant }) => {
                             let _ = decisions.send(DecideRequest {
                                 id: id.to_string(),
                                 verdict,
                                 operator: options.operator.clone(),
                                 reason,
                                 scope,
+                                grant,
                             });
                         }
                         None => {}

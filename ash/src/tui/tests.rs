@@ -50,6 +50,8 @@ fn req(n: u8, agent: &str, tool: &str, risk: Risk, args: &str, left: i64) -> Req
         subject: shared::SubjectType::Tool,
         path: Vec::new(),
         reviewer: None,
+        cwd: None,
+        grant_options: Vec::new(),
     }
 }
 
@@ -304,6 +306,7 @@ fn a_high_risk_approval_needs_a_second_press_and_a_stray_key_cancels_it() {
             verdict: Verdict::Approve,
             reason: None,
             scope: Scope::Once,
+            grant: None,
         })
     );
 }
@@ -319,6 +322,7 @@ fn a_medium_risk_approval_takes_one_press() {
             verdict: Verdict::Approve,
             reason: None,
             scope: Scope::Once,
+            grant: None,
         })
     );
 }
@@ -339,6 +343,7 @@ fn deny_with_a_typed_reason_and_approve_with_a_note() {
             verdict: Verdict::Deny,
             reason: Some("use staging".into()),
             scope: Scope::Once,
+            grant: None,
         })
     );
     app.on_key(key('n'));
@@ -351,6 +356,7 @@ fn deny_with_a_typed_reason_and_approve_with_a_note() {
             verdict: Verdict::Approve,
             reason: Some("ok".into()),
             scope: Scope::Once,
+            grant: None,
         })
     );
     app.on_key(key('r'));
@@ -607,7 +613,8 @@ fn s_approves_for_the_session_and_t_for_a_typed_time() {
             id: first,
             verdict: Verdict::Approve,
             reason: None,
-            scope: Scope::Session
+            scope: Scope::Session,
+            grant: None,
         })
     );
     assert_eq!(app.on_key(key('t')), None);
@@ -624,7 +631,8 @@ fn s_approves_for_the_session_and_t_for_a_typed_time() {
             id: first,
             verdict: Verdict::Approve,
             reason: None,
-            scope: Scope::Timeboxed { ttl_secs: 7200 }
+            scope: Scope::Timeboxed { ttl_secs: 7200 },
+            grant: None,
         })
     );
     // A mistyped time says so and keeps the prompt.
@@ -655,6 +663,7 @@ fn a_high_risk_session_approval_asks_for_a_second_s() {
         app.on_key(key('s')),
         Some(Action::Decide {
             scope: Scope::Session,
+            grant: None,
             ..
         })
     ));

@@ -1,0 +1,122 @@
+//! The grant options a request offers a person, narrowest first: always the exact call, then
+//! at most one wider grant from what the call reaches.
+
+use std::path::Path;
+
+use shared::{GrantCover, GrantOption};
+
+use super::{paths, Reach};
+
+/// The options for a call of `tool` that reaches `reach`, made by an agent working in `cwd`.
+pub fn for_call(tool: &str, reach: &Reach, cwd: Option<&str>) -> Vec<GrantOption> {
+    let mut options = vec![GrantOption::exact()];
+    match reach {
+        Reach::ExactOnly(_) => {}
+        Reach::Shell { prefixes, writes } if !prefixes.is_empty() && writes.is_empty() => {
+            let names: Vec<String> = prefixes
+                .iter()
+                .map(|p| format!("`{}`", p.join(" ")))
+                .collect();
+            options.push(GrantOption::new(
+                GrantCover::Commands {
+                    prefixes: prefixes.clone(),
+                },
+                format!(
+                    "{} with any arguments (every other command in the line still needs a rule or grant)",
+                    names.join(", ")
+                ),
+            ));
+        }
+        Reach::Shell { prefixes, writes } if prefixes.is_empty() => {
+            options.extend(folder(writes, cwd));
+        }
+        // Commands and files at once: one question each time, or a grant made from a call
+        // that asks for one of them.
+        Reach::Shell { .. } => {}
+        Reach::Files(files) => options.extend(folder(files, cwd)),
+        Reach::Host(host) => options.push(GrantOption::new(
+            GrantCover::Domain { host: host.clone() },
+            format!("{tool} from {host} (this host only, not its subdomains)"),
+        )),
+        Reach::Tool => options.push(GrantOption::new(
+            GrantCover::Tool,
+            format!("any call of {tool}"),
+        )),
+    }
+    options
+}
+
+/// "File changes under the working folder", when every file is in it and it is narrow enough.
+fn folder(files: &[std::path::PathBuf], cwd: Option<&str>) -> Option<GrantOption> {
+    let dir = paths::normalise(Path::new(cwd?))?;
+    if paths::too_wide(&dir) || files.is_empty() {
+        return None;
+    }
+    if !files.iter().all(|f| f.starts_with(&dir) && f != &dir) {
+        return None;
+    }
+    let shown = dir.to_string_lossy().into_owned();
+    Some(GrantOption::new(
+        GrantCover::Folder { dir: shown.clone() },
+        format!(
+            "file changes under {shown} (by any file tool or shell redirection; never .git/, agent or editor settings, start-up files or secrets)"
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn keys(options: &[GrantOption]) -> Vec<&str> {
+        options.iter().map(|o| o.key.as_str()).collect()
+    }
+
+    #[test]
+    fn exact_comes_first_and_one_wider_option_follows() {
+        let cmds = Reach::Shell {
+            prefixes: vec![vec!["git".into(), "commit".into()]],
+            writes: Vec::new(),
+        };
+        let got = for_call("Bash", &cmds, None);
+        assert_eq!(keys(&got), ["exact", "commands"]);
+        assert!(got[1].label.starts_with("`git commit` with any arguments"));
+        assert_eq!(
+            keys(&for_call("Bash", &Reach::ExactOnly("x".into()), None)),
+            ["exact"]
+        );
+        assert_eq!(
+            keys(&for_call("mcp__x__y", &Reach::Tool, None)),
+            ["exact", "tool"]
+        );
+        assert_eq!(
+            keys(&for_call("WebFetch", &Reach::Host("docs.rs".into()), None)),
+            ["exact", "domain"]
+        );
+    }
+
+    #[test]
+    fn a_folder_is_offered_only_for_files_inside_a_narrow_working_folder() {
+        let inside = Reach::Files(vec![PathBuf::from("/home/dev/app/src/x.rs")]);
+        let got = for_call("Edit", &inside, Some("/home/dev/app"));
+        assert_eq!(keys(&got), ["exact", "folder"]);
+        assert_eq!(
+            got[1].covers,
+            GrantCover::Folder {
+                dir: "/home/dev/app".into()
+            }
+        );
+        assert_eq!(keys(&for_call("Edit", &inside, None)), ["exact"]);
+        assert_eq!(
+            keys(&for_call("Edit", &inside, Some("/home/dev"))),
+            ["exact"],
+            "a home folder is too wide"
+        );
+        let outside = Reach::Files(vec![PathBuf::from("/etc/hosts")]);
+        assert_eq!(
+            keys(&for_call("Edit", &outside, Some("/home/dev/app"))),
+            ["exact"]
+        );
+    }
+}

@@ -1,0 +1,210 @@
+//! File paths for folder grants: made absolute against the agent's working folder, normalised
+//! without touching the disk, checked against the places that always ask, and resolved through
+//! symbolic links so that a link inside a folder cannot carry a change outside it.
+
+use std::path::{Component, Path, PathBuf};
+
+/// `path` made absolute against `cwd` and normalised (`.` dropped, `..` applied); `None` if it
+/// is relative with no absolute working folder, or climbs above the root.
+pub fn absolute(path: &str, cwd: Option<&str>) -> Option<PathBuf> {
+    let path = Path::new(path);
+    let joined = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        let cwd = Path::new(cwd?);
+        if !cwd.is_absolute() {
+            return None;
+        }
+        cwd.join(path)
+    };
+    normalise(&joined)
+}
+
+/// Lexical normalisation of an absolute path.
+pub fn normalise(path: &Path) -> Option<PathBuf> {
+    let mut out = PathBuf::from("/");
+    for part in path.components() {
+        match part {
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            Component::Normal(name) => out.push(name),
+            Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
+}
+
+/// Why changing `path` always asks, whatever was granted: it runs code later, configures the
+/// agent or a tool that runs code, or holds secrets.
+pub fn always_asks(path: &Path, secrets: &regex::Regex) -> Option<String> {
+    const CONTROL_DIRS: [&str; 13] = [
+        ".git", ".hg", ".svn", ".husky", ".claude", ".codex", ".gemini", ".cursor", ".vscode",
+        ".idea", ".ssh", ".gnupg", ".config",
+    ];
+    const CONTROL_FILES: [&str; 18] = [
+        ".bashrc",
+        ".bash_profile",
+        ".bash_login",
+        ".bash_logout",
+        ".profile",
+        ".zshrc",
+        ".zprofile",
+        ".zshenv",
+        ".zlogin",
+        ".inputrc",
+        ".envrc",
+        ".gitconfig",
+        ".gitmodules",
+        ".mcp.json",
+        ".npmrc",
+        ".pypirc",
+        ".netrc",
+        "authorized_keys",
+    ];
+    let text = path.to_string_lossy();
+    for part in path.components() {
+        let Component::Normal(name) = part else {
+            continue;
+        };
+        let name = name.to_string_lossy();
+        if CONTROL_DIRS.contains(&name.as_ref()) || CONTROL_FILES.contains(&name.as_ref()) {
+            return Some(format!("{text} is in or is {name}, which always asks"));
+        }
+    }
+    if secrets.is_match(&text) {
+        return Some(format!("{text} holds secrets, which always asks"));
+    }
+    None
+}
+
+/// A folder too wide to grant changes under: the root, a top-level folder, `/home`, a home
+/// folder itself (where start-up files and keys live).
+pub fn too_wide(dir: &Path) -> bool {
+    let parts: Vec<String> = dir
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    match parts.as_slice() {
+        [] | [_] => true,
+        [home, _] => matches!(home.as_str(), "home" | "Users"),
+        _ => false,
+    }
+}
+
+/// Whether `path` (absolute, normalised) is under `dir` both as written and once every
+/// symbolic link on the way is followed, as far as each exists. A path whose existing part
+/// cannot be resolved (no permission, a dangling link) is not.
+pub fn inside(path: &Path, dir: &Path) -> bool {
+    if !path.starts_with(dir) || path == dir {
+        return false;
+    }
+    match (resolve(path), resolve(dir)) {
+        (Some(real), Some(real_dir)) => real.starts_with(&real_dir) && real != real_dir,
+        _ => false,
+    }
+}
+
+/// `path` with its longest existing part resolved through every link; the rest is plain
+/// names (it was normalised), so it stays where that part is.
+fn resolve(path: &Path) -> Option<PathBuf> {
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    loop {
+        match std::fs::symlink_metadata(&existing) {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                rest.push(existing.file_name()?.to_os_string());
+                if !existing.pop() {
+                    return None;
+                }
+            }
+            Err(_) => return None,
+        }
+    }
+    let mut real = std::fs::canonicalize(&existing).ok()?;
+    real.extend(rest.iter().rev());
+    Some(real)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_made_absolute_and_normalised() {
+        let cwd = Some("/home/dev/app");
+        assert_eq!(
+            absolute("src/../lib/x.rs", cwd),
+            Some(PathBuf::from("/home/dev/app/lib/x.rs"))
+        );
+        assert_eq!(
+            absolute("../.bashrc", cwd),
+            Some(PathBuf::from("/home/dev/.bashrc"))
+        );
+        assert_eq!(absolute("x", None), None);
+        assert_eq!(absolute("x", Some("relative")), None);
+        assert_eq!(absolute("/../../etc", None), None);
+    }
+
+    #[test]
+    fn control_files_and_secrets_always_ask() {
+        let secrets = crate::commands::secret_words().unwrap();
+        for p in [
+            "/a/app/.git/hooks/pre-commit",
+            "/a/app/.claude/settings.json",
+            "/a/app/.envrc",
+            "/a/app/.env",
+            "/a/app/.vscode/tasks.json",
+            "/home/dev/.ssh/authorized_keys",
+            "/a/app/deploy.pem",
+        ] {
+            assert!(always_asks(Path::new(p), &secrets).is_some(), "{p}");
+        }
+        for p in [
+            "/a/app/src/main.rs",
+            "/a/app/.github/README.md",
+            "/a/app/git.rs",
+        ] {
+            assert!(always_asks(Path::new(p), &secrets).is_none(), "{p}");
+        }
+    }
+
+    #[test]
+    fn wide_folders_are_never_offered() {
+        for d in ["/", "/tmp", "/home", "/home/dev", "/Users/dev"] {
+            assert!(too_wide(Path::new(d)), "{d}");
+        }
+        for d in ["/home/dev/app", "/srv/app", "/tmp/x"] {
+            assert!(!too_wide(Path::new(d)), "{d}");
+        }
+    }
+
+    #[test]
+    fn a_link_out_of_the_folder_is_outside() {
+        let root = tempfile::tempdir().unwrap();
+        let app = root.path().join("app");
+        let outside = root.path().join("outside");
+        std::fs::create_dir_all(app.join("src")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, app.join("link")).unwrap();
+        std::os::unix::fs::symlink(outside.join("f"), app.join("file-link")).unwrap();
+        assert!(inside(&app.join("src/new.rs"), &app));
+        assert!(inside(&app.join("new/deeper/x.rs"), &app));
+        assert!(
+            !inside(&app.join("link/x.rs"), &app),
+            "through a folder link"
+        );
+        assert!(!inside(&app.join("file-link"), &app), "a dangling link out");
+        assert!(!inside(&outside.join("x"), &app));
+        assert!(!inside(&app, &app), "the folder itself");
+        let gone = root.path().join("not-there/app");
+        assert!(inside(&gone.join("src/x.rs"), &gone), "nothing exists yet");
+    }
+}

@@ -199,6 +199,9 @@ async fn drive(socket: &Path, options: Options, records: &[Record]) -> Result<Re
         .map_err(err)?;
     let mut agents: HashMap<String, Client> = HashMap::new();
     let mut seen_in_session: HashMap<String, u64> = HashMap::new();
+    // The folder each session started in: its project, which the hook sends (Claude Code's
+    // CLAUDE_PROJECT_DIR), while a record's `cwd` follows the shell's `cd`s.
+    let mut project: HashMap<String, String> = HashMap::new();
     let mut report = Report::default();
     for record in records {
         let position = seen_in_session.entry(record.session.clone()).or_insert(0);
@@ -217,7 +220,14 @@ async fn drive(socket: &Path, options: Options, records: &[Record]) -> Result<Re
             tool: record.tool_name.clone(),
             args_json: record.tool_input.to_string(),
             session: Some(record.session.clone()),
-            cwd: record.cwd.clone(),
+            cwd: match (&record.cwd, project.get(&record.session)) {
+                (_, Some(dir)) => Some(dir.clone()),
+                (Some(dir), None) => {
+                    project.insert(record.session.clone(), dir.clone());
+                    Some(dir.clone())
+                }
+                (None, None) => None,
+            },
             ..ApprovalRequest::default()
         };
         let tool = report.tools.entry(record.tool_name.clone()).or_default();

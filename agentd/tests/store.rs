@@ -395,7 +395,7 @@ async fn bad_store_files_are_refused_with_where() {
     sqlite3(&newer.join("agentd.db"), "PRAGMA user_version = 99");
     let text = err(start(&newer));
     assert!(
-        text.contains("was written by a newer agentd (schema 99; this agentd knows schema 4)"),
+        text.contains("was written by a newer agentd (schema 99; this agentd knows schema 5)"),
         "{text}"
     );
 }
@@ -411,14 +411,15 @@ async fn a_store_from_the_previous_schema_is_migrated_on_start() {
     let d = TempDaemon::start(settings()).unwrap();
     let ids = decided(&d, 1).await;
     d.stop().await.unwrap();
-    // Back to schema 1: no decider uid and pid (2), no grants (3), no journal state (4). Every
-    // migration runs.
+    // Back to schema 1: no decider uid and pid (2), no grants (3), no journal state (4), no
+    // working folder or grant options (5). Every migration runs.
     sqlite3(
         &state_dir.join("agentd.db"),
         "ALTER TABLE requests DROP COLUMN decided_uid; ALTER TABLE requests DROP COLUMN decided_pid; \
          ALTER TABLE requests DROP COLUMN grant_id; DROP INDEX requests_subject; \
          ALTER TABLE requests DROP COLUMN subject; ALTER TABLE requests DROP COLUMN path; DROP TABLE grants; \
-         DROP TABLE journal_state; PRAGMA user_version = 1;",
+         DROP TABLE journal_state; ALTER TABLE requests DROP COLUMN cwd; \
+         ALTER TABLE requests DROP COLUMN grant_options; PRAGMA user_version = 1;",
     );
     let d = TempDaemon::start(settings()).unwrap();
     let mut op = d.operator("alice").await.unwrap();
@@ -434,7 +435,7 @@ async fn a_store_from_the_previous_schema_is_migrated_on_start() {
         .arg("PRAGMA user_version")
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "4");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5");
     // New decisions record the decider again.
     let more = decided(&d, 1).await;
     let view = op.get(&more[0].to_string()).await.unwrap();

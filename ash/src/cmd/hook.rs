@@ -92,8 +92,13 @@ async fn decide(globals: &Globals, args: &ClaudeArgs) -> (&'static str, String) 
         summary: Some(summary),
         // agentd gives up at the same time, so the request does not linger after the answer.
         timeout_ms: Some(deadline.as_millis() as u64),
-        // Absolute paths only: agentd judges file paths against it.
-        cwd: input.cwd.clone().filter(|c| c.starts_with('/')),
+        // The project's folder (Claude Code gives hooks CLAUDE_PROJECT_DIR), else where the
+        // agent is now: agentd judges file paths against it and offers folder grants for it.
+        // Absolute paths only.
+        cwd: std::env::var("CLAUDE_PROJECT_DIR")
+            .ok()
+            .or_else(|| input.cwd.clone())
+            .filter(|c| c.starts_with('/')),
         ..ApprovalRequest::default()
     };
     let asked = shared::request_approval(&globals.socket, &args.agent, &req, |_| {});

@@ -2,8 +2,10 @@
 //! corpus (`tests/fixtures/destructive.jsonl`: chaining, substitution, redirection into
 //! start-up files and hooks, every spelling of rm, git that writes, curl into a shell, sudo,
 //! setting the clock, interpreters, secret files, edits anywhere, homoglyph tool names) asks or
-//! is denied, with the built-in presets, after a harmless call was granted for the session, and
-//! under docs/examples/agentd.toml, whose old regex rule let several of them through.
+//! is denied, with the built-in presets, after a harmless call was granted for the session,
+//! after the broadest grant option of each of a set of harmless calls was granted (commands by
+//! prefix, file changes under the working folder, a host, a tool), and under
+//! docs/examples/agentd.toml, whose old regex rule let several of them through.
 
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
@@ -29,13 +31,41 @@ fn corpus() -> Vec<(String, serde_json::Value)> {
         .collect()
 }
 
+/// The working folder every call of these tests is made in.
+const APP: &str = "/home/dev/app";
+
 fn call(tool: &str, args: &serde_json::Value) -> ApprovalRequest {
     ApprovalRequest {
         tool: tool.into(),
         args_json: args.to_string(),
         session: Some("s-1".into()),
+        cwd: Some(APP.into()),
         ..ApprovalRequest::default()
     }
+}
+
+/// Asks `req` as claude-code, has alice approve it for the session with its widest grant
+/// option, and returns that option's key.
+async fn grant_broadest(d: &TempDaemon, op: &mut Client, req: &ApprovalRequest) -> String {
+    let mut agent = d.agent("claude-code").await.unwrap();
+    let Submitted::Queued(t) = agent.submit(req).await.unwrap() else {
+        panic!("{} {} needs a person", req.tool, req.args_json);
+    };
+    let view = op.get(&t.id.to_string()).await.unwrap();
+    assert_eq!(view.grant_options[0].key, "exact", "narrowest first");
+    let widest = view.grant_options.last().unwrap().key.clone();
+    op.decide(&DecideRequest {
+        id: t.id.to_string(),
+        verdict: Verdict::Approve,
+        operator: "alice".into(),
+        reason: None,
+        scope: Scope::Session,
+        grant: Some(widest.clone()),
+    })
+    .await
+    .unwrap();
+    assert!(agent.wait().await.unwrap().approved());
+    widest
 }
 
 /// Every corpus call against `d`: none may be approved at once.
@@ -105,6 +135,143 @@ async fn no_destructive_call_passes_after_a_harmless_one_was_granted_for_the_ses
         assert!(agent.wait().await.unwrap().approved());
     }
     none_approved(&d, "after session grants").await;
+    d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_destructive_call_passes_after_the_broadest_grants_of_harmless_calls() {
+    let d = TempDaemon::start(Settings {
+        limits: unlimited(),
+        ..Settings::default()
+    })
+    .unwrap();
+    let mut op = d.operator("alice").await.unwrap();
+    let harmless = [
+        (
+            "Bash",
+            serde_json::json!({ "command": "make test" }),
+            "commands",
+        ),
+        (
+            "Bash",
+            serde_json::json!({ "command": "npm run build" }),
+            "commands",
+        ),
+        (
+            "Bash",
+            serde_json::json!({ "command": "git commit -m 'fix: typo'" }),
+            "commands",
+        ),
+        (
+            "Bash",
+            serde_json::json!({ "command": "mkdir -p build/out" }),
+            "commands",
+        ),
+        (
+            "Bash",
+            serde_json::json!({ "command": "python3 scripts/check.py --fast" }),
+            "commands",
+        ),
+        (
+            "Edit",
+            serde_json::json!({ "file_path": "/home/dev/app/src/lib.rs", "old_string": "a", "new_string": "b" }),
+            "folder",
+        ),
+        (
+            "WebFetch",
+            serde_json::json!({ "url": "https://docs.rs/serde", "prompt": "x" }),
+            "domain",
+        ),
+        (
+            "mcp__notes__append",
+            serde_json::json!({ "text": "x" }),
+            "tool",
+        ),
+    ];
+    for (tool, args, expected) in &harmless {
+        let got = grant_broadest(&d, &mut op, &call(tool, args)).await;
+        assert_eq!(&got, expected, "{tool} {args}");
+    }
+    // The grants do work: a later call each covers passes.
+    let mut agent = d.agent("claude-code").await.unwrap();
+    for (tool, args) in [
+        (
+            "Bash",
+            serde_json::json!({ "command": "make test -j4 && npm run lint" }),
+        ),
+        (
+            "Write",
+            serde_json::json!({ "file_path": "/home/dev/app/src/new.rs", "content": "x" }),
+        ),
+        (
+            "Bash",
+            serde_json::json!({ "command": "cat > notes.md <<'EOF'\nhi\nEOF" }),
+        ),
+        (
+            "WebFetch",
+            serde_json::json!({ "url": "https://docs.rs/tokio", "prompt": "x" }),
+        ),
+    ] {
+        let got = agent.submit(&call(tool, &args)).await.unwrap();
+        assert!(
+            matches!(got, Submitted::Decided(ref o) if o.approved()),
+            "{tool} {args} should be covered"
+        );
+    }
+    none_approved(&d, "after the broadest grants").await;
+    // Another agent and another session get nothing from them.
+    let mut other = d.agent("codex").await.unwrap();
+    let make = call("Bash", &serde_json::json!({ "command": "make test" }));
+    assert!(matches!(
+        other.submit(&make).await.unwrap(),
+        Submitted::Queued(_)
+    ));
+    let mut agent = d.agent("claude-code").await.unwrap();
+    let elsewhere = ApprovalRequest {
+        session: Some("s-2".into()),
+        ..make
+    };
+    assert!(matches!(
+        agent.submit(&elsewhere).await.unwrap(),
+        Submitted::Queued(_)
+    ));
+    d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_grant_never_reaches_through_a_link_out_of_the_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let app = root.path().join("app");
+    std::fs::create_dir_all(app.join("src")).unwrap();
+    let outside = root.path().join("home");
+    std::fs::create_dir_all(&outside).unwrap();
+    // Planted in the project: a link to where start-up files live.
+    std::os::unix::fs::symlink(&outside, app.join("docs")).unwrap();
+    let d = TempDaemon::start(Settings {
+        limits: unlimited(),
+        ..Settings::default()
+    })
+    .unwrap();
+    let mut op = d.operator("alice").await.unwrap();
+    let in_app = |path: &str| ApprovalRequest {
+        cwd: Some(app.to_str().unwrap().into()),
+        ..call(
+            "Write",
+            &serde_json::json!({ "file_path": app.join(path), "content": "x" }),
+        )
+    };
+    assert_eq!(
+        grant_broadest(&d, &mut op, &in_app("src/a.rs")).await,
+        "folder"
+    );
+    let mut agent = d.agent("claude-code").await.unwrap();
+    let covered = agent.submit(&in_app("src/b.rs")).await.unwrap();
+    assert!(matches!(covered, Submitted::Decided(ref o) if o.approved()));
+    let through_link = agent.submit(&in_app("docs/notes.md")).await.unwrap();
+    assert!(
+        matches!(through_link, Submitted::Queued(_)),
+        "a write through the link out of the folder must ask"
+    );
     d.stop().await.unwrap();
 }
 

@@ -71,7 +71,7 @@ pub enum Reach {
 /// Programs never granted wider than the exact call: each call of them is its own question,
 /// because "with any arguments" would be anything (interpreters, shells), or destroys, escalates
 /// or sends data away whatever the arguments.
-const NEVER_WIDER: [&str; 58] = [
+const NEVER_WIDER: &[&str] = &[
     "sh",
     "bash",
     "zsh",
@@ -134,7 +134,8 @@ const NEVER_WIDER: [&str; 58] = [
 
 /// Programs whose first argument is a subcommand: a grant names program and subcommand
 /// (`git commit`), never the program alone.
-const SUBCOMMANDS: [&str; 30] = [
+const SUBCOMMANDS: &[&str] = &[
+    "make",
     "git",
     "npm",
     "pnpm",
@@ -169,7 +170,9 @@ const SUBCOMMANDS: [&str; 30] = [
 
 /// Subcommands never granted wider: they rewrite or delete history, publish, deploy or
 /// install system-wide.
-const NEVER_WIDER_SUB: [(&str, &str); 27] = [
+const NEVER_WIDER_SUB: &[(&str, &str)] = &[
+    ("make", "install"),
+    ("make", "uninstall"),
     ("git", "push"),
     ("git", "reset"),
     ("git", "clean"),
@@ -201,7 +204,7 @@ const NEVER_WIDER_SUB: [(&str, &str); 27] = [
 
 /// Interpreters granted wider only with the script they run: `python3 tool.py`,
 /// `python3 -m json.tool`, `node build.js`, never with `-c`/`-e` or on their own.
-const INTERPRETERS: [&str; 7] = ["python", "python3", "node", "ruby", "perl", "php", "deno"];
+const INTERPRETERS: &[&str] = &["python", "python3", "node", "ruby", "perl", "php", "deno"];
 
 /// The prefix a grant for `command` would name, or why it may not be granted wider.
 /// Redirections are not looked at here (see [`of_call`]).
@@ -325,8 +328,19 @@ fn shell(found: &CommandVerdict, secrets: &regex::Regex, cwd: Option<&str>) -> R
         if let Some(why) = crate::commands::blocked_but_writes(command, secrets) {
             return Reach::ExactOnly(why.into());
         }
+        // What `>` writes must be in the line (a here-document or here-string), as a file
+        // tool's content is; `>>` adds to a file. Anything else (`cmd > file`) can empty or
+        // rewrite a file with what no one saw.
+        let content_in_line = command.redirects.iter().any(|r| r.op.starts_with("<<"));
         for redirect in command.redirects.iter().filter(|r| r.writes()) {
             let target = &redirect.target;
+            let appends = redirect.op.trim_start_matches(|c: char| c.is_ascii_digit()) == ">>";
+            if !appends && !content_in_line {
+                return Reach::ExactOnly(format!(
+                    "it overwrites {} with output no one has seen",
+                    target.text
+                ));
+            }
             let relative = !target.text.starts_with('/');
             if !target.literal || (relative && found.changes_dir) {
                 return Reach::ExactOnly(format!(
@@ -366,7 +380,12 @@ fn files(tool: &FileTool, secrets: &regex::Regex, args: &Value, cwd: Option<&str
     };
     let written: Vec<&str> = match tool.format {
         FileFormat::Path => vec![text],
-        FileFormat::Patch => patch_paths(text),
+        FileFormat::Patch => {
+            if text.lines().any(|l| l.starts_with("*** Delete File: ")) {
+                return Reach::ExactOnly("the patch deletes a file".into());
+            }
+            patch_paths(text)
+        }
     };
     if written.is_empty() {
         return Reach::ExactOnly("the patch names no file".into());
@@ -386,7 +405,7 @@ fn files(tool: &FileTool, secrets: &regex::Regex, args: &Value, cwd: Option<&str
 
 /// The paths an `apply_patch` patch adds, updates, deletes or moves to.
 pub fn patch_paths(patch: &str) -> Vec<&str> {
-    const MARKS: [&str; 4] = [
+    const MARKS: &[&str] = &[
         "*** Add File: ",
         "*** Update File: ",
         "*** Delete File: ",

@@ -87,6 +87,9 @@ fn what_is_never_granted_wider_reaches_only_the_exact_call() {
         "cd /etc && cat > passwd <<'EOF'\nx\nEOF",
         "cat > .git/hooks/pre-commit <<'EOF'\nx\nEOF",
         "echo x > \"$HOME/.profile\"",
+        "cat > precious.txt",
+        "npm run build > out.log",
+        "make install",
     ] {
         assert!(
             matches!(shell(line), Reach::ExactOnly(_)),

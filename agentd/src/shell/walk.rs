@@ -117,6 +117,20 @@ impl<'a> Walker<'a> {
             "variable_assignment" => {
                 // `FOO=$(cmd)` runs cmd.
                 self.word(node.child_by_field_name("value").unwrap_or(node))?;
+                // And what it sets holds for the rest of the line (`PATH=/tmp/x; ls`): kept to
+                // be judged unless harmless.
+                let name = node
+                    .child_by_field_name("name")
+                    .map(|n| self.text(n).to_string())
+                    .unwrap_or_default();
+                if !super::harmless_variable(&name) {
+                    self.commands.push(Command {
+                        argv: Vec::new(),
+                        redirects: Vec::new(),
+                        via: Vec::new(),
+                        env: vec![name],
+                    });
+                }
                 Ok(())
             }
             kind => Err(Unknown(format!("the line holds a {} ", describe(kind)))),

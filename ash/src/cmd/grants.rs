@@ -3,7 +3,7 @@
 use chrono::Utc;
 use serde::Serialize;
 use shared::request_id::short;
-use shared::{GrantView, Verdict};
+use shared::{GrantCover, GrantView, Verdict};
 
 use crate::display::{ellipsize, one_line, remaining, rfc3339};
 use crate::json;
@@ -38,6 +38,8 @@ struct GrantJson {
     created_by: String,
     from_request: String,
     uses: u64,
+    /// What it covers: `{"kind": "exact"}`, or a wider grant option.
+    covers: serde_json::Value,
 }
 
 fn verdict_word(v: Verdict) -> &'static str {
@@ -64,6 +66,7 @@ impl From<&GrantView> for GrantJson {
             created_by: g.created_by.clone(),
             from_request: g.from_request.to_string(),
             uses: g.uses,
+            covers: g.covers.to_json(),
         }
     }
 }
@@ -76,8 +79,22 @@ const HEADERS: [&str; 8] = [
     "TOOL",
     "EXPIRES-IN",
     "USES",
-    "ARGS",
+    "COVERS",
 ];
+
+/// What a grant covers, in one line: its arguments for an exact grant, else the wider option.
+fn covers(g: &GrantView) -> String {
+    match &g.covers {
+        GrantCover::Exact => one_line(&crate::mask::mask_args(&g.args_json).0),
+        GrantCover::Commands { prefixes } => {
+            let names: Vec<String> = prefixes.iter().map(|p| p.join(" ")).collect();
+            one_line(&format!("commands: {} (any arguments)", names.join(", ")))
+        }
+        GrantCover::Folder { dir } => one_line(&format!("file changes under {dir}")),
+        GrantCover::Domain { host } => one_line(&format!("fetches from {host}")),
+        GrantCover::Tool => "any call of the tool".into(),
+    }
+}
 
 pub async fn list(globals: &Globals, _args: ListArgs) -> anyhow::Result<u8> {
     let mut client = super::connect_operator(globals).await?;
@@ -106,7 +123,7 @@ pub async fn list(globals: &Globals, _args: ListArgs) -> anyhow::Result<u8> {
                 ellipsize(&one_line(&g.tool), 20),
                 remaining(g.expires_at, now),
                 g.uses.to_string(),
-                one_line(&crate::mask::mask_args(&g.args_json).0),
+                covers(g),
             ]
         })
         .collect();

@@ -62,6 +62,15 @@ pub fn render(v: &RequestView, reveal: bool) -> String {
         format!("{} (pid {pid}, uid {uid})", one_line(&v.agent.name)),
     );
     field("session", v.session.as_deref().map_or("-".into(), one_line));
+    if let Some(cwd) = &v.cwd {
+        field("folder", one_line(cwd));
+    }
+    for (n, option) in v.grant_options.iter().enumerate() {
+        field(
+            if n == 0 { "grants" } else { "" },
+            format!("--grant {:<9} {}", option.key, one_line(&option.label)),
+        );
+    }
     if let Some(summary) = &v.summary {
         field("summary", one_line(summary));
     }

@@ -249,6 +249,13 @@ fn draw_detail(app: &App, frame: &mut Frame, area: Rect) {
     for step in &v.path {
         info.push(field("path", format!("· {}", one_line(step))));
     }
+    // What `w` offers, narrowest first.
+    for (n, option) in v.grant_options.iter().enumerate().skip(1) {
+        info.push(field(
+            "grant",
+            format!("{} {}", n + 1, one_line(&option.label)),
+        ));
+    }
     if !v.attached && v.state == State::Pending {
         info.push(field(
             "",
@@ -485,7 +492,7 @@ fn draw_status(app: &App, frame: &mut Frame, area: Rect) {
         (View::History, _) => "j/k scroll · tab queue · ? help · q quit",
         (View::Queue, Mode::Detail) => "j/k scroll · a approve · d deny · r reason · esc back",
         _ if narrow => "a/s/t approve · d deny · ? help · q quit",
-        _ => "a approve · s session · t time · d deny · r reason · ⏎ details · / filter · o sort · tab history · ? help · q quit",
+        _ => "a approve · s session · t time · w wider · d deny · r reason · ⏎ details · / filter · o sort · tab history · ? help · q quit",
     };
     let line = Line::from(vec![
         Span::styled(
@@ -506,6 +513,7 @@ fn draw_help(frame: &mut Frame, area: Rect) {
         ("a", "approve (high and critical: press a again)"),
         ("s", "approve it and identical ones this session"),
         ("t", "approve it and identical ones for a time"),
+        ("w", "approve with a wider grant (choose which)"),
         ("n", "approve with a note"),
         ("d", "deny"),
         ("r", "deny with a reason (the agent reads it)"),

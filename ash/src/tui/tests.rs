@@ -668,3 +668,66 @@ fn a_high_risk_session_approval_asks_for_a_second_s() {
         })
     ));
 }
+
+#[test]
+fn w_picks_a_grant_option_and_approves_with_it_for_the_session() {
+    let mut app = App::new("alice".into(), now());
+    let mut view = req(
+        0x7f,
+        "codex",
+        "shell",
+        Risk::Medium,
+        r#"{"command":"make test"}"#,
+        120,
+    );
+    view.grant_options = vec![
+        shared::GrantOption::exact(),
+        shared::GrantOption::new(
+            shared::GrantCover::Commands {
+                prefixes: vec![vec!["make".into(), "test".into()]],
+            },
+            "`make test` with any arguments".into(),
+        ),
+    ];
+    let plain = req(0x80, "claude", "deploy", Risk::Low, "{}", 600);
+    app.on_update(Update::Snapshot {
+        pending: vec![view, plain],
+        history: vec![],
+    });
+    let chosen = app.selected().unwrap().id;
+    assert_eq!(chosen, id(0x7f));
+    let id = chosen;
+    assert_eq!(app.on_key(key('w')), None);
+    assert_eq!(
+        app.mode,
+        Mode::Grant { id, choice: 1 },
+        "the first wider option"
+    );
+    let shown = text(&screen(&app, 120, 24));
+    assert!(
+        shown.contains("grant [2/2] `make test` with any arguments"),
+        "{shown}"
+    );
+    app.on_key(code(KeyCode::Left));
+    assert_eq!(app.mode, Mode::Grant { id, choice: 0 });
+    app.on_key(key('2'));
+    assert_eq!(
+        app.on_key(code(KeyCode::Enter)),
+        Some(Action::Decide {
+            id,
+            verdict: Verdict::Approve,
+            reason: None,
+            scope: Scope::Session,
+            grant: Some("commands".into()),
+        })
+    );
+    assert_eq!(app.mode, Mode::Normal);
+    // Esc leaves without deciding; a request with no options says so.
+    app.on_key(key('w'));
+    assert_eq!(app.on_key(code(KeyCode::Esc)), None);
+    assert_eq!(app.mode, Mode::Normal);
+    app.on_key(key('j'));
+    assert_eq!(app.on_key(key('w')), None);
+    assert_eq!(app.mode, Mode::Normal);
+    assert!(app.notices().any(|n| n.text.contains("offers no grant")));
+}

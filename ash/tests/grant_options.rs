@@ -1,0 +1,190 @@
+//! Grant options through the real `ash` binary and a real agentd: a request that reaches a
+//! person lists the grants that may be made from it (`ash show`, `ash pending --json`), `ash
+//! approve --grant KEY` makes the chosen one, it answers later calls of the same agent and
+//! session that it covers, and nothing else; mistakes get one clear line.
+
+// In tests a panic is the failure report, so unwrap says enough.
+#![allow(clippy::unwrap_used)]
+
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use agentd::testkit::{Poller, TempDaemon};
+use agentd::Settings;
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+
+const LIMIT: Duration = Duration::from_secs(30);
+const APP: &str = "/home/dev/app";
+
+fn ash(d: &TempDaemon) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ash"));
+    cmd.env("AGENTD_SOCKET", d.socket())
+        .env("USER", "alice")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+async fn run(d: &TempDaemon, args: &[&str]) -> Output {
+    ash(d).args(args).output().await.unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `ash request` for Codex's `shell` tool as agent codex, in `session`, working in APP.
+fn shell(d: &TempDaemon, command: &str, session: &str, timeout: &str) -> Child {
+    let args = json!({ "command": command }).to_string();
+    ash(d)
+        .args([
+            "request",
+            "--tool",
+            "shell",
+            "--agent",
+            "codex",
+            "--session",
+            session,
+        ])
+        .args(["--cwd", APP, "--args", &args, "--timeout", timeout])
+        .spawn()
+        .unwrap()
+}
+
+async fn pending(d: &TempDaemon, n: usize) -> Vec<Value> {
+    let mut poller = Poller::new(LIMIT, format!("{n} pending"));
+    loop {
+        let list: Vec<Value> =
+            serde_json::from_slice(&run(d, &["pending", "--json"]).await.stdout).unwrap();
+        if list.len() == n {
+            return list;
+        }
+        poller.tick().await;
+    }
+}
+
+fn id(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commands_grant_covers_the_same_commands_with_any_arguments_and_nothing_else() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let first = shell(&d, "make test", "s-1", "60");
+    let req = pending(&d, 1).await.remove(0);
+    assert_eq!(req["cwd"], APP);
+    assert_eq!(
+        req["grant_options"],
+        json!([
+            {"key": "exact", "label": "this exact call (same tool and arguments)", "covers": {"kind": "exact"}},
+            {
+                "key": "commands",
+                "label": "`make test` with any arguments (every other command in the line still needs a rule or grant)",
+                "covers": {"kind": "commands", "prefixes": ["make test"]},
+            },
+        ])
+    );
+    let shown = text(&run(&d, &["show", &id(&req)]).await.stdout);
+    assert!(shown.contains("--grant exact"), "{shown}");
+    assert!(
+        shown.contains("--grant commands  `make test` with any arguments"),
+        "{shown}"
+    );
+
+    let out = run(&d, &["approve", &id(&req)[..8], "--grant", "commands"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(said.contains("`make test` with any arguments"), "{said}");
+    assert!(said.contains("covers this session"), "{said}");
+    assert!(first.wait_with_output().await.unwrap().status.success());
+
+    // Covered: the same command with other arguments, alone or beside commands a rule covers.
+    for line in ["make test -j8", "make test TEST=x && git status"] {
+        let out = shell(&d, line, "s-1", "60")
+            .wait_with_output()
+            .await
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{line}: {}", text(&out.stderr));
+    }
+    // Not covered: another target, another command beside it, another session.
+    for (line, session) in [
+        ("make deploy", "s-1"),
+        ("make test && rm -rf build", "s-1"),
+        ("make test", "s-2"),
+    ] {
+        let out = shell(&d, line, session, "1")
+            .wait_with_output()
+            .await
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{line} in {session} should wait and expire"
+        );
+    }
+    let grants: Vec<Value> =
+        serde_json::from_slice(&run(&d, &["grants", "--json"]).await.stdout).unwrap();
+    assert_eq!(grants.len(), 1);
+    assert_eq!(
+        grants[0]["covers"],
+        json!({"kind": "commands", "prefixes": ["make test"]})
+    );
+    assert_eq!(grants[0]["uses"], 2);
+    let table = text(&run(&d, &["grants"]).await.stdout);
+    assert!(
+        table.contains("commands: make test (any arguments)"),
+        "{table}"
+    );
+    d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grant_mistakes_are_one_clear_line() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let _waiting = shell(&d, "make test", "s-1", "60");
+    let req = pending(&d, 1).await.remove(0);
+    let out = run(&d, &["approve", &id(&req), "--grant", "folder"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("offers no grant 'folder'; it offers exact, commands"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+    let out = run(
+        &d,
+        &[
+            "approve",
+            &id(&req),
+            "--grant",
+            "commands",
+            "--scope",
+            "once",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--grant goes with --scope session"));
+    let out = run(&d, &["deny", &id(&req), "--grant", "commands"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--grant goes with approve"));
+    // Nothing was decided by the mistakes.
+    assert_eq!(pending(&d, 1).await.len(), 1);
+    d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_working_folder_is_refused_with_where() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let out = ash(&d)
+        .args(["request", "--tool", "x", "--cwd", "relative/dir"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--cwd must be an absolute path"));
+    d.stop().await.unwrap();
+}

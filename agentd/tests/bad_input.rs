@@ -260,6 +260,43 @@ async fn invalid_json_arguments_are_refused_and_the_connection_stays_usable() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_working_folder_that_is_not_an_absolute_clean_path_is_refused() {
+    let s = scene().await;
+    let mut agent = s.daemon.agent("sloppy").await.unwrap();
+    for cwd in ["relative/dir", "/home/dev/app\n/etc", "/ok\u{1b}[2J"] {
+        let err = agent
+            .submit(&ApprovalRequest {
+                tool: "sensitive-op".into(),
+                cwd: Some(cwd.into()),
+                ..ApprovalRequest::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Some(ErrorCode::InvalidRequest), "{cwd:?}");
+        assert!(
+            err.to_string()
+                .contains("cwd must be an absolute path with no control characters"),
+            "{err}"
+        );
+    }
+    let err = agent
+        .submit(&ApprovalRequest {
+            tool: "sensitive-op".into(),
+            cwd: Some(format!("/{}", "d".repeat(5000))),
+            ..ApprovalRequest::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("cwd is 5001 bytes long; the limit is 4096"),
+        "{err}"
+    );
+    agent.ping().await.unwrap();
+    s.still_serving().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_malformed_and_ambiguous_ids_are_explained() {
     let s = scene().await;
     let mut op = s.daemon.operator("alice").await.unwrap();

@@ -150,6 +150,68 @@ fn json_gives_the_same_as_one_document() {
     assert!(doc["summary"].as_str().unwrap().starts_with("asked "));
 }
 
+/// The summary line's two counts: asked of all calls, and asked after the 20th.
+fn asked_counts(line: &str) -> (u64, u64) {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let n = words[1].parse().unwrap();
+    let later = words[words.iter().position(|w| *w == "session:").unwrap() + 1]
+        .parse()
+        .unwrap();
+    (n, later)
+}
+
+#[test]
+fn the_broadest_grants_ask_less_and_every_asked_call_is_listed_with_its_grant() {
+    let trace = fixture();
+    let last = |mode: &str| {
+        let out = replay(&["--operator", mode, trace.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let session = last("session");
+    let broadest = last("broadest");
+    let (s_all, _) = asked_counts(session.lines().last().unwrap());
+    let (b_all, _) = asked_counts(broadest.lines().last().unwrap());
+    assert!(b_all < s_all, "broadest {b_all} vs session {s_all}");
+
+    let out = replay(&[
+        "--operator",
+        "broadest",
+        "--asked",
+        "--json",
+        trace.to_str().unwrap(),
+    ]);
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let asked = doc["asked_calls"].as_array().unwrap();
+    assert_eq!(asked.len() as u64, b_all);
+    assert_eq!(doc["asked"], b_all);
+    for call in asked {
+        let grant = call["grant"].as_str().unwrap();
+        assert!(
+            ["exact", "commands", "folder", "domain", "tool"].contains(&grant),
+            "{call}"
+        );
+    }
+    // Some wider grant was chosen, or broadest would be session.
+    assert!(asked.iter().any(|c| c["grant"] != "exact"));
+    let table = String::from_utf8(
+        replay(&["--operator", "broadest", "--asked", trace.to_str().unwrap()]).stdout,
+    )
+    .unwrap();
+    assert!(
+        table.contains("ASKED (session#position tool: what → grant chosen)"),
+        "{table}"
+    );
+    assert_eq!(
+        table.lines().last().unwrap(),
+        broadest.lines().last().unwrap()
+    );
+}
+
 #[test]
 fn a_bad_trace_or_config_is_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();

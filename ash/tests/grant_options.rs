@@ -142,6 +142,28 @@ async fn a_commands_grant_covers_the_same_commands_with_any_arguments_and_nothin
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wider_grant_answers_the_pending_calls_it_covers_too() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let first = shell(&d, "make test", "s-1", "60");
+    pending(&d, 1).await;
+    let second = shell(&d, "make test -k", "s-1", "60");
+    let other = shell(&d, "make lint", "s-1", "60");
+    let list = pending(&d, 3).await;
+    let make_test = list
+        .iter()
+        .find(|v| v["args"]["command"] == "make test")
+        .unwrap();
+    let out = run(&d, &["approve", &id(make_test), "--grant", "commands"]).await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(first.wait_with_output().await.unwrap().status.success());
+    assert!(second.wait_with_output().await.unwrap().status.success());
+    let left = pending(&d, 1).await;
+    assert_eq!(left[0]["args"]["command"], "make lint");
+    drop(other);
+    d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grant_mistakes_are_one_clear_line() {
     let d = TempDaemon::start(Settings::default()).unwrap();
     let _waiting = shell(&d, "make test", "s-1", "60");

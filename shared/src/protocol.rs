@@ -878,12 +878,12 @@ mod tests {
     #[test]
     fn wire_layout_matches_protocol_md() {
         let hello = Hello {
-            version: 1,
+            version: 2,
             role: Role::Operator,
             name: "al".into(),
             parent: None,
         };
-        assert_eq!(codec::encode(&hello).unwrap(), [1, 1, 2, b'a', b'l', 0]);
+        assert_eq!(codec::encode(&hello).unwrap(), [2, 1, 2, b'a', b'l', 0]);
         assert_eq!(codec::encode(&ClientMsg::Ping).unwrap(), [8]);
         let id = Uuid::from_bytes([7; 16]);
         let mut attach = vec![1, 16];

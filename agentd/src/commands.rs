@@ -253,7 +253,7 @@ pub fn decide(
         covered.dedup();
         return Some(CommandVerdict {
             verdict: Some(Verdict::Approve),
-            reason: format!("every command only reads: {}", covered.join(", ")),
+            reason: format!("every command is covered by a rule: {}", covered.join(", ")),
             uncovered: Some(Vec::new()),
             changes_dir,
         });

@@ -80,7 +80,7 @@ async fn with_no_config_looking_tools_pass_and_secrets_and_changes_ask() {
                         .reason
                         .as_deref()
                         .unwrap_or("")
-                        .contains("every command only reads"),
+                        .contains("every command is covered by a rule"),
                     "{:?}",
                     o.decision
                 );

@@ -30,17 +30,31 @@ async fn rules_decide_raise_and_explain_in_a_live_agentd() {
     let d = TempDaemon::start(settings).unwrap();
     let mut agent = d.agent("claude").await.unwrap();
 
-    // Read-only: approved at once by the rule, named as the source.
+    // Read-only: approved at once by the command rules, which say which rule covered what.
     let Submitted::Decided(o) = agent.submit(&shell("git status")).await.unwrap() else {
         panic!("expected an answer at once");
     };
     assert_eq!(o.decision.state, State::Approved);
     assert_eq!(o.decision.source, DecisionSource::Rule);
-    assert_eq!(o.decision.by, "read-only shell");
+    assert_eq!(o.decision.by, "commands");
     assert_eq!(
         o.decision.to_string(),
-        "approved by rule read-only shell: a command that only reads"
+        "approved by rule commands: every command is covered by a rule: git (git that only looks)"
     );
+    // The example's own command rule: tests and builds.
+    let Submitted::Decided(o) = agent
+        .submit(&shell("cargo test --workspace && npm test"))
+        .await
+        .unwrap()
+    else {
+        panic!("expected an answer at once");
+    };
+    assert_eq!(o.decision.state, State::Approved);
+    // And its deny rule.
+    let Submitted::Decided(o) = agent.submit(&shell("cargo publish")).await.unwrap() else {
+        panic!("expected an answer at once");
+    };
+    assert_eq!(o.decision.state, State::Denied);
 
     // curl | sh: denied at once, even though it is also "destructive" (deny beats ask).
     let Submitted::Decided(o) = agent
@@ -113,9 +127,9 @@ fn check_config_shows_what_each_rule_would_do() {
         String::from_utf8_lossy(&out.stderr)
     );
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("valid: 5 tools, 6 rules"), "{text}");
+    assert!(text.contains("valid: 5 tools, 5 rules"), "{text}");
     assert!(
-        text.contains("=> approved at once by rule read-only shell"),
+        text.contains("=> approved at once by rule commands"),
         "{text}"
     );
     assert!(text.contains("sample 2: shell"), "{text}");

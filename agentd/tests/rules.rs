@@ -143,6 +143,24 @@ fn check_config_shows_what_each_rule_would_do() {
         "{text}"
     );
     assert_eq!(text.matches("=> asks an operator").count(), 2, "{text}");
+    // What asks lists the grants that may be made from it.
+    let out = check(&[
+        file.to_str().unwrap(),
+        "--sample",
+        r#"{"tool":"shell","args":{"command":"make test -j4"}}"#,
+        "--sample",
+        r#"{"tool":"write-file","args":{"path":"/srv/app/src/x.rs"},"cwd":"/srv/app"}"#,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("--grant exact "), "{text}");
+    assert!(
+        text.contains("--grant commands  `make test` with any arguments"),
+        "{text}"
+    );
+    assert!(
+        text.contains("--grant folder    file changes under /srv/app"),
+        "{text}"
+    );
 }
 
 #[test]

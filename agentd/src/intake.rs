@@ -142,7 +142,13 @@ pub fn admit(
         };
     }
 
+    // What the call reaches matters only to a call that may wait for a person (grants, grant
+    // options) and to file tools (risk by folder); a call answered at once skips it.
+    let requires_approval = spec.requires_approval || ruled.ask;
+    let may_wait = requires_approval && auto.is_none();
+    let is_file_tool = registry.shapes.file_tool(&req.tool).is_some();
     let mut reach = match &registry.secrets {
+        _ if !may_wait && !is_file_tool => Reach::ExactOnly("answered at once".into()),
         Some(secrets) => crate::reach::of_call(
             &registry.shapes,
             secrets,
@@ -153,7 +159,7 @@ pub fn admit(
         ),
         None => Reach::ExactOnly("the secret-file pattern is not available".into()),
     };
-    if registry.shapes.file_tool(&req.tool).is_some() {
+    if is_file_tool {
         let outside = match (&reach, cwd.as_deref()) {
             (Reach::Files(files), Some(dir)) => !files
                 .iter()
@@ -174,7 +180,10 @@ pub fn admit(
     if ruled.ask || risk == Risk::Critical {
         reach = Reach::ExactOnly("a rule asks for every such call, or it is critical".into());
     }
-    let grant_options = crate::reach::options::for_call(&req.tool, &reach, cwd.as_deref());
+    let grant_options = match may_wait {
+        true => crate::reach::options::for_call(&req.tool, &reach, cwd.as_deref()),
+        false => Vec::new(),
+    };
 
     Ok(Admitted {
         tool: req.tool.clone(),
@@ -184,7 +193,7 @@ pub fn admit(
         cwd,
         reach,
         grant_options,
-        requires_approval: spec.requires_approval || ruled.ask,
+        requires_approval,
         timeout,
         risk,
         risk_reasons,

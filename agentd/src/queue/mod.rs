@@ -564,6 +564,8 @@ impl Queue {
         let id = view.id;
         view.state = decision.state;
         view.attached = false;
+        // Nobody was asked, so nothing was offered.
+        view.grant_options.clear();
         view.decision = Some(decision.clone());
         log_decision(&view, &decision);
         let outcome = Outcome { id, decision };

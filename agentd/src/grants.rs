@@ -468,4 +468,128 @@ mod tests {
         assert_eq!(g.revoke(None).unwrap().len(), 1);
         assert!(g.is_empty());
     }
+
+    fn wide(covers: GrantCover, session: Option<&str>) -> GrantView {
+        GrantView {
+            covers,
+            ..grant("{}", Scope::Session, session, 600)
+        }
+    }
+
+    fn shell(prefixes: &[&[&str]], writes: &[&str]) -> Reach {
+        Reach::Shell {
+            prefixes: prefixes
+                .iter()
+                .map(|p| p.iter().map(|w| w.to_string()).collect())
+                .collect(),
+            writes: writes.iter().map(std::path::PathBuf::from).collect(),
+        }
+    }
+
+    #[test]
+    fn wider_grants_together_cover_all_a_call_reaches_and_nothing_more() {
+        let mut g = Grants::new(16);
+        let make_test = vec!["make".to_string(), "test".to_string()];
+        g.insert(wide(
+            GrantCover::Commands {
+                prefixes: vec![make_test],
+            },
+            Some("s1"),
+        ));
+        g.insert(wide(
+            GrantCover::Folder {
+                dir: "/nonexistent-app".into(),
+            },
+            Some("s1"),
+        ));
+        let me = agent("claude", 1000);
+        let now = Instant::now();
+        let mut answer = |reach: &Reach, session: &str, who: &AgentIdentity| {
+            g.answer(
+                "shell",
+                r#"{"command":"x"}"#,
+                who,
+                Some(session),
+                reach,
+                now,
+            )
+            .is_some()
+        };
+        assert!(answer(&shell(&[&["make", "test"]], &[]), "s1", &me));
+        assert!(answer(
+            &shell(&[&["make", "test"]], &["/nonexistent-app/out.txt"]),
+            "s1",
+            &me
+        ));
+        assert!(
+            !answer(
+                &shell(&[&["make", "test"], &["npm", "run"]], &[]),
+                "s1",
+                &me
+            ),
+            "one prefix not granted"
+        );
+        assert!(
+            !answer(&shell(&[&["make", "test"]], &["/etc/x"]), "s1", &me),
+            "a write outside"
+        );
+        assert!(!answer(&shell(&[], &[]), "s1", &me), "nothing to cover");
+        assert!(
+            !answer(&shell(&[&["make", "test"]], &[]), "s2", &me),
+            "another session"
+        );
+        assert!(
+            !answer(
+                &shell(&[&["make", "test"]], &[]),
+                "s1",
+                &agent("codex", 1000)
+            ),
+            "another agent"
+        );
+        assert!(
+            !answer(
+                &shell(&[&["make", "test"]], &[]),
+                "s1",
+                &agent("claude", 1001)
+            ),
+            "another uid"
+        );
+        assert!(!answer(&Reach::ExactOnly("x".into()), "s1", &me));
+        assert!(!answer(&Reach::Tool, "s1", &me), "no tool grant");
+        // The commands grant is for its own tool.
+        assert!(g
+            .answer(
+                "exec",
+                "{}",
+                &me,
+                Some("s1"),
+                &shell(&[&["make", "test"]], &[]),
+                now
+            )
+            .is_none());
+    }
+
+    #[test]
+    fn a_wider_grant_is_revoked_and_evicted_like_any_other() {
+        let mut g = Grants::new(1);
+        let tool = wide(GrantCover::Tool, Some("s1"));
+        g.insert(tool.clone());
+        let me = agent("claude", 1000);
+        let now = Instant::now();
+        assert!(g
+            .answer("shell", "{}", &me, Some("s1"), &Reach::Tool, now)
+            .is_some());
+        // Full: the next grant evicts it, and it covers nothing any more.
+        let gone = g.insert(grant(TEST, Scope::Session, Some("s1"), 600));
+        assert_eq!(gone[0].id, tool.id);
+        assert!(g
+            .answer("shell", "{}", &me, Some("s1"), &Reach::Tool, now)
+            .is_none());
+        let mut g = Grants::new(4);
+        g.insert(tool.clone());
+        assert_eq!(g.revoke(None).unwrap().len(), 1);
+        assert!(g
+            .answer("shell", "{}", &me, Some("s1"), &Reach::Tool, now)
+            .is_none());
+    }
 }

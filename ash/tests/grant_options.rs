@@ -164,6 +164,50 @@ async fn a_wider_grant_answers_the_pending_calls_it_covers_too() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wider_grant_survives_a_restart_and_is_revoked_like_any_other() {
+    let mut d = TempDaemon::start(Settings::default()).unwrap();
+    let first = shell(&d, "make test", "s-1", "60");
+    let req = pending(&d, 1).await.remove(0);
+    let out = run(
+        &d,
+        &[
+            "approve",
+            &id(&req),
+            "--grant",
+            "commands",
+            "--scope",
+            "timeboxed",
+            "--ttl",
+            "2h",
+        ],
+    )
+    .await;
+    assert!(
+        text(&out.stdout).contains("covers the next 2h"),
+        "{}",
+        text(&out.stdout)
+    );
+    first.wait_with_output().await.unwrap();
+    d.restart(Settings::default()).await.unwrap();
+    let out = shell(&d, "make test -k", "s-9", "60")
+        .wait_with_output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let grants: Vec<Value> =
+        serde_json::from_slice(&run(&d, &["grants", "--json"]).await.stdout).unwrap();
+    assert_eq!(grants[0]["covers"]["kind"], "commands");
+    let out = run(&d, &["revoke", "--all"]).await;
+    assert_eq!(text(&out.stdout), "revoked 1 grant\n");
+    let out = shell(&d, "make test -k", "s-9", "1")
+        .wait_with_output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3), "asks again once revoked");
+    d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn grant_mistakes_are_one_clear_line() {
     let d = TempDaemon::start(Settings::default()).unwrap();
     let _waiting = shell(&d, "make test", "s-1", "60");

@@ -52,7 +52,7 @@ enum Command {
     /// Exit codes: the command's own when it ran; 1 denied, 2 usage error, 3 expired, 4 agentd
     /// unreachable or any other error.
     Exec(cmd::exec::Args),
-    /// Hooks for agents: `ash hook claude-code` is a Claude Code PreToolUse hook
+    /// Hooks for agent runtimes: `ash hook claude-code`, `ash hook codex`, `ash hook gemini`
     #[command(subcommand)]
     Hook(cmd::hook::Command),
     /// One line for a status bar: `3 pending · 1 high · next 0:42`, nothing when none

@@ -87,7 +87,7 @@ async fn approved_calls_are_allowed_for_every_recorded_tool() {
         (
             "write.json",
             "Write",
-            "/home/dev/app/.env (in /home/dev/app)",
+            "/home/dev/app/.env (in /home/dev/app; permission mode acceptEdits)",
         ),
         (
             "mcp.json",

@@ -1,5 +1,7 @@
-//! Every TOML snippet in the docs parses as an agentd config: a person copying one gets a
-//! working file, not an error.
+//! Every config snippet in the docs parses: each ```toml block as an agentd config, each
+//! ```toml codex block as a Codex config whose hooks run `ash hook ...`, and each ```json
+//! block as JSON (the runtimes' hook settings: every hook command runs `ash hook ...`). A
+//! person copying one gets a working file, not an error.
 
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
@@ -8,13 +10,14 @@ use std::path::Path;
 
 use agentd::Settings;
 
-/// The ```toml blocks of a Markdown file, with the line each starts on.
-fn toml_blocks(text: &str) -> Vec<(usize, String)> {
+/// The fenced blocks of a Markdown file whose info string is `info`, with the line each
+/// starts on.
+fn blocks(text: &str, info: &str) -> Vec<(usize, String)> {
     let mut blocks = Vec::new();
     let mut current: Option<(usize, String)> = None;
     for (n, line) in text.lines().enumerate() {
         match &mut current {
-            None if line.trim_start().starts_with("```toml") => {
+            None if line.trim_start().strip_prefix("```") == Some(info) => {
                 current = Some((n + 1, String::new()));
             }
             Some(_) if line.trim_start().starts_with("```") => {
@@ -40,7 +43,7 @@ fn every_toml_snippet_in_the_docs_parses() {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        for (line, block) in toml_blocks(&text) {
+        for (line, block) in blocks(&text, "toml") {
             let origin = format!("{}:{line}", path.display());
             if let Err(e) = Settings::parse(&block, Path::new(&origin)) {
                 panic!("the snippet at {origin} does not parse: {e}");
@@ -49,6 +52,63 @@ fn every_toml_snippet_in_the_docs_parses() {
         }
     }
     assert!(checked >= 5, "only {checked} snippets found");
+}
+
+/// Every `command` of a runtime's hook settings, wherever it sits.
+fn hook_commands(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                match (k.as_str(), v) {
+                    ("command", serde_json::Value::String(c)) => out.push(c.clone()),
+                    _ => hook_commands(v, out),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|i| hook_commands(i, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn every_hook_settings_snippet_parses_and_runs_ash() {
+    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(&docs).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "md") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut found = Vec::new();
+        for (line, block) in blocks(&text, "json") {
+            let origin = format!("{}:{line}", path.display());
+            let v: serde_json::Value = serde_json::from_str(&block)
+                .unwrap_or_else(|e| panic!("the JSON at {origin} does not parse: {e}"));
+            found.push((origin, serde_json::to_value(v).unwrap()));
+        }
+        for (line, block) in blocks(&text, "toml codex") {
+            let origin = format!("{}:{line}", path.display());
+            let v: toml::Value = toml::from_str(&block)
+                .unwrap_or_else(|e| panic!("the Codex TOML at {origin} does not parse: {e}"));
+            let hooks = &v["hooks"]["PermissionRequest"][0]["hooks"][0];
+            assert_eq!(hooks["type"].as_str(), Some("command"), "{origin}");
+            found.push((origin, serde_json::to_value(v).unwrap()));
+        }
+        for (origin, v) in found {
+            if v.get("hooks").is_none() {
+                continue;
+            }
+            let mut commands = Vec::new();
+            hook_commands(&v["hooks"], &mut commands);
+            assert!(!commands.is_empty(), "{origin}: no hook command");
+            for c in commands {
+                assert!(c.starts_with("ash hook "), "{origin}: {c}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 4, "only {checked} hook settings found");
 }
 
 #[test]

@@ -141,6 +141,7 @@ async fn one_run(d: &TempDaemon) -> Result<Duration, Box<dyn std::error::Error>>
                 reason: None,
                 scope: shared::Scope::Once,
                 grant: None,
+                args_json: None,
             })
             .await?;
             decided += 1;

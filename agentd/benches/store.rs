@@ -236,6 +236,7 @@ async fn decided_throughput(d: &TempDaemon) -> Result<f64, Error> {
                     reason: None,
                     scope: shared::Scope::Once,
                     grant: None,
+                    args_json: None,
                 };
                 if decider.decide(&req).await.is_err() {
                     return;
@@ -303,6 +304,7 @@ fn frame_sizes() -> Result<(usize, usize), Error> {
             by_uid: None,
             by_pid: None,
             grant: None,
+            approved_args: None,
         },
     }))?;
     Ok((request.len(), answer.len()))

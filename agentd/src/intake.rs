@@ -396,6 +396,7 @@ mod tests {
             reason: Some("no".into()),
             scope: shared::Scope::Once,
             grant: None,
+            args_json: None,
         };
         assert!(check_decision(&ok).is_ok());
         for operator in ["", "  ", "a\u{1b}[31m", &"x".repeat(129)] {

@@ -223,6 +223,7 @@ async fn operator(socket: &Path) -> Result<tokio::task::JoinHandle<()>, ClientEr
                 reason: None,
                 scope: Scope::Once,
                 grant: None,
+                args_json: None,
             };
             if decider.decide(&req).await.is_err() {
                 return;

@@ -275,6 +275,7 @@ async fn drive(socket: &Path, options: Options, records: &[Record]) -> Result<Re
                         reason: None,
                         scope,
                         grant,
+                        args_json: None,
                     })
                     .await
                     .map_err(err)?;

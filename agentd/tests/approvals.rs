@@ -31,6 +31,7 @@ fn decide(id: &str, verdict: Verdict, operator: &str, reason: Option<&str>) -> D
         reason: reason.map(String::from),
         scope: shared::Scope::Once,
         grant: None,
+        args_json: None,
     }
 }
 

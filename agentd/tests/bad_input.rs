@@ -59,6 +59,7 @@ impl Scene {
             reason: None,
             scope: shared::Scope::Once,
             grant: None,
+            args_json: None,
         })
         .await
         .unwrap();
@@ -307,6 +308,7 @@ async fn unknown_malformed_and_ambiguous_ids_are_explained() {
         reason: None,
         scope: shared::Scope::Once,
         grant: None,
+        args_json: None,
     };
     // An ID that matches nothing.
     let other_first = if s.id.to_string().starts_with('0') {
@@ -389,6 +391,7 @@ async fn deciding_twice_names_the_final_state_and_who_decided() {
         reason: None,
         scope: shared::Scope::Once,
         grant: None,
+        args_json: None,
     })
     .await
     .unwrap();
@@ -400,6 +403,7 @@ async fn deciding_twice_names_the_final_state_and_who_decided() {
             reason: None,
             scope: shared::Scope::Once,
             grant: None,
+            args_json: None,
         })
         .await
         .unwrap_err();
@@ -427,6 +431,7 @@ async fn an_agent_connection_may_not_decide_or_list() {
             reason: None,
             scope: shared::Scope::Once,
             grant: None,
+            args_json: None,
         })
         .await
         .unwrap_err();
@@ -505,6 +510,7 @@ async fn oversized_arguments_and_bad_operator_names_are_refused() {
             reason: None,
             scope: shared::Scope::Once,
             grant: None,
+            args_json: None,
         })
         .await
         .unwrap_err();

@@ -67,6 +67,7 @@ fn approve(id: uuid::Uuid, scope: Scope) -> DecideRequest {
         reason: None,
         scope,
         grant: None,
+        args_json: None,
     }
 }
 

@@ -172,6 +172,7 @@ async fn killing_agentd_at_any_moment_loses_nothing_it_acknowledged() {
                     reason: None,
                     scope: shared::Scope::Once,
                     grant: None,
+                    args_json: None,
                 };
                 if op.decide(&req).await.is_ok() {
                     decided.lock().unwrap().insert(id, (state, who));
@@ -200,6 +201,7 @@ async fn killing_agentd_at_any_moment_loses_nothing_it_acknowledged() {
             reason: None,
             scope: shared::Scope::Once,
             grant: None,
+            args_json: None,
         })
         .await
         .unwrap();

@@ -61,6 +61,7 @@ async fn grant_broadest(d: &TempDaemon, op: &mut Client, req: &ApprovalRequest) 
         reason: None,
         scope: Scope::Session,
         grant: Some(widest.clone()),
+        args_json: None,
     })
     .await
     .unwrap();
@@ -129,6 +130,7 @@ async fn no_destructive_call_passes_after_a_harmless_one_was_granted_for_the_ses
             reason: None,
             scope: Scope::Session,
             grant: None,
+            args_json: None,
         })
         .await
         .unwrap();

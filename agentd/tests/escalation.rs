@@ -150,6 +150,7 @@ async fn an_escalation_reaches_the_operators_with_the_parents_note() {
         reason: None,
         scope: shared::Scope::Once,
         grant: None,
+        args_json: None,
     })
     .await
     .unwrap();

@@ -319,6 +319,7 @@ async fn grants_match_arguments_exactly_and_repeated_keys_are_refused() {
         reason: None,
         scope: shared::Scope::Session,
         grant: None,
+        args_json: None,
     })
     .await
     .unwrap();

@@ -120,6 +120,7 @@ async fn a_hanging_or_failing_command_never_holds_up_the_queue() {
             reason: None,
             scope: Scope::Once,
             grant: None,
+            args_json: None,
         })
         .await
         .unwrap();

@@ -282,6 +282,7 @@ async fn decisions_by_people_are_logged_and_answers_by_policy_are_not_at_info() 
         reason: Some("not today".into()),
         scope: shared::Scope::Once,
         grant: None,
+        args_json: None,
     })
     .await
     .unwrap();

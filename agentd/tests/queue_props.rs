@@ -121,6 +121,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     reason: None,
                     scope: shared::Scope::Once,
                     grant: None,
+                    args_json: None,
                 };
                 match (queue.decide(&req, Caller::default()).await, t.ended) {
                     (Ok(view), None) => {

@@ -34,6 +34,7 @@ fn approve(id: &str) -> DecideRequest {
         reason: None,
         scope: shared::Scope::Once,
         grant: None,
+        args_json: None,
     }
 }
 

@@ -62,6 +62,7 @@ async fn decided(d: &TempDaemon, n: usize) -> Vec<uuid::Uuid> {
             reason: Some(format!("no {i}")),
             scope: shared::Scope::Once,
             grant: None,
+            args_json: None,
         })
         .await
         .unwrap();
@@ -395,7 +396,7 @@ async fn bad_store_files_are_refused_with_where() {
     sqlite3(&newer.join("agentd.db"), "PRAGMA user_version = 99");
     let text = err(start(&newer));
     assert!(
-        text.contains("was written by a newer agentd (schema 99; this agentd knows schema 5)"),
+        text.contains("was written by a newer agentd (schema 99; this agentd knows schema 6)"),
         "{text}"
     );
 }
@@ -419,7 +420,8 @@ async fn a_store_from_the_previous_schema_is_migrated_on_start() {
          ALTER TABLE requests DROP COLUMN grant_id; DROP INDEX requests_subject; \
          ALTER TABLE requests DROP COLUMN subject; ALTER TABLE requests DROP COLUMN path; DROP TABLE grants; \
          DROP TABLE journal_state; ALTER TABLE requests DROP COLUMN cwd; \
-         ALTER TABLE requests DROP COLUMN grant_options; PRAGMA user_version = 1;",
+         ALTER TABLE requests DROP COLUMN grant_options; ALTER TABLE requests DROP COLUMN approved_args; \
+         PRAGMA user_version = 1;",
     );
     let d = TempDaemon::start(settings()).unwrap();
     let mut op = d.operator("alice").await.unwrap();
@@ -435,7 +437,7 @@ async fn a_store_from_the_previous_schema_is_migrated_on_start() {
         .arg("PRAGMA user_version")
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "5");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "6");
     // New decisions record the decider again.
     let more = decided(&d, 1).await;
     let view = op.get(&more[0].to_string()).await.unwrap();
@@ -575,6 +577,7 @@ async fn history_and_export_on_thousands_of_requests() {
             reason: None,
             scope: shared::Scope::Once,
             grant: None,
+            args_json: None,
         })
         .await
         .unwrap();

@@ -115,6 +115,7 @@ async fn run(runs: usize) -> Result<(), Error> {
             reason: None,
             scope: Scope::Once,
             grant: None,
+            args_json: None,
         })
         .await?;
         let replied = start.elapsed();

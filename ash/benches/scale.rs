@@ -100,6 +100,7 @@ async fn run(agents: usize) -> Result<(), Error> {
             reason: None,
             scope: Scope::Once,
             grant: None,
+            args_json: None,
         })
         .await?;
     }

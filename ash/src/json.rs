@@ -44,6 +44,8 @@ pub struct DecisionJson {
     pub by_pid: Option<u32>,
     pub reason: Option<String>,
     pub decided_at: String,
+    /// The arguments the agent must use, when an operator approved with edited ones.
+    pub approved_args: Option<Value>,
 }
 
 #[derive(Serialize)]
@@ -92,6 +94,10 @@ impl From<&Decision> for DecisionJson {
             by_pid: d.by_pid,
             reason: d.reason.clone(),
             decided_at: rfc3339(d.at),
+            approved_args: d
+                .approved_args
+                .as_ref()
+                .map(|a| serde_json::from_str(a).unwrap_or_else(|_| Value::String(a.clone()))),
         }
     }
 }

@@ -355,6 +355,10 @@ pub struct Decision {
     pub by_pid: Option<u32>,
     /// For `source = Grant`, the grant that answered.
     pub grant: Option<Uuid>,
+    /// The arguments the agent must use instead of those it asked with, when an operator
+    /// approved the call with edited arguments (canonical JSON).
+    #[serde(default)]
+    pub approved_args: Option<String>,
 }
 
 impl fmt::Display for Decision {
@@ -386,6 +390,9 @@ impl fmt::Display for Decision {
         }
         if let Some(reason) = &self.reason {
             write!(f, ": {reason}")?;
+        }
+        if self.approved_args.is_some() {
+            write!(f, " (with arguments the operator edited)")?;
         }
         Ok(())
     }
@@ -464,6 +471,10 @@ pub struct DecideRequest {
     /// (`None` means `exact`).
     #[serde(default)]
     pub grant: Option<String>,
+    /// Approve with these arguments (JSON text) instead of those asked with: for this call
+    /// only, never with a grant.
+    #[serde(default)]
+    pub args_json: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -719,6 +730,7 @@ mod tests {
             by_uid: Some(1000),
             by_pid: Some(4242),
             grant: None,
+            approved_args: None,
         }
     }
 
@@ -766,6 +778,7 @@ mod tests {
                 reason: Some("no".into()),
                 scope: Scope::Session,
                 grant: Some("commands".into()),
+                args_json: None,
             }),
             ClientMsg::Subscribe,
             ClientMsg::Ping,
@@ -962,6 +975,7 @@ mod tests {
             by_uid: None,
             by_pid: None,
             grant: None,
+            approved_args: None,
         };
         assert_eq!(
             expired.to_string(),

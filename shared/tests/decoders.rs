@@ -135,6 +135,7 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
                     reason: reason.clone(),
                     scope: shared::Scope::Once,
                     grant: reason,
+                    args_json: None,
                 })
             }
         ),

@@ -439,6 +439,7 @@ impl Queue {
                 by_uid: None,
                 by_pid: None,
                 grant: None,
+                approved_args: None,
             }),
             (None, false) => Some(Decision {
                 state: State::Approved,
@@ -449,6 +450,7 @@ impl Queue {
                 by_uid: None,
                 by_pid: None,
                 grant: None,
+                approved_args: None,
             }),
             (None, true) => None,
         };
@@ -720,6 +722,7 @@ impl Queue {
             by_uid: entry.view.agent.uid,
             by_pid: entry.view.agent.pid,
             grant: None,
+            approved_args: None,
         };
         self.finish(&mut inner, id, decision);
     }
@@ -746,6 +749,7 @@ impl Queue {
                         by_uid: caller.uid,
                         by_pid: caller.pid,
                         grant: None,
+                        approved_args: None,
                     };
                     self.finish(&mut inner, id, decision)
                 }
@@ -876,6 +880,10 @@ impl Queue {
             Ok(covers) => covers,
             Err(message) => return Attempt::Invalid(message),
         };
+        let approved_args = match edited_args(inner, id, req) {
+            Ok(args) => args,
+            Err(message) => return Attempt::Invalid(message),
+        };
         let grant_id = ttl.map(|_| Uuid::new_v4());
         let decision = Decision {
             state: match req.verdict {
@@ -889,6 +897,7 @@ impl Queue {
             by_uid: caller.uid,
             by_pid: caller.pid,
             grant: grant_id,
+            approved_args,
         };
         // `id` was pending under this same lock, so the decision takes; were it ever not to,
         // the caller reports what the request is instead.
@@ -1384,6 +1393,7 @@ impl Queue {
                         by_uid: caller.uid,
                         by_pid: caller.pid,
                         grant: None,
+                        approved_args: None,
                     };
                     match self.finish(&mut inner, id, decision) {
                         Some((view, seq)) => (Some(view), seq),
@@ -1435,6 +1445,28 @@ enum Attempt {
 }
 
 /// The pending request `prefix` names, if exactly one does; an error if several do.
+/// The edited arguments a decision approves with, canonical, if it carries any that differ
+/// from those asked with; or why they cannot be taken. They are for this one call: never with
+/// a denial or a grant, which would then cover arguments nobody asked about.
+fn edited_args(inner: &Inner, id: Uuid, req: &DecideRequest) -> Result<Option<String>, String> {
+    let Some(text) = &req.args_json else {
+        return Ok(None);
+    };
+    if req.verdict == Verdict::Deny {
+        return Err("edited arguments go with an approval, not a denial".into());
+    }
+    if req.scope != Scope::Once {
+        return Err(
+            "an approval with edited arguments is for this call only: it makes no grant (leave out --scope and --grant)"
+                .into(),
+        );
+    }
+    let canonical = crate::intake::canonical_args(text, shared::MAX_ARGS_LEN)
+        .map_err(|e| format!("the edited arguments: {}", e.message))?;
+    let asked = inner.entries.get(&id).map(|e| e.view.args_json.as_str());
+    Ok((asked != Some(canonical.as_str())).then_some(canonical))
+}
+
 fn resolve_pending(inner: &Inner, prefix: &IdPrefix) -> Result<Option<Uuid>, QueueError> {
     let matches: Vec<RequestView> = inner
         .entries
@@ -1517,6 +1549,7 @@ fn grant_decision(grant: &GrantView, at: DateTime<Utc>) -> Decision {
         by_uid: None,
         by_pid: None,
         grant: Some(grant.id),
+        approved_args: None,
     }
 }
 
@@ -1530,6 +1563,7 @@ fn expiry() -> Decision {
         by_uid: None,
         by_pid: None,
         grant: None,
+        approved_args: None,
     }
 }
 

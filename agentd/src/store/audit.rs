@@ -73,6 +73,12 @@ pub fn finished_event(v: &RequestView) -> AuditEvent {
     if let Some(grant) = d.and_then(|d| d.grant) {
         detail["grant"] = grant.to_string().into();
     }
+    if let Some(edited) = d.and_then(|d| d.approved_args.as_ref()) {
+        // Approved with other arguments than those asked with: both are kept (the asked ones
+        // with the queued entry, these here, whole).
+        detail["approved_args"] = edited.clone().into();
+        detail["approved_args_sha256"] = hex::encode(Sha256::digest(edited.as_bytes())).into();
+    }
     if matches!(source.as_str(), "policy" | "grant" | "rule") {
         // Never queued, so the arguments are recorded here.
         detail["args_sha256"] = hex::encode(Sha256::digest(v.args_json.as_bytes())).into();

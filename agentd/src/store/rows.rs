@@ -12,7 +12,7 @@ use uuid::Uuid;
 /// The columns `view_from_row` reads, in order.
 pub const COLUMNS: &str = "id, tool, args_json, agent_name, agent_pid, agent_uid, session, \
     summary, risk, risk_reasons, created_at, expires_at, state, decision_source, decided_by, \
-    reason, decided_at, decided_uid, decided_pid, grant_id, subject, path, cwd, grant_options";
+    reason, decided_at, decided_uid, decided_pid, grant_id, subject, path, cwd, grant_options, approved_args";
 
 /// Times are stored as microseconds since the epoch, so they sort and compare as integers.
 pub fn micros(t: DateTime<Utc>) -> i64 {
@@ -28,7 +28,7 @@ fn bad(message: String) -> rusqlite::Error {
 }
 
 /// The values of a request's row, in `COLUMNS` order.
-pub fn values(v: &RequestView) -> [Value; 24] {
+pub fn values(v: &RequestView) -> [Value; 25] {
     let d = v.decision.as_ref();
     let text = |s: &Option<String>| s.clone().map_or(Value::Null, Value::Text);
     [
@@ -64,6 +64,8 @@ pub fn values(v: &RequestView) -> [Value; 24] {
         Value::Text(serde_json::to_string(&v.path).unwrap_or_else(|_| "[]".into())),
         text(&v.cwd),
         Value::Text(serde_json::to_string(&v.grant_options).unwrap_or_else(|_| "[]".into())),
+        d.and_then(|d| d.approved_args.clone())
+            .map_or(Value::Null, Value::Text),
     ]
 }
 
@@ -96,6 +98,7 @@ pub fn view_from_row(row: &Row<'_>) -> rusqlite::Result<RequestView> {
             grant: row
                 .get::<_, Option<String>>(19)?
                 .and_then(|g| Uuid::parse_str(&g).ok()),
+            approved_args: row.get(24)?,
         }),
     };
     Ok(RequestView {

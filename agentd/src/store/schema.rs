@@ -14,10 +14,10 @@ use super::StoreError;
 pub const APPLICATION_ID: i64 = 0x6167_6e64;
 
 /// The schema this agentd writes. Bump it with a new entry in `MIGRATIONS`.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// `MIGRATIONS[n]` takes a store from version n to n + 1.
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     r#"
 CREATE TABLE requests (
     id              TEXT PRIMARY KEY,
@@ -107,6 +107,10 @@ INSERT INTO journal_state (id, applied) VALUES (1, 0);
 ALTER TABLE requests ADD COLUMN cwd TEXT;
 ALTER TABLE requests ADD COLUMN grant_options TEXT NOT NULL DEFAULT '[]';
 ALTER TABLE grants ADD COLUMN covers TEXT;
+"#,
+    // 6: the arguments an operator approved instead of those asked with.
+    r#"
+ALTER TABLE requests ADD COLUMN approved_args TEXT;
 "#,
 ];
 

@@ -163,20 +163,20 @@ pub fn write(
                 tx.prepare_cached(&format!(
                     "INSERT INTO requests ({COLUMNS}) VALUES \
                      (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
-                     ?18, ?19, ?20, ?21, ?22, ?23, ?24)"
+                     ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25)"
                 ))?
                 .execute(params_from_iter(values(view)))?;
             }
             Some(RowWrite::Decide(view)) => {
-                let [id, .., state, source, by, reason, at, uid, pid, grant, _subject, _path, _cwd, _options] =
+                let [id, .., state, source, by, reason, at, uid, pid, grant, _subject, _path, _cwd, _options, approved] =
                     values(view);
                 tx.prepare_cached(
                     "UPDATE requests SET state = ?2, decision_source = ?3, decided_by = ?4, \
                      reason = ?5, decided_at = ?6, decided_uid = ?7, decided_pid = ?8, \
-                     grant_id = ?9 WHERE id = ?1",
+                     grant_id = ?9, approved_args = ?10 WHERE id = ?1",
                 )?
                 .execute(rusqlite::params![
-                    id, state, source, by, reason, at, uid, pid, grant
+                    id, state, source, by, reason, at, uid, pid, grant, approved
                 ])?;
             }
             Some(RowWrite::GrantMade(grant)) => {

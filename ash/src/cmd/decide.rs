@@ -40,6 +40,10 @@ pub struct Args {
     /// same arguments), commands, folder, domain or tool
     #[arg(long, value_name = "KEY")]
     grant: Option<String>,
+    /// Approve with these arguments (JSON) instead of those asked with; the agent is told to
+    /// use them. For this call only: not with --scope or --grant
+    #[arg(long = "args", value_name = "JSON")]
+    args_json: Option<String>,
     /// How long a timeboxed grant lasts: 90s, 15m, 2h, 7d [default: 15m]
     #[arg(long, value_name = "TIME", value_parser = crate::when::parse_duration)]
     ttl: Option<u64>,
@@ -60,6 +64,19 @@ pub async fn run(globals: &Globals, verdict: Verdict, args: Args) -> anyhow::Res
         (None, Some(_)) => ScopeArg::Session,
         (None, None) => ScopeArg::Once,
     };
+    if let Some(text) = &args.args_json {
+        serde_json::from_str::<serde_json::Value>(text)
+            .map_err(|e| UsageError(format!("invalid JSON in --args: {e}")))?;
+        if verdict == Verdict::Deny {
+            return Err(UsageError("--args goes with approve".into()).into());
+        }
+        if args.scope.is_some() || args.grant.is_some() {
+            return Err(UsageError(
+                "--args approves this call only: it goes without --scope and --grant".into(),
+            )
+            .into());
+        }
+    }
     if args.grant.is_some() && verdict == Verdict::Deny {
         return Err(
             UsageError("--grant goes with approve; a denial covers the exact call".into()).into(),
@@ -92,6 +109,7 @@ pub async fn run(globals: &Globals, verdict: Verdict, args: Args) -> anyhow::Res
             reason,
             scope,
             grant: args.grant.clone(),
+            args_json: args.args_json.clone(),
         })
         .await?;
     if globals.json {
@@ -114,8 +132,16 @@ pub async fn run(globals: &Globals, verdict: Verdict, args: Args) -> anyhow::Res
                 crate::display::compact_secs(ttl_secs as i64)
             ),
         };
+        let edited = match view
+            .decision
+            .as_ref()
+            .and_then(|d| d.approved_args.as_ref())
+        {
+            Some(_) => " with edited arguments",
+            None => "",
+        };
         println!(
-            "{} {} ({} from {}){granted}",
+            "{} {} ({} from {}){edited}{granted}",
             view.state,
             short(&view.id),
             one_line(&view.tool),

@@ -59,9 +59,33 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
         );
         return Ok(for_state(outcome.decision.state));
     }
+    // Approved with edited arguments: run what was approved, never what was asked.
+    let argv: Vec<String> = match outcome.decision.approved_args.as_deref() {
+        None => args.command.clone(),
+        Some(edited) => {
+            let argv = serde_json::from_str::<serde_json::Value>(edited)
+                .ok()
+                .and_then(|v| serde_json::from_value::<Vec<String>>(v["argv"].clone()).ok())
+                .filter(|argv| !argv.is_empty());
+            match argv {
+                Some(argv) => {
+                    eprintln!(
+                        "running the command as the operator edited it: {}",
+                        one_line(&argv.join(" "))
+                    );
+                    argv
+                }
+                None => {
+                    eprintln!(
+                        "not running {}: the operator approved edited arguments without an argv list of strings",
+                        one_line(program)
+                    );
+                    return Ok(for_state(State::Denied));
+                }
+            }
+        }
+    };
     // Become the command: same pid, same terminal, its exit code is ours.
-    let error = std::process::Command::new(program)
-        .args(&args.command[1..])
-        .exec();
-    Err(error).with_context(|| format!("cannot run {}", one_line(program)))
+    let error = std::process::Command::new(&argv[0]).args(&argv[1..]).exec();
+    Err(error).with_context(|| format!("cannot run {}", one_line(&argv[0])))
 }

@@ -131,5 +131,20 @@ pub fn render(v: &RequestView, reveal: bool) -> String {
         out.push_str(line);
         out.push('\n');
     }
+    // Approved with other arguments: those are what the agent was told to use.
+    if let Some(edited) = v.decision.as_ref().and_then(|d| d.approved_args.as_ref()) {
+        out.push_str("approved arguments (edited by the operator; the agent runs these)\n");
+        let (masked, _) = crate::mask::mask_args(edited);
+        let shown = if reveal { edited } else { &masked };
+        let pretty = serde_json::from_str::<serde_json::Value>(shown)
+            .ok()
+            .and_then(|value| serde_json::to_string_pretty(&value).ok())
+            .unwrap_or_else(|| shown.to_string());
+        for line in clean(&pretty).lines() {
+            out.push_str("  ");
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
     out
 }

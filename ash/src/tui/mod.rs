@@ -73,6 +73,7 @@ async fn event_loop(
                                 reason,
                                 scope,
                                 grant,
+                                args_json: None,
                             });
                         }
                         None => {}

@@ -108,6 +108,7 @@ fn finished(n: u8, tool: &str, state: State, by: &str, reason: Option<&str>) -> 
         by_uid: Some(1000),
         by_pid: Some(77),
         grant: None,
+        approved_args: None,
     });
     v
 }
@@ -415,6 +416,7 @@ fn a_request_decided_elsewhere_leaves_at_once_with_a_notice() {
         by_uid: Some(1001),
         by_pid: Some(78),
         grant: None,
+        approved_args: None,
     });
     app.on_update(Update::Event(Event::Finished(done.clone())));
     assert_eq!(app.pending_count(), 3);

@@ -72,7 +72,10 @@ impl Runtime for ClaudeCode {
         match asked.event {
             Some("PermissionRequest") => {
                 let decision = match answer {
-                    Answer::Allow(_) => json!({ "behavior": "allow" }),
+                    Answer::Allow(_, None) => json!({ "behavior": "allow" }),
+                    Answer::Allow(_, Some(edited)) => {
+                        json!({ "behavior": "allow", "updatedInput": edited })
+                    }
                     Answer::Deny(why) => json!({ "behavior": "deny", "message": why }),
                     // No decision: Claude Code shows its own prompt.
                     Answer::Undecided(_) => return None,
@@ -88,17 +91,22 @@ impl Runtime for ClaudeCode {
             // blocks the call.
             _ => {
                 let (decision, reason) = match answer {
-                    Answer::Allow(r) => ("allow", r),
+                    Answer::Allow(r, _) => ("allow", r),
                     Answer::Deny(r) => ("deny", r),
                     Answer::Undecided(r) => ("ask", r),
                 };
-                Some(json!({
+                let mut out = json!({
                     "hookSpecificOutput": {
                         "hookEventName": "PreToolUse",
                         "permissionDecision": decision,
                         "permissionDecisionReason": reason,
                     }
-                }))
+                });
+                // Approved with edited arguments: Claude Code runs the tool with these.
+                if let Answer::Allow(_, Some(edited)) = answer {
+                    out["hookSpecificOutput"]["updatedInput"] = edited.clone();
+                }
+                Some(out)
             }
         }
     }

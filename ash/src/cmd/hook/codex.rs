@@ -65,12 +65,27 @@ impl Runtime for Codex {
         match (asked.event, answer) {
             // No decision: Codex asks in its own way.
             (_, Answer::Undecided(_)) => None,
-            // Codex takes `allow` here only with the arguments to run: those asked about.
-            (Some("PreToolUse"), Answer::Allow(_)) => Some(json!({
+            // Codex takes `allow` here only with the arguments to run: the operator's edited
+            // ones, else those asked about.
+            (Some("PreToolUse"), Answer::Allow(_, edited)) => Some(json!({
                 "hookSpecificOutput": {
                     "hookEventName": "PreToolUse",
                     "permissionDecision": "allow",
-                    "updatedInput": asked.input.cloned().unwrap_or(Value::Null),
+                    "updatedInput": edited.clone().or_else(|| asked.input.cloned()).unwrap_or(Value::Null),
+                }
+            })),
+            // A PermissionRequest answer cannot change the command (Codex fails closed on
+            // `updatedInput`): an approval of edited arguments is a denial that says what was
+            // approved, so the agent can ask again with it.
+            (_, Answer::Allow(_, Some(edited))) => Some(json!({
+                "hookSpecificOutput": {
+                    "hookEventName": "PermissionRequest",
+                    "decision": {
+                        "behavior": "deny",
+                        "message": format!(
+                            "the operator approved this call only with edited arguments, which this hook cannot pass on; ask again with: {edited}"
+                        ),
+                    },
                 }
             })),
             (Some("PreToolUse") | None, Answer::Deny(why)) => Some(json!({
@@ -80,7 +95,7 @@ impl Runtime for Codex {
                     "permissionDecisionReason": non_empty(why),
                 }
             })),
-            (_, Answer::Allow(_)) => Some(json!({
+            (_, Answer::Allow(_, None)) => Some(json!({
                 "hookSpecificOutput": {
                     "hookEventName": "PermissionRequest",
                     "decision": { "behavior": "allow" },

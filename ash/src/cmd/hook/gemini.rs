@@ -55,7 +55,13 @@ impl Runtime for Gemini {
 
     fn render(&self, _asked: &Asked<'_>, answer: &Answer) -> Option<Value> {
         Some(match answer {
-            Answer::Allow(why) => json!({ "decision": "allow", "reason": why }),
+            Answer::Allow(why, None) => json!({ "decision": "allow", "reason": why }),
+            // Edited arguments: Gemini CLI merges these over the model's before running.
+            Answer::Allow(why, Some(edited)) => json!({
+                "decision": "allow",
+                "reason": why,
+                "hookSpecificOutput": { "tool_input": edited },
+            }),
             Answer::Deny(why) => json!({ "decision": "deny", "reason": why }),
             // No decision: Gemini CLI's own policy decides.
             Answer::Undecided(_) => return None,

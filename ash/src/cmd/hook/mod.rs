@@ -56,7 +56,8 @@ pub struct Args {
 /// What a hook answers, before it is put in the runtime's shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    Allow(String),
+    /// Allowed, with the arguments to use instead when an operator edited them.
+    Allow(String, Option<Value>),
     Deny(String),
     /// No decision: the runtime's own prompt decides (only with `--on-error ask`).
     Undecided(String),
@@ -162,7 +163,12 @@ async fn ask(globals: &Globals, args: &Args, call: Call) -> Answer {
         Ok(Ok(outcome)) => {
             let d = outcome.decision;
             match d.state {
-                State::Approved => Answer::Allow(d.to_string()),
+                State::Approved => Answer::Allow(
+                    d.to_string(),
+                    d.approved_args
+                        .as_deref()
+                        .and_then(|a| serde_json::from_str(a).ok()),
+                ),
                 State::Expired => Answer::Deny("no decision before the deadline; denied".into()),
                 _ if d.source == DecisionSource::Operator => Answer::Deny(match &d.reason {
                     Some(reason) => format!("denied by {}: {reason}", d.by),

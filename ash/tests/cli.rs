@@ -591,3 +591,53 @@ async fn completions_and_the_manual_come_from_the_real_command_line() {
     assert!(page.contains("approve"), "{page}");
     d.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ash_request_waits_out_a_rate_limit_that_clears_in_time() {
+    let d = agentd::testkit::TempDaemon::start(agentd::Settings {
+        tools: vec![shared::ToolSpec {
+            name: "look".into(),
+            requires_approval: false,
+            approval_timeout_secs: 10,
+            risk: shared::Risk::Low,
+        }],
+        limits: agentd::config::Limits {
+            requests_per_sec: 4.0,
+            burst: 1.0,
+            ..agentd::config::Limits::default()
+        },
+        ..agentd::Settings::default()
+    })
+    .unwrap();
+    // The burst is one request: the next ones are over the limit for a quarter second each,
+    // and wait for it instead of failing.
+    for n in 0..3 {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ash"))
+            .args(["request", "--tool", "look", "--agent", "eager"])
+            .env("AGENTD_SOCKET", d.socket())
+            .output()
+            .await
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "request {n}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A wait longer than the request's own time is still an error, at once (two requests
+    // back to back from one process, so the bucket has no time to refill).
+    let req = shared::ApprovalRequest {
+        tool: "look".into(),
+        timeout_ms: Some(1),
+        ..shared::ApprovalRequest::default()
+    };
+    shared::request_approval(d.socket(), "quick", &req, |_| {})
+        .await
+        .unwrap();
+    let err = shared::request_approval(d.socket(), "quick", &req, |_| {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("try again in"), "{err}");
+    d.stop().await.unwrap();
+}

@@ -385,7 +385,24 @@ pub async fn request_approval_as_child(
         Some(parent) => Client::connect_child(socket, agent, parent).await?,
         None => Client::connect(socket, Role::Agent, agent).await?,
     };
-    let ticket = match client.submit(req).await? {
+    // A rate limit that clears within the request's own time is waited out, not failed.
+    let patience = req
+        .timeout_ms
+        .map_or(MAX_RATE_WAIT, Duration::from_millis)
+        .min(MAX_RATE_WAIT);
+    let give_up = Instant::now() + patience;
+    let submitted = loop {
+        match client.submit(req).await {
+            Err(ClientError::Server(e)) => match e.retry_after() {
+                Some(wait) if Instant::now() + wait <= give_up => {
+                    tokio::time::sleep(wait).await;
+                }
+                _ => return Err(ClientError::Server(e)),
+            },
+            other => break other?,
+        }
+    };
+    let ticket = match submitted {
         Submitted::Decided(outcome) => return Ok(outcome),
         Submitted::Queued(ticket) => ticket,
     };
@@ -406,6 +423,9 @@ pub async fn request_approval_as_child(
         result => result,
     }
 }
+
+/// The longest [`request_approval`] waits out rate limits before giving up.
+pub const MAX_RATE_WAIT: Duration = Duration::from_secs(30);
 
 /// Reconnects with exponential backoff, attaches to `id` and waits for its outcome, starting
 /// over whenever the connection is lost again, until `give_up`.

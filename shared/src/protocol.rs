@@ -649,6 +649,31 @@ impl fmt::Display for WireError {
     }
 }
 
+/// How a rate limit's refusal ends its message, before the wait in milliseconds.
+const RETRY_MARK: &str = "; try again in ";
+
+impl WireError {
+    /// A rate limit's refusal: `message`, then when it clears (which [`WireError::retry_after`]
+    /// reads back), so clients can wait rather than give up.
+    pub fn rate_limited(message: String, wait: std::time::Duration) -> WireError {
+        WireError {
+            code: ErrorCode::LimitReached,
+            message: format!("{message}{RETRY_MARK}{} ms", wait.as_millis().max(1)),
+        }
+    }
+
+    /// For a rate limit's refusal, how long until it clears; `None` for any other error
+    /// (including a cap on pending requests, which waiting alone does not clear).
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        if self.code != ErrorCode::LimitReached {
+            return None;
+        }
+        let (_, tail) = self.message.rsplit_once(RETRY_MARK)?;
+        let ms: u64 = tail.strip_suffix(" ms")?.parse().ok()?;
+        Some(std::time::Duration::from_millis(ms))
+    }
+}
+
 /// What went wrong, for programs; the message says it for people.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ErrorCode {
@@ -888,6 +913,29 @@ mod tests {
     }
 
     /// The exact bytes PROTOCOL.md documents for writers of non-Rust clients.
+    #[test]
+    fn a_rate_limits_refusal_says_when_it_clears_and_nothing_else_does() {
+        let e = WireError::rate_limited(
+            "agent a (uid 1) is over its limit".into(),
+            std::time::Duration::from_millis(340),
+        );
+        assert_eq!(
+            e.message,
+            "agent a (uid 1) is over its limit; try again in 340 ms"
+        );
+        assert_eq!(e.retry_after(), Some(std::time::Duration::from_millis(340)));
+        let cap = WireError {
+            code: ErrorCode::LimitReached,
+            message: "agent a already has 64 requests pending".into(),
+        };
+        assert_eq!(cap.retry_after(), None);
+        let other = WireError {
+            code: ErrorCode::InvalidRequest,
+            message: "x; try again in 5 ms".into(),
+        };
+        assert_eq!(other.retry_after(), None);
+    }
+
     #[test]
     fn wire_layout_matches_protocol_md() {
         let hello = Hello {

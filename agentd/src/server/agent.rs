@@ -97,13 +97,10 @@ impl Session {
         };
         let limits = format!("{rate} requests a second, bursts of {burst}");
         self.audit_refusal("rate_limited", &limits);
-        Err(WireError {
-            code: ErrorCode::LimitReached,
-            message: format!(
-                "{who} limit of {limits}; try again in {} ms",
-                wait.as_millis().max(1)
-            ),
-        })
+        Err(WireError::rate_limited(
+            format!("{who} limit of {limits}"),
+            wait,
+        ))
     }
 
     /// Only the agent that raised a request (its uid and name) may wait on it or withdraw it:

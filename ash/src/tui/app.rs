@@ -9,6 +9,7 @@ use shared::request_id::short;
 use shared::{Event, RequestView, Risk, Scope, Verdict};
 use uuid::Uuid;
 
+mod batch;
 mod choose;
 
 /// How long a notice stays on screen.
@@ -47,6 +48,11 @@ pub enum Mode {
         id: Uuid,
         scope: Scope,
     },
+    /// Confirming a decision on several requests at once (`A`, `D`).
+    Batch {
+        verdict: Verdict,
+        ids: Vec<Uuid>,
+    },
     /// Choosing one of the request's grant options (`w`), `choice` an index into them.
     Grant {
         id: Uuid,
@@ -79,6 +85,12 @@ pub enum Action {
         scope: Scope,
         /// The grant option's key, for a wider grant than the exact call.
         grant: Option<String>,
+    },
+    /// The same decision on each of several requests, each decided (and audited) on its own,
+    /// for that call only.
+    DecideMany {
+        ids: Vec<Uuid>,
+        verdict: Verdict,
     },
     Quit,
 }
@@ -121,6 +133,8 @@ pub struct App {
     /// Newest first.
     history: VecDeque<RequestView>,
     selected: Option<Uuid>,
+    /// Requests marked (space) for a decision on several at once.
+    marked: HashSet<Uuid>,
     notices: VecDeque<Notice>,
     finished: VecDeque<Uuid>,
     finished_set: HashSet<Uuid>,
@@ -143,6 +157,7 @@ impl App {
             shown: Vec::new(),
             history: VecDeque::new(),
             selected: None,
+            marked: HashSet::new(),
             notices: VecDeque::new(),
             finished: VecDeque::new(),
             finished_set: HashSet::new(),
@@ -249,6 +264,7 @@ impl App {
         let was_selected = self.selected == Some(id);
         let shown_at = self.selected_index();
         let view = self.pending.remove(at);
+        self.marked.remove(&id);
         if was_selected {
             self.selected = None;
         }
@@ -353,6 +369,7 @@ impl App {
             }
             Mode::Ttl { id, text } => self.ttl_key(key, id, text),
             Mode::Grant { id, choice } => self.grant_key(key, id, choice),
+            Mode::Batch { verdict, ids } => self.batch_key(key, verdict, ids),
             Mode::Detail => {
                 match key.code {
                     KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => self.mode = Mode::Normal,
@@ -450,6 +467,18 @@ impl App {
             KeyCode::Char('d') => self.decide(id, Verdict::Deny, None, Scope::Once, None),
             KeyCode::Char('w') => {
                 self.start_grant_choice(id);
+                None
+            }
+            KeyCode::Char(' ') => {
+                self.toggle_mark(id);
+                None
+            }
+            KeyCode::Char('A') => {
+                self.start_batch(Verdict::Approve);
+                None
+            }
+            KeyCode::Char('D') => {
+                self.start_batch(Verdict::Deny);
                 None
             }
             KeyCode::Char('r') => {

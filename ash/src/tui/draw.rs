@@ -103,7 +103,11 @@ fn draw_queue(app: &App, frame: &mut Frame, area: Rect) {
     } else {
         format!(" · {} of {} match", app.shown_len(), app.pending_count())
     };
-    let block = Block::bordered().title(format!(" queue · {sort}{filtered} "));
+    let marked = match app.marked_count() {
+        0 => String::new(),
+        n => format!(" · {n} marked"),
+    };
+    let block = Block::bordered().title(format!(" queue · {sort}{filtered}{marked} "));
     let inner = block.inner(area);
     frame.render_widget(block, area);
     if app.shown_len() == 0 {
@@ -172,8 +176,18 @@ fn draw_queue(app: &App, frame: &mut Frame, area: Rect) {
 
     let rows = window.iter().enumerate().map(|(i, v)| {
         let (left, left_style) = countdown(v.expires_at, app.now);
+        // A marked request's ID is starred and underlined.
+        let id = match app.is_marked(v.id) {
+            true => Span::styled(
+                format!("*{}", &short(&v.id)[..7]),
+                Style::new()
+                    .fg(Color::Yellow)
+                    .add_modifier(Modifier::UNDERLINED),
+            ),
+            false => Span::raw(short(&v.id)),
+        };
         let mut cells = vec![
-            Cell::from(short(&v.id)),
+            Cell::from(id),
             Cell::from(Span::styled(risk_word(v.risk), risk_style(v.risk))),
         ];
         if show_agent {
@@ -425,6 +439,25 @@ fn draw_message(app: &App, frame: &mut Frame, area: Rect) {
                 Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
             ))
         }
+        Mode::Batch { verdict, ids } => {
+            let (word, again) = match verdict {
+                Verdict::Approve => ("approve", 'A'),
+                Verdict::Deny => ("deny", 'D'),
+            };
+            Line::from(vec![
+                Span::styled(
+                    format!(
+                        "{word} {} requests, each on its own (no grant)? ",
+                        ids.len()
+                    ),
+                    Style::new().fg(Color::Yellow).add_modifier(Modifier::BOLD),
+                ),
+                Span::styled(
+                    format!("press {again} or y; any other key cancels"),
+                    Style::new().fg(Color::DarkGray),
+                ),
+            ])
+        }
         Mode::Grant { id, choice } => {
             let options = app
                 .request(*id)
@@ -514,6 +547,7 @@ fn draw_help(frame: &mut Frame, area: Rect) {
         ("s", "approve it and identical ones this session"),
         ("t", "approve it and identical ones for a time"),
         ("w", "approve with a wider grant (choose which)"),
+        ("space", "mark; A / D decide the marked (or filtered)"),
         ("n", "approve with a note"),
         ("d", "deny"),
         ("r", "deny with a reason (the agent reads it)"),

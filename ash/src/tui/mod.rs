@@ -76,6 +76,21 @@ async fn event_loop(
                                 args_json: None,
                             });
                         }
+                        Some(Action::DecideMany { ids, verdict }) => {
+                            // One decision each: each is audited on its own, and none makes a
+                            // grant.
+                            for id in ids {
+                                let _ = decisions.send(DecideRequest {
+                                    id: id.to_string(),
+                                    verdict,
+                                    operator: options.operator.clone(),
+                                    reason: None,
+                                    scope: shared::Scope::Once,
+                                    grant: None,
+                                    args_json: None,
+                                });
+                            }
+                        }
                         None => {}
                     }
                 }

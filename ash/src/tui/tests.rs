@@ -733,3 +733,71 @@ fn w_picks_a_grant_option_and_approves_with_it_for_the_session() {
     assert_eq!(app.mode, Mode::Normal);
     assert!(app.notices().any(|n| n.text.contains("offers no grant")));
 }
+
+#[test]
+fn several_requests_are_marked_and_decided_each_on_its_own() {
+    let mut app = app();
+    let first = app.selected().unwrap().id;
+    app.on_key(key(' '));
+    let second = app.selected().unwrap().id;
+    app.on_key(key(' '));
+    assert!(app.is_marked(first) && app.is_marked(second));
+    assert_eq!(app.marked_count(), 2);
+    let shown = text(&screen(&app, 120, 24));
+    assert!(shown.contains("2 marked"), "{shown}");
+    assert_eq!(app.on_key(key('A')), None);
+    let Mode::Batch { ref ids, verdict } = app.mode else {
+        panic!("expected the batch prompt, got {:?}", app.mode);
+    };
+    assert_eq!(verdict, Verdict::Approve);
+    assert_eq!(ids.len(), 2);
+    let shown = text(&screen(&app, 120, 24));
+    assert!(
+        shown.contains("approve 2 requests, each on its own (no grant)?"),
+        "{shown}"
+    );
+    // Any other key cancels, and the marks stay.
+    assert_eq!(app.on_key(key('x')), None);
+    assert_eq!(app.marked_count(), 2);
+    app.on_key(key('A'));
+    match app.on_key(key('A')) {
+        Some(Action::DecideMany { ids, verdict }) => {
+            assert_eq!(verdict, Verdict::Approve);
+            assert!(ids.contains(&first) && ids.contains(&second) && ids.len() == 2);
+        }
+        other => panic!("expected a batch decision, got {other:?}"),
+    }
+    assert_eq!(app.marked_count(), 0, "marks are spent");
+}
+
+#[test]
+fn with_nothing_marked_a_batch_takes_what_the_filter_shows_and_never_everything() {
+    let mut app = app();
+    assert_eq!(app.on_key(key('D')), None);
+    assert_eq!(
+        app.mode,
+        Mode::Normal,
+        "no marks, no filter: nothing to take"
+    );
+    assert!(app
+        .notices()
+        .any(|n| n.text.contains("mark requests with space")));
+    app.on_key(key('/'));
+    for c in "codex".chars() {
+        app.on_key(key(c));
+    }
+    app.on_key(code(KeyCode::Enter));
+    let codex: Vec<Uuid> = (0..app.shown_len())
+        .filter_map(|n| app.shown_at(n))
+        .map(|v| v.id)
+        .collect();
+    assert!(!codex.is_empty() && codex.len() < app.pending_count());
+    app.on_key(key('D'));
+    match app.on_key(key('y')) {
+        Some(Action::DecideMany { ids, verdict }) => {
+            assert_eq!(verdict, Verdict::Deny);
+            assert_eq!(ids, codex);
+        }
+        other => panic!("expected a batch decision, got {other:?}"),
+    }
+}

@@ -13,6 +13,7 @@ pub mod when;
 use std::path::PathBuf;
 
 /// Everything a command needs from the global flags.
+#[derive(Clone, Debug)]
 pub struct Globals {
     pub socket: PathBuf,
     pub json: bool,

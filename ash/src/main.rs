@@ -55,6 +55,8 @@ enum Command {
     /// Hooks for agent runtimes: `ash hook claude-code`, `ash hook codex`, `ash hook gemini`
     #[command(subcommand)]
     Hook(cmd::hook::Command),
+    /// An MCP server on stdio whose `approve` tool is a Claude Code `--permission-prompt-tool`
+    Mcp(cmd::mcp::McpArgs),
     /// One line for a status bar: `3 pending · 1 high · next 0:42`, nothing when none
     Status(cmd::status::Args),
     /// Shell completions: ash completions bash|zsh|fish|elvish|powershell
@@ -120,6 +122,7 @@ fn main() -> ExitCode {
             Command::Man => cmd::completions::man::<Cli>(),
             Command::Doctor(args) => cmd::doctor::run(&globals, args).await,
             Command::Hook(command) => cmd::hook::run(&globals, command).await,
+            Command::Mcp(args) => cmd::mcp::run(&globals, args).await,
             Command::Export(args) => cmd::export::run(&globals, args).await,
             Command::Audit(command) => cmd::audit::run(&globals, command).await,
         }

@@ -44,13 +44,13 @@ pub enum OnError {
 pub struct Args {
     /// Answer deny by then at the latest, in seconds (keep it below the hook's timeout)
     #[arg(long, value_name = "SECS", default_value_t = 550)]
-    deadline: u64,
+    pub deadline: u64,
     /// What to answer when agentd cannot be asked or the input is malformed
     #[arg(long, value_enum, default_value_t = OnError::Deny)]
-    on_error: OnError,
+    pub on_error: OnError,
     /// The agent name requests carry [default: the runtime's: claude-code, codex, gemini]
     #[arg(long, value_name = "NAME")]
-    agent: Option<String>,
+    pub agent: Option<String>,
 }
 
 /// What a hook answers, before it is put in the runtime's shape.
@@ -133,7 +133,7 @@ pub struct Asked<'a> {
 }
 
 /// What a failure answers: a denial, or no decision with `--on-error ask`.
-fn failure(args: &Args, why: String) -> Answer {
+pub fn failure(args: &Args, why: String) -> Answer {
     match args.on_error {
         OnError::Deny => Answer::Deny(format!("agentd: {why}; denied to be safe")),
         OnError::Ask => Answer::Undecided(format!("agentd: {why}")),
@@ -141,7 +141,7 @@ fn failure(args: &Args, why: String) -> Answer {
 }
 
 /// Asks agentd about `call` and waits, at most until the deadline.
-async fn ask(globals: &Globals, args: &Args, call: Call) -> Answer {
+pub async fn ask(globals: &Globals, args: &Args, call: Call) -> Answer {
     let deadline = Duration::from_secs(args.deadline.max(1));
     let req = ApprovalRequest {
         tool: call.tool,

@@ -77,7 +77,7 @@ async fn a_healthy_setup_passes_every_check() {
     for name in ["socket", "agentd", "operator", "binary", "config"] {
         assert_eq!(run.status(name), "ok", "{name}: {}", run.text);
     }
-    assert_eq!(run.status("hook"), "info");
+    assert_eq!(run.status("hooks"), "info");
     assert!(run.check("agentd")["detail"]
         .as_str()
         .unwrap()

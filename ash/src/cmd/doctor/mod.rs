@@ -1,6 +1,8 @@
 //! `ash doctor`: checks the setup a piece at a time (the socket, the daemon behind it, the
-//! versions, who may decide, the agentd binary and its config, the Claude Code hook) and says
+//! versions, who may decide, the agentd binary and its config, the hooks of Claude Code, Codex and Gemini CLI) and says
 //! how to fix what is wrong. Exit 0 when nothing failed, 1 otherwise.
+
+mod hooks;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -71,7 +73,7 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
     let binary = find_in_path("agentd");
     checks.push(binary_check(binary.as_deref(), agentd_version.as_deref()).await);
     checks.push(config_check(binary.as_deref(), args.config).await);
-    checks.push(hook_check());
+    checks.extend(hooks::checks());
 
     if globals.json {
         println!("{}", serde_json::to_string_pretty(&checks)?);
@@ -354,28 +356,5 @@ async fn config_check(binary: Option<&Path>, config: Option<PathBuf>) -> Check {
     } else {
         check("config", Status::Fail, first(&out.stderr))
             .fix("correct the file; agentd refuses to start with it")
-    }
-}
-
-/// Whether Claude Code is set to ask agentd (user or project settings); only information.
-fn hook_check() -> Check {
-    let mut places: Vec<PathBuf> = vec![PathBuf::from(".claude/settings.json")];
-    if let Some(home) = std::env::var_os("HOME") {
-        places.push(Path::new(&home).join(".claude/settings.json"));
-    }
-    let found = places.iter().find(|p| {
-        std::fs::read_to_string(p).is_ok_and(|text| text.contains("ash hook claude-code"))
-    });
-    match found {
-        Some(p) => check(
-            "hook",
-            Status::Ok,
-            format!("Claude Code asks agentd ({})", p.display()),
-        ),
-        None => check(
-            "hook",
-            Status::Info,
-            "Claude Code is not set to ask agentd (docs/CLAUDE-CODE.md has the settings snippet)",
-        ),
     }
 }

@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Ask agentd for approval of a tool call from Python, with the standard library only.
 
+This one file shows the whole protocol; for programs, the package in clients/python
+(`pip install ./clients/python`) adds edited arguments, rate-limit waits and SDK adapters.
+
 agentd speaks length-prefixed frames (4-byte big-endian length, then the payload) on a Unix
 socket. A hello that is a JSON object makes the whole connection JSON; messages use serde's
 external tagging: {"Submit": {...}} out, {"Queued": {...}} / {"Outcome": {...}} back.
@@ -22,10 +25,13 @@ MAX_FRAME = 1 << 20
 
 
 def default_socket():
+    # As agentd's own default: $XDG_RUNTIME_DIR/agentd/agentd.sock, else /tmp/agentd-$UID.
     if os.environ.get("AGENTD_SOCKET"):
         return os.environ["AGENTD_SOCKET"]
-    runtime = os.environ.get("XDG_RUNTIME_DIR") or "/run/user/%d" % os.getuid()
-    return os.path.join(runtime, "agentd", "agentd.sock")
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return os.path.join(runtime, "agentd", "agentd.sock")
+    return "/tmp/agentd-%d/agentd.sock" % os.getuid()
 
 
 class Connection:

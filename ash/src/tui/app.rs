@@ -86,6 +86,10 @@ pub enum Action {
         /// The grant option's key, for a wider grant than the exact call.
         grant: Option<String>,
     },
+    /// Open the request's arguments in the operator's editor, and approve what is saved.
+    Edit {
+        id: Uuid,
+    },
     /// The same decision on each of several requests, each decided (and audited) on its own,
     /// for that call only.
     DecideMany {
@@ -209,7 +213,8 @@ impl App {
         std::mem::take(&mut self.bell)
     }
 
-    fn notice(&mut self, text: String) {
+    /// Shows `text` on the status line for a while.
+    pub fn notice(&mut self, text: String) {
         self.notices.push_back(Notice {
             text,
             until: self.now + NOTICE_FOR,
@@ -473,6 +478,11 @@ impl App {
                 self.toggle_mark(id);
                 None
             }
+            KeyCode::Char('e') if self.conn != Conn::Connected => {
+                self.notice("not connected to agentd: nothing was decided".into());
+                None
+            }
+            KeyCode::Char('e') => Some(Action::Edit { id }),
             KeyCode::Char('A') => {
                 self.start_batch(Verdict::Approve);
                 None

@@ -549,6 +549,7 @@ fn draw_help(frame: &mut Frame, area: Rect) {
         ("w", "approve with a wider grant (choose which)"),
         ("space", "mark; A / D decide the marked (or filtered)"),
         ("n", "approve with a note"),
+        ("e", "edit the arguments in $EDITOR, approve them"),
         ("d", "deny"),
         ("r", "deny with a reason (the agent reads it)"),
         ("⏎", "details full screen (esc back)"),

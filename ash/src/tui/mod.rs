@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod draw;
+mod edit;
 mod json_style;
 mod link;
 #[cfg(test)]
@@ -75,6 +76,36 @@ async fn event_loop(
                                 grant,
                                 args_json: None,
                             });
+                        }
+                        Some(Action::Edit { id }) => {
+                            let Some(args) = app.request(id).map(|v| v.args_json.clone()) else {
+                                continue;
+                            };
+                            // The editor gets the terminal: the queue steps aside, and the
+                            // keyboard is read again only once it is back.
+                            drop(keys);
+                            ratatui::restore();
+                            let editor = edit::editor();
+                            let edited = tokio::task::spawn_blocking(move || edit::edit(&args, &editor))
+                                .await
+                                .unwrap_or_else(|e| Err(e.to_string()));
+                            *terminal = ratatui::init();
+                            keys = EventStream::new();
+                            match edited {
+                                Ok(Some(args_json)) => {
+                                    let _ = decisions.send(DecideRequest {
+                                        id: id.to_string(),
+                                        verdict: shared::Verdict::Approve,
+                                        operator: options.operator.clone(),
+                                        reason: None,
+                                        scope: shared::Scope::Once,
+                                        grant: None,
+                                        args_json: Some(args_json),
+                                    });
+                                }
+                                Ok(None) => app.notice("arguments unchanged: nothing was decided".into()),
+                                Err(why) => app.notice(why),
+                            }
                         }
                         Some(Action::DecideMany { ids, verdict }) => {
                             // One decision each: each is audited on its own, and none makes a

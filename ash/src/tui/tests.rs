@@ -801,3 +801,16 @@ fn with_nothing_marked_a_batch_takes_what_the_filter_shows_and_never_everything(
         other => panic!("expected a batch decision, got {other:?}"),
     }
 }
+
+#[test]
+fn e_asks_to_edit_the_selected_requests_arguments() {
+    let mut app = app();
+    let id = app.selected().unwrap().id;
+    assert_eq!(app.on_key(key('e')), Some(Action::Edit { id }));
+    app.on_update(Update::Lost("gone".into()));
+    assert_eq!(
+        app.on_key(key('e')),
+        None,
+        "not connected: nothing to decide"
+    );
+}

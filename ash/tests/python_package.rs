@@ -36,7 +36,7 @@ async fn the_python_package_passes_its_tests_against_a_real_agentd() {
     .unwrap();
     let report = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{report}");
-    assert!(report.contains("Ran 5 tests"), "{report}");
+    assert!(report.contains("Ran 6 tests"), "{report}");
     // The command line: denied is 1, agentd unreachable 4.
     let child = Command::new("python3")
         .args(["-m", "agentd_client", "deploy", "{}", "--agent", "cli"])

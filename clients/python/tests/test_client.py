@@ -106,6 +106,20 @@ class Adapters(unittest.TestCase):
         self.assertIsInstance(r, Deny)
         self.assertIn("denied to be safe", r.message)
 
+    def test_claude_agent_sdk_with_its_own_result_types(self):
+        # The real SDK's types (claude-agent-sdk from PyPI, which CI installs).
+        from claude_agent_sdk import PermissionResultAllow, PermissionResultDeny
+
+        can_use_tool = claude_agent_sdk_can_use_tool(agent="sdk")
+        t = decide_when_pending("deny", "--operator", "bob", "--reason", "not now")
+        r = asyncio.run(can_use_tool("Bash", {"command": "make deploy"}, None))
+        t.join()
+        self.assertIsInstance(r, PermissionResultDeny)
+        self.assertEqual(r.message, "denied by bob: not now")
+        r = asyncio.run(can_use_tool("Read", {"file_path": "/srv/app/README.md"}, None))
+        self.assertIsInstance(r, PermissionResultAllow)
+        self.assertEqual(r.updated_input, {"file_path": "/srv/app/README.md"})
+
     def test_openai_agents_decide(self):
         class Item:
             def __init__(self, name, arguments):

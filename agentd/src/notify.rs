@@ -85,7 +85,8 @@ pub fn environment(view: &RequestView) -> Vec<(&'static str, String)> {
             "AGENTD_SUMMARY",
             clean_field(view.summary.as_deref().unwrap_or_default()),
         ),
-        ("AGENTD_SUBJECT", format!("{:?}", view.subject)),
+        // As the config and `ash request --subject` spell it: `secret_access`.
+        ("AGENTD_SUBJECT", view.subject.as_str().to_string()),
         ("AGENTD_CREATED_AT", view.created_at.to_rfc3339()),
         ("AGENTD_EXPIRES_AT", view.expires_at.to_rfc3339()),
         ("AGENTD_TIMEOUT_SECS", remaining.to_string()),
@@ -166,7 +167,39 @@ async fn run(settings: &NotifySettings, view: &RequestView) {
 
 #[cfg(test)]
 mod tests {
-    use super::clean_field;
+    use super::{clean_field, environment};
+
+    #[test]
+    fn the_subject_is_spelled_as_the_config_spells_it() {
+        let now = chrono::Utc::now();
+        let view = shared::RequestView {
+            id: uuid::Uuid::new_v4(),
+            tool: "vault-read".into(),
+            args_json: "{}".into(),
+            agent: shared::AgentIdentity {
+                name: "a".into(),
+                pid: None,
+                uid: None,
+            },
+            session: None,
+            summary: None,
+            risk: shared::Risk::High,
+            risk_reasons: Vec::new(),
+            created_at: now,
+            expires_at: now,
+            state: shared::State::Pending,
+            attached: true,
+            decision: None,
+            subject: shared::SubjectType::SecretAccess,
+            path: Vec::new(),
+            reviewer: None,
+            cwd: None,
+            grant_options: Vec::new(),
+        };
+        let env = environment(&view);
+        let subject = env.iter().find(|(k, _)| *k == "AGENTD_SUBJECT").unwrap();
+        assert_eq!(subject.1, "secret_access");
+    }
 
     #[test]
     fn fields_are_cleaned_of_what_programs_interpret() {

@@ -8,14 +8,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use agentd::testkit::TempDaemon;
 use agentd::Settings;
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -29,20 +27,7 @@ fn fixture(name: &str) -> String {
 }
 
 async fn hook(socket: &Path, input: &str, extra: &[&str]) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ash"))
-        .args(["hook", "claude-code"])
-        .args(extra)
-        .env("AGENTD_SOCKET", socket)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input.as_bytes()).await.unwrap();
-    drop(stdin);
-    child
+    common::hook(socket, "claude-code", input, extra).await
 }
 
 /// The hook's answer: exit code 0 and the decision JSON.

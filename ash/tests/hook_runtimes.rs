@@ -10,14 +10,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use agentd::testkit::TempDaemon;
 use agentd::Settings;
 use serde_json::{json, Value};
-use tokio::io::AsyncWriteExt;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -31,21 +29,7 @@ fn fixture(path: &str) -> String {
 }
 
 async fn hook(socket: &Path, runtime: &str, input: &str, extra: &[&str]) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ash"))
-        .args(["hook", runtime])
-        .args(extra)
-        .env("AGENTD_SOCKET", socket)
-        .env_remove("CLAUDE_PROJECT_DIR")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input.as_bytes()).await.unwrap();
-    drop(stdin);
-    child
+    common::hook(socket, runtime, input, extra).await
 }
 
 /// What the hook printed (`None` for nothing), having exited 0.

@@ -75,3 +75,28 @@ pub async fn ash_ok(socket: &Path, args: &[&str]) -> std::process::Output {
     );
     out
 }
+
+/// `ash hook RUNTIME EXTRA...` on `socket`, with `input` on its standard input (closed after).
+pub async fn hook(
+    socket: &Path,
+    runtime: &str,
+    input: &str,
+    extra: &[&str],
+) -> tokio::process::Child {
+    use tokio::io::AsyncWriteExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ash"))
+        .args(["hook", runtime])
+        .args(extra)
+        .env("AGENTD_SOCKET", socket)
+        .env_remove("CLAUDE_PROJECT_DIR")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    child
+}

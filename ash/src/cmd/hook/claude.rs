@@ -5,7 +5,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{name_part, summary, Answer, Asked, Call, Runtime};
+use super::{mode_note, name_part, summary, Answer, Asked, Call, Runtime};
 
 pub struct ClaudeCode;
 
@@ -39,13 +39,7 @@ impl Runtime for ClaudeCode {
                 "hook_event_name {event:?}: this hook serves PreToolUse and PermissionRequest"
             ));
         }
-        let mut notes = Vec::new();
-        if let Some(mode) = input.permission_mode.as_deref().filter(|m| *m != "default") {
-            notes.push(format!(
-                "permission mode {}",
-                name_part(mode).unwrap_or_default()
-            ));
-        }
+        let notes = mode_note(input.permission_mode.as_deref());
         let agent = match input.agent_type.as_deref().and_then(name_part) {
             Some(sub) => format!("{agent}/{sub}"),
             None => agent.to_string(),

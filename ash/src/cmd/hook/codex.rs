@@ -8,7 +8,7 @@
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{name_part, summary, Answer, Asked, Call, Runtime};
+use super::{mode_note, summary, Answer, Asked, Call, Runtime};
 
 pub struct Codex;
 
@@ -36,13 +36,7 @@ impl Runtime for Codex {
                 "hook_event_name {event:?}: this hook serves PermissionRequest and PreToolUse"
             ));
         }
-        let mut notes = Vec::new();
-        if let Some(mode) = input.permission_mode.as_deref().filter(|m| *m != "default") {
-            notes.push(format!(
-                "permission mode {}",
-                name_part(mode).unwrap_or_default()
-            ));
-        }
+        let notes = mode_note(input.permission_mode.as_deref());
         Ok((
             Call {
                 summary: summary(

@@ -196,6 +196,15 @@ pub fn summary(tool: &str, input: &Value, cwd: Option<&str>, notes: &[String]) -
     }
 }
 
+/// The runtime's permission mode, for the summary, when it is not the default one.
+pub fn mode_note(mode: Option<&str>) -> Vec<String> {
+    mode.filter(|m| *m != "default")
+        .and_then(name_part)
+        .map(|m| format!("permission mode {m}"))
+        .into_iter()
+        .collect()
+}
+
 /// A name part from a hook input (a sub-agent's type), made safe to be part of an agent's
 /// name: letters, digits, `-`, `_`, `.`, at most 64 of them.
 pub fn name_part(text: &str) -> Option<String> {

@@ -33,16 +33,24 @@ fn blocks(text: &str, info: &str) -> Vec<(usize, String)> {
     blocks
 }
 
+/// Every Markdown file of docs/, with its text.
+fn docs() -> Vec<(std::path::PathBuf, String)> {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "md"))
+        .map(|path| {
+            let text = std::fs::read_to_string(&path).unwrap();
+            (path, text)
+        })
+        .collect()
+}
+
 #[test]
 fn every_toml_snippet_in_the_docs_parses() {
-    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
     let mut checked = 0;
-    for entry in std::fs::read_dir(&docs).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "md") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
+    for (path, text) in docs() {
         for (line, block) in blocks(&text, "toml") {
             let origin = format!("{}:{line}", path.display());
             if let Err(e) = Settings::parse(&block, Path::new(&origin)) {
@@ -72,14 +80,8 @@ fn hook_commands(v: &serde_json::Value, out: &mut Vec<String>) {
 
 #[test]
 fn every_hook_settings_snippet_parses_and_runs_ash() {
-    let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs");
     let mut checked = 0;
-    for entry in std::fs::read_dir(&docs).unwrap() {
-        let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "md") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).unwrap();
+    for (path, text) in docs() {
         let mut found = Vec::new();
         for (line, block) in blocks(&text, "json") {
             let origin = format!("{}:{line}", path.display());

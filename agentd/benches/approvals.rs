@@ -11,8 +11,8 @@
 
 use std::time::{Duration, Instant};
 
-use agentd::testkit::TempDaemon;
 use agentd::Settings;
+use agentd_testkit::TempDaemon;
 use shared::{
     request_approval, ApprovalRequest, DecideRequest, Risk, State, Submitted, ToolSpec, Verdict,
 };
@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     runtime.block_on(async {
         let settings = Settings {
-            limits: agentd::testkit::unlimited(),
+            limits: agentd_testkit::unlimited(),
             tools: vec![ToolSpec {
                 name: "read-file".into(),
                 requires_approval: false,

@@ -15,8 +15,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agentd::testkit::TempDaemon;
 use agentd::{Durability, Settings};
+use agentd_testkit::TempDaemon;
 use shared::{
     ApprovalRequest, Client, DecideRequest, Event, Risk, Role, Submitted, ToolSpec, Verdict,
 };
@@ -141,7 +141,7 @@ fn main() -> Result<(), Error> {
 
 async fn measure(mode: Mode) -> Result<Figures, Error> {
     let settings = Settings {
-        limits: agentd::testkit::unlimited(),
+        limits: agentd_testkit::unlimited(),
         tools: vec![ToolSpec {
             name: "read-file".into(),
             requires_approval: false,

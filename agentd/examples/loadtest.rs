@@ -12,9 +12,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use agentd::load::{self, LoadOptions, LoadReport};
-use agentd::testkit::{unlimited, TempDaemon};
 use agentd::{Durability, Settings};
+use agentd_testkit::load::{self, LoadOptions, LoadReport};
+use agentd_testkit::{unlimited, TempDaemon};
 use anyhow::Context;
 use clap::Parser;
 

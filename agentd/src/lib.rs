@@ -3,7 +3,7 @@
 //! agent's call open until an operator decides or the deadline denies it.
 //!
 //! `run` serves a bound listener until shutdown; `Daemon` runs one on a background task for
-//! embedding (tests, demos). `main.rs` only parses flags, binds and waits for a signal.
+//! embedding (tests, benchmarks). `main.rs` only parses flags, binds and waits for a signal.
 
 pub mod admission;
 pub mod canonical;
@@ -14,10 +14,7 @@ pub mod history;
 pub mod intake;
 pub mod limits;
 pub mod lineage;
-pub mod load;
-
 pub mod notify;
-
 pub mod operators;
 pub mod presets;
 pub mod queue;
@@ -28,7 +25,6 @@ pub mod server;
 pub mod shell;
 pub mod socket;
 pub mod store;
-pub mod testkit;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use agentd::testkit::{unlimited, Poller, TempDaemon};
 use agentd::Settings;
+use agentd_testkit::{unlimited, Poller, TempDaemon};
 use shared::{
     request_approval, ApprovalRequest, Client, DecideRequest, DecisionSource, ErrorCode, Outcome,
     RequestView, Risk, State, Submitted, ToolSpec, Verdict,

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 mod common;
 
-use agentd::testkit::TempDaemon;
 use agentd::Settings;
+use agentd_testkit::TempDaemon;
 use common::{expect_error_then_close, frame, read_msg};
 use shared::{
     codec, ApprovalRequest, Client, ClientMsg, DecideRequest, ErrorCode, Hello, Role, ServerMsg,

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use agentd::testkit::Poller;
+use agentd_testkit::Poller;
 use shared::{request_approval, ApprovalRequest, Client, DecideRequest, Role, State, Verdict};
 use uuid::Uuid;
 

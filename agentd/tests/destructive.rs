@@ -12,8 +12,8 @@
 
 use std::path::Path;
 
-use agentd::testkit::{unlimited, TempDaemon};
 use agentd::Settings;
+use agentd_testkit::{unlimited, TempDaemon};
 use shared::{ApprovalRequest, Client, DecideRequest, Scope, Submitted, Verdict};
 
 fn corpus() -> Vec<(String, serde_json::Value)> {

@@ -10,8 +10,8 @@ use std::time::Duration;
 mod common;
 
 use agentd::queue::Approver;
-use agentd::testkit::TempDaemon;
 use agentd::Settings;
+use agentd_testkit::TempDaemon;
 use common::operators_see;
 use shared::{
     ApprovalRequest, Client, DecideRequest, DecisionSource, ErrorCode, ReviewAction,

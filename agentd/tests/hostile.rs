@@ -9,8 +9,8 @@ mod common;
 
 use agentd::queue::Approver;
 use agentd::registry::{MAX_TOOLS_PER_AGENT, MAX_TOOLS_PER_UID};
-use agentd::testkit::{unlimited, TempDaemon};
 use agentd::Settings;
+use agentd_testkit::{unlimited, TempDaemon};
 use common::operators_see;
 use shared::{
     ApprovalRequest, Client, ErrorCode, ReviewAction, ReviewDecision, Risk, State, Submitted,

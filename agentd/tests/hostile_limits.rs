@@ -10,8 +10,8 @@ use std::time::Duration;
 mod common;
 
 use agentd::config::Limits;
-use agentd::testkit::TempDaemon;
 use agentd::Settings;
+use agentd_testkit::TempDaemon;
 use common::{expect_error_then_close, frame, read_msg, LIMIT};
 use shared::{
     codec, ApprovalRequest, ErrorCode, Hello, Role, ServerMsg, State, Submitted, PROTOCOL_VERSION,

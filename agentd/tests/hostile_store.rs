@@ -7,8 +7,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 
-use agentd::testkit::TempDaemon;
 use agentd::Settings;
+use agentd_testkit::TempDaemon;
 
 fn in_dir(dir: &std::path::Path) -> Settings {
     Settings {
@@ -108,7 +108,7 @@ async fn a_damaged_journal_record_costs_that_record_and_is_reported() {
     let state = base.path().join("state");
     let settings = || Settings {
         state_dir: Some(state.clone()),
-        limits: agentd::testkit::unlimited(),
+        limits: agentd_testkit::unlimited(),
         ..Settings::default()
     };
     TempDaemon::start(settings()).unwrap().stop().await.unwrap();

@@ -7,9 +7,9 @@
 
 use std::time::Duration;
 
-use agentd::load::{run, LoadOptions};
-use agentd::testkit::{unlimited, Poller, TempDaemon};
 use agentd::Settings;
+use agentd_testkit::load::{run, LoadOptions};
+use agentd_testkit::{unlimited, Poller, TempDaemon};
 
 fn settings() -> Settings {
     Settings {

@@ -9,8 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use agentd::notify::NotifySettings;
-use agentd::testkit::{Poller, TempDaemon};
 use agentd::Settings;
+use agentd_testkit::{Poller, TempDaemon};
 use shared::{
     ApprovalRequest, Client, DecideRequest, Risk, Scope, State, Submitted, ToolSpec, Verdict,
 };

@@ -13,8 +13,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use agentd::notify::NotifySettings;
-use agentd::testkit::{Poller, TempDaemon};
 use agentd::Settings;
+use agentd_testkit::{Poller, TempDaemon};
 use shared::{ApprovalRequest, Client, Risk, Submitted};
 
 const LIMIT: Duration = Duration::from_secs(20);

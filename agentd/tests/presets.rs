@@ -5,8 +5,8 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
-use agentd::testkit::TempDaemon;
 use agentd::Settings;
+use agentd_testkit::TempDaemon;
 use shared::{ApprovalRequest, DecisionSource, Risk, Submitted, ToolSpec};
 
 fn call(tool: &str, args: serde_json::Value) -> ApprovalRequest {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use agentd::testkit::Poller;
+use agentd_testkit::Poller;
 use shared::{Client, Role};
 
 const LIMIT: Duration = Duration::from_secs(20);

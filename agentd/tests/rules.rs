@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use agentd::testkit::TempDaemon;
 use agentd::Settings;
+use agentd_testkit::TempDaemon;
 use shared::{ApprovalRequest, DecisionSource, Risk, State, Submitted};
 
 fn example() -> PathBuf {

@@ -12,8 +12,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use agentd::config::Limits;
-use agentd::testkit::{Poller, TempDaemon};
 use agentd::{Daemon, Settings};
+use agentd_testkit::{Poller, TempDaemon};
 use shared::{ApprovalRequest, Client, DecideRequest, ErrorCode, Role, State, Submitted, Verdict};
 
 const LIMIT: Duration = Duration::from_secs(20);

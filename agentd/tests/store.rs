@@ -10,8 +10,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use agentd::testkit::{unlimited, Poller, TempDaemon};
 use agentd::{Daemon, Settings, StartError, StoreError};
+use agentd_testkit::{unlimited, Poller, TempDaemon};
 use chrono::Utc;
 use shared::{
     ApprovalRequest, DecideRequest, DecisionSource, ErrorCode, HistoryQuery, Risk, State,

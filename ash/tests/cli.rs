@@ -9,8 +9,8 @@ mod common;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use agentd::testkit::{Poller, TempDaemon};
 use agentd::Settings;
+use agentd_testkit::{Poller, TempDaemon};
 use serde_json::Value;
 use tokio::process::{Child, Command};
 
@@ -594,7 +594,7 @@ async fn completions_and_the_manual_come_from_the_real_command_line() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ash_request_waits_out_a_rate_limit_that_clears_in_time() {
-    let d = agentd::testkit::TempDaemon::start(agentd::Settings {
+    let d = agentd_testkit::TempDaemon::start(agentd::Settings {
         tools: vec![shared::ToolSpec {
             name: "look".into(),
             requires_approval: false,

@@ -9,8 +9,8 @@ mod common;
 
 use std::path::Path;
 
-use agentd::testkit::TempDaemon;
 use agentd::Settings;
+use agentd_testkit::TempDaemon;
 use serde_json::Value;
 use tokio::process::Command;
 

@@ -7,8 +7,8 @@
 
 use std::path::Path;
 
-use agentd::testkit::TempDaemon;
 use agentd::Settings;
+use agentd_testkit::TempDaemon;
 use serde_json::Value;
 use tokio::process::Command;
 

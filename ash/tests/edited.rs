@@ -11,8 +11,8 @@ mod common;
 use std::path::Path;
 use std::process::Stdio;
 
-use agentd::testkit::TempDaemon;
 use agentd::Settings;
+use agentd_testkit::TempDaemon;
 use serde_json::{json, Value};
 use shared::{DecideRequest, Scope, Verdict};
 use tokio::io::AsyncWriteExt;

@@ -8,8 +8,8 @@ mod common;
 
 use std::process::Stdio;
 
-use agentd::testkit::TempDaemon;
 use agentd::Settings;
+use agentd_testkit::TempDaemon;
 use tokio::process::{Child, Command};
 
 fn exec(d: &TempDaemon, dir: &std::path::Path, args: &[&str]) -> Child {

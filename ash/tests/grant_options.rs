@@ -9,8 +9,8 @@
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use agentd::testkit::{Poller, TempDaemon};
 use agentd::Settings;
+use agentd_testkit::{Poller, TempDaemon};
 use serde_json::{json, Value};
 use tokio::process::{Child, Command};
 

@@ -7,8 +7,8 @@
 
 mod common;
 
-use agentd::testkit::TempDaemon;
 use agentd::Settings;
+use agentd_testkit::TempDaemon;
 use shared::{ApprovalRequest, Client, Submitted};
 
 async fn ask(d: &TempDaemon, args: serde_json::Value) -> (Client, String) {

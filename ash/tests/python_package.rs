@@ -9,8 +9,8 @@
 use std::path::Path;
 use std::time::Duration;
 
-use agentd::testkit::TempDaemon;
 use agentd::Settings;
+use agentd_testkit::TempDaemon;
 use tokio::process::Command;
 
 fn package() -> std::path::PathBuf {
@@ -44,7 +44,7 @@ async fn the_python_package_passes_its_tests_against_a_real_agentd() {
         .env("AGENTD_SOCKET", d.socket())
         .output();
     let decide = async {
-        let mut poller = agentd::testkit::Poller::new(Duration::from_secs(20), "the request");
+        let mut poller = agentd_testkit::Poller::new(Duration::from_secs(20), "the request");
         loop {
             let out = Command::new(env!("CARGO_BIN_EXE_ash"))
                 .args(["pending", "--json"])

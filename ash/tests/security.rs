@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use agentd::testkit::{Poller, TempDaemon};
 use agentd::Settings;
+use agentd_testkit::{Poller, TempDaemon};
 use serde_json::Value;
 use shared::{ApprovalRequest, Submitted};
 use tokio::process::Command;

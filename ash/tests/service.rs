@@ -9,7 +9,7 @@ mod common;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;
 
-use agentd::testkit::Poller;
+use agentd_testkit::Poller;
 use tokio::process::Command;
 
 /// The first `sh` block after the "From a shell profile" heading.

@@ -9,8 +9,10 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-use agentd::testkit::{Poller, TempDaemon};
+mod common;
+
 use agentd::Settings;
+use agentd_testkit::{Poller, TempDaemon};
 use tokio::process::{Child, Command};
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -277,4 +279,48 @@ async fn the_queue_shows_requests_decided_elsewhere_leaving_and_reconnects() {
     drop(again);
     tmux.keys(&["q"]);
     d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ash_demo_starts_its_own_agentd_and_fills_the_queue() {
+    // `ash demo` runs the agentd binary beside it; build it if this test runs alone.
+    common::agentd_dir();
+    let home = tempfile::tempdir().unwrap();
+    let tmux = Tmux::new("demo");
+    let command = format!(
+        "env HOME={} USER=alice {} demo --no-bell",
+        home.path().display(),
+        env!("CARGO_BIN_EXE_ash")
+    );
+    let started = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "queue",
+        "-x",
+        "120",
+        "-y",
+        "30",
+        &command,
+    ]);
+    assert!(
+        started.status.success(),
+        "{}",
+        String::from_utf8_lossy(&started.stderr)
+    );
+    // The first simulated agents' requests arrive a second apart.
+    let screen = tmux.wait_for("2 pending").await;
+    for what in ["claude-code", "ci-bot", "connected"] {
+        assert!(screen.contains(what), "{what} missing from:\n{screen}");
+    }
+    // Approving works as on a real agentd: the simulated agent's request leaves the queue.
+    tmux.keys(&["a"]);
+    tmux.wait_for("approved").await;
+
+    // Quitting ends the demo and its agentd: the pane's command exits.
+    tmux.keys(&["q"]);
+    let mut poller = Poller::new(LIMIT, "ash demo to exit");
+    while tmux.run(&["has-session", "-t", "queue"]).status.success() {
+        poller.tick().await;
+    }
 }

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use agentd::testkit::{Poller, TempDaemon};
+use agentd_testkit::{Poller, TempDaemon};
 use shared::{codec, RequestView, ServerMsg, State, WireError};
 use tokio::io::AsyncReadExt;
 use tokio::net::UnixStream;

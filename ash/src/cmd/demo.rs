@@ -1,14 +1,16 @@
-//! `ash demo`: a private agentd on a temporary socket, a few simulated agents sending varied
+//! `ash demo`: a private agentd (the `agentd` binary) on a temporary socket, a few simulated agents sending varied
 //! requests, and the queue opened on it, so a newcomer sees the whole thing in one command.
 //! Nothing touches the real agentd or its store; everything goes when the queue closes.
 
-use std::path::PathBuf;
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
 use std::time::Duration;
 
-use agentd::testkit::TempDaemon;
-use agentd::Settings;
 use anyhow::Context;
-use shared::{request_approval, ApprovalRequest, Risk, SubjectType, ToolSpec};
+use shared::{request_approval, ApprovalRequest, Client, Risk, Role, SubjectType};
+use tokio::io::AsyncReadExt;
 
 use crate::outcome::SUCCESS;
 use crate::tui::{self, Options};
@@ -98,20 +100,47 @@ const SCENARIOS: &[Scenario] = &[
     ),
 ];
 
+/// The demo agentd's registry: a few tools of each kind, and (since the simulated agents run
+/// inside this ash process, as the operator's own uid) requests this process raised may be
+/// decided by it.
+const DEMO_CONFIG: &str = r#"
+[operators]
+allow_own_requests = true
+
+[[tool]]
+name = "read-file"
+requires_approval = false
+approval_timeout_secs = 60
+risk = "low"
+
+[[tool]]
+name = "shell"
+risk = "medium"
+
+[[tool]]
+name = "write-file"
+risk = "medium"
+
+[[tool]]
+name = "deploy"
+risk = "critical"
+
+[[tool]]
+name = "http-get"
+risk = "low"
+"#;
+
+/// How long the demo agentd may take to start listening.
+const START_LIMIT: Duration = Duration::from_secs(10);
+
 /// Ignores `--socket`: the demo never touches the real agentd.
 pub async fn run(_globals: &Globals, args: Args) -> anyhow::Result<u8> {
-    let settings = Settings {
-        tools: vec![
-            tool("read-file", false, 60, Risk::Low),
-            tool("shell", true, 300, Risk::Medium),
-            tool("write-file", true, 300, Risk::Medium),
-            tool("deploy", true, 300, Risk::Critical),
-            tool("http-get", true, 300, Risk::Low),
-        ],
-        ..Settings::default()
-    };
-    let daemon = TempDaemon::start(settings).context("cannot start the demo agentd")?;
-    let socket = daemon.socket().to_path_buf();
+    let dir = tempfile::Builder::new()
+        .prefix("ash-demo-")
+        .tempdir()
+        .context("cannot make a folder for the demo agentd")?;
+    let mut daemon = DemoDaemon::start(dir.path()).await?;
+    let socket = daemon.socket.clone();
     let agents: Vec<_> = SCENARIOS
         .iter()
         .enumerate()
@@ -126,17 +155,96 @@ pub async fn run(_globals: &Globals, args: Args) -> anyhow::Result<u8> {
     for agent in agents {
         agent.abort();
     }
-    daemon.stop().await.context("the demo agentd failed")?;
+    daemon.stop().await;
     result.map(|()| SUCCESS)
 }
 
-fn tool(name: &str, requires_approval: bool, secs: u64, risk: Risk) -> ToolSpec {
-    ToolSpec {
-        name: name.into(),
-        requires_approval,
-        approval_timeout_secs: secs,
-        risk,
+/// The `agentd` binary run on a socket, store and config in the demo's temporary folder.
+struct DemoDaemon {
+    child: tokio::process::Child,
+    socket: PathBuf,
+}
+
+impl DemoDaemon {
+    async fn start(dir: &Path) -> anyhow::Result<DemoDaemon> {
+        let config = dir.join("agentd.toml");
+        // agentd refuses a config others may write; this one is the demo's alone.
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&config)
+            .and_then(|mut file| file.write_all(DEMO_CONFIG.as_bytes()))
+            .with_context(|| format!("cannot write {}", config.display()))?;
+        let socket = dir.join("run").join("agentd.sock");
+        let program = agentd_program();
+        let mut child = tokio::process::Command::new(&program)
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--state-dir")
+            .arg(dir.join("state"))
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| {
+                format!(
+                    "cannot start {} (build it with `cargo build --release`, or put agentd on PATH)",
+                    program.display()
+                )
+            })?;
+        let deadline = tokio::time::Instant::now() + START_LIMIT;
+        loop {
+            if Client::connect(&socket, Role::Operator, "ash-demo")
+                .await
+                .is_ok()
+            {
+                return Ok(DemoDaemon { child, socket });
+            }
+            if let Some(status) = child
+                .try_wait()
+                .context("cannot wait for the demo agentd")?
+            {
+                let mut stderr = String::new();
+                if let Some(mut pipe) = child.stderr.take() {
+                    let _ = pipe.read_to_string(&mut stderr).await;
+                }
+                anyhow::bail!(
+                    "the demo agentd exited ({status}): {}",
+                    stderr.lines().last().unwrap_or("no message")
+                );
+            }
+            if tokio::time::Instant::now() >= deadline {
+                anyhow::bail!("the demo agentd did not listen within {START_LIMIT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
+
+    /// Asks agentd to shut down as a signal would, and waits for it.
+    async fn stop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.child.wait()).await;
+    }
+}
+
+/// The agentd beside this ash (as `cargo build` and an install lay them out), else the one on
+/// PATH.
+fn agentd_program() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .map(|ash| ash.with_file_name("agentd"))
+        .filter(|beside| beside.is_file())
+        .unwrap_or_else(|| PathBuf::from("agentd"))
 }
 
 /// One simulated agent: asks, waits for the answer, pauses, asks again. The first asks come

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use agentd::testkit::{Poller, TempDaemon};
+use agentd_testkit::{Poller, TempDaemon};
 use serde_json::Value;
 
 /// The folder holding the agentd binary of this build (next to ash's), built if this test

@@ -1,5 +1,8 @@
-//! Running a private agentd in a temporary folder, and waiting for a condition with a deadline:
-//! what integration tests (and demos) that embed agentd need.
+//! Test support for agentd and ash, kept out of the product: a private agentd in a temporary
+//! folder, a poller that waits for a condition with a deadline, and the load-test harness.
+//! Only tests, benchmarks and the load-test example depend on this crate.
+
+pub mod load;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -7,7 +10,7 @@ use std::time::Duration;
 use shared::{Client, Role};
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
-use crate::{Daemon, Settings};
+use agentd::{Daemon, Settings};
 
 /// An agentd on a socket in its own temporary folder; the folder goes when this is dropped.
 pub struct TempDaemon {
@@ -112,7 +115,7 @@ impl TempDaemon {
     }
 
     /// Shuts the daemon down and waits until it has; an error if its store had failed.
-    pub async fn stop(mut self) -> Result<(), crate::StoreError> {
+    pub async fn stop(mut self) -> Result<(), agentd::StoreError> {
         match self.daemon.take() {
             Some(daemon) => daemon.stop().await,
             None => Ok(()),
@@ -121,8 +124,8 @@ impl TempDaemon {
 }
 
 /// Limits high enough that a test or benchmark sending as fast as it can is never refused.
-pub fn unlimited() -> crate::config::Limits {
-    crate::config::Limits {
+pub fn unlimited() -> agentd::config::Limits {
+    agentd::config::Limits {
         requests_per_sec: 1e9,
         burst: 1e9,
         pending_per_agent: usize::MAX,
@@ -130,7 +133,7 @@ pub fn unlimited() -> crate::config::Limits {
         burst_per_uid: 1e9,
         pending_per_uid: usize::MAX,
         connections_per_uid: usize::MAX,
-        ..crate::config::Limits::default()
+        ..agentd::config::Limits::default()
     }
 }
 

@@ -12,10 +12,10 @@
 use std::time::{Duration, Instant};
 
 use agentd::Settings;
-use agentd_testkit::TempDaemon;
-use shared::{
+use agentd_proto::{
     request_approval, ApprovalRequest, DecideRequest, Risk, State, Submitted, ToolSpec, Verdict,
 };
+use agentd_testkit::TempDaemon;
 
 const ROUND_TRIPS: usize = 5_000;
 const AGENTS: usize = 200;
@@ -139,7 +139,7 @@ async fn one_run(d: &TempDaemon) -> Result<Duration, Box<dyn std::error::Error>>
                 verdict: Verdict::Approve,
                 operator: "bench".into(),
                 reason: None,
-                scope: shared::Scope::Once,
+                scope: agentd_proto::Scope::Once,
                 grant: None,
                 args_json: None,
             })

@@ -16,10 +16,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use agentd::{Durability, Settings};
-use agentd_testkit::TempDaemon;
-use shared::{
+use agentd_proto::{
     ApprovalRequest, Client, DecideRequest, Event, Risk, Role, Submitted, ToolSpec, Verdict,
 };
+use agentd_testkit::TempDaemon;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -164,9 +164,9 @@ async fn measure(mode: Mode) -> Result<Figures, Error> {
     if !matches!(mode, Mode::Memory) {
         Client::connect(daemon.socket(), Role::Operator, "bench-caught-up")
             .await?
-            .history(&shared::HistoryQuery {
+            .history(&agentd_proto::HistoryQuery {
                 limit: Some(1),
-                ..shared::HistoryQuery::default()
+                ..agentd_proto::HistoryQuery::default()
             })
             .await?;
     }
@@ -234,7 +234,7 @@ async fn decided_throughput(d: &TempDaemon) -> Result<f64, Error> {
                     verdict: Verdict::Approve,
                     operator: "bench".into(),
                     reason: None,
-                    scope: shared::Scope::Once,
+                    scope: agentd_proto::Scope::Once,
                     grant: None,
                     args_json: None,
                 };
@@ -292,21 +292,22 @@ async fn round_trip(d: &TempDaemon) -> Result<Duration, Error> {
 
 /// The sizes of a no-approval request and of its answer as they go over the socket.
 fn frame_sizes() -> Result<(usize, usize), Error> {
-    let request = shared::codec::encode(&shared::ClientMsg::Submit(read_file(1234)))?;
-    let answer = shared::codec::encode(&shared::ServerMsg::Outcome(shared::Outcome {
-        id: uuid::Uuid::new_v4(),
-        decision: shared::Decision {
-            state: shared::State::Approved,
-            source: shared::DecisionSource::Policy,
-            by: "agentd".into(),
-            reason: Some("read-file needs no approval".into()),
-            at: chrono::Utc::now(),
-            by_uid: None,
-            by_pid: None,
-            grant: None,
-            approved_args: None,
-        },
-    }))?;
+    let request = agentd_proto::codec::encode(&agentd_proto::ClientMsg::Submit(read_file(1234)))?;
+    let answer =
+        agentd_proto::codec::encode(&agentd_proto::ServerMsg::Outcome(agentd_proto::Outcome {
+            id: uuid::Uuid::new_v4(),
+            decision: agentd_proto::Decision {
+                state: agentd_proto::State::Approved,
+                source: agentd_proto::DecisionSource::Policy,
+                by: "agentd".into(),
+                reason: Some("read-file needs no approval".into()),
+                at: chrono::Utc::now(),
+                by_uid: None,
+                by_pid: None,
+                grant: None,
+                approved_args: None,
+            },
+        }))?;
     Ok((request.len(), answer.len()))
 }
 

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use shared::conn::FrameBudget;
+use agentd_proto::conn::FrameBudget;
 
 /// The connection limits, from `[limits]`.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use agentd::intake::admit;
 use agentd::registry::Registry;
 use agentd::Settings;
+use agentd_proto::{ApprovalRequest, Risk, SubjectType, Verdict};
 use serde::Deserialize;
-use shared::{ApprovalRequest, Risk, SubjectType, Verdict};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]

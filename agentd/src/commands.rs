@@ -8,10 +8,10 @@
 //! secrets; it is denied if any command matches a deny rule; otherwise a person is asked, and
 //! the reason says which parts were not covered.
 
+use agentd_proto::Verdict;
 use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
-use shared::Verdict;
 
 use crate::shell::{analyze, Analysis, Command};
 

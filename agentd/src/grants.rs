@@ -16,9 +16,9 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use agentd_proto::request_id::IdPrefix;
+use agentd_proto::{AgentIdentity, GrantCover, GrantView, Scope, Verdict};
 use chrono::Utc;
-use shared::request_id::IdPrefix;
-use shared::{AgentIdentity, GrantCover, GrantView, Scope, Verdict};
 use tokio::time::Instant;
 use uuid::Uuid;
 

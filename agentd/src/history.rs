@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use shared::{ErrorCode, ExportRecord, HistoryQuery, RequestView, WireError};
+use agentd_proto::{ErrorCode, ExportRecord, HistoryQuery, RequestView, WireError};
 
 use crate::store::{Cursor, Reader, Store, StoreError};
 

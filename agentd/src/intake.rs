@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use shared::{ApprovalRequest, DecideRequest, ErrorCode, Risk, SubjectType, Verdict, WireError};
+use agentd_proto::{
+    ApprovalRequest, DecideRequest, ErrorCode, Risk, SubjectType, Verdict, WireError,
+};
 
-use shared::GrantOption;
+use agentd_proto::GrantOption;
 
 use crate::canonical::CanonError;
 use crate::queue::AgentKey;
@@ -31,7 +33,7 @@ pub struct Admitted {
     pub risk_reasons: Vec<String>,
     pub subject: SubjectType,
     /// A rule's automatic decision: the verdict, the rule's name and its reason.
-    pub auto: Option<(shared::Verdict, String, String)>,
+    pub auto: Option<(agentd_proto::Verdict, String, String)>,
     /// The agent's working folder, as it said.
     pub cwd: Option<String>,
     /// What the call reaches, for wider grants.
@@ -261,7 +263,7 @@ mod tests {
     use super::*;
     use crate::config::Settings;
     use crate::registry::SENSITIVE_OP;
-    use shared::MAX_ARGS_LEN;
+    use agentd_proto::MAX_ARGS_LEN;
 
     fn req(tool: &str) -> ApprovalRequest {
         ApprovalRequest {
@@ -391,10 +393,10 @@ mod tests {
     fn decisions_need_a_sane_operator_name_and_reason() {
         let ok = DecideRequest {
             id: "7f".into(),
-            verdict: shared::Verdict::Deny,
+            verdict: agentd_proto::Verdict::Deny,
             operator: "alice".into(),
             reason: Some("no".into()),
-            scope: shared::Scope::Once,
+            scope: agentd_proto::Scope::Once,
             grant: None,
             args_json: None,
         };

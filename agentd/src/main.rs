@@ -138,7 +138,7 @@ fn start(args: Args) -> anyhow::Result<()> {
     };
     let socket = args
         .socket
-        .unwrap_or_else(shared::paths::default_socket_path);
+        .unwrap_or_else(agentd_proto::paths::default_socket_path);
 
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async {

@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::{Event, RequestView, Risk};
+use agentd_proto::{Event, RequestView, Risk};
 use tokio::process::Command;
 use tokio::sync::{broadcast, Semaphore};
 use tokio::task::JoinHandle;
@@ -36,7 +36,7 @@ pub struct NotifySettings {
 /// `-`, `+` or `=` (curl's "read this file", option-looking text) is preceded by a space. The
 /// text stays readable; only what a program would interpret changes.
 pub fn clean_field(text: &str) -> String {
-    let (escaped, _) = shared::text::escape_hidden(text, false);
+    let (escaped, _) = agentd_proto::text::escape_hidden(text, false);
     let mut out = String::with_capacity(escaped.len() + 2);
     let mut chars = escaped.chars().peekable();
     while let Some(c) = chars.next() {
@@ -172,25 +172,25 @@ mod tests {
     #[test]
     fn the_subject_is_spelled_as_the_config_spells_it() {
         let now = chrono::Utc::now();
-        let view = shared::RequestView {
+        let view = agentd_proto::RequestView {
             id: uuid::Uuid::new_v4(),
             tool: "vault-read".into(),
             args_json: "{}".into(),
-            agent: shared::AgentIdentity {
+            agent: agentd_proto::AgentIdentity {
                 name: "a".into(),
                 pid: None,
                 uid: None,
             },
             session: None,
             summary: None,
-            risk: shared::Risk::High,
+            risk: agentd_proto::Risk::High,
             risk_reasons: Vec::new(),
             created_at: now,
             expires_at: now,
-            state: shared::State::Pending,
+            state: agentd_proto::State::Pending,
             attached: true,
             decision: None,
-            subject: shared::SubjectType::SecretAccess,
+            subject: agentd_proto::SubjectType::SecretAccess,
             path: Vec::new(),
             reviewer: None,
             cwd: None,

@@ -3,8 +3,8 @@
 //! `presets = []`. A preset holds `[[tool]]` and `[[rule]]` entries like a config file's; the
 //! config's own tools override a preset's.
 
+use agentd_proto::{Risk, ToolSpec};
 use serde::Deserialize;
-use shared::{Risk, ToolSpec};
 
 use crate::commands::{CommandEntry, CommandRule, ShellTool};
 use crate::config::ToolEntry;
@@ -125,8 +125,8 @@ pub fn command_rules(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agentd_proto::SubjectType;
     use serde_json::json;
-    use shared::SubjectType;
 
     #[test]
     fn every_preset_reads() {

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{PoisonError, RwLock};
 
-use shared::{Risk, ToolSpec};
+use agentd_proto::{Risk, ToolSpec};
 
 use crate::config::{check_timeout, Settings};
 use crate::queue::AgentKey;

@@ -14,8 +14,8 @@ use std::process::ExitCode;
 
 use agentd::config::Limits;
 use agentd::{Daemon, Settings};
+use agentd_proto::{ApprovalRequest, Client, DecideRequest, Role, Scope, Submitted, Verdict};
 use serde::{Deserialize, Serialize};
-use shared::{ApprovalRequest, Client, DecideRequest, Role, Scope, Submitted, Verdict};
 
 /// How the simulated operator answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -193,7 +193,7 @@ async fn replay(
 }
 
 async fn drive(socket: &Path, options: Options, records: &[Record]) -> Result<Report, String> {
-    let err = |e: shared::ClientError| e.to_string();
+    let err = |e: agentd_proto::ClientError| e.to_string();
     let mut operator = Client::connect(socket, Role::Operator, "replay")
         .await
         .map_err(err)?;
@@ -303,7 +303,7 @@ fn what(input: &serde_json::Value) -> String {
             _ => None,
         })
         .unwrap_or_else(|| input.to_string());
-    let line = shared::text::escape_hidden(&text.replace('\n', " ⏎ "), false).0;
+    let line = agentd_proto::text::escape_hidden(&text.replace('\n', " ⏎ "), false).0;
     shorten(&line, 160)
 }
 
@@ -338,7 +338,7 @@ fn write_report(
         writeln!(
             out,
             "{:<44} {:>6} {:>6} {:>9} {:>7}  {}",
-            shorten(&shared::text::escape_hidden(name, false).0, 44),
+            shorten(&agentd_proto::text::escape_hidden(name, false).0, 44),
             t.calls,
             t.asked,
             t.approved_at_once,

@@ -7,9 +7,9 @@
 //! decide, a denial wins over "ask", and "ask" over an approval: a rule saying `ask` makes a
 //! person decide even a tool that needs no approval (a preset's `Read` of `.env`).
 
+use agentd_proto::{Risk, SubjectType, Verdict};
 use regex::Regex;
 use serde_json::Value;
-use shared::{Risk, SubjectType, Verdict};
 
 /// One compiled rule.
 #[derive(Debug, Clone)]

@@ -7,11 +7,11 @@
 use std::time::Duration;
 
 use agentd::Settings;
-use agentd_testkit::{unlimited, Poller, TempDaemon};
-use shared::{
+use agentd_proto::{
     request_approval, ApprovalRequest, Client, DecideRequest, DecisionSource, ErrorCode, Outcome,
     RequestView, Risk, State, Submitted, ToolSpec, Verdict,
 };
+use agentd_testkit::{unlimited, Poller, TempDaemon};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -29,7 +29,7 @@ fn decide(id: &str, verdict: Verdict, operator: &str, reason: Option<&str>) -> D
         verdict,
         operator: operator.into(),
         reason: reason.map(String::from),
-        scope: shared::Scope::Once,
+        scope: agentd_proto::Scope::Once,
         grant: None,
         args_json: None,
     }
@@ -47,7 +47,7 @@ async fn pending(op: &mut Client, n: usize) -> Vec<RequestView> {
     }
 }
 
-async fn submit_queued(agent: &mut Client, req: &ApprovalRequest) -> shared::Ticket {
+async fn submit_queued(agent: &mut Client, req: &ApprovalRequest) -> agentd_proto::Ticket {
     match agent.submit(req).await.unwrap() {
         Submitted::Queued(t) => t,
         Submitted::Decided(o) => panic!("expected a queued request, got {o:?}"),
@@ -559,7 +559,7 @@ async fn subscribers_are_pushed_every_queue_change() {
     let mut agent = d.agent("claude").await.unwrap();
     let ticket = submit_queued(&mut agent, &sensitive(r#"{"x":1}"#)).await;
     match watcher.next_event().await.unwrap() {
-        shared::Event::Queued(v) => {
+        agentd_proto::Event::Queued(v) => {
             assert_eq!(v.id, ticket.id);
             assert_eq!(v.state, State::Pending);
         }
@@ -575,7 +575,7 @@ async fn subscribers_are_pushed_every_queue_change() {
     .await
     .unwrap();
     match watcher.next_event().await.unwrap() {
-        shared::Event::Finished(v) => {
+        agentd_proto::Event::Finished(v) => {
             assert_eq!(v.id, ticket.id);
             assert_eq!(v.state, State::Denied);
             assert_eq!(v.decision.unwrap().by, "alice");

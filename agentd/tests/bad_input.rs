@@ -9,12 +9,12 @@ use std::time::Duration;
 mod common;
 
 use agentd::Settings;
-use agentd_testkit::TempDaemon;
-use common::{expect_error_then_close, frame, read_msg};
-use shared::{
+use agentd_proto::{
     codec, ApprovalRequest, Client, ClientMsg, DecideRequest, ErrorCode, Hello, Role, ServerMsg,
     State, Submitted, Verdict, PROTOCOL_VERSION,
 };
+use agentd_testkit::TempDaemon;
+use common::{expect_error_then_close, frame, read_msg};
 use tokio::io::AsyncWriteExt;
 use tokio::net::UnixStream;
 
@@ -57,7 +57,7 @@ impl Scene {
             verdict: Verdict::Approve,
             operator: "alice".into(),
             reason: None,
-            scope: shared::Scope::Once,
+            scope: agentd_proto::Scope::Once,
             grant: None,
             args_json: None,
         })
@@ -306,7 +306,7 @@ async fn unknown_malformed_and_ambiguous_ids_are_explained() {
         verdict: Verdict::Approve,
         operator: "alice".into(),
         reason: None,
-        scope: shared::Scope::Once,
+        scope: agentd_proto::Scope::Once,
         grant: None,
         args_json: None,
     };
@@ -389,7 +389,7 @@ async fn deciding_twice_names_the_final_state_and_who_decided() {
         verdict: Verdict::Deny,
         operator: "bob".into(),
         reason: None,
-        scope: shared::Scope::Once,
+        scope: agentd_proto::Scope::Once,
         grant: None,
         args_json: None,
     })
@@ -401,7 +401,7 @@ async fn deciding_twice_names_the_final_state_and_who_decided() {
             verdict: Verdict::Approve,
             operator: "carol".into(),
             reason: None,
-            scope: shared::Scope::Once,
+            scope: agentd_proto::Scope::Once,
             grant: None,
             args_json: None,
         })
@@ -429,7 +429,7 @@ async fn an_agent_connection_may_not_decide_or_list() {
             verdict: Verdict::Approve,
             operator: "sneaky".into(),
             reason: None,
-            scope: shared::Scope::Once,
+            scope: agentd_proto::Scope::Once,
             grant: None,
             args_json: None,
         })
@@ -508,7 +508,7 @@ async fn oversized_arguments_and_bad_operator_names_are_refused() {
             verdict: Verdict::Approve,
             operator: "eve\u{1b}[2K".into(),
             reason: None,
-            scope: shared::Scope::Once,
+            scope: agentd_proto::Scope::Once,
             grant: None,
             args_json: None,
         })

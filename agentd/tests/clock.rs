@@ -12,8 +12,8 @@ use std::time::Duration;
 use agentd::intake::Admitted;
 use agentd::queue::{Caller, Queue, QueueError, QueueSettings, Submission};
 use agentd::store::Store;
+use agentd_proto::{AgentIdentity, DecideRequest, Risk, Scope, State, Verdict};
 use chrono::Utc;
-use shared::{AgentIdentity, DecideRequest, Risk, Scope, State, Verdict};
 
 fn queue() -> Arc<Queue> {
     Queue::new(
@@ -51,11 +51,11 @@ fn admitted(timeout: Duration) -> Admitted {
         timeout,
         risk: Risk::High,
         risk_reasons: vec![],
-        subject: shared::SubjectType::Tool,
+        subject: agentd_proto::SubjectType::Tool,
         auto: None,
         cwd: None,
         reach: agentd::reach::Reach::ExactOnly("test".into()),
-        grant_options: vec![shared::GrantOption::exact()],
+        grant_options: vec![agentd_proto::GrantOption::exact()],
     }
 }
 

@@ -12,8 +12,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use agentd_proto::{
+    request_approval, ApprovalRequest, Client, DecideRequest, Role, State, Verdict,
+};
 use agentd_testkit::Poller;
-use shared::{request_approval, ApprovalRequest, Client, DecideRequest, Role, State, Verdict};
 use uuid::Uuid;
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -170,7 +172,7 @@ async fn killing_agentd_at_any_moment_loses_nothing_it_acknowledged() {
                     verdict,
                     operator: who.clone(),
                     reason: None,
-                    scope: shared::Scope::Once,
+                    scope: agentd_proto::Scope::Once,
                     grant: None,
                     args_json: None,
                 };
@@ -199,7 +201,7 @@ async fn killing_agentd_at_any_moment_loses_nothing_it_acknowledged() {
             verdict: Verdict::Approve,
             operator: "closer".into(),
             reason: None,
-            scope: shared::Scope::Once,
+            scope: agentd_proto::Scope::Once,
             grant: None,
             args_json: None,
         })

@@ -13,8 +13,8 @@
 use std::path::Path;
 
 use agentd::Settings;
+use agentd_proto::{ApprovalRequest, Client, DecideRequest, Scope, Submitted, Verdict};
 use agentd_testkit::{unlimited, TempDaemon};
-use shared::{ApprovalRequest, Client, DecideRequest, Scope, Submitted, Verdict};
 
 fn corpus() -> Vec<(String, serde_json::Value)> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/destructive.jsonl");

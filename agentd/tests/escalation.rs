@@ -11,12 +11,12 @@ mod common;
 
 use agentd::queue::Approver;
 use agentd::Settings;
-use agentd_testkit::TempDaemon;
-use common::operators_see;
-use shared::{
+use agentd_proto::{
     ApprovalRequest, Client, DecideRequest, DecisionSource, ErrorCode, ReviewAction,
     ReviewDecision, Risk, State, Submitted, Verdict,
 };
+use agentd_testkit::TempDaemon;
+use common::operators_see;
 
 fn deploy() -> ApprovalRequest {
     ApprovalRequest {
@@ -148,7 +148,7 @@ async fn an_escalation_reaches_the_operators_with_the_parents_note() {
         verdict: Verdict::Approve,
         operator: "alice".into(),
         reason: None,
-        scope: shared::Scope::Once,
+        scope: agentd_proto::Scope::Once,
         grant: None,
         args_json: None,
     })

@@ -10,12 +10,12 @@ mod common;
 use agentd::queue::Approver;
 use agentd::registry::{MAX_TOOLS_PER_AGENT, MAX_TOOLS_PER_UID};
 use agentd::Settings;
-use agentd_testkit::{unlimited, TempDaemon};
-use common::operators_see;
-use shared::{
+use agentd_proto::{
     ApprovalRequest, Client, ErrorCode, ReviewAction, ReviewDecision, Risk, State, Submitted,
     ToolSpec,
 };
+use agentd_testkit::{unlimited, TempDaemon};
+use common::operators_see;
 
 fn call(tool: &str) -> ApprovalRequest {
     ApprovalRequest {
@@ -312,12 +312,12 @@ async fn grants_match_arguments_exactly_and_repeated_keys_are_refused() {
         panic!("transfer needs approval");
     };
     let mut op = d.operator("alice").await.unwrap();
-    op.decide(&shared::DecideRequest {
+    op.decide(&agentd_proto::DecideRequest {
         id: t.id.to_string(),
-        verdict: shared::Verdict::Approve,
+        verdict: agentd_proto::Verdict::Approve,
         operator: "alice".into(),
         reason: None,
-        scope: shared::Scope::Session,
+        scope: agentd_proto::Scope::Session,
         grant: None,
         args_json: None,
     })

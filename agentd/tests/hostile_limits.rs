@@ -11,11 +11,11 @@ mod common;
 
 use agentd::config::Limits;
 use agentd::Settings;
-use agentd_testkit::TempDaemon;
-use common::{expect_error_then_close, frame, read_msg, LIMIT};
-use shared::{
+use agentd_proto::{
     codec, ApprovalRequest, ErrorCode, Hello, Role, ServerMsg, State, Submitted, PROTOCOL_VERSION,
 };
+use agentd_testkit::TempDaemon;
+use common::{expect_error_then_close, frame, read_msg, LIMIT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::UnixStream;
 
@@ -63,11 +63,11 @@ async fn a_new_name_per_connection_does_not_escape_the_per_user_limits() {
 
     // Rate: 3,000 requests under 3,000 names in a burst are mostly refused.
     let d = TempDaemon::start_exact(Settings {
-        tools: vec![shared::ToolSpec {
+        tools: vec![agentd_proto::ToolSpec {
             name: "ls".into(),
             requires_approval: false,
             approval_timeout_secs: 10,
-            risk: shared::Risk::Low,
+            risk: agentd_proto::Risk::Low,
         }],
         ..Settings::default()
     })

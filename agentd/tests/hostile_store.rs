@@ -120,14 +120,14 @@ async fn a_damaged_journal_record_costs_that_record_and_is_reported() {
     let mut agents = Vec::new();
     for i in 0..154 {
         let mut agent = d.agent(&format!("agent-{}", i % 4)).await.unwrap();
-        let req = shared::ApprovalRequest {
+        let req = agentd_proto::ApprovalRequest {
             tool: "sensitive-op".into(),
             args_json: format!(r#"{{"n":{i}}}"#),
-            ..shared::ApprovalRequest::default()
+            ..agentd_proto::ApprovalRequest::default()
         };
         assert!(matches!(
             agent.submit(&req).await.unwrap(),
-            shared::Submitted::Queued(_)
+            agentd_proto::Submitted::Queued(_)
         ));
         agents.push(agent);
     }
@@ -149,7 +149,7 @@ async fn a_damaged_journal_record_costs_that_record_and_is_reported() {
 
     let d = TempDaemon::start(settings()).unwrap();
     let mut op = d.operator("alice").await.unwrap();
-    let pending = op.list(Some(shared::State::Pending)).await.unwrap();
+    let pending = op.list(Some(agentd_proto::State::Pending)).await.unwrap();
     assert_eq!(pending.len(), 153, "only the damaged record is lost");
     let report = op.verify_audit().await.unwrap();
     let broken = report.broken.expect("the loss is reported by audit verify");

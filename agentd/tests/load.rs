@@ -42,7 +42,7 @@ async fn every_answer_is_counted_once_on_both_paths() {
     // Every answer the load test counted is one agentd kept.
     let mut op = d.operator("check").await.unwrap();
     let mut stored = 0usize;
-    op.export(&shared::HistoryQuery::default(), |record| {
+    op.export(&agentd_proto::HistoryQuery::default(), |record| {
         if record.request.tool.starts_with("loadtest-") {
             stored += 1;
         }

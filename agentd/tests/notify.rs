@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use agentd::notify::NotifySettings;
 use agentd::Settings;
-use agentd_testkit::{Poller, TempDaemon};
-use shared::{
+use agentd_proto::{
     ApprovalRequest, Client, DecideRequest, Risk, Scope, State, Submitted, ToolSpec, Verdict,
 };
+use agentd_testkit::{Poller, TempDaemon};
 
 const LIMIT: Duration = Duration::from_secs(20);
 

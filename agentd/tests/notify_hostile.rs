@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use agentd::notify::NotifySettings;
 use agentd::Settings;
+use agentd_proto::{ApprovalRequest, Client, Risk, Submitted};
 use agentd_testkit::{Poller, TempDaemon};
-use shared::{ApprovalRequest, Client, Risk, Submitted};
 
 const LIMIT: Duration = Duration::from_secs(20);
 

@@ -6,8 +6,8 @@
 #![allow(clippy::unwrap_used)]
 
 use agentd::Settings;
+use agentd_proto::{ApprovalRequest, DecisionSource, Risk, Submitted, ToolSpec};
 use agentd_testkit::TempDaemon;
-use shared::{ApprovalRequest, DecisionSource, Risk, Submitted, ToolSpec};
 
 fn call(tool: &str, args: serde_json::Value) -> ApprovalRequest {
     ApprovalRequest {
@@ -136,7 +136,7 @@ async fn with_no_config_looking_tools_pass_and_secrets_and_changes_ask() {
         }
     }
     let mut op = d.operator("alice").await.unwrap();
-    let shown = op.list(Some(shared::State::Pending)).await.unwrap();
+    let shown = op.list(Some(agentd_proto::State::Pending)).await.unwrap();
     let secret_view = shown.iter().find(|v| v.args_json.contains(".env")).unwrap();
     assert!(
         secret_view

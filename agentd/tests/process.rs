@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use agentd_proto::{Client, Role};
 use agentd_testkit::Poller;
-use shared::{Client, Role};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -256,31 +256,31 @@ async fn decisions_by_people_are_logged_and_answers_by_policy_are_not_at_info() 
     let mut agent = Client::connect(&socket, Role::Agent, "claude")
         .await
         .unwrap();
-    let read = shared::ApprovalRequest {
+    let read = agentd_proto::ApprovalRequest {
         tool: "read-file".into(),
         args_json: r#"{"path":"/etc/hosts"}"#.into(),
-        ..shared::ApprovalRequest::default()
+        ..agentd_proto::ApprovalRequest::default()
     };
-    let shared::Submitted::Decided(by_policy) = agent.submit(&read).await.unwrap() else {
+    let agentd_proto::Submitted::Decided(by_policy) = agent.submit(&read).await.unwrap() else {
         panic!("read-file needs no approval");
     };
-    let risky = shared::ApprovalRequest {
+    let risky = agentd_proto::ApprovalRequest {
         tool: "sensitive-op".into(),
         args_json: r#"{"op":"rotate"}"#.into(),
-        ..shared::ApprovalRequest::default()
+        ..agentd_proto::ApprovalRequest::default()
     };
-    let shared::Submitted::Queued(ticket) = agent.submit(&risky).await.unwrap() else {
+    let agentd_proto::Submitted::Queued(ticket) = agent.submit(&risky).await.unwrap() else {
         panic!("sensitive-op needs approval");
     };
     let mut op = Client::connect(&socket, Role::Operator, "alice")
         .await
         .unwrap();
-    op.decide(&shared::DecideRequest {
+    op.decide(&agentd_proto::DecideRequest {
         id: ticket.id.to_string(),
-        verdict: shared::Verdict::Deny,
+        verdict: agentd_proto::Verdict::Deny,
         operator: "alice".into(),
         reason: Some("not today".into()),
-        scope: shared::Scope::Once,
+        scope: agentd_proto::Scope::Once,
         grant: None,
         args_json: None,
     })

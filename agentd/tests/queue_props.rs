@@ -11,8 +11,8 @@ use std::time::Duration;
 use agentd::intake::Admitted;
 use agentd::queue::{Caller, Queue, QueueError, QueueSettings, Submission, Waiter};
 use agentd::store::{Options, Store};
+use agentd_proto::{AgentIdentity, DecideRequest, Risk, State, Verdict};
 use proptest::prelude::*;
-use shared::{AgentIdentity, DecideRequest, Risk, State, Verdict};
 use uuid::Uuid;
 
 #[derive(Debug, Clone)]
@@ -54,11 +54,11 @@ fn admitted() -> Admitted {
         timeout: Duration::from_secs(3600),
         risk: Risk::High,
         risk_reasons: vec![],
-        subject: shared::SubjectType::Tool,
+        subject: agentd_proto::SubjectType::Tool,
         auto: None,
         cwd: None,
         reach: agentd::reach::Reach::ExactOnly("test".into()),
-        grant_options: vec![shared::GrantOption::exact()],
+        grant_options: vec![agentd_proto::GrantOption::exact()],
     }
 }
 
@@ -119,7 +119,7 @@ async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     verdict,
                     operator: "op".into(),
                     reason: None,
-                    scope: shared::Scope::Once,
+                    scope: agentd_proto::Scope::Once,
                     grant: None,
                     args_json: None,
                 };

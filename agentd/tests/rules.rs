@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use agentd::Settings;
+use agentd_proto::{ApprovalRequest, DecisionSource, Risk, State, Submitted};
 use agentd_testkit::TempDaemon;
-use shared::{ApprovalRequest, DecisionSource, Risk, State, Submitted};
 
 fn example() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/examples/agentd.toml")

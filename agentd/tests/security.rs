@@ -13,8 +13,10 @@ use std::time::Duration;
 
 use agentd::config::Limits;
 use agentd::{Daemon, Settings};
+use agentd_proto::{
+    ApprovalRequest, Client, DecideRequest, ErrorCode, Role, State, Submitted, Verdict,
+};
 use agentd_testkit::{Poller, TempDaemon};
-use shared::{ApprovalRequest, Client, DecideRequest, ErrorCode, Role, State, Submitted, Verdict};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -32,7 +34,7 @@ fn approve(id: &str) -> DecideRequest {
         verdict: Verdict::Approve,
         operator: "alice".into(),
         reason: None,
-        scope: shared::Scope::Once,
+        scope: agentd_proto::Scope::Once,
         grant: None,
         args_json: None,
     }
@@ -129,11 +131,11 @@ async fn a_flooding_agent_is_rate_limited_and_others_are_not() {
             burst: 5.0,
             ..Limits::default()
         },
-        tools: vec![shared::ToolSpec {
+        tools: vec![agentd_proto::ToolSpec {
             name: "ls".into(),
             requires_approval: false,
             approval_timeout_secs: 10,
-            risk: shared::Risk::Low,
+            risk: agentd_proto::Risk::Low,
         }],
         ..Settings::default()
     })

@@ -11,12 +11,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use agentd::{Daemon, Settings, StartError, StoreError};
-use agentd_testkit::{unlimited, Poller, TempDaemon};
-use chrono::Utc;
-use shared::{
+use agentd_proto::{
     ApprovalRequest, DecideRequest, DecisionSource, ErrorCode, HistoryQuery, Risk, State,
     Submitted, ToolSpec, Verdict,
 };
+use agentd_testkit::{unlimited, Poller, TempDaemon};
+use chrono::Utc;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -60,7 +60,7 @@ async fn decided(d: &TempDaemon, n: usize) -> Vec<uuid::Uuid> {
             verdict: Verdict::Deny,
             operator: "bob".into(),
             reason: Some(format!("no {i}")),
-            scope: shared::Scope::Once,
+            scope: agentd_proto::Scope::Once,
             grant: None,
             args_json: None,
         })
@@ -75,7 +75,7 @@ async fn decided(d: &TempDaemon, n: usize) -> Vec<uuid::Uuid> {
     ids
 }
 
-async fn verify(d: &TempDaemon) -> shared::AuditReport {
+async fn verify(d: &TempDaemon) -> agentd_proto::AuditReport {
     d.operator("auditor")
         .await
         .unwrap()
@@ -575,7 +575,7 @@ async fn history_and_export_on_thousands_of_requests() {
             verdict,
             operator: who.into(),
             reason: None,
-            scope: shared::Scope::Once,
+            scope: agentd_proto::Scope::Once,
             grant: None,
             args_json: None,
         })

@@ -6,12 +6,12 @@
 
 use std::time::{Duration, Instant};
 
+use agentd_proto::{AgentIdentity, RequestView, Risk, State};
 use ash::tui::app::{App, Update};
 use ash::tui::draw::draw;
 use chrono::Utc;
 use ratatui::backend::TestBackend;
 use ratatui::Terminal;
-use shared::{AgentIdentity, RequestView, Risk, State};
 use uuid::Uuid;
 
 const PENDING: usize = 10_000;
@@ -40,7 +40,7 @@ fn request(i: usize) -> RequestView {
         state: State::Pending,
         attached: true,
         decision: None,
-        subject: shared::SubjectType::Tool,
+        subject: agentd_proto::SubjectType::Tool,
         path: Vec::new(),
         reviewer: None,
         cwd: None,

@@ -15,8 +15,8 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
+use agentd_proto::{ApprovalRequest, Role, Submitted};
 use common::{connect, median, verdict, Agentd, Error};
-use shared::{ApprovalRequest, Role, Submitted};
 
 /// Agents filling the store at once, and the tools they use (all answered at once).
 const AGENTS: usize = 16;

@@ -16,8 +16,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use agentd_proto::{ApprovalRequest, Client, DecideRequest, Role, Scope, Submitted, Verdict};
 use common::{connect, summary, verdict, Agentd, Error};
-use shared::{ApprovalRequest, Client, DecideRequest, Role, Scope, Submitted, Verdict};
 
 fn main() -> Result<(), Error> {
     let runs: usize = std::env::var("RUNS")

@@ -10,8 +10,8 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agentd_proto::{ApprovalRequest, DecideRequest, Role, Scope, State, Submitted, Verdict};
 use common::{connect, kib, Agentd, Error};
-use shared::{ApprovalRequest, DecideRequest, Role, Scope, State, Submitted, Verdict};
 use tokio::sync::Semaphore;
 
 const PENDING_RUNS: usize = 11;

@@ -3,17 +3,17 @@
 use chrono::{DateTime, Local, Utc};
 
 /// Makes text safe to print on a terminal: every invisible, format, separator, tag, control
-/// or unassigned character (by Unicode category, see `shared::text`) is shown as a `\u{..}`
+/// or unassigned character (by Unicode category, see `agentd_proto::text`) is shown as a `\u{..}`
 /// escape instead of being obeyed or dropped, so agent text cannot move the cursor, recolour
 /// the screen, reorder what the operator reads or hide part of itself. Newlines are kept.
 pub fn clean(text: &str) -> String {
-    shared::text::escape_hidden(text, true).0
+    agentd_proto::text::escape_hidden(text, true).0
 }
 
 /// Whether `clean` would change `text`: the views say so when it does.
 pub fn has_hidden(text: &str) -> bool {
     text.chars()
-        .any(|c| c != '\n' && shared::text::is_hidden(c))
+        .any(|c| c != '\n' && agentd_proto::text::is_hidden(c))
 }
 
 /// Like `clean`, and on one line: newlines become `\n`.

@@ -1,8 +1,8 @@
 //! The JSON documents `--json` prints. Field names are part of the interface: scripts read them.
 
+use agentd_proto::{Decision, Outcome, RequestView};
 use serde::Serialize;
 use serde_json::Value;
-use shared::{Decision, Outcome, RequestView};
 
 use crate::display::rfc3339;
 

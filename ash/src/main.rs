@@ -85,7 +85,7 @@ fn main() -> ExitCode {
     let globals = Globals {
         socket: cli
             .socket
-            .unwrap_or_else(shared::paths::default_socket_path),
+            .unwrap_or_else(agentd_proto::paths::default_socket_path),
         json: cli.json,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -111,9 +111,11 @@ fn main() -> ExitCode {
             Command::Pending(args) => cmd::pending::run(&globals, args).await,
             Command::Show(args) => cmd::show::run(&globals, args).await,
             Command::Approve(args) => {
-                cmd::decide::run(&globals, shared::Verdict::Approve, args).await
+                cmd::decide::run(&globals, agentd_proto::Verdict::Approve, args).await
             }
-            Command::Deny(args) => cmd::decide::run(&globals, shared::Verdict::Deny, args).await,
+            Command::Deny(args) => {
+                cmd::decide::run(&globals, agentd_proto::Verdict::Deny, args).await
+            }
             Command::Request(args) => cmd::request::run(&globals, args).await,
             Command::History(args) => cmd::history::run(&globals, args).await,
             Command::Exec(args) => cmd::exec::run(&globals, args).await,

@@ -1,6 +1,6 @@
 //! Exit codes, as the interface fixes them, and the usage error type that maps to 2.
 
-use shared::State;
+use agentd_proto::State;
 
 /// Success, or approved for commands that wait on a decision.
 pub const SUCCESS: u8 = 0;

@@ -305,7 +305,7 @@ async fn show_tells_everything_about_a_request() {
     let text = stdout(&run(&d, &["show", &id]).await);
     assert!(text.contains("state     denied\n"), "{text}");
     // The decider's uid and pid, as the kernel reported them, stand beside the name given.
-    let uid = shared::paths::current_uid();
+    let uid = agentd_proto::paths::current_uid();
     assert!(
         text.contains(&format!(
             "decision  denied by bob (operator, uid {uid}, pid "
@@ -513,7 +513,7 @@ async fn approve_and_deny_json_print_the_decided_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_childs_request_shows_the_path_it_took_through_its_parent() {
     let d = TempDaemon::start(Settings::default()).unwrap();
-    let mut lead = shared::Client::connect(d.socket(), shared::Role::Agent, "lead")
+    let mut lead = agentd_proto::Client::connect(d.socket(), agentd_proto::Role::Agent, "lead")
         .await
         .unwrap();
     lead.review().await.unwrap();
@@ -530,9 +530,9 @@ async fn a_childs_request_shows_the_path_it_took_through_its_parent() {
         shown.contains("review    with parent agent lead\n"),
         "{shown}"
     );
-    lead.review_decide(&shared::ReviewDecision {
+    lead.review_decide(&agentd_proto::ReviewDecision {
         id: got.id,
-        action: shared::ReviewAction::Escalate,
+        action: agentd_proto::ReviewAction::Escalate,
         note: Some("prod-adjacent, ask a person".into()),
     })
     .await
@@ -595,11 +595,11 @@ async fn completions_and_the_manual_come_from_the_real_command_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ash_request_waits_out_a_rate_limit_that_clears_in_time() {
     let d = agentd_testkit::TempDaemon::start(agentd::Settings {
-        tools: vec![shared::ToolSpec {
+        tools: vec![agentd_proto::ToolSpec {
             name: "look".into(),
             requires_approval: false,
             approval_timeout_secs: 10,
-            risk: shared::Risk::Low,
+            risk: agentd_proto::Risk::Low,
         }],
         limits: agentd::config::Limits {
             requests_per_sec: 4.0,
@@ -627,15 +627,15 @@ async fn ash_request_waits_out_a_rate_limit_that_clears_in_time() {
     }
     // A wait longer than the request's own time is still an error, at once (two requests
     // back to back from one process, so the bucket has no time to refill).
-    let req = shared::ApprovalRequest {
+    let req = agentd_proto::ApprovalRequest {
         tool: "look".into(),
         timeout_ms: Some(1),
-        ..shared::ApprovalRequest::default()
+        ..agentd_proto::ApprovalRequest::default()
     };
-    shared::request_approval(d.socket(), "quick", &req, |_| {})
+    agentd_proto::request_approval(d.socket(), "quick", &req, |_| {})
         .await
         .unwrap();
-    let err = shared::request_approval(d.socket(), "quick", &req, |_| {})
+    let err = agentd_proto::request_approval(d.socket(), "quick", &req, |_| {})
         .await
         .unwrap_err();
     assert!(err.to_string().contains("try again in"), "{err}");

@@ -12,9 +12,9 @@ use std::path::Path;
 use std::process::Stdio;
 
 use agentd::Settings;
+use agentd_proto::{DecideRequest, Scope, Verdict};
 use agentd_testkit::TempDaemon;
 use serde_json::{json, Value};
-use shared::{DecideRequest, Scope, Verdict};
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 

@@ -131,11 +131,11 @@ async fn a_denial_carries_the_operators_reason_to_claude() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tools_that_need_no_approval_are_allowed_at_once() {
     let d = TempDaemon::start(Settings {
-        tools: vec![shared::ToolSpec {
+        tools: vec![agentd_proto::ToolSpec {
             name: "Edit".into(),
             requires_approval: false,
             approval_timeout_secs: 10,
-            risk: shared::Risk::Low,
+            risk: agentd_proto::Risk::Low,
         }],
         ..Settings::default()
     })

@@ -8,8 +8,8 @@
 mod common;
 
 use agentd::Settings;
+use agentd_proto::{ApprovalRequest, Client, Submitted};
 use agentd_testkit::TempDaemon;
-use shared::{ApprovalRequest, Client, Submitted};
 
 async fn ask(d: &TempDaemon, args: serde_json::Value) -> (Client, String) {
     let mut agent = d.agent("agent").await.unwrap();

@@ -11,9 +11,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use agentd::Settings;
+use agentd_proto::{ApprovalRequest, Submitted};
 use agentd_testkit::{Poller, TempDaemon};
 use serde_json::Value;
-use shared::{ApprovalRequest, Submitted};
 use tokio::process::Command;
 
 const LIMIT: Duration = Duration::from_secs(30);

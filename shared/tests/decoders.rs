@@ -5,10 +5,10 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
+use agentd_proto::frame::{FrameCodec, FrameError};
+use agentd_proto::{codec, ClientMsg, DecideRequest, Hello, Risk, Role, ServerMsg, State, Verdict};
 use bytes::{Bytes, BytesMut};
 use proptest::prelude::*;
-use shared::frame::{FrameCodec, FrameError};
-use shared::{codec, ClientMsg, DecideRequest, Hello, Risk, Role, ServerMsg, State, Verdict};
 use tokio_util::codec::{Decoder, Encoder};
 
 const SMALL_LIMIT: usize = 64;
@@ -105,14 +105,14 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
             proptest::option::of(risk())
         )
             .prop_map(|(tool, args_json, session, timeout_ms, risk_hint)| {
-                ClientMsg::Submit(shared::ApprovalRequest {
+                ClientMsg::Submit(agentd_proto::ApprovalRequest {
                     tool,
                     args_json,
                     session: session.clone(),
                     summary: None,
                     timeout_ms,
                     risk_hint,
-                    subject: shared::SubjectType::Tool,
+                    subject: agentd_proto::SubjectType::Tool,
                     cwd: session.clone(),
                 })
             }),
@@ -133,7 +133,7 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
                     },
                     operator,
                     reason: reason.clone(),
-                    scope: shared::Scope::Once,
+                    scope: agentd_proto::Scope::Once,
                     grant: reason,
                     args_json: None,
                 })

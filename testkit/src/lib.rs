@@ -7,7 +7,7 @@ pub mod load;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use shared::{Client, Role};
+use agentd_proto::{Client, Role};
 use tokio::time::{interval, Instant, MissedTickBehavior};
 
 use agentd::{Daemon, Settings};
@@ -80,12 +80,12 @@ impl TempDaemon {
     }
 
     /// An operator connection named `name`.
-    pub async fn operator(&self, name: &str) -> Result<Client, shared::ClientError> {
+    pub async fn operator(&self, name: &str) -> Result<Client, agentd_proto::ClientError> {
         Client::connect(&self.socket, Role::Operator, name).await
     }
 
     /// An agent connection named `name`.
-    pub async fn agent(&self, name: &str) -> Result<Client, shared::ClientError> {
+    pub async fn agent(&self, name: &str) -> Result<Client, agentd_proto::ClientError> {
         Client::connect(&self.socket, Role::Agent, name).await
     }
 

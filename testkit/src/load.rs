@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use shared::{
+use agentd_proto::{
     ApprovalRequest, Client, ClientError, DecideRequest, Event, Risk, Role, Scope, Submitted,
     ToolSpec, Verdict,
 };

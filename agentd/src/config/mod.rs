@@ -8,8 +8,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use agentd_proto::{Risk, ToolSpec};
 use serde::Deserialize;
-use shared::{Risk, ToolSpec};
 
 use crate::notify::NotifySettings;
 use crate::queue::Approver;
@@ -122,7 +122,7 @@ impl Default for Limits {
             frame_timeout: Duration::from_secs(10),
             unfinished_frames_bytes: 64 << 20,
             unfinished_frames_per_uid_bytes: 16 << 20,
-            max_args_bytes: shared::MAX_ARGS_LEN,
+            max_args_bytes: agentd_proto::MAX_ARGS_LEN,
         }
     }
 }
@@ -620,7 +620,7 @@ fn check_trusted(path: &Path) -> Result<(), ConfigError> {
 
 /// Where agentd looks for its config when `--config` is not given.
 pub fn default_config_path() -> Option<PathBuf> {
-    shared::paths::default_config_path()
+    agentd_proto::paths::default_config_path()
 }
 
 /// Checks an approval timeout is within 1 s and a week.

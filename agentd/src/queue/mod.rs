@@ -17,13 +17,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
-use shared::request_id::{short, IdPrefix};
-use shared::{
+use agentd_proto::request_id::{short, IdPrefix};
+use agentd_proto::{
     AgentIdentity, DecideRequest, Decision, DecisionSource, ErrorCode, Event, GrantCover,
     GrantView, Outcome, RequestView, ReviewAction, ReviewDecision, Scope, State, Ticket, Verdict,
     WireError,
 };
+use chrono::{DateTime, Utc};
 use tokio::sync::{broadcast, mpsc, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;

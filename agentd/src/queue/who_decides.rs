@@ -2,8 +2,8 @@
 //! config empowers to approve, and the refusal for anyone inside the process tree that raised
 //! the request.
 
-use shared::request_id::short;
-use shared::RequestView;
+use agentd_proto::request_id::short;
+use agentd_proto::RequestView;
 
 use super::{AgentKey, Caller, Entry};
 
@@ -16,7 +16,7 @@ pub struct Approver {
     /// The name the parent gives in its hello.
     pub agent: String,
     /// The highest risk it may approve.
-    pub max_risk: shared::Risk,
+    pub max_risk: agentd_proto::Risk,
     /// The tools it may approve; every tool when `None`.
     pub tools: Option<Vec<String>>,
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use shared::{GrantCover, GrantOption};
+use agentd_proto::{GrantCover, GrantOption};
 
 use super::{paths, Reach};
 

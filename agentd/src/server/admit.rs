@@ -3,10 +3,10 @@
 
 use std::time::Duration;
 
+use agentd_proto::client::LocalStream;
+use agentd_proto::conn::Connection;
+use agentd_proto::ErrorCode;
 use interprocess::local_socket::traits::StreamCommon;
-use shared::client::LocalStream;
-use shared::conn::Connection;
-use shared::ErrorCode;
 
 use super::{send_error, Context};
 use crate::admission::Slot;

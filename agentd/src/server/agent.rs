@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use shared::{ErrorCode, Role, ServerMsg, WireError};
+use agentd_proto::{ErrorCode, Role, ServerMsg, WireError};
 use tokio::time::Instant;
 
 use super::{internal, Session};
@@ -16,7 +16,7 @@ impl Session {
     /// A registration: from an operator's connection it applies to everyone as given; from
     /// an agent it applies to that agent's own requests and only ever tightens. Rate-limited
     /// like requests, and audited.
-    pub(super) async fn register_tool(&self, spec: shared::ToolSpec) -> ServerMsg {
+    pub(super) async fn register_tool(&self, spec: agentd_proto::ToolSpec) -> ServerMsg {
         let ctx = Arc::clone(&self.ctx);
         let key = (self.peer.uid, self.peer.name.clone());
         let by_operator = self.peer.role == Role::Operator && self.peer.is_operator;

@@ -9,15 +9,15 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use interprocess::local_socket::tokio::prelude::*;
-use interprocess::local_socket::traits::StreamCommon;
-use shared::client::LocalStream;
-use shared::conn::{ConnError, Connection, FrameLimits};
-use shared::frame::FrameError;
-use shared::{
+use agentd_proto::client::LocalStream;
+use agentd_proto::conn::{ConnError, Connection, FrameLimits};
+use agentd_proto::frame::FrameError;
+use agentd_proto::{
     codec, AgentIdentity, ClientMsg, ErrorCode, Event, Hello, Outcome, RequestView, Role,
     ServerMsg, WireError, PROTOCOL_VERSION,
 };
+use interprocess::local_socket::tokio::prelude::*;
+use interprocess::local_socket::traits::StreamCommon;
 use tokio::sync::broadcast;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -598,7 +598,7 @@ impl Session {
     }
 
     /// Streams an export page by page, so memory stays bounded however much matches.
-    async fn export(&mut self, query: shared::HistoryQuery) -> Next {
+    async fn export(&mut self, query: agentd_proto::HistoryQuery) -> Next {
         let reader = match history::reader(self.ctx.queue.store()) {
             Ok(reader) => reader,
             Err(e) => return self.reply(ServerMsg::Error(e)).await,
@@ -817,7 +817,7 @@ impl Session {
         queue.remove_reviewer(handle);
     }
 
-    async fn review_decide(&self, decision: &shared::ReviewDecision) -> ServerMsg {
+    async fn review_decide(&self, decision: &agentd_proto::ReviewDecision) -> ServerMsg {
         let key = (self.peer.uid, self.peer.name.clone());
         match self.ctx.queue.review(&key, decision, self.decider()).await {
             Ok(view) => ServerMsg::Request(view),

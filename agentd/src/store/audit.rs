@@ -8,10 +8,10 @@
 
 use std::borrow::Cow;
 
+use agentd_proto::{AuditBreak, AuditReport, RequestView};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use sha2::{Digest, Sha256};
-use shared::{AuditBreak, AuditReport, RequestView};
 use uuid::Uuid;
 
 use super::rows::micros;

@@ -4,10 +4,10 @@
 
 use std::sync::{Mutex, PoisonError};
 
+use agentd_proto::{AuditRef, AuditReport, ExportRecord, GrantView, HistoryQuery, RequestView};
 use chrono::Utc;
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
-use shared::{AuditRef, AuditReport, ExportRecord, GrantView, HistoryQuery, RequestView};
 use uuid::Uuid;
 
 use super::rows::{grant_from_row, micros, view_from_row, COLUMNS, GRANT_COLUMNS};

@@ -182,7 +182,7 @@ impl Journal {
             row: Option<&'a RowWrite>,
             audit: Option<AuditRecord>,
         }
-        let payload = shared::codec::encode(&RecordRef {
+        let payload = agentd_proto::codec::encode(&RecordRef {
             seq,
             row,
             audit: audit.map(AuditRecord::from_event),
@@ -333,7 +333,7 @@ fn record_at(bytes: &[u8]) -> Option<(Record, usize)> {
     if crc32fast::hash(payload) != crc {
         return None;
     }
-    let record = shared::codec::decode(payload).ok()?;
+    let record = agentd_proto::codec::decode(payload).ok()?;
     Some((record, 8 + len))
 }
 

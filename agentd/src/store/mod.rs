@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 
-use shared::{AuditReport, Event, GrantView, RequestView};
+use agentd_proto::{AuditReport, Event, GrantView, RequestView};
 use tokio::sync::{broadcast, watch};
 
 pub use audit::{args_hash, daemon_event, finished_event, queued_event, AuditEvent};

@@ -1,12 +1,12 @@
 //! Requests as table rows and back.
 
-use chrono::{DateTime, Utc};
-use rusqlite::types::Value;
-use rusqlite::Row;
-use shared::{
+use agentd_proto::{
     AgentIdentity, Decision, DecisionSource, GrantCover, GrantView, RequestView, Risk, Scope,
     State, Verdict,
 };
+use chrono::{DateTime, Utc};
+use rusqlite::types::Value;
+use rusqlite::Row;
 use uuid::Uuid;
 
 /// The columns `view_from_row` reads, in order.

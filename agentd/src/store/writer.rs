@@ -10,8 +10,8 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use agentd_proto::{Event, GrantView, Outcome, RequestView};
 use rusqlite::{params_from_iter, Connection};
-use shared::{Event, GrantView, Outcome, RequestView};
 use tokio::sync::{broadcast, watch};
 use uuid::Uuid;
 

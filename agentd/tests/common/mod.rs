@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
+use agentd_proto::{codec, RequestView, ServerMsg, State, WireError};
 use agentd_testkit::{Poller, TempDaemon};
-use shared::{codec, RequestView, ServerMsg, State, WireError};
 use tokio::io::AsyncReadExt;
 use tokio::net::UnixStream;
 

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use shared::{Client, Role};
+use agentd_proto::{Client, Role};
 
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
 

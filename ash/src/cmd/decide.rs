@@ -3,8 +3,8 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
-use shared::request_id::short;
-use shared::{DecideRequest, Scope, Verdict};
+use agentd_proto::request_id::short;
+use agentd_proto::{DecideRequest, Scope, Verdict};
 
 use crate::display::one_line;
 use crate::json::{self, RequestJson};

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use agentd_proto::{request_approval, ApprovalRequest, Client, Risk, Role, SubjectType};
 use anyhow::Context;
-use shared::{request_approval, ApprovalRequest, Client, Risk, Role, SubjectType};
 use tokio::io::AsyncReadExt;
 
 use crate::outcome::SUCCESS;

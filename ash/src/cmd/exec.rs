@@ -5,8 +5,8 @@
 
 use std::os::unix::process::CommandExt;
 
+use agentd_proto::{ApprovalRequest, State, SubjectType};
 use anyhow::Context;
-use shared::{ApprovalRequest, State, SubjectType};
 
 use crate::display::one_line;
 use crate::outcome::{for_state, UsageError};
@@ -42,11 +42,11 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
         cwd: cwd.to_str().map(String::from),
         ..ApprovalRequest::default()
     };
-    let outcome = shared::request_approval(&globals.socket, &args.agent, &req, |ticket| {
+    let outcome = agentd_proto::request_approval(&globals.socket, &args.agent, &req, |ticket| {
         eprintln!(
             "waiting for approval to run {} (request {})",
             one_line(program),
-            shared::request_id::short(&ticket.id)
+            agentd_proto::request_id::short(&ticket.id)
         );
     })
     .await

@@ -3,9 +3,9 @@
 
 use std::io::{self, BufWriter, Write};
 
+use agentd_proto::ExportRecord;
 use anyhow::Context;
 use serde::Serialize;
-use shared::ExportRecord;
 
 use crate::display::rfc3339;
 use crate::json::RequestJson;

@@ -1,7 +1,7 @@
 //! The filter flags `history` and `export` share.
 
+use agentd_proto::{HistoryQuery, State, SubjectType};
 use chrono::Utc;
-use shared::{HistoryQuery, State, SubjectType};
 
 use crate::outcome::UsageError;
 

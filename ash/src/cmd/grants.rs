@@ -1,9 +1,9 @@
 //! `ash grants` and `ash revoke`: the standing decisions in force, and ending them.
 
+use agentd_proto::request_id::short;
+use agentd_proto::{GrantCover, GrantView, Verdict};
 use chrono::Utc;
 use serde::Serialize;
-use shared::request_id::short;
-use shared::{GrantCover, GrantView, Verdict};
 
 use crate::display::{ellipsize, one_line, remaining, rfc3339};
 use crate::json;

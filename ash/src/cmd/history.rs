@@ -1,7 +1,7 @@
 //! `ash history`: what was asked and decided, newest first, from agentd's store.
 
+use agentd_proto::request_id::short;
 use chrono::Utc;
-use shared::request_id::short;
 
 use crate::display::{clock, ellipsize, one_line};
 use crate::json::{self, RequestJson};

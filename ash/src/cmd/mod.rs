@@ -19,7 +19,7 @@ pub mod show;
 pub mod status;
 pub mod tui;
 
-use shared::{Client, ClientError, Role};
+use agentd_proto::{Client, ClientError, Role};
 
 use crate::Globals;
 
@@ -47,12 +47,12 @@ pub fn login_name() -> String {
         .iter()
         .filter_map(|var| std::env::var(var).ok())
         .find(|name| !name.is_empty())
-        .unwrap_or_else(|| format!("uid-{}", shared::paths::current_uid()))
+        .unwrap_or_else(|| format!("uid-{}", agentd_proto::paths::current_uid()))
 }
 
 /// Checks a typed request ID before it goes anywhere; a malformed one is a usage error.
 pub fn check_id(id: &str) -> anyhow::Result<()> {
-    shared::request_id::IdPrefix::parse(id)
+    agentd_proto::request_id::IdPrefix::parse(id)
         .map(|_| ())
         .map_err(|e| crate::outcome::UsageError(e.to_string()).into())
 }

@@ -4,9 +4,9 @@
 //! ellipsis. With nothing pending, stdout stays empty (`[]` with
 //! `--json`) so a script's loop does not trip on a message.
 
+use agentd_proto::request_id::short;
+use agentd_proto::{RequestView, State};
 use chrono::{DateTime, Utc};
-use shared::request_id::short;
-use shared::{RequestView, State};
 
 use crate::display::{clock, ellipsize, one_line, remaining};
 use crate::json::{self, RequestJson};
@@ -47,7 +47,7 @@ pub async fn run(globals: &Globals, _args: Args) -> anyhow::Result<u8> {
 /// The tool, with its subject type when it is not a plain tool call.
 pub fn tool_cell(v: &RequestView) -> String {
     match v.subject {
-        shared::SubjectType::Tool => one_line(&v.tool),
+        agentd_proto::SubjectType::Tool => one_line(&v.tool),
         subject => format!("{} ({subject})", one_line(&v.tool)),
     }
 }
@@ -74,8 +74,8 @@ pub fn table(requests: &[RequestView], width: Option<usize>, now: DateTime<Utc>)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agentd_proto::{AgentIdentity, Risk};
     use chrono::Duration;
-    use shared::{AgentIdentity, Risk};
     use uuid::Uuid;
 
     fn view(agent: &str, tool: &str, args: &str, left: i64) -> RequestView {
@@ -98,7 +98,7 @@ mod tests {
             state: State::Pending,
             attached: true,
             decision: None,
-            subject: shared::SubjectType::Tool,
+            subject: agentd_proto::SubjectType::Tool,
             path: Vec::new(),
             reviewer: None,
             cwd: None,

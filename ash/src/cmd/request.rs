@@ -5,9 +5,9 @@
 
 use std::sync::OnceLock;
 
+use agentd_proto::request_id::short;
+use agentd_proto::{ApprovalRequest, Client, Risk, Role, SubjectType};
 use chrono::Utc;
-use shared::request_id::short;
-use shared::{ApprovalRequest, Client, Risk, Role, SubjectType};
 use uuid::Uuid;
 
 use crate::display::{one_line, remaining};
@@ -81,8 +81,12 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
     let queued: OnceLock<Uuid> = OnceLock::new();
     let json_output = globals.json;
     let parent = args.parent.as_deref();
-    let wait =
-        shared::request_approval_as_child(&globals.socket, &args.agent, parent, &req, |ticket| {
+    let wait = agentd_proto::request_approval_as_child(
+        &globals.socket,
+        &args.agent,
+        parent,
+        &req,
+        |ticket| {
             let _ = queued.set(ticket.id);
             if !json_output {
                 eprintln!(
@@ -97,7 +101,8 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
                     short(&ticket.id)
                 );
             }
-        });
+        },
+    );
     let outcome = tokio::select! {
         outcome = wait => outcome.map_err(super::explain)?,
         _ = tokio::signal::ctrl_c() => {

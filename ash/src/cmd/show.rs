@@ -1,7 +1,7 @@
 //! `ash show ID`: everything about one request, pending or finished.
 
+use agentd_proto::{RequestView, State};
 use chrono::Utc;
-use shared::{RequestView, State};
 
 use crate::display::{clean, one_line, remaining, rfc3339};
 use crate::json::{self, RequestJson};

@@ -1,8 +1,8 @@
 //! `ash status`: one line for a status bar (tmux `status-right`), e.g.
 //! `3 pending · 1 high · next 0:42`; nothing at all when nothing is pending.
 
+use agentd_proto::{RequestView, Risk, State};
 use chrono::Utc;
-use shared::{RequestView, Risk, State};
 
 use crate::outcome::SUCCESS;
 use crate::Globals;
@@ -58,8 +58,8 @@ pub fn render(pending: &[RequestView], format: Option<&str>, now: chrono::DateTi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agentd_proto::AgentIdentity;
     use chrono::Duration;
-    use shared::AgentIdentity;
     use uuid::Uuid;
 
     fn req(risk: Risk, left: i64, now: chrono::DateTime<Utc>) -> RequestView {
@@ -81,7 +81,7 @@ mod tests {
             state: State::Pending,
             attached: true,
             decision: None,
-            subject: shared::SubjectType::Tool,
+            subject: agentd_proto::SubjectType::Tool,
             path: vec![],
             reviewer: None,
             cwd: None,

@@ -3,10 +3,10 @@
 
 use std::collections::{HashSet, VecDeque};
 
+use agentd_proto::request_id::short;
+use agentd_proto::{Event, RequestView, Risk, Scope, Verdict};
 use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
-use shared::request_id::short;
-use shared::{Event, RequestView, Risk, Scope, Verdict};
 use uuid::Uuid;
 
 mod batch;

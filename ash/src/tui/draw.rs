@@ -4,14 +4,14 @@
 //! are dropped, never squeezed, when the pane is narrow; the detail pane sits beside the queue
 //! in a wide pane, below it in a tall one, and is a key away (Enter) in a small one.
 
+use agentd_proto::request_id::short;
+use agentd_proto::{RequestView, Risk, State, Verdict};
 use chrono::{DateTime, Local, Utc};
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Clear, Gauge, Paragraph, Row, Table};
 use ratatui::Frame;
-use shared::request_id::short;
-use shared::{RequestView, Risk, State, Verdict};
 
 use super::app::{App, Conn, Mode, Sort, View};
 use super::json_style;
@@ -428,7 +428,7 @@ fn draw_message(app: &App, frame: &mut Frame, area: Rect) {
                 .filter(|v| v.id == *id)
                 .map_or("HIGH", |v| risk_word(v.risk));
             let (what, key) = match scope {
-                shared::Scope::Session => (" for the session", 's'),
+                agentd_proto::Scope::Session => (" for the session", 's'),
                 _ => ("", 'a'),
             };
             Line::from(Span::styled(

@@ -4,7 +4,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use shared::{Client, ClientError, DecideRequest, ErrorCode, Event, HistoryQuery, Role, State};
+use agentd_proto::{
+    Client, ClientError, DecideRequest, ErrorCode, Event, HistoryQuery, Role, State,
+};
 use tokio::sync::mpsc;
 
 use super::app::Update;

@@ -12,11 +12,11 @@ mod tests;
 use std::io::Write;
 use std::time::Duration;
 
+use agentd_proto::DecideRequest;
 use anyhow::Context;
 use crossterm::event::{Event as TermEvent, EventStream};
 use futures_util::StreamExt;
 use ratatui::DefaultTerminal;
-use shared::DecideRequest;
 
 use app::{Action, App};
 
@@ -95,10 +95,10 @@ async fn event_loop(
                                 Ok(Some(args_json)) => {
                                     let _ = decisions.send(DecideRequest {
                                         id: id.to_string(),
-                                        verdict: shared::Verdict::Approve,
+                                        verdict: agentd_proto::Verdict::Approve,
                                         operator: options.operator.clone(),
                                         reason: None,
-                                        scope: shared::Scope::Once,
+                                        scope: agentd_proto::Scope::Once,
                                         grant: None,
                                         args_json: Some(args_json),
                                     });
@@ -116,7 +116,7 @@ async fn event_loop(
                                     verdict,
                                     operator: options.operator.clone(),
                                     reason: None,
-                                    scope: shared::Scope::Once,
+                                    scope: agentd_proto::Scope::Once,
                                     grant: None,
                                     args_json: None,
                                 });

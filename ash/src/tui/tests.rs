@@ -1,14 +1,14 @@
 //! The queue's screens as snapshots, and its behaviour driven by injected keys and daemon
 //! updates on a plain `App` (no terminal, no agentd).
 
+use agentd_proto::{
+    AgentIdentity, Decision, DecisionSource, Event, RequestView, Risk, Scope, State, Verdict,
+};
 use chrono::{DateTime, Duration, Utc};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 use ratatui::Terminal;
-use shared::{
-    AgentIdentity, Decision, DecisionSource, Event, RequestView, Risk, Scope, State, Verdict,
-};
 use uuid::Uuid;
 
 use super::app::{Action, App, Conn, Mode, Update, View};
@@ -47,7 +47,7 @@ fn req(n: u8, agent: &str, tool: &str, risk: Risk, args: &str, left: i64) -> Req
         state: State::Pending,
         attached: true,
         decision: None,
-        subject: shared::SubjectType::Tool,
+        subject: agentd_proto::SubjectType::Tool,
         path: Vec::new(),
         reviewer: None,
         cwd: None,
@@ -683,9 +683,9 @@ fn w_picks_a_grant_option_and_approves_with_it_for_the_session() {
         120,
     );
     view.grant_options = vec![
-        shared::GrantOption::exact(),
-        shared::GrantOption::new(
-            shared::GrantCover::Commands {
+        agentd_proto::GrantOption::exact(),
+        agentd_proto::GrantOption::new(
+            agentd_proto::GrantCover::Commands {
                 prefixes: vec![vec!["make".into(), "test".into()]],
             },
             "`make test` with any arguments".into(),

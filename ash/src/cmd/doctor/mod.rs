@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 
+use agentd_proto::{Client, ClientError, ErrorCode, Role, State};
 use serde::Serialize;
-use shared::{Client, ClientError, ErrorCode, Role, State};
 
 use crate::outcome::{FAILURE, SUCCESS};
 use crate::Globals;
@@ -97,9 +97,9 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
 
 /// Where the socket path came from, for people wondering why ash looks there.
 fn origin(socket: &Path) -> &'static str {
-    if std::env::var_os(shared::paths::SOCKET_ENV).is_some_and(|v| Path::new(&v) == socket) {
+    if std::env::var_os(agentd_proto::paths::SOCKET_ENV).is_some_and(|v| Path::new(&v) == socket) {
         "from AGENTD_SOCKET"
-    } else if shared::paths::default_socket_path() == socket {
+    } else if agentd_proto::paths::default_socket_path() == socket {
         "the default"
     } else {
         "from --socket"
@@ -129,7 +129,7 @@ pub fn socket_file(socket: &Path) -> Check {
         );
     }
     let mode = meta.permissions().mode() & 0o777;
-    let me = shared::paths::current_uid();
+    let me = agentd_proto::paths::current_uid();
     if meta.uid() != me {
         return check(
             "socket",
@@ -190,7 +190,7 @@ async fn daemon(socket: &Path) -> (Vec<Check>, Option<String>) {
         (Ok(()), Some(v)) if v == mine => checks.push(check(
             "agentd",
             Status::Ok,
-            format!("{server} answering (protocol {}, {elapsed:.1} ms), same version as ash", shared::PROTOCOL_VERSION),
+            format!("{server} answering (protocol {}, {elapsed:.1} ms), same version as ash", agentd_proto::PROTOCOL_VERSION),
         )),
         (Ok(()), _) => checks.push(
             check(
@@ -299,7 +299,7 @@ async fn config_check(binary: Option<&Path>, config: Option<PathBuf>) -> Check {
     let (path, named) =
         match config.or_else(|| std::env::var_os("AGENTD_CONFIG").map(PathBuf::from)) {
             Some(path) => (path, true),
-            None => match shared::paths::default_config_path() {
+            None => match agentd_proto::paths::default_config_path() {
                 Some(path) => (path, false),
                 None => {
                     return check(

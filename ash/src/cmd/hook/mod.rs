@@ -15,8 +15,8 @@ mod gemini;
 use std::io::Read;
 use std::time::Duration;
 
+use agentd_proto::{ApprovalRequest, DecisionSource, State};
 use serde_json::Value;
-use shared::{ApprovalRequest, DecisionSource, State};
 
 use crate::outcome::SUCCESS;
 use crate::Globals;
@@ -153,7 +153,7 @@ pub async fn ask(globals: &Globals, args: &Args, call: Call) -> Answer {
         cwd: call.cwd.filter(|c| c.starts_with('/')),
         ..ApprovalRequest::default()
     };
-    let asked = shared::request_approval(&globals.socket, &call.agent, &req, |_| {});
+    let asked = agentd_proto::request_approval(&globals.socket, &call.agent, &req, |_| {});
     match tokio::time::timeout(deadline, asked).await {
         Err(_) => Answer::Deny(format!(
             "no decision within {}s; denied",

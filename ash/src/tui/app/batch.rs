@@ -3,8 +3,8 @@
 //! confirming key. Each is decided (and audited) on its own, for that call only: a batch never
 //! makes a grant.
 
+use agentd_proto::Verdict;
 use crossterm::event::{KeyCode, KeyEvent};
-use shared::Verdict;
 use uuid::Uuid;
 
 use super::{Action, App, Mode};

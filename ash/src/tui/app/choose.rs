@@ -2,8 +2,8 @@
 //! (or a digit) picks one, Enter approves with it for the session (for 15 minutes when the
 //! request has no session), Esc goes back.
 
+use agentd_proto::{Scope, Verdict};
 use crossterm::event::{KeyCode, KeyEvent};
-use shared::{Scope, Verdict};
 use uuid::Uuid;
 
 use super::{Action, App, Mode};

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use agentd_proto::{ErrorCode, Role, ServerMsg, WireError};
 use tokio::time::Instant;
 
-use super::{internal, Session};
+use super::internal;
+use super::session::Session;
 use crate::queue::AgentKey;
 use crate::registry::RegisterError;
 use crate::store;
@@ -18,7 +19,7 @@ impl Session {
     /// like requests, and audited.
     pub(super) async fn register_tool(&self, spec: agentd_proto::ToolSpec) -> ServerMsg {
         let ctx = Arc::clone(&self.ctx);
-        let key = (self.peer.uid, self.peer.name.clone());
+        let key = self.key();
         let by_operator = self.peer.role == Role::Operator && self.peer.is_operator;
         if !by_operator {
             if let Err(refusal) = self.take_rate(&key) {
@@ -70,7 +71,7 @@ impl Session {
         let seq = ctx.queue.store().enqueue(None, Some(event), Vec::new());
         match ctx.queue.store().durable(seq).await {
             Ok(()) => ServerMsg::ToolRegistered(spec),
-            Err(e) => internal(e.to_string()),
+            Err(e) => ServerMsg::Error(internal(e.to_string())),
         }
     }
 

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use agentd_proto::request_id::IdPrefix;
 use agentd_proto::{AgentIdentity, GrantCover, GrantView, Scope, Verdict};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -109,8 +109,8 @@ impl Grants {
     }
 
     /// Adds a grant (replacing one with the same key); returns those that had to go to make
-    /// room, or were replaced.
-    pub fn insert(&mut self, grant: GrantView) -> Vec<GrantView> {
+    /// room, or were replaced. `wall_now` is the wall-clock time its expiry is counted from.
+    pub fn insert(&mut self, grant: GrantView, wall_now: DateTime<Utc>) -> Vec<GrantView> {
         let mut gone = Vec::new();
         let exact = grant.covers == GrantCover::Exact;
         if let Some(old) = self.by_key.get(&key_of(&grant)).copied().filter(|_| exact) {
@@ -124,7 +124,7 @@ impl Grants {
         }
         let id = grant.id;
         // What is left of its wall-clock life, from now on the monotonic clock.
-        let left = (grant.expires_at - Utc::now()).to_std().unwrap_or_default();
+        let left = (grant.expires_at - wall_now).to_std().unwrap_or_default();
         let ends = Instant::now() + left;
         if exact {
             self.by_key.insert(key_of(&grant), id);
@@ -350,7 +350,7 @@ mod tests {
     #[test]
     fn the_same_call_matches_and_anything_different_does_not() {
         let mut g = Grants::new(16);
-        g.insert(grant(TEST, Scope::Session, Some("s1"), 600));
+        g.insert(grant(TEST, Scope::Session, Some("s1"), 600), Utc::now());
         let now = Instant::now();
         let me = agent("claude", 1000);
         let hit = g
@@ -412,7 +412,10 @@ mod tests {
     #[test]
     fn a_timeboxed_grant_covers_any_session_until_it_expires() {
         let mut g = Grants::new(16);
-        g.insert(grant(TEST, Scope::Timeboxed { ttl_secs: 60 }, None, 60));
+        g.insert(
+            grant(TEST, Scope::Timeboxed { ttl_secs: 60 }, None, 60),
+            Utc::now(),
+        );
         let now = Instant::now();
         let me = agent("claude", 1000);
         assert!(g
@@ -438,8 +441,8 @@ mod tests {
         let a = grant(r#"{"n":1}"#, Scope::Timeboxed { ttl_secs: 600 }, None, 600);
         let b = grant(r#"{"n":2}"#, Scope::Timeboxed { ttl_secs: 600 }, None, 600);
         let c = grant(r#"{"n":3}"#, Scope::Timeboxed { ttl_secs: 600 }, None, 600);
-        g.insert(a.clone());
-        g.insert(b.clone());
+        g.insert(a.clone(), Utc::now());
+        g.insert(b.clone(), Utc::now());
         // Using `a` makes `b` the least recently used.
         assert!(g
             .answer(
@@ -451,7 +454,7 @@ mod tests {
                 Instant::now()
             )
             .is_some());
-        let gone = g.insert(c);
+        let gone = g.insert(c, Utc::now());
         assert_eq!(gone.iter().map(|x| x.id).collect::<Vec<_>>(), vec![b.id]);
         assert_eq!(g.len(), 2);
     }
@@ -460,8 +463,11 @@ mod tests {
     fn revoking_by_prefix_or_all() {
         let mut g = Grants::new(16);
         let a = grant(r#"{"n":1}"#, Scope::Session, Some("s"), 600);
-        g.insert(a.clone());
-        g.insert(grant(r#"{"n":2}"#, Scope::Session, Some("s"), 600));
+        g.insert(a.clone(), Utc::now());
+        g.insert(
+            grant(r#"{"n":2}"#, Scope::Session, Some("s"), 600),
+            Utc::now(),
+        );
         let prefix = IdPrefix::parse(&a.id.to_string()[..8]).unwrap();
         assert_eq!(g.revoke(Some(&prefix)).unwrap()[0].id, a.id);
         assert!(g.revoke(Some(&prefix)).is_err(), "nothing left to match");
@@ -490,18 +496,24 @@ mod tests {
     fn wider_grants_together_cover_all_a_call_reaches_and_nothing_more() {
         let mut g = Grants::new(16);
         let make_test = vec!["make".to_string(), "test".to_string()];
-        g.insert(wide(
-            GrantCover::Commands {
-                prefixes: vec![make_test],
-            },
-            Some("s1"),
-        ));
-        g.insert(wide(
-            GrantCover::Folder {
-                dir: "/nonexistent-app".into(),
-            },
-            Some("s1"),
-        ));
+        g.insert(
+            wide(
+                GrantCover::Commands {
+                    prefixes: vec![make_test],
+                },
+                Some("s1"),
+            ),
+            Utc::now(),
+        );
+        g.insert(
+            wide(
+                GrantCover::Folder {
+                    dir: "/nonexistent-app".into(),
+                },
+                Some("s1"),
+            ),
+            Utc::now(),
+        );
         let me = agent("claude", 1000);
         let now = Instant::now();
         let mut answer = |reach: &Reach, session: &str, who: &AgentIdentity| {
@@ -573,20 +585,20 @@ mod tests {
     fn a_wider_grant_is_revoked_and_evicted_like_any_other() {
         let mut g = Grants::new(1);
         let tool = wide(GrantCover::Tool, Some("s1"));
-        g.insert(tool.clone());
+        g.insert(tool.clone(), Utc::now());
         let me = agent("claude", 1000);
         let now = Instant::now();
         assert!(g
             .answer("shell", "{}", &me, Some("s1"), &Reach::Tool, now)
             .is_some());
         // Full: the next grant evicts it, and it covers nothing any more.
-        let gone = g.insert(grant(TEST, Scope::Session, Some("s1"), 600));
+        let gone = g.insert(grant(TEST, Scope::Session, Some("s1"), 600), Utc::now());
         assert_eq!(gone[0].id, tool.id);
         assert!(g
             .answer("shell", "{}", &me, Some("s1"), &Reach::Tool, now)
             .is_none());
         let mut g = Grants::new(4);
-        g.insert(tool.clone());
+        g.insert(tool.clone(), Utc::now());
         assert_eq!(g.revoke(None).unwrap().len(), 1);
         assert!(g
             .answer("shell", "{}", &me, Some("s1"), &Reach::Tool, now)

@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod canonical;
+pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod grants;

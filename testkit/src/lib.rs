@@ -2,7 +2,10 @@
 //! folder, a poller that waits for a condition with a deadline, and the load-test harness.
 //! Only tests, benchmarks and the load-test example depend on this crate.
 
+pub mod clock;
 pub mod load;
+
+pub use clock::TokioWallClock;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -9,7 +9,7 @@ impl Queue {
     pub fn restore_grants(&self, grants: Vec<GrantView>) {
         let mut inner = self.lock();
         for grant in grants {
-            for gone in inner.grants.insert(grant) {
+            for gone in inner.grants.insert(grant, self.clock.now()) {
                 self.store.enqueue(
                     Some(RowWrite::GrantEnded(gone.id, "evicted".into())),
                     None,
@@ -144,7 +144,7 @@ impl Queue {
             .is_some_and(|e| e.view.state == State::Pending && e.deadline <= Instant::now());
         if past_deadline {
             // The timer has not fired yet, but the deadline people were shown has passed.
-            if let Some((expired, _)) = self.finish(inner, id, expiry()) {
+            if let Some((expired, _)) = self.finish(inner, id, self.expiry()) {
                 return Attempt::Late(expired);
             }
         }
@@ -191,7 +191,7 @@ impl Queue {
             source: DecisionSource::Operator,
             by: req.operator.trim().to_string(),
             reason: req.reason.clone().filter(|r| !r.is_empty()),
-            at: now(),
+            at: self.now(),
             by_uid: caller.uid,
             by_pid: caller.pid,
             grant: grant_id,
@@ -272,7 +272,7 @@ impl Queue {
         (grant_id, covers): (Uuid, GrantCover),
         ttl: Duration,
     ) -> Option<u64> {
-        let at = now();
+        let at = self.now();
         let grant = GrantView {
             id: grant_id,
             verdict: req.verdict,
@@ -292,7 +292,7 @@ impl Queue {
             uses: 0,
             covers,
         };
-        for gone in inner.grants.insert(grant.clone()) {
+        for gone in inner.grants.insert(grant.clone(), self.clock.now()) {
             self.store.enqueue(
                 Some(RowWrite::GrantEnded(gone.id, "evicted".into())),
                 None,

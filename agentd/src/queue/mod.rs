@@ -29,6 +29,7 @@ use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use uuid::Uuid;
 
+use crate::clock::{SystemClock, WallClock};
 use crate::grants::Grants;
 use crate::intake::Admitted;
 use crate::lineage::{Lineage, Proc};
@@ -197,6 +198,8 @@ impl Inner {
 }
 
 pub struct Queue {
+    /// The wall clock, for what is shown and stored; deadlines run on tokio's clock.
+    clock: Arc<dyn WallClock>,
     inner: Mutex<Inner>,
     store: Arc<Store>,
     settings: QueueSettings,
@@ -204,7 +207,18 @@ pub struct Queue {
 
 impl Queue {
     pub fn new(store: Arc<Store>, settings: QueueSettings) -> Arc<Queue> {
+        Queue::with_clock(store, settings, Arc::new(SystemClock))
+    }
+
+    /// A queue that reads the wall-clock time from `clock` (its deadlines always run on
+    /// tokio's monotonic clock).
+    pub fn with_clock(
+        store: Arc<Store>,
+        settings: QueueSettings,
+        clock: Arc<dyn WallClock>,
+    ) -> Arc<Queue> {
         Arc::new(Queue {
+            clock,
             inner: Mutex::new(Inner {
                 entries: HashMap::new(),
                 finished: VecDeque::new(),
@@ -242,7 +256,7 @@ impl Queue {
     /// deadlines, or expired if the deadline passed meanwhile. Their agents have one grace
     /// period from now to re-attach. Returns how many are pending again and how many expired.
     pub fn restore(self: &Arc<Self>, pending: Vec<RequestView>) -> (usize, usize) {
-        let now = now();
+        let now = self.now();
         let (mut restored, mut expired) = (0, 0);
         let mut inner = self.lock();
         for mut view in pending {
@@ -271,7 +285,7 @@ impl Queue {
             if expires_at <= now {
                 let decision = Decision {
                     reason: Some("the deadline passed while agentd was not running".into()),
-                    ..expiry()
+                    ..self.expiry()
                 };
                 self.finish(&mut inner, id, decision);
                 expired += 1;
@@ -298,9 +312,10 @@ impl Queue {
 
     fn start_grace(self: &Arc<Self>, id: Uuid, generation: u64) {
         let queue = Arc::clone(self);
-        let grace = self.settings.grace;
+        // Counted from now, not from when the task first runs.
+        let ends = Instant::now() + self.settings.grace;
         tokio::spawn(async move {
-            tokio::time::sleep(grace).await;
+            tokio::time::sleep_until(ends).await;
             queue.withdraw_if_abandoned(id, generation);
         });
     }
@@ -315,7 +330,7 @@ impl Queue {
         parent: Option<String>,
     ) -> Result<Submission, QueueError> {
         let id = Uuid::new_v4();
-        let now = now();
+        let now = self.now();
         let view = RequestView {
             id,
             tool: req.tool,
@@ -576,7 +591,7 @@ impl Queue {
                 "the agent went away and did not come back within {}s",
                 self.settings.grace.as_secs_f64()
             )),
-            at: now(),
+            at: self.now(),
             by_uid: entry.view.agent.uid,
             by_pid: entry.view.agent.pid,
             grant: None,
@@ -588,7 +603,7 @@ impl Queue {
     /// The deadline passed: deny automatically.
     pub fn expire(&self, id: Uuid) {
         let mut inner = self.lock();
-        self.finish(&mut inner, id, expiry());
+        self.finish(&mut inner, id, self.expiry());
     }
 
     /// The agent withdraws its request. Returns the outcome (the earlier one if it had already
@@ -603,7 +618,7 @@ impl Queue {
                         source: DecisionSource::Agent,
                         by: entry.view.agent.name.clone(),
                         reason: Some("cancelled by the agent".into()),
-                        at: now(),
+                        at: self.now(),
                         by_uid: caller.uid,
                         by_pid: caller.pid,
                         grant: None,
@@ -685,24 +700,25 @@ impl Queue {
     }
 }
 
-/// The time, at the microsecond precision the store keeps, so a request reads the same before
-/// and after a restart.
-fn now() -> DateTime<Utc> {
-    let t = Utc::now();
-    DateTime::from_timestamp_micros(t.timestamp_micros()).unwrap_or(t)
-}
+impl Queue {
+    /// The wall-clock time, as the store keeps it.
+    fn now(&self) -> DateTime<Utc> {
+        crate::clock::stored(self.clock.now())
+    }
 
-fn expiry() -> Decision {
-    Decision {
-        state: State::Expired,
-        source: DecisionSource::Timeout,
-        by: AGENTD.into(),
-        reason: None,
-        at: now(),
-        by_uid: None,
-        by_pid: None,
-        grant: None,
-        approved_args: None,
+    /// The deadline's decision, made now.
+    fn expiry(&self) -> Decision {
+        Decision {
+            state: State::Expired,
+            source: DecisionSource::Timeout,
+            by: AGENTD.into(),
+            reason: None,
+            at: self.now(),
+            by_uid: None,
+            by_pid: None,
+            grant: None,
+            approved_args: None,
+        }
     }
 }
 

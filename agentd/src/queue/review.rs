@@ -90,12 +90,13 @@ impl Queue {
             .push(format!("{why}; sent to parent agent {parent} for review"));
         let (view, turn, depth) = (entry.view.clone(), entry.review_turn, entry.review_depth);
         let queue = Arc::clone(self);
-        let window = self.settings.escalation_window;
+        // Counted from now, not from when the task first runs.
+        let ends = Instant::now() + self.settings.escalation_window;
         tokio::spawn(async move {
-            tokio::time::sleep(window).await;
+            tokio::time::sleep_until(ends).await;
             queue.review_timed_out(id, turn);
         });
-        let event = review_event(&view, "sent_for_review", &parent, &why, depth);
+        let event = review_event(self.now(), &view, "sent_for_review", &parent, &why, depth);
         self.store.enqueue(
             Some(RowWrite::Path(id, path_json(&view))),
             Some(event),
@@ -114,7 +115,14 @@ impl Queue {
             .path
             .push(format!("{why}; sent to the operators"));
         let view = entry.view.clone();
-        let event = review_event(&view, "escalated", AGENTD, &why, entry.review_depth);
+        let event = review_event(
+            self.now(),
+            &view,
+            "escalated",
+            AGENTD,
+            &why,
+            entry.review_depth,
+        );
         self.store.enqueue(
             Some(RowWrite::Path(id, path_json(&view))),
             Some(event),
@@ -248,7 +256,7 @@ impl Queue {
                         source: DecisionSource::Parent,
                         by: reviewer.1.clone(),
                         reason: note,
-                        at: now(),
+                        at: self.now(),
                         by_uid: caller.uid,
                         by_pid: caller.pid,
                         grant: None,
@@ -282,6 +290,7 @@ pub(super) fn path_json(view: &RequestView) -> String {
 
 /// An audit entry for a step through reviewers.
 pub(super) fn review_event(
+    at: DateTime<Utc>,
     view: &RequestView,
     kind: &'static str,
     actor: &str,
@@ -289,7 +298,7 @@ pub(super) fn review_event(
     depth: usize,
 ) -> store::AuditEvent {
     store::AuditEvent {
-        at: now(),
+        at,
         kind: kind.into(),
         request_id: Some(view.id),
         actor: actor.to_string(),

@@ -5,8 +5,9 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
+use crate::common;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -17,16 +18,6 @@ use serde_json::Value;
 use tokio::process::Command;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-/// The agentd binary of this workspace, built if need be (it lives in another package).
-fn agentd_binary() -> PathBuf {
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "-p", "agentd", "--bin", "agentd"])
-        .status()
-        .unwrap();
-    assert!(status.success(), "cannot build agentd");
-    Path::new(env!("CARGO_BIN_EXE_ash")).with_file_name("agentd")
-}
 
 /// `ash` run as nobody (uid 65534) in group `users`, as an agent of another user, in the group
 /// the socket is shared with, would be.
@@ -76,7 +67,7 @@ async fn an_agent_of_another_user_can_ask_but_not_decide() {
     )
     .unwrap();
     let socket = dir.path().join("run").join("agentd.sock");
-    let mut daemon = Command::new(agentd_binary())
+    let mut daemon = Command::new(common::agentd_binary())
         .arg("--socket")
         .arg(&socket)
         .arg("--state-dir")

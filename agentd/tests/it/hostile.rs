@@ -5,7 +5,7 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use agentd::queue::Approver;
 use agentd::registry::{MAX_TOOLS_PER_AGENT, MAX_TOOLS_PER_UID};

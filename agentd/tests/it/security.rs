@@ -6,6 +6,7 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
+use crate::common;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Command;
@@ -19,14 +20,6 @@ use agentd_proto::{
 use agentd_testkit::{Poller, TempDaemon};
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-fn sensitive() -> ApprovalRequest {
-    ApprovalRequest {
-        tool: "sensitive-op".into(),
-        args_json: "{}".into(),
-        ..ApprovalRequest::default()
-    }
-}
 
 fn approve(id: &str) -> DecideRequest {
     DecideRequest {
@@ -65,7 +58,7 @@ async fn audited(d: &TempDaemon, kind: &str) -> usize {
 async fn a_process_may_not_decide_its_own_request() {
     let d = TempDaemon::start_exact(Settings::default()).unwrap();
     let mut agent = d.agent("self-approver").await.unwrap();
-    let Submitted::Queued(t) = agent.submit(&sensitive()).await.unwrap() else {
+    let Submitted::Queued(t) = agent.submit(&common::sensitive("{}")).await.unwrap() else {
         panic!("expected a queued request");
     };
     // Same process, operator role, authorized uid: still refused.
@@ -94,7 +87,7 @@ async fn only_the_configured_operators_may_decide_list_or_watch() {
     })
     .unwrap();
     let mut agent = d.agent("claude").await.unwrap();
-    let Submitted::Queued(t) = agent.submit(&sensitive()).await.unwrap() else {
+    let Submitted::Queued(t) = agent.submit(&common::sensitive("{}")).await.unwrap() else {
         panic!("expected a queued request");
     };
     let mut op = d.operator("root-pretending").await.unwrap();
@@ -187,13 +180,13 @@ async fn an_agent_may_only_have_so_many_requests_pending() {
     let mut waiting = Vec::new();
     for _ in 0..3 {
         let mut a = d.agent("busy").await.unwrap();
-        let Submitted::Queued(t) = a.submit(&sensitive()).await.unwrap() else {
+        let Submitted::Queued(t) = a.submit(&common::sensitive("{}")).await.unwrap() else {
             panic!("expected a queued request");
         };
         waiting.push((a, t));
     }
     let mut fourth = d.agent("busy").await.unwrap();
-    let err = fourth.submit(&sensitive()).await.unwrap_err();
+    let err = fourth.submit(&common::sensitive("{}")).await.unwrap_err();
     assert_eq!(err.code(), Some(ErrorCode::LimitReached));
     assert!(
         err.to_string().contains("already has 3 requests pending"),
@@ -202,7 +195,7 @@ async fn an_agent_may_only_have_so_many_requests_pending() {
     // The same name from another agent is another agent; a decision frees a slot.
     let mut other = d.agent("other").await.unwrap();
     assert!(matches!(
-        other.submit(&sensitive()).await.unwrap(),
+        other.submit(&common::sensitive("{}")).await.unwrap(),
         Submitted::Queued(_)
     ));
     let mut op = d.operator("alice").await.unwrap();
@@ -210,7 +203,7 @@ async fn an_agent_may_only_have_so_many_requests_pending() {
         .await
         .unwrap();
     assert!(matches!(
-        fourth.submit(&sensitive()).await.unwrap(),
+        fourth.submit(&common::sensitive("{}")).await.unwrap(),
         Submitted::Queued(_)
     ));
     assert!(audited(&d, "pending_limit").await >= 1);

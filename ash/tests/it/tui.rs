@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
-mod common;
+use crate::common;
 
 use agentd::Settings;
 use agentd_testkit::{Poller, TempDaemon};

@@ -5,31 +5,25 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Output, Stdio};
+use crate::common;
+use std::process::Output;
 use std::time::Duration;
 
 use agentd::Settings;
 use agentd_testkit::{Poller, TempDaemon};
 use serde_json::Value;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const LIMIT: Duration = Duration::from_secs(30);
 const TEST: &str = r#"{"command":"make test"}"#;
 const DEPLOY: &str = r#"{"command":"make deploy"}"#;
 
-fn ash(d: &TempDaemon) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ash"));
-    cmd.env("AGENTD_SOCKET", d.socket())
-        .env("USER", "alice")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
-}
-
 async fn run(d: &TempDaemon, args: &[&str]) -> Output {
-    ash(d).args(args).output().await.unwrap()
+    common::ash_as_alice(d.socket())
+        .args(args)
+        .output()
+        .await
+        .unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -38,7 +32,7 @@ fn text(b: &[u8]) -> String {
 
 /// `ash request` for the shell tool as agent claude, in `session`.
 fn shell(d: &TempDaemon, args: &str, session: &str, timeout: &str) -> Child {
-    ash(d)
+    common::ash_as_alice(d.socket())
         .args([
             "request",
             "--tool",
@@ -315,7 +309,7 @@ async fn the_least_recently_used_grant_goes_when_the_set_is_full() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scope_mistakes_are_clear() {
     let d = TempDaemon::start(Settings::default()).unwrap();
-    let waiting = ash(&d)
+    let waiting = common::ash_as_alice(d.socket())
         .args(["request", "--tool", "shell"])
         .spawn()
         .unwrap();

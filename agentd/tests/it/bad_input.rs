@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-mod common;
+use crate::common;
 
 use agentd::Settings;
 use agentd_proto::{

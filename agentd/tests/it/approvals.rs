@@ -4,6 +4,7 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
+use crate::common;
 use std::time::Duration;
 
 use agentd::Settings;
@@ -14,14 +15,6 @@ use agentd_proto::{
 use agentd_testkit::{unlimited, Poller, TempDaemon};
 
 const LIMIT: Duration = Duration::from_secs(20);
-
-fn sensitive(args: &str) -> ApprovalRequest {
-    ApprovalRequest {
-        tool: "sensitive-op".into(),
-        args_json: args.into(),
-        ..ApprovalRequest::default()
-    }
-}
 
 fn decide(id: &str, verdict: Verdict, operator: &str, reason: Option<&str>) -> DecideRequest {
     DecideRequest {
@@ -62,7 +55,7 @@ async fn an_operator_approval_reaches_the_waiting_agent() {
         request_approval(
             &socket,
             "claude",
-            &sensitive(r#"{"target":"prod"}"#),
+            &common::sensitive(r#"{"target":"prod"}"#),
             |_| {},
         )
         .await
@@ -92,10 +85,9 @@ async fn an_operator_approval_reaches_the_waiting_agent() {
 async fn a_denial_reaches_the_agent_with_its_reason() {
     let d = TempDaemon::start(Settings::default()).unwrap();
     let socket = d.socket().to_path_buf();
-    let agent =
-        tokio::spawn(
-            async move { request_approval(&socket, "claude", &sensitive("{}"), |_| {}).await },
-        );
+    let agent = tokio::spawn(async move {
+        request_approval(&socket, "claude", &common::sensitive("{}"), |_| {}).await
+    });
     let mut op = d.operator("bob").await.unwrap();
     let id = pending(&mut op, 1).await[0].id.to_string();
     op.decide(&decide(&id, Verdict::Deny, "bob", Some("not on a Friday")))
@@ -116,7 +108,7 @@ async fn the_deadline_denies_automatically_and_late_decisions_are_refused() {
     let d = TempDaemon::start(Settings::default()).unwrap();
     let req = ApprovalRequest {
         timeout_ms: Some(300),
-        ..sensitive("{}")
+        ..common::sensitive("{}")
     };
     let outcome = request_approval(d.socket(), "claude", &req, |t| {
         let ms = (t.expires_at - t.created_at).num_milliseconds();
@@ -153,7 +145,7 @@ async fn a_longer_timeout_than_the_tools_is_cut_to_the_tools() {
         &mut agent,
         &ApprovalRequest {
             timeout_ms: Some(3_600_000),
-            ..sensitive("{}")
+            ..common::sensitive("{}")
         },
     )
     .await;
@@ -165,7 +157,7 @@ async fn a_longer_timeout_than_the_tools_is_cut_to_the_tools() {
 async fn an_agent_can_withdraw_its_request() {
     let d = TempDaemon::start(Settings::default()).unwrap();
     let mut agent = d.agent("claude").await.unwrap();
-    let ticket = submit_queued(&mut agent, &sensitive("{}")).await;
+    let ticket = submit_queued(&mut agent, &common::sensitive("{}")).await;
     // Cancel from a second connection, as `ash request` does on Ctrl-C.
     let mut other = d.agent("claude").await.unwrap();
     let cancelled = other.cancel(ticket.id).await.unwrap();
@@ -195,7 +187,7 @@ async fn an_agent_can_withdraw_its_request() {
 async fn cancelling_on_the_waiting_connection_ends_the_wait() {
     let d = TempDaemon::start(Settings::default()).unwrap();
     let mut agent = d.agent("claude").await.unwrap();
-    let ticket = submit_queued(&mut agent, &sensitive("{}")).await;
+    let ticket = submit_queued(&mut agent, &common::sensitive("{}")).await;
     let outcome = agent.cancel(ticket.id).await.unwrap();
     assert_eq!(outcome.decision.state, State::Withdrawn);
     // The connection is free again for the next request.
@@ -211,7 +203,7 @@ async fn an_agent_that_reconnects_within_the_grace_period_gets_its_answer() {
     })
     .unwrap();
     let mut agent = d.agent("claude").await.unwrap();
-    let ticket = submit_queued(&mut agent, &sensitive(r#"{"n":1}"#)).await;
+    let ticket = submit_queued(&mut agent, &common::sensitive(r#"{"n":1}"#)).await;
     drop(agent);
     let mut op = d.operator("alice").await.unwrap();
     let id = ticket.id.to_string();
@@ -240,7 +232,7 @@ async fn an_agent_that_stays_away_past_the_grace_period_is_withdrawn() {
     })
     .unwrap();
     let mut agent = d.agent("claude").await.unwrap();
-    let ticket = submit_queued(&mut agent, &sensitive("{}")).await;
+    let ticket = submit_queued(&mut agent, &common::sensitive("{}")).await;
     drop(agent);
     let mut op = d.operator("alice").await.unwrap();
     let id = ticket.id.to_string();
@@ -286,7 +278,7 @@ async fn a_decision_racing_the_deadline_has_exactly_one_outcome() {
             &mut agent,
             &ApprovalRequest {
                 timeout_ms: Some(20),
-                ..sensitive(&format!(r#"{{"i":{i}}}"#))
+                ..common::sensitive(&format!(r#"{{"i":{i}}}"#))
             },
         )
         .await;
@@ -334,7 +326,7 @@ async fn two_hundred_agents_wait_at_once_and_each_gets_its_own_answer() {
     for n in 0..200u32 {
         let socket = d.socket().to_path_buf();
         agents.push(tokio::spawn(async move {
-            let req = sensitive(&format!(r#"{{"n":{n}}}"#));
+            let req = common::sensitive(&format!(r#"{{"n":{n}}}"#));
             let outcome = request_approval(&socket, &format!("agent-{n}"), &req, |_| {})
                 .await
                 .unwrap();
@@ -529,7 +521,7 @@ async fn a_list_larger_than_one_frame_arrives_whole() {
     for n in 0..24 {
         let mut agent = d.agent("bulky").await.unwrap();
         let args = format!(r#"{{"n":{n},"blob":"{}"}}"#, "b".repeat(200 * 1024));
-        submit_queued(&mut agent, &sensitive(&args)).await;
+        submit_queued(&mut agent, &common::sensitive(&args)).await;
         agents.push(agent);
     }
     let mut op = d.operator("alice").await.unwrap();
@@ -557,7 +549,7 @@ async fn subscribers_are_pushed_every_queue_change() {
     let mut watcher = d.operator("tui").await.unwrap();
     watcher.subscribe().await.unwrap();
     let mut agent = d.agent("claude").await.unwrap();
-    let ticket = submit_queued(&mut agent, &sensitive(r#"{"x":1}"#)).await;
+    let ticket = submit_queued(&mut agent, &common::sensitive(r#"{"x":1}"#)).await;
     match watcher.next_event().await.unwrap() {
         agentd_proto::Event::Queued(v) => {
             assert_eq!(v.id, ticket.id);
@@ -592,7 +584,7 @@ async fn a_waiting_agent_carries_on_across_a_restart() {
     let socket = d.socket().to_path_buf();
     let (acked_tx, acked) = tokio::sync::oneshot::channel();
     let agent = tokio::spawn(async move {
-        request_approval(&socket, "claude", &sensitive(r#"{"n":7}"#), |t| {
+        request_approval(&socket, "claude", &common::sensitive(r#"{"n":7}"#), |t| {
             let _ = acked_tx.send(t.id);
         })
         .await
@@ -640,7 +632,7 @@ async fn without_a_store_a_restart_forgets_and_the_agent_is_told() {
     let socket = d.socket().to_path_buf();
     let (acked_tx, acked) = tokio::sync::oneshot::channel();
     let agent = tokio::spawn(async move {
-        request_approval(&socket, "claude", &sensitive("{}"), |t| {
+        request_approval(&socket, "claude", &common::sensitive("{}"), |t| {
             let _ = acked_tx.send(t.id);
         })
         .await

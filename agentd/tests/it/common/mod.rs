@@ -65,3 +65,12 @@ pub async fn operators_see(d: &TempDaemon, n: usize) -> Vec<RequestView> {
         poller.tick().await;
     }
 }
+
+/// A request for the built-in `sensitive-op` tool (always asks a person) with `args`.
+pub fn sensitive(args: &str) -> agentd_proto::ApprovalRequest {
+    agentd_proto::ApprovalRequest {
+        tool: "sensitive-op".into(),
+        args_json: args.into(),
+        ..agentd_proto::ApprovalRequest::default()
+    }
+}

@@ -5,6 +5,7 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
+use crate::common;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Command;
@@ -19,14 +20,6 @@ use agentd_testkit::{unlimited, Poller, TempDaemon};
 use chrono::Utc;
 
 const LIMIT: Duration = Duration::from_secs(30);
-
-fn sensitive(args: &str) -> ApprovalRequest {
-    ApprovalRequest {
-        tool: "sensitive-op".into(),
-        args_json: args.into(),
-        ..ApprovalRequest::default()
-    }
-}
 
 /// Runs `sql` with the sqlite3 shell, as someone tampering by hand would.
 fn sqlite3(db: &Path, sql: &str) {
@@ -49,7 +42,7 @@ async fn decided(d: &TempDaemon, n: usize) -> Vec<uuid::Uuid> {
     for i in 0..n {
         let mut agent = d.agent("claude").await.unwrap();
         let Submitted::Queued(t) = agent
-            .submit(&sensitive(&format!(r#"{{"i":{i}}}"#)))
+            .submit(&common::sensitive(&format!(r#"{{"i":{i}}}"#)))
             .await
             .unwrap()
         else {
@@ -216,7 +209,7 @@ async fn a_restored_request_keeps_its_deadline_and_expires_on_it() {
     let mut agent = d.agent("claude").await.unwrap();
     let req = ApprovalRequest {
         timeout_ms: Some(1500),
-        ..sensitive("{}")
+        ..common::sensitive("{}")
     };
     let Submitted::Queued(t) = agent.submit(&req).await.unwrap() else {
         panic!("expected a queued request");
@@ -263,7 +256,7 @@ async fn requests_whose_deadline_passed_while_down_say_so() {
     let Submitted::Queued(t) = agent
         .submit(&ApprovalRequest {
             timeout_ms: Some(100),
-            ..sensitive("{}")
+            ..common::sensitive("{}")
         })
         .await
         .unwrap()
@@ -296,7 +289,7 @@ async fn requests_whose_deadline_passed_while_down_say_so() {
 async fn the_grace_period_starts_again_when_agentd_comes_back() {
     let mut d = TempDaemon::start(Settings::default()).unwrap();
     let mut agent = d.agent("claude").await.unwrap();
-    let Submitted::Queued(t) = agent.submit(&sensitive("{}")).await.unwrap() else {
+    let Submitted::Queued(t) = agent.submit(&common::sensitive("{}")).await.unwrap() else {
         panic!("expected a queued request");
     };
     d.restart(Settings {
@@ -487,7 +480,7 @@ async fn a_full_store_stops_agentd_without_acknowledging_what_it_could_not_keep(
     let refusal = loop {
         let mut agent = d.agent("bulky").await.unwrap();
         match agent
-            .submit(&sensitive(&format!(r#"{{"blob":"{blob}"}}"#)))
+            .submit(&common::sensitive(&format!(r#"{{"blob":"{blob}"}}"#)))
             .await
         {
             Ok(Submitted::Queued(t)) => {
@@ -559,7 +552,7 @@ async fn history_and_export_on_thousands_of_requests() {
     let mut op = d.operator("ops").await.unwrap();
     for i in 0..300u32 {
         let Submitted::Queued(t) = agent
-            .submit(&sensitive(&format!(r#"{{"i":{i}}}"#)))
+            .submit(&common::sensitive(&format!(r#"{{"i":{i}}}"#)))
             .await
             .unwrap()
         else {
@@ -835,7 +828,7 @@ async fn a_start_replays_what_the_database_missed_from_the_journal() {
         .agent("claude")
         .await
         .unwrap()
-        .submit(&sensitive(r#"{"left":"pending"}"#))
+        .submit(&common::sensitive(r#"{"left":"pending"}"#))
         .await
         .unwrap()
     else {

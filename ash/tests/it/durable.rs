@@ -4,7 +4,7 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
@@ -46,16 +46,6 @@ async fn pending_ids(socket: &Path, n: usize) -> Vec<String> {
     }
 }
 
-/// The agentd binary of this workspace, built if need be (it lives in another package).
-fn agentd_binary() -> PathBuf {
-    let status = std::process::Command::new(env!("CARGO"))
-        .args(["build", "--quiet", "-p", "agentd", "--bin", "agentd"])
-        .status()
-        .unwrap();
-    assert!(status.success(), "cannot build agentd");
-    Path::new(env!("CARGO_BIN_EXE_ash")).with_file_name("agentd")
-}
-
 fn start_agentd(binary: &Path, socket: &Path, state: &Path) -> Child {
     Command::new(binary)
         .arg("--socket")
@@ -81,7 +71,7 @@ async fn wait_ready(socket: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_shells_get_their_answers_across_a_kill_9() {
-    let binary = agentd_binary();
+    let binary = common::agentd_binary();
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("agentd.sock");
     let state = dir.path().join("state");

@@ -9,21 +9,22 @@ use std::time::Duration;
 use agentd_testkit::{Poller, TempDaemon};
 use serde_json::Value;
 
-/// The folder holding the agentd binary of this build (next to ash's), built if this test
-/// runs alone and cargo has not built it yet.
+/// The folder holding the agentd binary of this build (next to ash's). cargo builds it for
+/// `cargo test --workspace`; a run of ash's tests alone builds it here, once per run, so it
+/// is never stale.
 pub fn agentd_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_BIN_EXE_ash"))
-        .parent()
-        .expect("ash's binary is in a folder")
-        .to_path_buf();
-    if !dir.join("agentd").exists() {
+    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    BUILT.get_or_init(|| {
         let status = std::process::Command::new(env!("CARGO"))
             .args(["build", "-q", "-p", "agentd", "--bin", "agentd"])
             .status()
             .expect("cargo runs");
         assert!(status.success(), "cannot build agentd");
-    }
-    dir
+    });
+    Path::new(env!("CARGO_BIN_EXE_ash"))
+        .parent()
+        .expect("ash's binary is in a folder")
+        .to_path_buf()
 }
 
 /// Waits, up to 20 s, for a request to be pending and returns the first one as
@@ -48,6 +49,23 @@ pub async fn first_pending(d: &TempDaemon, what: &str) -> Value {
 
 /// `ash` against the agentd on `socket`, as a script would run it: a fixed user name, no
 /// `COLUMNS`, no standard input, output captured.
+/// The agentd binary of this build (next to ash's), built if need be.
+pub fn agentd_binary() -> PathBuf {
+    agentd_dir().join("agentd")
+}
+
+/// `ash` against `socket` as the operator alice.
+pub fn ash_as_alice(socket: &Path) -> tokio::process::Command {
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ash"));
+    cmd.env("AGENTD_SOCKET", socket)
+        .env("USER", "alice")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
 pub fn ash_command(socket: &Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ash"));
     cmd.env("AGENTD_SOCKET", socket)

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-mod common;
+use crate::common;
 
 use agentd::queue::Approver;
 use agentd::Settings;

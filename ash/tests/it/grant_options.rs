@@ -6,30 +6,24 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
-use std::process::{Output, Stdio};
+use crate::common;
+use std::process::Output;
 use std::time::Duration;
 
 use agentd::Settings;
 use agentd_testkit::{Poller, TempDaemon};
 use serde_json::{json, Value};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 const LIMIT: Duration = Duration::from_secs(30);
 const APP: &str = "/home/dev/app";
 
-fn ash(d: &TempDaemon) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ash"));
-    cmd.env("AGENTD_SOCKET", d.socket())
-        .env("USER", "alice")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    cmd
-}
-
 async fn run(d: &TempDaemon, args: &[&str]) -> Output {
-    ash(d).args(args).output().await.unwrap()
+    common::ash_as_alice(d.socket())
+        .args(args)
+        .output()
+        .await
+        .unwrap()
 }
 
 fn text(b: &[u8]) -> String {
@@ -39,7 +33,7 @@ fn text(b: &[u8]) -> String {
 /// `ash request` for Codex's `shell` tool as agent codex, in `session`, working in APP.
 fn shell(d: &TempDaemon, command: &str, session: &str, timeout: &str) -> Child {
     let args = json!({ "command": command }).to_string();
-    ash(d)
+    common::ash_as_alice(d.socket())
         .args([
             "request",
             "--tool",
@@ -245,7 +239,7 @@ async fn grant_mistakes_are_one_clear_line() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_working_folder_is_refused_with_where() {
     let d = TempDaemon::start(Settings::default()).unwrap();
-    let out = ash(&d)
+    let out = common::ash_as_alice(d.socket())
         .args(["request", "--tool", "x", "--cwd", "relative/dir"])
         .output()
         .await

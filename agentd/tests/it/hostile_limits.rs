@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-mod common;
+use crate::common;
 
 use agentd::config::Limits;
 use agentd::Settings;

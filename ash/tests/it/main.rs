@@ -1,0 +1,24 @@
+//! ash's integration tests, built as one binary: each module is one theme, and
+//! `common` holds the helpers they share.
+
+// In tests a panic is the failure report, so unwrap says enough.
+#![allow(clippy::unwrap_used)]
+
+mod cli;
+mod common;
+mod doctor;
+mod doctor_hooks;
+mod durable;
+mod edited;
+mod exec;
+mod grant_options;
+mod grants;
+mod hook;
+mod hook_runtimes;
+mod hostile_text;
+mod mcp;
+mod python_client;
+mod python_package;
+mod security;
+mod service;
+mod tui;

@@ -71,7 +71,7 @@ pub fn run(file: &Path, samples: &[String]) -> ExitCode {
         match admit(
             &req,
             &registry,
-            &(None, "check-config".into()),
+            &agentd::queue::AgentKey::new(None, "check-config"),
             settings.limits.max_args_bytes,
         ) {
             Err(e) => println!("  refused: {}", e.message),

@@ -46,6 +46,7 @@ fn key_of(g: &GrantView) -> Key {
     }
 }
 
+use crate::agent::AgentKey;
 use crate::reach::{paths, Reach};
 
 /// Whether `grant` is a folder grant that holds `file`.
@@ -53,16 +54,13 @@ fn in_folder(grant: &GrantView, file: &std::path::Path) -> bool {
     matches!(&grant.covers, GrantCover::Folder { dir } if paths::inside(file, std::path::Path::new(dir)))
 }
 
-/// The agent a wider grant belongs to: kernel uid and name.
-type Owner = (Option<u32>, String);
-
 /// The grants in force, most recently used last.
 pub struct Grants {
     capacity: usize,
     /// Exact-arguments grants.
     by_key: HashMap<Key, Uuid>,
     /// Wider grants, by agent.
-    wide: HashMap<Owner, Vec<Uuid>>,
+    wide: HashMap<AgentKey, Vec<Uuid>>,
     /// The grant, its last use, and when it ends on the monotonic clock.
     by_id: HashMap<Uuid, (GrantView, u64, Instant)>,
     /// Last use → grant, for eviction.
@@ -97,7 +95,7 @@ impl Grants {
         if grant.covers == GrantCover::Exact {
             self.by_key.remove(&key_of(&grant));
         } else {
-            let owner = (grant.agent_uid, grant.agent.clone());
+            let owner = AgentKey::new(grant.agent_uid, grant.agent.as_str());
             if let Some(ids) = self.wide.get_mut(&owner) {
                 ids.retain(|g| *g != id);
                 if ids.is_empty() {
@@ -130,7 +128,7 @@ impl Grants {
             self.by_key.insert(key_of(&grant), id);
         } else {
             self.wide
-                .entry((grant.agent_uid, grant.agent.clone()))
+                .entry(AgentKey::new(grant.agent_uid, grant.agent.as_str()))
                 .or_default()
                 .push(id);
         }
@@ -176,7 +174,7 @@ impl Grants {
         reach: &Reach,
         now: Instant,
     ) -> Option<Vec<Uuid>> {
-        let owner = (agent.uid, agent.name.clone());
+        let owner = AgentKey::of(agent);
         let ids = self.wide.get(&owner)?.clone();
         let mut live = Vec::new();
         for id in ids {

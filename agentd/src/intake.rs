@@ -9,8 +9,8 @@ use agentd_proto::{
 
 use agentd_proto::GrantOption;
 
+use crate::agent::AgentKey;
 use crate::canonical::CanonError;
-use crate::queue::AgentKey;
 use crate::reach::Reach;
 use crate::registry::{validate_tool_name, Policy, Registry};
 
@@ -274,7 +274,7 @@ mod tests {
     }
 
     fn me() -> AgentKey {
-        (Some(1000), "claude".into())
+        AgentKey::new(Some(1000), "claude")
     }
 
     fn registry() -> Registry {

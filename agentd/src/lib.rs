@@ -6,6 +6,7 @@
 //! embedding (tests, benchmarks). `main.rs` only parses flags, binds and waits for a signal.
 
 pub mod admission;
+pub mod agent;
 pub mod canonical;
 pub mod clock;
 pub mod commands;

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::queue::AgentKey;
+use crate::agent::AgentKey;
 
 /// At most one audit entry per agent and kind of refusal in this long.
 const AUDIT_EVERY: Duration = Duration::from_secs(1);
@@ -102,7 +102,7 @@ mod tests {
     use super::*;
 
     fn key(name: &str) -> AgentKey {
-        (Some(1000), name.into())
+        AgentKey::new(Some(1000), name)
     }
 
     #[tokio::test]
@@ -119,7 +119,7 @@ mod tests {
         );
         // Another agent, or the same name from another uid, has its own bucket.
         assert!(limiter.take(&key("b"), t0).is_ok());
-        assert!(limiter.take(&(Some(1001), "a".into()), t0).is_ok());
+        assert!(limiter.take(&AgentKey::new(Some(1001), "a"), t0).is_ok());
         // 100 ms later, two more tokens.
         let t1 = t0 + Duration::from_millis(100);
         assert!(limiter.take(&key("a"), t1).is_ok());

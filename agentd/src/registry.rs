@@ -12,8 +12,8 @@ use std::sync::{PoisonError, RwLock};
 
 use agentd_proto::{Risk, ToolSpec};
 
+use crate::agent::AgentKey;
 use crate::config::{check_timeout, Settings};
-use crate::queue::AgentKey;
 
 /// The built-in tool every agentd knows.
 pub const SENSITIVE_OP: &str = "sensitive-op";
@@ -271,17 +271,17 @@ impl Registry {
             if mine >= MAX_TOOLS_PER_AGENT {
                 return Err(RegisterError::Limit(format!(
                     "agent {} has registered {mine} tools, the most one agent may",
-                    agent.1
+                    agent.name
                 )));
             }
-            let uid_total = runtime.per_uid.get(&agent.0).copied().unwrap_or(0);
+            let uid_total = runtime.per_uid.get(&agent.uid).copied().unwrap_or(0);
             if uid_total >= MAX_TOOLS_PER_UID {
                 return Err(RegisterError::Limit(format!(
                     "the agents of uid {} have registered {uid_total} tools, the most one user's agents may",
-                    agent.0.map_or("unknown".into(), |u| u.to_string())
+                    agent.uid.map_or("unknown".into(), |u| u.to_string())
                 )));
             }
-            *runtime.per_uid.entry(agent.0).or_insert(0) += 1;
+            *runtime.per_uid.entry(agent.uid).or_insert(0) += 1;
         }
         let tools = runtime.agents.entry(agent.clone()).or_default();
         // Earlier tightenings by the same agent stay: a registration never loosens.
@@ -353,7 +353,7 @@ mod tests {
     }
 
     fn agent(uid: u32, name: &str) -> AgentKey {
-        (Some(uid), name.into())
+        AgentKey::new(Some(uid), name)
     }
 
     #[test]

@@ -37,7 +37,7 @@ impl Queue {
                 Ok(ended) => ended,
                 Err(candidates) if candidates.is_empty() => {
                     return Err(QueueError::NotFound {
-                        scope: "grant or ",
+                        kind: NotFound::GrantOrRequest,
                         prefix: prefix.map(|p| p.as_str().to_string()).unwrap_or_default(),
                     })
                 }
@@ -96,7 +96,7 @@ impl Queue {
             }
             Some(Attempt::Vanished) => {
                 return Err(QueueError::NotFound {
-                    scope: "pending ",
+                    kind: NotFound::Pending,
                     prefix: prefix.as_str().to_string(),
                 })
             }
@@ -106,12 +106,12 @@ impl Queue {
                 match found.len() {
                     0 => {
                         return Err(QueueError::NotFound {
-                            scope: "pending ",
+                            kind: NotFound::Pending,
                             prefix: prefix.as_str().to_string(),
                         })
                     }
                     1 => found.into_iter().next().ok_or(QueueError::NotFound {
-                        scope: "pending ",
+                        kind: NotFound::Pending,
                         prefix: prefix.as_str().to_string(),
                     })?,
                     _ => return Err(ambiguous(&prefix, found)),
@@ -184,18 +184,16 @@ impl Queue {
         };
         let grant_id = ttl.map(|_| Uuid::new_v4());
         let decision = Decision {
-            state: match req.verdict {
-                Verdict::Approve => State::Approved,
-                Verdict::Deny => State::Denied,
-            },
-            source: DecisionSource::Operator,
-            by: req.operator.trim().to_string(),
-            reason: req.reason.clone().filter(|r| !r.is_empty()),
-            at: self.now(),
-            by_uid: caller.uid,
-            by_pid: caller.pid,
-            grant: grant_id,
             approved_args,
+            ..Decision::new(
+                req.verdict.into(),
+                DecisionSource::Operator,
+                req.operator.trim(),
+                self.now(),
+            )
+            .reason(req.reason.clone().filter(|r| !r.is_empty()))
+            .by_process(caller.uid, caller.pid)
+            .grant(grant_id)
         };
         // `id` was pending under this same lock, so the decision takes; were it ever not to,
         // the caller reports what the request is instead.
@@ -425,23 +423,18 @@ pub const MAX_GRANT_TTL_SECS: u64 = 30 * 86_400;
 
 /// The decision a grant gives a request it answers.
 pub(super) fn grant_decision(grant: &GrantView, at: DateTime<Utc>) -> Decision {
-    Decision {
-        state: match grant.verdict {
-            Verdict::Approve => State::Approved,
-            Verdict::Deny => State::Denied,
-        },
-        source: DecisionSource::Grant,
-        by: grant.created_by.clone(),
-        reason: Some(format!(
-            "{} grant {} (from request {})",
-            grant.scope,
-            short(&grant.id),
-            short(&grant.from_request)
-        )),
+    let reason = format!(
+        "{} grant {} (from request {})",
+        grant.scope,
+        short(&grant.id),
+        short(&grant.from_request)
+    );
+    Decision::new(
+        grant.verdict.into(),
+        DecisionSource::Grant,
+        grant.created_by.as_str(),
         at,
-        by_uid: None,
-        by_pid: None,
-        grant: Some(grant.id),
-        approved_args: None,
-    }
+    )
+    .reason(Some(reason))
+    .grant(Some(grant.id))
 }

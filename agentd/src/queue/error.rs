@@ -6,8 +6,8 @@ use super::*;
 pub enum QueueError {
     #[error("{0}")]
     BadId(String),
-    #[error("no {scope}request matches '{prefix}'")]
-    NotFound { scope: &'static str, prefix: String },
+    #[error("no {}request matches '{prefix}'", kind.words())]
+    NotFound { kind: NotFound, prefix: String },
     #[error("'{prefix}' matches {} requests: {}; type more of the ID", candidates.len(), candidates.join(", "))]
     Ambiguous {
         prefix: String,
@@ -23,6 +23,28 @@ pub enum QueueError {
     Invalid(String),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What was looked for and not found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotFound {
+    /// Any request, pending or finished.
+    Request,
+    /// A pending request (to decide).
+    Pending,
+    /// A grant, or a request (to revoke or decide).
+    GrantOrRequest,
+}
+
+impl NotFound {
+    /// The words before "request" in the message.
+    fn words(self) -> &'static str {
+        match self {
+            NotFound::Request => "",
+            NotFound::Pending => "pending ",
+            NotFound::GrantOrRequest => "grant or ",
+        }
+    }
 }
 
 impl From<QueueError> for WireError {

@@ -10,10 +10,10 @@ impl Queue {
             .lock()
             .entries
             .get(&id)
-            .map(|e| agent_key(&e.view.agent));
+            .map(|e| AgentKey::of(&e.view.agent));
         match in_memory {
             Some(key) => Ok(Some(key)),
-            None => Ok(self.stored_by_id(id).await?.map(|v| agent_key(&v.agent))),
+            None => Ok(self.stored_by_id(id).await?.map(|v| AgentKey::of(&v.agent))),
         }
     }
 
@@ -26,7 +26,7 @@ impl Queue {
         };
         self.settle().await?;
         view.ok_or(QueueError::NotFound {
-            scope: "",
+            kind: NotFound::Request,
             prefix: id.to_string(),
         })
     }
@@ -82,11 +82,11 @@ impl Queue {
         self.settle().await?;
         match found.len() {
             0 => Err(QueueError::NotFound {
-                scope: "",
+                kind: NotFound::Request,
                 prefix: prefix.as_str().to_string(),
             }),
             1 => found.into_iter().next().ok_or(QueueError::NotFound {
-                scope: "",
+                kind: NotFound::Request,
                 prefix: prefix.as_str().to_string(),
             }),
             _ => Err(ambiguous(&prefix, found)),

@@ -173,21 +173,17 @@ struct Reviewer {
     chain: Vec<Proc>,
 }
 
-/// An agent as limits see it: the uid the kernel reported and the name it gave. The same name
-/// from another uid is another agent; the pid is left out, since one agent may run as many
-/// short processes.
-pub type AgentKey = (Option<u32>, String);
-
-fn agent_key(agent: &AgentIdentity) -> AgentKey {
-    (agent.uid, agent.name.clone())
-}
+pub use crate::agent::AgentKey;
 
 impl Inner {
     fn count_pending(&mut self, agent: &AgentIdentity, by: isize) {
-        let count = self.pending_by_agent.entry(agent_key(agent)).or_insert(0);
+        let count = self
+            .pending_by_agent
+            .entry(AgentKey::of(agent))
+            .or_insert(0);
         *count = count.saturating_add_signed(by);
         if *count == 0 {
-            self.pending_by_agent.remove(&agent_key(agent));
+            self.pending_by_agent.remove(&AgentKey::of(agent));
         }
         let count = self.pending_by_uid.entry(agent.uid).or_insert(0);
         *count = count.saturating_add_signed(by);
@@ -283,10 +279,9 @@ impl Queue {
                 },
             );
             if expires_at <= now {
-                let decision = Decision {
-                    reason: Some("the deadline passed while agentd was not running".into()),
-                    ..self.expiry()
-                };
+                let decision = self.expiry().reason(Some(
+                    "the deadline passed while agentd was not running".into(),
+                ));
                 self.finish(&mut inner, id, decision);
                 expired += 1;
                 continue;
@@ -352,31 +347,16 @@ impl Queue {
             grant_options: req.grant_options,
         };
         let automatic = match (&req.auto, req.requires_approval) {
-            (Some((verdict, rule, reason)), _) => Some(Decision {
-                state: match verdict {
-                    Verdict::Approve => State::Approved,
-                    Verdict::Deny => State::Denied,
-                },
-                source: DecisionSource::Rule,
-                by: rule.clone(),
-                reason: Some(reason.clone()),
-                at: now,
-                by_uid: None,
-                by_pid: None,
-                grant: None,
-                approved_args: None,
-            }),
-            (None, false) => Some(Decision {
-                state: State::Approved,
-                source: DecisionSource::Policy,
-                by: AGENTD.into(),
-                reason: None,
-                at: now,
-                by_uid: None,
-                by_pid: None,
-                grant: None,
-                approved_args: None,
-            }),
+            (Some((verdict, rule, reason)), _) => Some(
+                Decision::new((*verdict).into(), DecisionSource::Rule, rule.as_str(), now)
+                    .reason(Some(reason.clone())),
+            ),
+            (None, false) => Some(Decision::new(
+                State::Approved,
+                DecisionSource::Policy,
+                AGENTD,
+                now,
+            )),
             (None, true) => None,
         };
         if let Some(decision) = automatic {
@@ -413,7 +393,7 @@ impl Queue {
         );
         let seq = {
             let mut inner = self.lock();
-            let key = agent_key(&view.agent);
+            let key = AgentKey::of(&view.agent);
             let already = inner.pending_by_agent.get(&key).copied().unwrap_or(0);
             if already >= self.settings.max_pending_per_agent {
                 return Err(QueueError::Limit(format!(
@@ -437,7 +417,9 @@ impl Queue {
             // A reviewing parent sees it before the operators do.
             let reviewer = parent.filter(|p| {
                 self.settings.max_review_depth > 0
-                    && inner.reviewers.contains_key(&(view.agent.uid, p.clone()))
+                    && inner
+                        .reviewers
+                        .contains_key(&AgentKey::new(view.agent.uid, p.as_str()))
             });
             let deliveries = match reviewer {
                 Some(_) => Vec::new(),
@@ -551,7 +533,7 @@ impl Queue {
         }
         let view = self.find_finished(id).await?;
         let decision = view.decision.ok_or(QueueError::NotFound {
-            scope: "",
+            kind: NotFound::Request,
             prefix: id.to_string(),
         })?;
         Ok(Submission::Decided(Outcome { id, decision }))
@@ -583,20 +565,19 @@ impl Queue {
         if entry.waiters > 0 || entry.generation != generation {
             return;
         }
-        let decision = Decision {
-            state: State::Withdrawn,
-            source: DecisionSource::Agent,
-            by: entry.view.agent.name.clone(),
-            reason: Some(format!(
-                "the agent went away and did not come back within {}s",
-                self.settings.grace.as_secs_f64()
-            )),
-            at: self.now(),
-            by_uid: entry.view.agent.uid,
-            by_pid: entry.view.agent.pid,
-            grant: None,
-            approved_args: None,
-        };
+        let why = format!(
+            "the agent went away and did not come back within {}s",
+            self.settings.grace.as_secs_f64()
+        );
+        let agent = &entry.view.agent;
+        let decision = Decision::new(
+            State::Withdrawn,
+            DecisionSource::Agent,
+            agent.name.as_str(),
+            self.now(),
+        )
+        .reason(Some(why))
+        .by_process(agent.uid, agent.pid);
         self.finish(&mut inner, id, decision);
     }
 
@@ -613,17 +594,14 @@ impl Queue {
             let mut inner = self.lock();
             match inner.entries.get(&id) {
                 Some(entry) if entry.view.decision.is_none() => {
-                    let decision = Decision {
-                        state: State::Withdrawn,
-                        source: DecisionSource::Agent,
-                        by: entry.view.agent.name.clone(),
-                        reason: Some("cancelled by the agent".into()),
-                        at: self.now(),
-                        by_uid: caller.uid,
-                        by_pid: caller.pid,
-                        grant: None,
-                        approved_args: None,
-                    };
+                    let decision = Decision::new(
+                        State::Withdrawn,
+                        DecisionSource::Agent,
+                        entry.view.agent.name.as_str(),
+                        self.now(),
+                    )
+                    .reason(Some("cancelled by the agent".into()))
+                    .by_process(caller.uid, caller.pid);
                     self.finish(&mut inner, id, decision)
                 }
                 _ => None,
@@ -637,7 +615,7 @@ impl Queue {
             None => self.find_finished(id).await?,
         };
         let decision = view.decision.ok_or(QueueError::NotFound {
-            scope: "",
+            kind: NotFound::Request,
             prefix: id.to_string(),
         })?;
         Ok(Outcome { id, decision })
@@ -708,17 +686,7 @@ impl Queue {
 
     /// The deadline's decision, made now.
     fn expiry(&self) -> Decision {
-        Decision {
-            state: State::Expired,
-            source: DecisionSource::Timeout,
-            by: AGENTD.into(),
-            reason: None,
-            at: self.now(),
-            by_uid: None,
-            by_pid: None,
-            grant: None,
-            approved_args: None,
-        }
+        Decision::new(State::Expired, DecisionSource::Timeout, AGENTD, self.now())
     }
 }
 

@@ -13,7 +13,7 @@ impl Queue {
         chain: Vec<Proc>,
     ) -> (ReviewerHandle, mpsc::UnboundedReceiver<RequestView>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        tracing::info!(reviewer = %key.1, uid = ?key.0, "parent agent reviewing");
+        tracing::info!(reviewer = %key.name, uid = ?key.uid, "parent agent reviewing");
         self.lock().reviewers.insert(
             key.clone(),
             Reviewer {
@@ -35,7 +35,7 @@ impl Queue {
         if !ours {
             return;
         }
-        let (uid, name) = handle.key.clone();
+        let AgentKey { uid, name } = handle.key.clone();
         let stranded: Vec<Uuid> = inner
             .entries
             .values()
@@ -65,7 +65,7 @@ impl Queue {
         let Some(entry) = inner.entries.get(&id) else {
             return self.store.last_seq();
         };
-        let key = (entry.view.agent.uid, parent.clone());
+        let key = AgentKey::new(entry.view.agent.uid, parent.as_str());
         let Some(reviewer) = inner.reviewers.get(&key) else {
             return self.to_operators(inner, id, why);
         };
@@ -146,11 +146,13 @@ impl Queue {
         let depth = entry.review_depth;
         let next = inner
             .reviewers
-            .get(&(uid, from.to_string()))
+            .get(&AgentKey::new(uid, from))
             .and_then(|r| r.parent.clone())
             .filter(|p| {
                 depth < self.settings.max_review_depth
-                    && inner.reviewers.contains_key(&(uid, p.clone()))
+                    && inner
+                        .reviewers
+                        .contains_key(&AgentKey::new(uid, p.as_str()))
             });
         match next {
             Some(parent) => self.send_for_review(inner, id, parent, why),
@@ -191,19 +193,19 @@ impl Queue {
                 .entries
                 .get_mut(&id)
                 .ok_or_else(|| QueueError::NotFound {
-                    scope: "",
+                    kind: NotFound::Request,
                     prefix: id.to_string(),
                 })?;
             if entry.view.state != State::Pending {
                 return Err(QueueError::AlreadyFinished(already_finished(&entry.view)));
             }
-            let with_it = entry.view.reviewer.as_deref() == Some(reviewer.1.as_str())
-                && entry.view.agent.uid == reviewer.0;
+            let with_it = entry.view.reviewer.as_deref() == Some(reviewer.name.as_str())
+                && entry.view.agent.uid == reviewer.uid;
             if !with_it {
                 return Err(QueueError::Forbidden(format!(
                     "request {} is not with {} for review",
                     short(&id),
-                    reviewer.1
+                    reviewer.name
                 )));
             }
             if self.settings.forbid_own_requests {
@@ -219,8 +221,8 @@ impl Queue {
             if decision.action == ReviewAction::Approve && !may_approve {
                 return Err(QueueError::Forbidden(format!(
                     "parent agent {} (uid {}) may deny or escalate request {} but not approve it: no [[escalation.approver]] entry allows it {} requests of risk {}",
-                    reviewer.1,
-                    reviewer.0.map_or("unknown".into(), |u| u.to_string()),
+                    reviewer.name,
+                    reviewer.uid.map_or("unknown".into(), |u| u.to_string()),
                     short(&id),
                     entry.view.tool,
                     entry.view.risk
@@ -232,8 +234,8 @@ impl Queue {
                 .unwrap_or_default();
             match decision.action {
                 ReviewAction::Escalate => {
-                    let why = format!("escalated by parent agent {}{said}", reviewer.1);
-                    let seq = self.escalate(&mut inner, id, &reviewer.1, why);
+                    let why = format!("escalated by parent agent {}{said}", reviewer.name);
+                    let seq = self.escalate(&mut inner, id, &reviewer.name, why);
                     let view = inner.entries.get(&id).map(|e| e.view.clone());
                     (view, seq)
                 }
@@ -245,23 +247,20 @@ impl Queue {
                     entry
                         .view
                         .path
-                        .push(format!("{word} by parent agent {}{said}", reviewer.1));
+                        .push(format!("{word} by parent agent {}{said}", reviewer.name));
                     self.store.enqueue(
                         Some(RowWrite::Path(id, path_json(&entry.view))),
                         None,
                         Vec::new(),
                     );
-                    let decision = Decision {
+                    let decision = Decision::new(
                         state,
-                        source: DecisionSource::Parent,
-                        by: reviewer.1.clone(),
-                        reason: note,
-                        at: self.now(),
-                        by_uid: caller.uid,
-                        by_pid: caller.pid,
-                        grant: None,
-                        approved_args: None,
-                    };
+                        DecisionSource::Parent,
+                        reviewer.name.as_str(),
+                        self.now(),
+                    )
+                    .reason(note)
+                    .by_process(caller.uid, caller.pid);
                     match self.finish(&mut inner, id, decision) {
                         Some((view, seq)) => (Some(view), seq),
                         None => (None, self.store.last_seq()),
@@ -271,7 +270,7 @@ impl Queue {
         };
         self.store.durable(seq).await?;
         view.ok_or(QueueError::NotFound {
-            scope: "",
+            kind: NotFound::Request,
             prefix: id.to_string(),
         })
     }

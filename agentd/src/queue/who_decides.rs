@@ -23,8 +23,8 @@ pub struct Approver {
 
 impl Approver {
     pub(super) fn allows(&self, reviewer: &AgentKey, view: &RequestView) -> bool {
-        reviewer.0 == Some(self.uid)
-            && reviewer.1 == self.agent
+        reviewer.uid == Some(self.uid)
+            && reviewer.name == self.agent
             && view.risk <= self.max_risk
             && self
                 .tools

@@ -9,7 +9,7 @@ use tokio::time::Instant;
 
 use super::internal;
 use super::session::Session;
-use crate::queue::AgentKey;
+use crate::agent::AgentKey;
 use crate::registry::RegisterError;
 use crate::store;
 
@@ -80,22 +80,22 @@ impl Session {
         let now = Instant::now();
         let uid = self.peer.uid.map_or("unknown".into(), |u| u.to_string());
         // The user's bucket first: a new name per connection does not get a fresh allowance.
-        let (who, (rate, burst), wait) = match self.ctx.uid_rate.take(&(key.0, String::new()), now)
-        {
-            Err(wait) => (
-                format!("the agents of uid {uid} together are over their"),
-                self.ctx.uid_rate.limits(),
-                wait,
-            ),
-            Ok(()) => match self.ctx.rate.take(key, now) {
-                Ok(()) => return Ok(()),
+        let (who, (rate, burst), wait) =
+            match self.ctx.uid_rate.take(&AgentKey::new(key.uid, ""), now) {
                 Err(wait) => (
-                    format!("agent {} (uid {uid}) is over its", self.peer.name),
-                    self.ctx.rate_description(),
+                    format!("the agents of uid {uid} together are over their"),
+                    self.ctx.uid_rate.limits(),
                     wait,
                 ),
-            },
-        };
+                Ok(()) => match self.ctx.rate.take(key, now) {
+                    Ok(()) => return Ok(()),
+                    Err(wait) => (
+                        format!("agent {} (uid {uid}) is over its", self.peer.name),
+                        self.ctx.rate_description(),
+                        wait,
+                    ),
+                },
+            };
         let limits = format!("{rate} requests a second, bursts of {burst}");
         self.audit_refusal("rate_limited", &limits);
         Err(WireError::rate_limited(
@@ -107,7 +107,7 @@ impl Session {
     /// Only the agent that raised a request (its uid and name) may wait on it or withdraw it:
     /// another agent must not learn its outcome or end it.
     pub(super) async fn own(&self, id: uuid::Uuid) -> Result<(), WireError> {
-        let me = (self.peer.uid, self.peer.name.clone());
+        let me = self.key();
         match self.ctx.queue.owner(id).await {
             Ok(Some(owner)) if owner == me => Ok(()),
             Ok(Some(_)) => Err(WireError {

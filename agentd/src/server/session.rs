@@ -116,7 +116,7 @@ impl Session {
 
     /// The agent's key: its uid as the kernel tells it and the name it gave.
     pub(super) fn key(&self) -> AgentKey {
-        (self.peer.uid, self.peer.name.clone())
+        AgentKey::new(self.peer.uid, self.peer.name.as_str())
     }
 
     pub(super) fn identity(&self) -> AgentIdentity {

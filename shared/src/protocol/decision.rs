@@ -94,6 +94,48 @@ pub struct Decision {
     pub approved_args: Option<String>,
 }
 
+impl Decision {
+    /// A decision made `at` by `by`, with no reason, no decider process, no grant and no
+    /// edited arguments; the methods below add those.
+    pub fn new(
+        state: State,
+        source: DecisionSource,
+        by: impl Into<String>,
+        at: DateTime<Utc>,
+    ) -> Decision {
+        Decision {
+            state,
+            source,
+            by: by.into(),
+            reason: None,
+            at,
+            by_uid: None,
+            by_pid: None,
+            grant: None,
+            approved_args: None,
+        }
+    }
+
+    /// With this reason (or none).
+    pub fn reason(mut self, reason: Option<String>) -> Decision {
+        self.reason = reason;
+        self
+    }
+
+    /// Made by this process, as the kernel reported it.
+    pub fn by_process(mut self, uid: Option<u32>, pid: Option<u32>) -> Decision {
+        self.by_uid = uid;
+        self.by_pid = pid;
+        self
+    }
+
+    /// Made through (or making) this grant.
+    pub fn grant(mut self, grant: Option<Uuid>) -> Decision {
+        self.grant = grant;
+        self
+    }
+}
+
 impl fmt::Display for Decision {
     /// The sentence an agent or operator reads, e.g. `denied by operator alice: not on Friday`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -214,4 +256,14 @@ pub struct DecideRequest {
 pub enum Verdict {
     Approve,
     Deny,
+}
+
+impl From<Verdict> for State {
+    /// The state a verdict finishes a request in.
+    fn from(verdict: Verdict) -> State {
+        match verdict {
+            Verdict::Approve => State::Approved,
+            Verdict::Deny => State::Denied,
+        }
+    }
 }

@@ -1,0 +1,27 @@
+//! Who an agent is to limits, grants, registrations and review: the key every per-agent map
+//! uses.
+
+use agentd_proto::AgentIdentity;
+
+/// An agent as limits see it: the uid the kernel reported and the name it gave. The same name
+/// from another uid is another agent; the pid is left out, since one agent may run as many
+/// short processes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AgentKey {
+    pub uid: Option<u32>,
+    pub name: String,
+}
+
+impl AgentKey {
+    pub fn new(uid: Option<u32>, name: impl Into<String>) -> AgentKey {
+        AgentKey {
+            uid,
+            name: name.into(),
+        }
+    }
+
+    /// The key of an agent as it identified itself.
+    pub fn of(agent: &AgentIdentity) -> AgentKey {
+        AgentKey::new(agent.uid, agent.name.as_str())
+    }
+}

@@ -1,23 +1,28 @@
-//! History, export and audit queries for the server: run on the blocking pool so a long query
-//! never stalls the connections being served.
-
-use std::sync::Arc;
+//! History and export queries for the server, through the store's one query path, with
+//! their errors as the wire says them.
 
 use agentd_proto::{ErrorCode, ExportRecord, HistoryQuery, RequestView, WireError};
 
-use crate::store::{Cursor, Reader, Store, StoreError};
+use crate::store::{Cursor, Store, StoreError};
 
 /// `ash history` shows this many unless told otherwise.
 pub const DEFAULT_LIMIT: u32 = 50;
 /// Requests per export frame.
 pub const EXPORT_PAGE: u32 = 500;
 
-/// The store's query side, or an error saying there is none.
-pub fn reader(store: &Store) -> Result<Arc<Reader>, WireError> {
-    store.reader().ok_or_else(|| WireError {
+/// An error unless agentd runs with a store.
+pub fn require_store(store: &Store) -> Result<(), WireError> {
+    match store.reader() {
+        Some(_) => Ok(()),
+        None => Err(no_store()),
+    }
+}
+
+fn no_store() -> WireError {
+    WireError {
         code: ErrorCode::Unavailable,
         message: "agentd runs without a store, so it keeps no history or audit trail".into(),
-    })
+    }
 }
 
 fn store_error(e: StoreError) -> WireError {
@@ -27,37 +32,27 @@ fn store_error(e: StoreError) -> WireError {
     }
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, WireError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| store_error(StoreError::Query(e.to_string())))?
-        .map_err(store_error)
-}
-
-/// Waits until the database holds every write made so far (with a journal, it indexes them
-/// just behind the answers), so a query sees everything already answered.
-pub async fn caught_up(store: &Store) -> Result<(), WireError> {
-    store.caught_up().await.map_err(store_error)
-}
-
 /// Matching requests, newest first.
 pub async fn history(store: &Store, query: HistoryQuery) -> Result<Vec<RequestView>, WireError> {
-    let reader = reader(store)?;
-    caught_up(store).await?;
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
-    blocking(move || reader.history(&query, limit)).await
+    let found = store
+        .query(move |reader| reader.history(&query, limit))
+        .await
+        .map_err(store_error)?;
+    found.ok_or_else(no_store)
 }
 
 /// One export page after `cursor`.
 pub async fn export_page(
-    reader: &Arc<Reader>,
+    store: &Store,
     query: &HistoryQuery,
     cursor: Option<Cursor>,
     page: u32,
 ) -> Result<(Vec<ExportRecord>, Option<Cursor>), WireError> {
-    let reader = Arc::clone(reader);
     let query = query.clone();
-    blocking(move || reader.export_page(&query, cursor.as_ref(), page)).await
+    let found = store
+        .query(move |reader| reader.export_page(&query, cursor.as_ref(), page))
+        .await
+        .map_err(store_error)?;
+    found.ok_or_else(no_store)
 }

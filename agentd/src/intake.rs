@@ -12,7 +12,8 @@ use agentd_proto::GrantOption;
 use crate::agent::AgentKey;
 use crate::canonical::CanonError;
 use crate::reach::Reach;
-use crate::registry::{validate_tool_name, Policy, Registry};
+use crate::registry::{Policy, Registry};
+use crate::tool_spec::validate_tool_name;
 
 /// Limits on the free-text fields, so one request cannot fill an operator's screen.
 pub const MAX_SESSION: usize = 256;

@@ -27,6 +27,7 @@ pub mod server;
 pub mod shell;
 pub mod socket;
 pub mod store;
+pub mod tool_spec;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -115,20 +116,16 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, StartError> {
     let grants = recovered.grants.len();
     queue.restore_grants(recovered.grants);
     let (restored, expired) = queue.restore(recovered.pending);
-    store.enqueue(
-        None,
-        Some(store::daemon_event(
-            "daemon_started",
-            queue::AGENTD,
-            serde_json::json!({
-                "version": env!("CARGO_PKG_VERSION"),
-                "pid": std::process::id(),
-                "restored": restored,
-                "expired_while_down": expired,
-            }),
-        )),
-        Vec::new(),
-    );
+    store.write(store::Write::audit(store::daemon_event(
+        "daemon_started",
+        queue::AGENTD,
+        serde_json::json!({
+            "version": env!("CARGO_PKG_VERSION"),
+            "pid": std::process::id(),
+            "restored": restored,
+            "expired_while_down": expired,
+        }),
+    )));
     if let Some(path) = store.path() {
         tracing::info!(store = %path.display(), restored, expired, grants, "store open");
     }

@@ -13,7 +13,8 @@ use std::sync::{PoisonError, RwLock};
 use agentd_proto::{Risk, ToolSpec};
 
 use crate::agent::AgentKey;
-use crate::config::{check_timeout, Settings};
+use crate::config::Settings;
+use crate::tool_spec::validate_spec;
 
 /// The built-in tool every agentd knows.
 pub const SENSITIVE_OP: &str = "sensitive-op";
@@ -309,34 +310,6 @@ impl Registry {
         runtime.operator.insert(spec.name.clone(), spec.clone());
         Ok(spec)
     }
-}
-
-/// Checks a tool definition's fields; the message names the tool and the field.
-pub fn validate_spec(spec: &ToolSpec) -> Result<(), String> {
-    validate_tool_name(&spec.name)?;
-    check_timeout(spec.approval_timeout_secs).map_err(|m| format!("tool '{}': {m}", spec.name))
-}
-
-/// The longest tool name accepted.
-pub const MAX_TOOL_NAME: usize = 128;
-
-/// Tool names are short, printable and free of white space, so they fit a table cell.
-pub fn validate_tool_name(name: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err("tool name must not be empty".into());
-    }
-    if name.len() > MAX_TOOL_NAME {
-        return Err(format!(
-            "tool name is {} bytes long; the limit is {MAX_TOOL_NAME}",
-            name.len()
-        ));
-    }
-    if name.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(format!(
-            "tool name {name:?} contains white space or control characters"
-        ));
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -13,12 +13,11 @@ use serde::Deserialize;
 
 use crate::notify::NotifySettings;
 use crate::queue::Approver;
-use crate::registry::validate_spec;
 use crate::rules::{Rule, RuleEntry};
 use crate::store::Durability;
+use crate::tool_spec::validate_spec;
 
-/// The longest approval timeout any tool may have: a week.
-pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
+pub use crate::tool_spec::{check_timeout, MAX_TIMEOUT_SECS};
 
 /// Everything agentd's behaviour depends on, resolved from the config file and flags.
 #[derive(Debug, Clone)]
@@ -621,17 +620,6 @@ fn check_trusted(path: &Path) -> Result<(), ConfigError> {
 /// Where agentd looks for its config when `--config` is not given.
 pub fn default_config_path() -> Option<PathBuf> {
     agentd_proto::paths::default_config_path()
-}
-
-/// Checks an approval timeout is within 1 s and a week.
-pub fn check_timeout(secs: u64) -> Result<(), String> {
-    if (1..=MAX_TIMEOUT_SECS).contains(&secs) {
-        Ok(())
-    } else {
-        Err(format!(
-            "approval_timeout_secs = {secs} is out of range (1 to {MAX_TIMEOUT_SECS})"
-        ))
-    }
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

@@ -10,11 +10,8 @@ impl Queue {
         let mut inner = self.lock();
         for grant in grants {
             for gone in inner.grants.insert(grant, self.clock.now()) {
-                self.store.enqueue(
-                    Some(RowWrite::GrantEnded(gone.id, "evicted".into())),
-                    None,
-                    Vec::new(),
-                );
+                self.store
+                    .write(Write::row(RowWrite::GrantEnded(gone.id, "evicted".into())));
             }
         }
     }
@@ -55,10 +52,8 @@ impl Queue {
                     by,
                     serde_json::json!({ "grant": grant.id, "tool": grant.tool, "agent": grant.agent }),
                 );
-                seq = self.store.enqueue(
-                    Some(RowWrite::GrantEnded(grant.id, "revoked".into())),
-                    Some(event),
-                    Vec::new(),
+                seq = self.store.write(
+                    Write::row(RowWrite::GrantEnded(grant.id, "revoked".into())).and_audit(event),
                 );
             }
             tracing::info!(count = ended.len(), by, "grants revoked");
@@ -291,11 +286,8 @@ impl Queue {
             covers,
         };
         for gone in inner.grants.insert(grant.clone(), self.clock.now()) {
-            self.store.enqueue(
-                Some(RowWrite::GrantEnded(gone.id, "evicted".into())),
-                None,
-                Vec::new(),
-            );
+            self.store
+                .write(Write::row(RowWrite::GrantEnded(gone.id, "evicted".into())));
         }
         let event = store::daemon_event(
             "grant_created",
@@ -314,11 +306,9 @@ impl Queue {
                 "covers": grant.covers.to_json(),
             }),
         );
-        let mut seq = self.store.enqueue(
-            Some(RowWrite::GrantMade(grant.clone())),
-            Some(event),
-            Vec::new(),
-        );
+        let mut seq = self
+            .store
+            .write(Write::row(RowWrite::GrantMade(grant.clone())).and_audit(event));
         tracing::info!(grant = %grant.id, scope = %grant.scope, tool = %grant.tool, agent = %grant.agent, "grant made");
         // The pending requests of the same agent it covers are answered now too (through the
         // same test a new request meets).
@@ -352,9 +342,7 @@ impl Queue {
             );
             let Some(used) = answered else { continue };
             self.finish(inner, other, grant_decision(&used, at));
-            seq = self
-                .store
-                .enqueue(Some(RowWrite::GrantUsed(used.id)), None, Vec::new());
+            seq = self.store.write(Write::row(RowWrite::GrantUsed(used.id)));
         }
         Some(seq)
     }

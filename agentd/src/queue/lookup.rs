@@ -32,30 +32,20 @@ impl Queue {
     }
 
     pub(super) async fn stored_by_id(&self, id: Uuid) -> Result<Option<RequestView>, QueueError> {
-        let Some(reader) = self.store.reader() else {
-            return Ok(None);
-        };
-        self.store.caught_up().await?;
-        let found = tokio::task::spawn_blocking(move || reader.by_id(id))
-            .await
-            .map_err(|e| StoreError::Query(e.to_string()))??;
-        Ok(found)
+        let found = self.store.query(move |reader| reader.by_id(id)).await?;
+        Ok(found.flatten())
     }
 
     pub(super) async fn stored_by_prefix(
         &self,
         prefix: &IdPrefix,
     ) -> Result<Vec<RequestView>, QueueError> {
-        let Some(reader) = self.store.reader() else {
-            return Ok(Vec::new());
-        };
-        self.store.caught_up().await?;
         let hyphenated = prefix.hyphenated();
-        let found =
-            tokio::task::spawn_blocking(move || reader.by_prefix(&hyphenated, STORE_CANDIDATES))
-                .await
-                .map_err(|e| StoreError::Query(e.to_string()))??;
-        Ok(found)
+        let found = self
+            .store
+            .query(move |reader| reader.by_prefix(&hyphenated, STORE_CANDIDATES))
+            .await?;
+        Ok(found.unwrap_or_default())
     }
 
     /// Every request, in memory or in the store, whose ID starts with `prefix`.

@@ -5,8 +5,9 @@
 //! cancel, abandonment) goes through `finish`, which only acts on a pending request. So a
 //! decision racing the deadline resolves to exactly one outcome. Every change is handed to the
 //! store in the same critical section, so the store sees changes in the order they happened;
-//! the store's writer delivers the outcome to the agent and the event to subscribers only once
-//! the change is committed, and replies to operators wait for that commit too.
+//! the queue's outbox (`outbox.rs`) delivers the outcome to the agent and the event to
+//! subscribers only once the store says the change is durable, and replies to operators wait
+//! for that too.
 //!
 //! This file is the state machine (attach, detach, cancel, expire, finish, the timers); beside
 //! it: `submit.rs` (a request comes in: answered at once, by a grant, or queued),
@@ -36,11 +37,12 @@ use crate::grants::Grants;
 use crate::intake::Admitted;
 use crate::lineage::{Lineage, Proc};
 use crate::reach::Reach;
-use crate::store::{self, Delivery, RowWrite, Store, StoreError};
+use crate::store::{self, RowWrite, Store, StoreError, Write};
 
 mod decide;
 mod error;
 mod lookup;
+mod outbox;
 mod restore;
 mod review;
 mod submit;
@@ -52,6 +54,7 @@ pub use error::QueueError;
 use error::*;
 pub use review::ReviewerHandle;
 
+use outbox::{Delivery, Outbox};
 use who_decides::own_request;
 pub use who_decides::Approver;
 
@@ -200,6 +203,8 @@ impl Inner {
 pub struct Queue {
     /// The wall clock, for what is shown and stored; deadlines run on tokio's clock.
     clock: Arc<dyn WallClock>,
+    /// Outcomes, events and reviews waiting for their writes to be durable.
+    outbox: Arc<Outbox>,
     inner: Mutex<Inner>,
     store: Arc<Store>,
     settings: QueueSettings,
@@ -219,6 +224,7 @@ impl Queue {
     ) -> Arc<Queue> {
         Arc::new(Queue {
             clock,
+            outbox: Arc::new(Outbox::new()),
             inner: Mutex::new(Inner {
                 entries: HashMap::new(),
                 finished: VecDeque::new(),
@@ -243,7 +249,15 @@ impl Queue {
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.store.subscribe()
+        self.outbox.subscribe()
+    }
+
+    /// Hands `write` to the store and holds `deliveries` in the outbox until it is durable.
+    /// Called under the queue's lock, so writes and deliveries keep the order of the changes.
+    fn write(&self, write: Write, deliveries: Vec<Delivery>) -> u64 {
+        let seq = self.store.write(write);
+        self.outbox.post(&self.store, seq, deliveries);
+        seq
     }
 
     /// Waits until everything handed to the store so far is committed, so an answer never
@@ -408,9 +422,8 @@ impl Queue {
             Delivery::Outcome(Arc::clone(&entry.outcome), Outcome { id, decision }),
             Delivery::Event(Event::Finished(view.clone())),
         ];
-        let seq = self.store.enqueue(
-            Some(RowWrite::Decide(view.clone())),
-            Some(store::finished_event(&view)),
+        let seq = self.write(
+            Write::row(RowWrite::Decide(view.clone())).and_audit(store::finished_event(&view)),
             deliveries,
         );
         inner.count_pending(&agent, -1);

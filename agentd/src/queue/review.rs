@@ -97,9 +97,8 @@ impl Queue {
             queue.review_timed_out(id, turn);
         });
         let event = review_event(self.now(), &view, "sent_for_review", &parent, &why, depth);
-        self.store.enqueue(
-            Some(RowWrite::Path(id, path_json(&view))),
-            Some(event),
+        self.write(
+            Write::row(RowWrite::Path(id, path_json(&view))).and_audit(event),
             vec![Delivery::Review(tx, view)],
         )
     }
@@ -123,9 +122,8 @@ impl Queue {
             &why,
             entry.review_depth,
         );
-        self.store.enqueue(
-            Some(RowWrite::Path(id, path_json(&view))),
-            Some(event),
+        self.write(
+            Write::row(RowWrite::Path(id, path_json(&view))).and_audit(event),
             vec![Delivery::Event(Event::Queued(view))],
         )
     }
@@ -248,11 +246,8 @@ impl Queue {
                         .view
                         .path
                         .push(format!("{word} by parent agent {}{said}", reviewer.name));
-                    self.store.enqueue(
-                        Some(RowWrite::Path(id, path_json(&entry.view))),
-                        None,
-                        Vec::new(),
-                    );
+                    self.store
+                        .write(Write::row(RowWrite::Path(id, path_json(&entry.view))));
                     let decision = Decision::new(
                         state,
                         DecisionSource::Parent,

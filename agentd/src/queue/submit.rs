@@ -114,9 +114,8 @@ impl Queue {
                 Some(_) => Vec::new(),
                 None => vec![Delivery::Event(Event::Queued(view.clone()))],
             };
-            let mut seq = self.store.enqueue(
-                Some(RowWrite::Insert(view.clone())),
-                Some(store::queued_event(&view)),
+            let mut seq = self.write(
+                Write::row(RowWrite::Insert(view.clone())).and_audit(store::queued_event(&view)),
                 deliveries,
             );
             let asker = view.agent.name.clone();
@@ -169,13 +168,11 @@ impl Queue {
         let outcome = Outcome { id, decision };
         let seq = {
             let mut inner = self.lock();
-            let mut seq = self.store.enqueue(
-                Some(RowWrite::Insert(view.clone())),
-                Some(store::finished_event(&view)),
-                Vec::new(),
+            let mut seq = self.store.write(
+                Write::row(RowWrite::Insert(view.clone())).and_audit(store::finished_event(&view)),
             );
             if let Some(write) = also {
-                seq = self.store.enqueue(Some(write), None, Vec::new());
+                seq = self.store.write(Write::row(write));
             }
             inner.entries.insert(
                 id,

@@ -68,7 +68,7 @@ impl Session {
                 "agent_uid": self.peer.uid,
             }),
         );
-        let seq = ctx.queue.store().enqueue(None, Some(event), Vec::new());
+        let seq = ctx.queue.store().write(crate::store::Write::audit(event));
         match ctx.queue.store().durable(seq).await {
             Ok(()) => ServerMsg::ToolRegistered(spec),
             Err(e) => ServerMsg::Error(internal(e.to_string())),

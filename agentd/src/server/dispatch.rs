@@ -139,7 +139,7 @@ impl Session {
             }
             ClientMsg::VerifyAudit => {
                 self.require_operator(OperatorAction::Verify)?;
-                history::reader(queue.store())?;
+                history::require_store(queue.store())?;
                 let report = queue.store().verify_audit().await;
                 Answer::One(ServerMsg::AuditReport(
                     report.map_err(|e| internal(e.to_string()))?,

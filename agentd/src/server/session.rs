@@ -165,7 +165,7 @@ impl Session {
         self.ctx
             .queue
             .store()
-            .enqueue(None, Some(event), Vec::new());
+            .write(crate::store::Write::audit(event));
     }
 
     /// Receives the next message; on bad input answers with an error and returns `None`, since

@@ -13,11 +13,7 @@ use crate::lineage::ancestry;
 impl Session {
     /// Streams an export page by page, so memory stays bounded however much matches.
     pub(super) async fn export(&mut self, query: agentd_proto::HistoryQuery) -> Next {
-        let reader = match history::reader(self.ctx.queue.store()) {
-            Ok(reader) => reader,
-            Err(e) => return self.reply(ServerMsg::Error(e)).await,
-        };
-        if let Err(e) = history::caught_up(self.ctx.queue.store()).await {
+        if let Err(e) = history::require_store(self.ctx.queue.store()) {
             return self.reply(ServerMsg::Error(e)).await;
         }
         let mut remaining = query.limit.map(u64::from);
@@ -26,10 +22,11 @@ impl Session {
             let page = remaining.map_or(history::EXPORT_PAGE, |r| {
                 r.min(history::EXPORT_PAGE.into()) as u32
             });
-            let (items, next) = match history::export_page(&reader, &query, cursor, page).await {
-                Ok(result) => result,
-                Err(e) => return self.reply(ServerMsg::Error(e)).await,
-            };
+            let (items, next) =
+                match history::export_page(self.ctx.queue.store(), &query, cursor, page).await {
+                    Ok(result) => result,
+                    Err(e) => return self.reply(ServerMsg::Error(e)).await,
+                };
             if let Some(r) = remaining.as_mut() {
                 *r -= items.len() as u64;
             }

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::audit::AuditEvent;
-use super::writer::RowWrite;
+use super::rows::RowWrite;
 use super::StoreError;
 
 /// A journal file is closed for new records once it is this large.

@@ -23,13 +23,14 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 
-use agentd_proto::{AuditReport, Event, GrantView, RequestView};
-use tokio::sync::{broadcast, watch};
+use agentd_proto::{AuditReport, GrantView, RequestView};
+use tokio::sync::watch;
 
 pub use audit::{args_hash, daemon_event, finished_event, queued_event, AuditEvent};
 pub use history::{Cursor, Reader};
-use writer::{Committed, Job};
-pub use writer::{Delivery, RowWrite};
+pub use rows::RowWrite;
+pub use writer::Committed;
+use writer::Job;
 
 /// How far a commit goes before it counts as done.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
@@ -121,6 +122,35 @@ enum Sink {
 /// bounds the memory of jobs queued for indexing, and how much a start may have to replay.
 const MAX_BACKLOG: u64 = 16_384;
 
+/// One write: a request or grant row to change, an audit entry, or both.
+#[derive(Debug, Default)]
+pub struct Write {
+    row: Option<RowWrite>,
+    audit: Option<AuditEvent>,
+}
+
+impl Write {
+    pub fn row(row: RowWrite) -> Write {
+        Write {
+            row: Some(row),
+            audit: None,
+        }
+    }
+
+    pub fn audit(event: AuditEvent) -> Write {
+        Write {
+            row: None,
+            audit: Some(event),
+        }
+    }
+
+    /// With this audit entry too, committed in the same transaction.
+    pub fn and_audit(mut self, event: AuditEvent) -> Write {
+        self.audit = Some(event);
+        self
+    }
+}
+
 struct Sequencer {
     last: u64,
     sink: Sink,
@@ -132,7 +162,6 @@ pub struct Store {
     committed: watch::Receiver<Committed>,
     /// With a journal, how far it goes: what is durable.
     written: Option<watch::Receiver<Committed>>,
-    events: broadcast::Sender<Event>,
     reader: Option<Arc<Reader>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     checkpointer: Mutex<Option<checkpoint::Checkpointer>>,
@@ -141,11 +170,8 @@ pub struct Store {
     lock: Mutex<Option<File>>,
 }
 
-/// How many events a slow subscriber may fall behind before it is told it lagged.
-const EVENT_BUFFER: usize = 4096;
-
 impl Store {
-    /// A store that keeps nothing: every job is committed (and delivered) when enqueued.
+    /// A store that keeps nothing: every write is committed when made.
     pub fn memory() -> Store {
         let (tx, rx) = watch::channel(Committed::default());
         Store {
@@ -155,7 +181,6 @@ impl Store {
             }),
             committed: rx,
             written: None,
-            events: broadcast::channel(EVENT_BUFFER).0,
             reader: None,
             writer: Mutex::new(None),
             checkpointer: Mutex::new(None),
@@ -256,7 +281,6 @@ impl Store {
         };
         let (committed_tx, committed_rx) = watch::channel(start.clone());
         let committed_tx = Arc::new(committed_tx);
-        let events = broadcast::channel(EVENT_BUFFER).0;
         let (sink, written, retired) = match options.durability {
             Durability::Full => (Sink::Writer(jobs_tx), None, None),
             Durability::Normal => {
@@ -272,21 +296,11 @@ impl Store {
                 (sink, Some(written_rx), Some(retired))
             }
         };
-        let writer_events = events.clone();
         let shown = path.display().to_string();
         let writer = std::thread::Builder::new()
             .name("agentd-store".into())
             .spawn(move || {
-                writer::run(
-                    conn,
-                    shown,
-                    jobs_rx,
-                    &committed_tx,
-                    writer_events,
-                    head,
-                    &restart,
-                    retired,
-                )
+                writer::run(conn, shown, jobs_rx, &committed_tx, head, &restart, retired)
             })
             .map_err(|e| io("cannot start the store writer", e))?;
         Ok((
@@ -297,7 +311,6 @@ impl Store {
                 }),
                 committed: committed_rx,
                 written,
-                events,
                 reader: Some(reader),
                 writer: Mutex::new(Some(writer)),
                 checkpointer: Mutex::new(Some(checkpointer)),
@@ -313,31 +326,20 @@ impl Store {
     }
 
     /// Makes a write: numbers it and, with a journal, appends it there before returning. The
-    /// returned number is passed to `durable`. `deliveries` are made once the write is durable
-    /// (journaled, or committed where there is no journal), in the order writes were made.
-    pub fn enqueue(
-        &self,
-        row: Option<RowWrite>,
-        audit: Option<AuditEvent>,
-        deliveries: Vec<Delivery>,
-    ) -> u64 {
+    /// returned number is passed to `durable`, or compared with `durable_seq`.
+    pub fn write(&self, write: Write) -> u64 {
+        let Write { row, audit } = write;
         let mut s = self.sequencer();
         s.last += 1;
         let seq = s.last;
         match &mut s.sink {
             Sink::Memory(committed) => {
-                writer::deliver(deliveries, &self.events);
                 committed.send_modify(|c| c.seq = seq);
             }
             Sink::Writer(jobs) => {
                 // A send fails only if the writer stopped after a failed commit; `durable`
                 // reports that failure to whoever waits.
-                let _ = jobs.send(Job {
-                    seq,
-                    row,
-                    audit,
-                    deliveries,
-                });
+                let _ = jobs.send(Job { seq, row, audit });
             }
             Sink::Journal {
                 journal,
@@ -355,14 +357,7 @@ impl Store {
                 match journal.append(seq, row.as_ref(), audit.as_ref()) {
                     Ok(()) => {
                         written.send_modify(|c| c.seq = seq);
-                        // Durable now: tell whoever waits, in journal order.
-                        writer::deliver(deliveries, &self.events);
-                        let _ = jobs.send(Job {
-                            seq,
-                            row,
-                            audit,
-                            deliveries: Vec::new(),
-                        });
+                        let _ = jobs.send(Job { seq, row, audit });
                     }
                     Err(message) => {
                         tracing::error!("{message}");
@@ -374,6 +369,21 @@ impl Store {
             Sink::Closed => {}
         }
         seq
+    }
+
+    /// The number of the newest write that is durable: journaled, or committed where there
+    /// is no journal.
+    pub fn durable_seq(&self) -> u64 {
+        self.written
+            .as_ref()
+            .unwrap_or(&self.committed)
+            .borrow()
+            .seq
+    }
+
+    /// Changes as writes become durable; ends when the store closes.
+    pub fn durable_watch(&self) -> watch::Receiver<Committed> {
+        self.written.as_ref().unwrap_or(&self.committed).clone()
     }
 
     /// The number of the newest write enqueued so far.
@@ -451,10 +461,6 @@ impl Store {
         self.committed.borrow().failed.clone()
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Event> {
-        self.events.subscribe()
-    }
-
     /// The query side, or `None` for a memory store.
     pub fn reader(&self) -> Option<Arc<Reader>> {
         self.reader.clone()
@@ -468,7 +474,7 @@ impl Store {
     /// queued, and waits for it to finish.
     pub async fn close(&self, last: Option<AuditEvent>) {
         if let Some(event) = last {
-            let seq = self.enqueue(None, Some(event), Vec::new());
+            let seq = self.write(Write::audit(event));
             let _ = self.durable(seq).await;
         }
         self.sequencer().sink = Sink::Closed;
@@ -523,13 +529,28 @@ impl Store {
 
     /// Recomputes the audit chain.
     pub async fn verify_audit(&self) -> Result<AuditReport, StoreError> {
-        let reader = self.reader.clone().ok_or(StoreError::Query(
-            "agentd runs without a store, so it keeps no audit trail".into(),
-        ))?;
+        self.query(|reader| reader.verify_audit())
+            .await?
+            .ok_or(StoreError::Query(
+                "agentd runs without a store, so it keeps no audit trail".into(),
+            ))
+    }
+
+    /// The one way queries run: once the database holds every write made so far (so a query
+    /// sees everything already answered), on the blocking pool (so a long query never stalls
+    /// the connections being served). `None` for a memory store, which keeps nothing.
+    pub async fn query<T: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Reader) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<Option<T>, StoreError> {
+        let Some(reader) = self.reader.clone() else {
+            return Ok(None);
+        };
         self.caught_up().await?;
-        tokio::task::spawn_blocking(move || reader.verify_audit())
+        tokio::task::spawn_blocking(move || query(&reader))
             .await
             .map_err(|e| StoreError::Query(e.to_string()))?
+            .map(Some)
     }
 }
 
@@ -582,7 +603,6 @@ fn replay(
                 seq: r.seq,
                 row: r.row,
                 audit: r.audit.map(journal::AuditRecord::into_event),
-                deliveries: Vec::new(),
             });
         }
         for batch in jobs.chunks(4096) {
@@ -610,7 +630,6 @@ fn replay(
             seq,
             row: None,
             audit: Some(event),
-            deliveries: Vec::new(),
         };
         let mut next = head.clone();
         writer::write(conn, &mut next, std::slice::from_ref(&job), Some(seq)).map_err(db)?;

@@ -4,6 +4,8 @@ use agentd_proto::{
     AgentIdentity, Decision, DecisionSource, GrantCover, GrantView, RequestView, Risk, Scope,
     State, Verdict,
 };
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use rusqlite::types::Value;
 use rusqlite::Row;
@@ -217,4 +219,22 @@ pub fn grant_from_row(row: &Row<'_>) -> rusqlite::Result<GrantView> {
         uses: row.get::<_, i64>(13)?.max(0) as u64,
         covers,
     })
+}
+
+/// What to do with a request's row.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub enum RowWrite {
+    /// A new request.
+    Insert(RequestView),
+    /// A decision on a stored request: only the decision columns change, so only their
+    /// indexes are touched.
+    Decide(RequestView),
+    /// A new grant.
+    GrantMade(GrantView),
+    /// A grant answered one more request.
+    GrantUsed(Uuid),
+    /// A grant ended before its time (revoked, or evicted from the full set of grants).
+    GrantEnded(Uuid, Cow<'static, str>),
+    /// A request's path through reviewers changed.
+    Path(Uuid, String),
 }

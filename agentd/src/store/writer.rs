@@ -4,21 +4,18 @@
 //! So many agents at once pay one commit between them, nothing is acknowledged before it is
 //! durable, and subscribers can never see a request finish before they saw it queued.
 
-use std::borrow::Cow;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use agentd_proto::{Event, GrantView, Outcome, RequestView};
 use rusqlite::{params_from_iter, Connection};
-use tokio::sync::{broadcast, watch};
-use uuid::Uuid;
+use tokio::sync::watch;
 
 use super::audit::{self, AuditEvent, Head};
 use super::checkpoint;
 use super::journal::Retired;
-use super::rows::{grant_values, values, COLUMNS, GRANT_COLUMNS};
+use super::rows::{grant_values, values, RowWrite, COLUMNS, GRANT_COLUMNS};
 
 /// The most jobs one transaction takes; the rest wait for the next.
 const MAX_BATCH: usize = 4096;
@@ -27,41 +24,11 @@ const MAX_BATCH: usize = 4096;
 /// for the writer to catch up, so this is the most it adds to one.
 const LINGER: Duration = Duration::from_millis(4);
 
-/// What to tell whom once a job is committed.
-pub enum Delivery {
-    /// Wake the connections waiting on a request.
-    Outcome(Arc<watch::Sender<Option<Outcome>>>, Outcome),
-    /// Push an event to subscribers.
-    Event(Event),
-    /// Hand a child's request to its reviewing parent agent.
-    Review(tokio::sync::mpsc::UnboundedSender<RequestView>, RequestView),
-}
-
-/// What to do with a request's row.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-pub enum RowWrite {
-    /// A new request.
-    Insert(RequestView),
-    /// A decision on a stored request: only the decision columns change, so only their
-    /// indexes are touched.
-    Decide(RequestView),
-    /// A new grant.
-    GrantMade(GrantView),
-    /// A grant answered one more request.
-    GrantUsed(Uuid),
-    /// A grant ended before its time (revoked, or evicted from the full set of grants).
-    GrantEnded(Uuid, Cow<'static, str>),
-    /// A request's path through reviewers changed.
-    Path(Uuid, String),
-}
-
-/// One unit of work: a request row to write, an audit entry, and what to deliver after the
-/// commit.
+/// One unit of work: a request row to write and an audit entry.
 pub struct Job {
     pub seq: u64,
     pub row: Option<RowWrite>,
     pub audit: Option<AuditEvent>,
-    pub deliveries: Vec<Delivery>,
 }
 
 /// How far the store has committed; `failed` once a commit has failed (the writer stops then).
@@ -69,24 +36,6 @@ pub struct Job {
 pub struct Committed {
     pub seq: u64,
     pub failed: Option<String>,
-}
-
-/// Delivers after-commit notices. Sends never block: a watch keeps the latest value, and a
-/// slow subscriber is told it lagged.
-pub fn deliver(deliveries: Vec<Delivery>, events: &broadcast::Sender<Event>) {
-    for d in deliveries {
-        match d {
-            Delivery::Outcome(tx, outcome) => {
-                tx.send_replace(Some(outcome));
-            }
-            Delivery::Event(event) => {
-                let _ = events.send(event);
-            }
-            Delivery::Review(reviewer, view) => {
-                let _ = reviewer.send(view);
-            }
-        }
-    }
 }
 
 /// The writer thread's body: runs until every sender is gone or a commit fails. With a
@@ -98,7 +47,6 @@ pub fn run(
     path: String,
     jobs: mpsc::Receiver<Job>,
     committed: &watch::Sender<Committed>,
-    events: broadcast::Sender<Event>,
     mut head: Head,
     restart: &AtomicBool,
     retired: Option<Arc<Retired>>,
@@ -129,9 +77,6 @@ pub fn run(
             Ok(()) => {
                 head = next;
                 committed.send_modify(|c| c.seq = last);
-                for job in batch {
-                    deliver(job.deliveries, &events);
-                }
                 if let Some(retired) = &retired {
                     retired.release(last);
                 }

@@ -644,3 +644,52 @@ async fn without_a_store_a_restart_forgets_and_the_agent_is_told() {
     assert_eq!(err.to_string(), format!("no request matches '{id}'"));
     d.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_full_durability_outcomes_and_events_follow_the_commit() {
+    // Under full durability the store's writer thread commits after the queue has moved on:
+    // the outbox releases the event and the outcome only behind that commit.
+    let d = TempDaemon::start(Settings {
+        durability: agentd::Durability::Full,
+        ..Settings::default()
+    })
+    .unwrap();
+    let mut watcher = d.operator("tui").await.unwrap();
+    watcher.subscribe().await.unwrap();
+    let mut agent = d.agent("claude").await.unwrap();
+    let ticket = submit_queued(&mut agent, &common::sensitive(r#"{"x":1}"#)).await;
+    match tokio::time::timeout(LIMIT, watcher.next_event())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        agentd_proto::Event::Queued(v) => assert_eq!(v.id, ticket.id),
+        other => panic!("expected Queued, got {other:?}"),
+    }
+    let mut op = d.operator("alice").await.unwrap();
+    op.decide(&decide(
+        &ticket.id.to_string(),
+        Verdict::Approve,
+        "alice",
+        None,
+    ))
+    .await
+    .unwrap();
+    let outcome = tokio::time::timeout(LIMIT, agent.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(outcome.approved());
+    match tokio::time::timeout(LIMIT, watcher.next_event())
+        .await
+        .unwrap()
+        .unwrap()
+    {
+        agentd_proto::Event::Finished(v) => assert_eq!(v.state, State::Approved),
+        other => panic!("expected Finished, got {other:?}"),
+    }
+    // What the agent was told is what the store holds.
+    let stored = op.get(&ticket.id.to_string()).await.unwrap();
+    assert_eq!(stored.state, State::Approved);
+    d.stop().await.unwrap();
+}

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use strum::VariantArray;
 use uuid::Uuid;
 
 use super::*;
@@ -174,7 +175,19 @@ impl fmt::Display for Decision {
 }
 
 /// Who or what produced a decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum DecisionSource {
     /// A person, through `ash` or any operator client.
     Operator,
@@ -193,32 +206,10 @@ pub enum DecisionSource {
 }
 
 impl DecisionSource {
-    pub const ALL: [DecisionSource; 7] = [
-        DecisionSource::Operator,
-        DecisionSource::Timeout,
-        DecisionSource::Policy,
-        DecisionSource::Agent,
-        DecisionSource::Grant,
-        DecisionSource::Rule,
-        DecisionSource::Parent,
-    ];
+    pub const ALL: &'static [DecisionSource] = DecisionSource::VARIANTS;
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            DecisionSource::Operator => "operator",
-            DecisionSource::Timeout => "timeout",
-            DecisionSource::Policy => "policy",
-            DecisionSource::Agent => "agent",
-            DecisionSource::Grant => "grant",
-            DecisionSource::Rule => "rule",
-            DecisionSource::Parent => "parent",
-        }
-    }
-}
-
-impl fmt::Display for DecisionSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -226,10 +217,7 @@ impl FromStr for DecisionSource {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        DecisionSource::ALL
-            .into_iter()
-            .find(|src| src.as_str() == s)
-            .ok_or_else(|| format!("unknown decision source '{s}'"))
+        super::request::parse_name(s, "decision source")
     }
 }
 

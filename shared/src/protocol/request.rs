@@ -1,11 +1,11 @@
 //! A request for approval: what an agent sends, what agentd knows of it, its state and risk,
 //! and the tools it names.
 
-use std::fmt;
 use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use strum::VariantArray;
 use uuid::Uuid;
 
 use super::*;
@@ -33,7 +33,21 @@ pub struct ApprovalRequest {
 }
 
 /// What kind of thing a request asks to do; rules and filters can use it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    Default,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum SubjectType {
     /// Calling a tool (the default).
     #[default]
@@ -51,30 +65,10 @@ pub enum SubjectType {
 }
 
 impl SubjectType {
-    pub const ALL: [SubjectType; 6] = [
-        SubjectType::Tool,
-        SubjectType::SecretAccess,
-        SubjectType::ChannelSend,
-        SubjectType::BrowserAction,
-        SubjectType::NodeCapability,
-        SubjectType::DevicePairing,
-    ];
+    pub const ALL: &'static [SubjectType] = SubjectType::VARIANTS;
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            SubjectType::Tool => "tool",
-            SubjectType::SecretAccess => "secret_access",
-            SubjectType::ChannelSend => "channel_send",
-            SubjectType::BrowserAction => "browser_action",
-            SubjectType::NodeCapability => "node_capability",
-            SubjectType::DevicePairing => "device_pairing",
-        }
-    }
-}
-
-impl fmt::Display for SubjectType {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -82,12 +76,7 @@ impl FromStr for SubjectType {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        SubjectType::ALL
-            .into_iter()
-            .find(|t| t.as_str() == s.to_ascii_lowercase().replace('-', "_"))
-            .ok_or_else(|| {
-                format!("unknown subject type '{s}' (expected tool, secret_access, channel_send, browser_action, node_capability or device_pairing)")
-            })
+        parse_name(s, "subject type")
     }
 }
 
@@ -131,7 +120,20 @@ pub struct AgentIdentity {
 }
 
 /// A request's state. `Pending` is the only one that can change.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::VariantArray,
+)]
+#[strum(serialize_all = "snake_case")]
 pub enum State {
     Pending,
     Approved,
@@ -141,28 +143,10 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 5] = [
-        State::Pending,
-        State::Approved,
-        State::Denied,
-        State::Expired,
-        State::Withdrawn,
-    ];
+    pub const ALL: &'static [State] = State::VARIANTS;
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            State::Pending => "pending",
-            State::Approved => "approved",
-            State::Denied => "denied",
-            State::Expired => "expired",
-            State::Withdrawn => "withdrawn",
-        }
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -170,20 +154,29 @@ impl FromStr for State {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        State::ALL
-            .into_iter()
-            .find(|st| st.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                format!("unknown state '{s}' (expected pending, approved, denied, expired or withdrawn)")
-            })
+        parse_name(s, "state")
     }
 }
 
 /// Risk levels, ordered from least to most dangerous.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, Default,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    Default,
+    strum::Display,
+    strum::IntoStaticStr,
+    strum::VariantArray,
 )]
 #[serde(rename_all = "lowercase")]
+#[strum(serialize_all = "snake_case")]
 pub enum Risk {
     Low,
     #[default]
@@ -193,21 +186,10 @@ pub enum Risk {
 }
 
 impl Risk {
-    pub const ALL: [Risk; 4] = [Risk::Low, Risk::Medium, Risk::High, Risk::Critical];
+    pub const ALL: &'static [Risk] = Risk::VARIANTS;
 
     pub fn as_str(self) -> &'static str {
-        match self {
-            Risk::Low => "low",
-            Risk::Medium => "medium",
-            Risk::High => "high",
-            Risk::Critical => "critical",
-        }
-    }
-}
-
-impl fmt::Display for Risk {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        self.into()
     }
 }
 
@@ -215,12 +197,7 @@ impl FromStr for Risk {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Risk::ALL
-            .into_iter()
-            .find(|r| r.as_str().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                format!("unknown risk level '{s}' (expected low, medium, high or critical)")
-            })
+        parse_name(s, "risk level")
     }
 }
 
@@ -231,4 +208,23 @@ pub struct ToolSpec {
     pub requires_approval: bool,
     pub approval_timeout_secs: u64,
     pub risk: Risk,
+}
+
+/// Parses one of an enum's names the same way for every enum on the wire and the command
+/// line: any case, `-` for `_`; the error lists what it may be.
+pub(crate) fn parse_name<T>(s: &str, what: &str) -> Result<T, String>
+where
+    T: strum::VariantArray + Copy + Into<&'static str>,
+{
+    let wanted = s.to_ascii_lowercase().replace('-', "_");
+    if let Some(found) = T::VARIANTS.iter().copied().find(|v| (*v).into() == wanted) {
+        return Ok(found);
+    }
+    let names: Vec<&str> = T::VARIANTS.iter().map(|v| (*v).into()).collect();
+    let expected = match names.split_last() {
+        Some((last, [])) => last.to_string(),
+        Some((last, rest)) => format!("{} or {last}", rest.join(", ")),
+        None => String::new(),
+    };
+    Err(format!("unknown {what} '{s}' (expected {expected})"))
 }

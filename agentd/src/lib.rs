@@ -12,7 +12,6 @@ pub mod clock;
 pub mod commands;
 pub mod config;
 pub mod grants;
-pub mod history;
 pub mod intake;
 pub mod limits;
 pub mod lineage;

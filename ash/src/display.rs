@@ -1,6 +1,7 @@
 //! Text for people: neutralised agent-supplied strings, durations, times and table cells.
 
 use chrono::{DateTime, Local, Utc};
+use unicode_width::{UnicodeWidthChar, UnicodeWidthStr};
 
 /// Makes text safe to print on a terminal: every invisible, format, separator, tag, control
 /// or unassigned character (by Unicode category, see `agentd_proto::text`) is shown as a `\u{..}`
@@ -21,17 +22,56 @@ pub fn one_line(text: &str) -> String {
     clean(text).replace('\n', "\\n")
 }
 
-/// Cuts `text` to at most `width` characters, ending in `…` when cut.
+/// How many terminal columns `text` takes: a CJK character or an emoji takes two.
+pub fn width(text: &str) -> usize {
+    UnicodeWidthStr::width(text)
+}
+
+/// Cuts `text` to at most `width` terminal columns, ending in `…` when cut.
 pub fn ellipsize(text: &str, width: usize) -> String {
-    if text.chars().count() <= width {
+    if self::width(text) <= width {
         return text.to_string();
     }
     if width == 0 {
         return String::new();
     }
-    let mut out: String = text.chars().take(width - 1).collect();
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let w = UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > width - 1 {
+            break;
+        }
+        used += w;
+        out.push(c);
+    }
     out.push('…');
     out
+}
+
+/// `text` padded with spaces to `width` terminal columns.
+pub fn pad(text: &str, width: usize) -> String {
+    let short = width.saturating_sub(self::width(text));
+    format!("{text}{}", " ".repeat(short))
+}
+
+/// The clock times are shown on: the machine's local time, or UTC (for screens that must
+/// read the same on every machine, such as the queue's snapshot tests).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Zone {
+    #[default]
+    Local,
+    Utc,
+}
+
+impl Zone {
+    /// `t` as `13:48:58` on this clock.
+    pub fn hms(self, t: DateTime<Utc>) -> String {
+        match self {
+            Zone::Local => t.with_timezone(&Local).format("%H:%M:%S").to_string(),
+            Zone::Utc => t.format("%H:%M:%S").to_string(),
+        }
+    }
 }
 
 /// Time left until `deadline`, compact: `4m12s`, `12s`, `1h02m`, or `expired`.

@@ -1,7 +1,8 @@
 //! Tables for people: every column sized to its content except the last, which gets what the
 //! terminal has left and is cut with an ellipsis (or left out when too little is left).
+//! Widths are terminal columns, so wide characters (CJK, emoji) keep the columns aligned.
 
-use crate::display::ellipsize;
+use crate::display::{ellipsize, pad, width as display_width};
 
 /// Below this many columns the last column is left out rather than shown as a stub.
 const MIN_LAST: usize = 6;
@@ -29,8 +30,8 @@ pub fn render(headers: &[&str], rows: &[Vec<String>], width: Option<usize>) -> S
     let widths: Vec<usize> = (0..fixed_cols)
         .map(|i| {
             rows.iter()
-                .map(|r| r[i].chars().count())
-                .chain([headers[i].len()])
+                .map(|r| display_width(&r[i]))
+                .chain([display_width(headers[i])])
                 .max()
                 .unwrap_or(0)
         })
@@ -45,7 +46,8 @@ pub fn render(headers: &[&str], rows: &[Vec<String>], width: Option<usize>) -> S
     for row in std::iter::once(&header).chain(rows.iter()) {
         let mut line = String::new();
         for (cell, w) in row.iter().zip(&widths) {
-            line.push_str(&format!("{cell:<w$}{GAP}", w = *w));
+            line.push_str(&pad(cell, *w));
+            line.push_str(GAP);
         }
         if let (Some(lw), Some(last)) = (last_width, row.get(fixed_cols)) {
             line.push_str(&ellipsize(last, lw));
@@ -88,5 +90,26 @@ mod tests {
     fn nothing_is_cut_off_a_terminal() {
         let out = render(&["ONE", "TWO", "LAST"], &rows(), None);
         assert!(out.contains(&"x".repeat(50)));
+    }
+
+    #[test]
+    fn wide_characters_keep_the_columns_aligned() {
+        let rows = vec![
+            vec![
+                "クロード".into(),
+                "🚀deploy".into(),
+                "本番へのデプロイ".repeat(4),
+            ],
+            vec!["codex".into(), "ls".into(), "short".into()],
+        ];
+        let out = render(&["AGENT", "TOOL", "SUMMARY"], &rows, Some(40));
+        let lines: Vec<&str> = out.lines().collect();
+        // Each column starts at the same terminal column on every line.
+        let at = |line: &str, cell: &str| crate::display::width(&line[..line.find(cell).unwrap()]);
+        assert_eq!(at(lines[1], "🚀deploy"), at(lines[2], "ls"));
+        assert_eq!(at(lines[0], "SUMMARY"), at(lines[1], "本番"));
+        // The cut last column fits the width in terminal columns, not in characters.
+        assert!(crate::display::width(lines[1]) <= 40, "{}", lines[1]);
+        assert!(lines[1].ends_with('…'));
     }
 }

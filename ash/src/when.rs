@@ -1,5 +1,7 @@
-//! Points in time as people type them: RFC 3339 (`2026-11-21T09:00:00Z`) or an age relative
-//! to now (`90s`, `15m`, `2h`, `7d`, `1w`).
+//! Lengths and points in time as people type them, one convention for every flag: a length
+//! is a number with a unit (`90s`, `15m`, `2h 30m`, `7d`, `1w`, read by humantime); a point
+//! is RFC 3339 (`2026-11-21T09:00:00Z`) or such a length back from now. `--timeout` also
+//! takes a bare number of seconds, as the interface has always had it.
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -12,37 +14,51 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let bad = || {
         format!("'{text}' is neither an RFC 3339 time (2026-11-21T09:00:00Z) nor an age like 90s, 15m, 2h, 7d or 1w")
     };
-    let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (number, unit) = t.split_at(split);
-    let n: i64 = number.parse().map_err(|_| bad())?;
-    let age = match unit {
-        "s" => Duration::try_seconds(n),
-        "m" => Duration::try_minutes(n),
-        "h" => Duration::try_hours(n),
-        "d" => Duration::try_days(n),
-        "w" => Duration::try_weeks(n),
-        _ => None,
-    }
-    .ok_or_else(bad)?;
+    let age = length(t).ok_or_else(bad)?;
+    let age = Duration::from_std(age).map_err(|_| bad())?;
     now.checked_sub_signed(age).ok_or_else(bad)
 }
 
-/// A length of time as people type it: `90s`, `15m`, `2h`, `7d`, `1w`; in seconds.
+/// Units of a fixed length; months and years are left out, since theirs is not.
+const UNITS: &[&str] = &[
+    "ms", "msec", "s", "sec", "secs", "second", "seconds", "m", "min", "mins", "minute", "minutes",
+    "h", "hr", "hrs", "hour", "hours", "d", "day", "days", "w", "week", "weeks",
+];
+
+/// A length of time with its unit, or `None`.
+fn length(text: &str) -> Option<std::time::Duration> {
+    let fixed = text
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|unit| !unit.is_empty())
+        .all(|unit| UNITS.contains(&unit));
+    fixed
+        .then(|| humantime::parse_duration(text.trim()).ok())
+        .flatten()
+}
+
+/// A length of time as people type it: `90s`, `15m`, `2h`, `7d`, `1w`; in whole seconds
+/// (rounded up), never zero.
 pub fn parse_duration(text: &str) -> Result<u64, String> {
     let bad = || format!("'{text}' is not a length of time like 90s, 15m, 2h, 7d or 1w");
-    let t = text.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-    let (number, unit) = t.split_at(split);
-    let n: u64 = number.parse().map_err(|_| bad())?;
-    let unit_secs = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => return Err(bad()),
+    let length = length(text).ok_or_else(bad)?;
+    let secs = length.as_secs() + u64::from(length.subsec_nanos() > 0);
+    Some(secs).filter(|s| *s > 0).ok_or_else(bad)
+}
+
+/// `--timeout`: a number of seconds (fractions allowed) or a length with its unit; in whole
+/// milliseconds (rounded up).
+pub fn parse_timeout(text: &str) -> Result<u64, String> {
+    let length = match text.trim().parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= 1e9 => {
+            std::time::Duration::from_secs_f64(secs)
+        }
+        Ok(_) => return Err(format!("'{text}' must be a positive number of seconds")),
+        Err(_) => length(text).filter(|l| !l.is_zero()).ok_or_else(|| {
+            format!("'{text}' is not a number of seconds, and not a length of time like 90s, 15m, 2h, 7d or 1w")
+        })?,
     };
-    n.checked_mul(unit_secs).filter(|s| *s > 0).ok_or_else(bad)
+    let millis = length.as_millis() + u128::from(length.subsec_nanos() % 1_000_000 > 0);
+    u64::try_from(millis).map_err(|_| format!("'{text}' is longer than agentd waits"))
 }
 
 #[cfg(test)]
@@ -74,6 +90,19 @@ mod tests {
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("15").is_err());
         assert!(parse_duration("soon").is_err());
+    }
+
+    #[test]
+    fn one_convention_for_every_length() {
+        // The same units mean the same in --ttl, --since and --timeout.
+        assert_eq!(parse_duration("2h 30m"), Ok(9000));
+        assert_eq!(parse_timeout("15m"), Ok(900_000));
+        assert_eq!(parse_timeout("1.5"), Ok(1500));
+        assert_eq!(parse_timeout("90"), Ok(90_000));
+        assert_eq!(parse("15m", now()), Ok(now() - Duration::minutes(15)));
+        assert!(parse_timeout("0").is_err());
+        assert!(parse_timeout("0s").is_err());
+        assert!(parse_timeout("-3").is_err());
     }
 
     #[test]

@@ -29,12 +29,9 @@ pub fn default_config_path() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "agentd").map(|d| d.config_dir().join("agentd.toml"))
 }
 
-/// The uid of this process, read from /proc so no unsafe libc call is needed.
+/// The real uid of this process (getuid never fails).
 pub fn current_uid() -> u32 {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid())
-        .unwrap_or(u32::MAX)
+    nix::unistd::getuid().as_raw()
 }
 
 #[cfg(test)]

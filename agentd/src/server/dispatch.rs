@@ -7,8 +7,8 @@ use std::sync::Arc;
 use agentd_proto::{ClientMsg, ErrorCode, HistoryQuery, RequestView, Role, ServerMsg, WireError};
 
 use super::internal;
+use super::records;
 use super::session::{Next, Session};
-use crate::history;
 use crate::intake::{admit as admit_request, check_decision};
 use crate::operators::user_name;
 use crate::queue::{QueueError, Submission};
@@ -131,7 +131,7 @@ impl Session {
             }
             ClientMsg::History(query) => {
                 self.require_operator(OperatorAction::History)?;
-                Answer::List(history::history(queue.store(), query).await?)
+                Answer::List(records::history(queue.store(), query).await?)
             }
             ClientMsg::Export(query) => {
                 self.require_operator(OperatorAction::Export)?;
@@ -139,7 +139,7 @@ impl Session {
             }
             ClientMsg::VerifyAudit => {
                 self.require_operator(OperatorAction::Verify)?;
-                history::require_store(queue.store())?;
+                records::require_store(queue.store())?;
                 let report = queue.store().verify_audit().await;
                 Answer::One(ServerMsg::AuditReport(
                     report.map_err(|e| internal(e.to_string()))?,

@@ -1,6 +1,7 @@
 //! The socket server: accepts connections, checks each hello, and serves each connection's
 //! messages until it closes. `hello.rs` greets a connection, `session.rs` runs it,
-//! `dispatch.rs` answers one message, `streams.rs` sends the answers that take many frames.
+//! `dispatch.rs` answers one message, `streams.rs` sends the answers that take many frames,
+//! `records.rs` runs history and export queries.
 //!
 //! Every bad input (a frame over the limit, bytes that do not decode, a wrong version, a
 //! request that breaks a rule) is answered with an error frame on that connection alone; no
@@ -27,6 +28,7 @@ mod admit;
 mod agent;
 mod dispatch;
 mod hello;
+mod records;
 mod session;
 mod streams;
 

@@ -6,24 +6,24 @@ use std::sync::Arc;
 use agentd_proto::{ClientMsg, Event, RequestView, ServerMsg};
 use tokio::sync::broadcast;
 
+use super::records;
 use super::session::{busy, Next, Session};
-use crate::history;
 use crate::lineage::ancestry;
 
 impl Session {
     /// Streams an export page by page, so memory stays bounded however much matches.
     pub(super) async fn export(&mut self, query: agentd_proto::HistoryQuery) -> Next {
-        if let Err(e) = history::require_store(self.ctx.queue.store()) {
+        if let Err(e) = records::require_store(self.ctx.queue.store()) {
             return self.reply(ServerMsg::Error(e)).await;
         }
         let mut remaining = query.limit.map(u64::from);
         let mut cursor = None;
         loop {
-            let page = remaining.map_or(history::EXPORT_PAGE, |r| {
-                r.min(history::EXPORT_PAGE.into()) as u32
+            let page = remaining.map_or(records::EXPORT_PAGE, |r| {
+                r.min(records::EXPORT_PAGE.into()) as u32
             });
             let (items, next) =
-                match history::export_page(self.ctx.queue.store(), &query, cursor, page).await {
+                match records::export_page(self.ctx.queue.store(), &query, cursor, page).await {
                     Ok(result) => result,
                     Err(e) => return self.reply(ServerMsg::Error(e)).await,
                 };

@@ -40,16 +40,13 @@ pub fn load(dir: &Path) -> Result<Option<Anchor>, StoreError> {
     let path = dir.join(ANCHOR_FILE);
     match std::fs::read(&path) {
         Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-            StoreError::Io(format!(
+            StoreError::Unusable(format!(
                 "{} is damaged ({e}); if the store is otherwise sound, remove it and start again",
                 path.display()
             ))
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StoreError::Io(format!(
-            "cannot read {}: {e}",
-            path.display()
-        ))),
+        Err(e) => Err(StoreError::io(format!("cannot read {}", path.display()), e)),
     }
 }
 
@@ -85,8 +82,8 @@ pub fn check(dir: &Path, anchor: &Anchor, now: &Anchor) -> Result<(), StoreError
 pub fn save(dir: &Path, anchor: &Anchor) -> Result<(), StoreError> {
     let path = dir.join(ANCHOR_FILE);
     let tmp = dir.join(format!("{ANCHOR_FILE}.tmp"));
-    let io = |e: std::io::Error| StoreError::Io(format!("cannot write {}: {e}", path.display()));
-    let text = serde_json::to_vec(anchor).map_err(|e| StoreError::Io(e.to_string()))?;
+    let io = |e: std::io::Error| StoreError::io(format!("cannot write {}", path.display()), e);
+    let text = serde_json::to_vec(anchor).map_err(|e| io(e.into()))?;
     {
         use std::io::Write;
         let mut file = std::fs::File::options()

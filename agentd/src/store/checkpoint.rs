@@ -49,7 +49,7 @@ impl Checkpointer {
         let thread = std::thread::Builder::new()
             .name("agentd-checkpoint".into())
             .spawn(move || run(&conn, &stopped, &restart))
-            .map_err(|e| StoreError::Io(format!("cannot start the checkpointer: {e}")))?;
+            .map_err(|e| StoreError::io("cannot start the checkpointer", e))?;
         Ok(Checkpointer { stop, thread })
     }
 

@@ -22,7 +22,7 @@ pub struct Reader {
 pub type Cursor = (i64, String);
 
 fn query_err(e: rusqlite::Error) -> StoreError {
-    StoreError::Query(e.to_string())
+    StoreError::query(e)
 }
 
 /// Every pending request, oldest first (read once at start-up).

@@ -134,9 +134,7 @@ fn create(dir: &Path, first_seq: u64) -> Result<(File, PathBuf), StoreError> {
         .write(true)
         .mode(0o600)
         .open(&path)
-        .map_err(|e| {
-            StoreError::Io(format!("cannot create the journal {}: {e}", path.display()))
-        })?;
+        .map_err(|e| StoreError::io(format!("cannot create the journal {}", path.display()), e))?;
     Ok((file, path))
 }
 
@@ -221,7 +219,7 @@ impl Journal {
 /// The journal files in `dir`, oldest first.
 pub fn files(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
     let entries = std::fs::read_dir(dir)
-        .map_err(|e| StoreError::Io(format!("cannot list the state dir {}: {e}", dir.display())))?;
+        .map_err(|e| StoreError::io(format!("cannot list the state dir {}", dir.display()), e))?;
     let mut files: Vec<(u64, PathBuf)> = entries
         .filter_map(Result::ok)
         .filter_map(|e| {
@@ -258,7 +256,7 @@ pub fn read_all(path: &Path) -> Result<Scan, StoreError> {
     let mut bytes = Vec::new();
     File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))
-        .map_err(|e| StoreError::Io(format!("cannot read the journal {}: {e}", path.display())))?;
+        .map_err(|e| StoreError::io(format!("cannot read the journal {}", path.display()), e))?;
     let mut scan = Scan::default();
     let mut at = 0usize;
     while at < bytes.len() {

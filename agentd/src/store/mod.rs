@@ -55,20 +55,33 @@ pub struct Options {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the store {path}: {message}")]
-    Open { path: String, message: String },
+    #[error("cannot open the store {path}: {source}")]
+    Open {
+        path: String,
+        #[source]
+        source: Arc<rusqlite::Error>,
+    },
     #[error("{0} is not an agentd store; refusing to touch it (move it away, or pass another --state-dir)")]
     Foreign(String),
     #[error("{path} was written by a newer agentd (schema {found}; this agentd knows schema {}); refusing to start", schema::SCHEMA_VERSION)]
     Newer { path: String, found: i64 },
     #[error("another agentd is using the state dir {0}")]
     Busy(String),
+    #[error("{what}: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: Arc<std::io::Error>,
+    },
+    /// A file of the store is not what it must be (and no lower error says more).
     #[error("{0}")]
-    Io(String),
+    Unusable(String),
     #[error("{0}")]
     Failed(String),
     #[error("store query failed: {0}")]
-    Query(String),
+    Query(#[source] Arc<rusqlite::Error>),
+    #[error("{0}")]
+    Unavailable(String),
     #[error("{0}")]
     Untrusted(String),
     #[error("{0}")]
@@ -79,8 +92,20 @@ impl StoreError {
     fn open(path: &Path, e: rusqlite::Error) -> StoreError {
         StoreError::Open {
             path: path.display().to_string(),
-            message: e.to_string(),
+            source: Arc::new(e),
         }
+    }
+
+    /// `what` could not be done, for this reason.
+    pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> StoreError {
+        StoreError::Io {
+            what: what.into(),
+            source: Arc::new(source),
+        }
+    }
+
+    pub(crate) fn query(source: rusqlite::Error) -> StoreError {
+        StoreError::Query(Arc::new(source))
     }
 }
 
@@ -193,7 +218,7 @@ impl Store {
     /// were pending when it was last written.
     pub fn open(dir: &Path, options: Options) -> Result<(Store, Recovered), StoreError> {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
-        let io = |what: &str, e: std::io::Error| StoreError::Io(format!("{what}: {e}"));
+        let io = |what: &str, e: std::io::Error| StoreError::io(what, e);
         if !dir.is_dir() {
             std::fs::DirBuilder::new()
                 .recursive(true)
@@ -510,11 +535,9 @@ impl Store {
             let anchored = self
                 .path
                 .as_deref()
-                .ok_or_else(|| StoreError::Io("no store".into()))
+                .ok_or_else(|| StoreError::Unavailable("no store".into()))
                 .and_then(schema::open_reader)
-                .and_then(|conn| {
-                    anchor::current(&conn).map_err(|e| StoreError::Query(e.to_string()))
-                })
+                .and_then(|conn| anchor::current(&conn).map_err(StoreError::query))
                 .and_then(|now| anchor::save(dir, &now));
             if let Err(e) = anchored {
                 tracing::warn!("cannot record the store's anchor: {e}");
@@ -531,7 +554,7 @@ impl Store {
     pub async fn verify_audit(&self) -> Result<AuditReport, StoreError> {
         self.query(|reader| reader.verify_audit())
             .await?
-            .ok_or(StoreError::Query(
+            .ok_or(StoreError::Unavailable(
                 "agentd runs without a store, so it keeps no audit trail".into(),
             ))
     }
@@ -549,7 +572,7 @@ impl Store {
         self.caught_up().await?;
         tokio::task::spawn_blocking(move || query(&reader))
             .await
-            .map_err(|e| StoreError::Query(e.to_string()))?
+            .map_err(|e| StoreError::Unavailable(format!("the query did not finish: {e}")))?
             .map(Some)
     }
 }

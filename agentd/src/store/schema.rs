@@ -128,9 +128,8 @@ pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     .map_err(fail)?;
     if !existed {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
-            StoreError::Io(format!("{}: cannot set mode 0600: {e}", path.display()))
-        })?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| StoreError::io(format!("{}: cannot set mode 0600", path.display()), e))?;
     }
     // Any read fails on a file that is not a database at all.
     let app_id: i64 = conn
@@ -156,7 +155,7 @@ pub fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
         .map_err(fail)?;
     if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Io(format!(
+        return Err(StoreError::Unusable(format!(
             "{}: cannot switch to WAL journaling (got {mode})",
             path.display()
         )));

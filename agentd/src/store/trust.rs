@@ -19,12 +19,12 @@ fn us() -> u32 {
 /// The state dir: a directory (not a link), ours, not writable by group or others.
 pub fn check_dir(dir: &Path) -> Result<(), StoreError> {
     let meta = std::fs::symlink_metadata(dir)
-        .map_err(|e| StoreError::Io(format!("cannot read the state dir {}: {e}", dir.display())))?;
+        .map_err(|e| StoreError::io(format!("cannot read the state dir {}", dir.display()), e))?;
     let shown = dir.display();
     if meta.file_type().is_symlink() {
         // A link is followed only if it points at a dir that passes the same checks.
         let target = std::fs::canonicalize(dir)
-            .map_err(|e| StoreError::Io(format!("cannot follow the state dir {shown}: {e}")))?;
+            .map_err(|e| StoreError::io(format!("cannot follow the state dir {shown}"), e))?;
         return check_dir(&target);
     }
     if !meta.is_dir() {
@@ -55,12 +55,7 @@ pub fn check_file(path: &Path) -> Result<(), StoreError> {
     let meta = match std::fs::symlink_metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(StoreError::Io(format!(
-                "cannot read {}: {e}",
-                path.display()
-            )))
-        }
+        Err(e) => return Err(StoreError::io(format!("cannot read {}", path.display()), e)),
     };
     let shown = path.display();
     if meta.is_dir() {

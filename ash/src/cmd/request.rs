@@ -32,7 +32,8 @@ pub struct Args {
     /// One line for the operator saying what the call is for
     #[arg(long, value_name = "TEXT")]
     summary: Option<String>,
-    /// Give up sooner than the tool's timeout (seconds, fractions allowed); never later
+    /// Give up sooner than the tool's timeout (seconds, fractions allowed, or a length such as
+    /// 15m); never later
     #[arg(long, value_name = "SECS", value_parser = parse_timeout)]
     timeout: Option<u64>,
     /// A risk hint (low, medium, high, critical); it can raise the tool's risk, never lower it
@@ -51,16 +52,7 @@ pub struct Args {
     cwd: Option<String>,
 }
 
-/// Seconds (fractions allowed) to whole milliseconds.
-pub fn parse_timeout(text: &str) -> Result<u64, String> {
-    let secs: f64 = text
-        .parse()
-        .map_err(|_| format!("'{text}' is not a number of seconds"))?;
-    if !secs.is_finite() || secs <= 0.0 || secs > 1e9 {
-        return Err(format!("'{text}' must be a positive number of seconds"));
-    }
-    Ok((secs * 1000.0).ceil() as u64)
-}
+pub use crate::when::parse_timeout;
 
 pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
     serde_json::from_str::<serde_json::Value>(&args.args_json)

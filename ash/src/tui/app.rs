@@ -123,6 +123,8 @@ pub struct Notice {
 pub struct App {
     pub operator: String,
     pub now: DateTime<Utc>,
+    /// The clock times are shown on.
+    pub zone: crate::display::Zone,
     pub view: View,
     pub sort: Sort,
     pub mode: Mode,
@@ -150,6 +152,7 @@ impl App {
         App {
             operator,
             now,
+            zone: crate::display::Zone::Local,
             view: View::Queue,
             sort: Sort::Deadline,
             mode: Mode::Normal,

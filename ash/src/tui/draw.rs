@@ -6,7 +6,7 @@
 
 use agentd_proto::request_id::short;
 use agentd_proto::{RequestView, Risk, State, Verdict};
-use chrono::{DateTime, Local, Utc};
+use chrono::{DateTime, Utc};
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
 use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
@@ -254,11 +254,7 @@ fn draw_detail(app: &App, frame: &mut Frame, area: Rect) {
     let age = (app.now - v.created_at).num_seconds().max(0);
     info.push(field(
         "created",
-        format!(
-            "{} ({} ago)",
-            v.created_at.with_timezone(&Local).format("%H:%M:%S"),
-            compact_secs(age)
-        ),
+        format!("{} ({} ago)", app.zone.hms(v.created_at), compact_secs(age)),
     ));
     for step in &v.path {
         info.push(field("path", format!("· {}", one_line(step))));
@@ -363,7 +359,7 @@ fn draw_history(app: &App, frame: &mut Frame, area: Rect) {
                 None => ("-".into(), None, v.created_at),
             };
             let mut cells = vec![
-                Cell::from(at.with_timezone(&Local).format("%H:%M:%S").to_string()),
+                Cell::from(app.zone.hms(at)),
                 Cell::from(short(&v.id)),
                 Cell::from(ellipsize(&one_line(&v.tool), 14)),
                 Cell::from(Span::styled(v.state.to_string(), verdict_style(v.state))),

@@ -15,11 +15,17 @@ use super::app::{Action, App, Conn, Mode, Update, View};
 use super::draw::draw;
 
 fn now() -> DateTime<Utc> {
-    // Times on screen are local: pin the zone so snapshots read the same everywhere.
-    std::env::set_var("TZ", "UTC");
     DateTime::parse_from_rfc3339("2026-11-21T13:48:58Z")
         .unwrap()
         .with_timezone(&Utc)
+}
+
+/// The queue as alice sees it before anything arrives, with times shown in UTC so snapshots
+/// read the same on every machine.
+fn empty_app() -> App {
+    let mut app = App::new("alice".into(), now());
+    app.zone = crate::display::Zone::Utc;
+    app
 }
 
 fn id(n: u8) -> Uuid {
@@ -114,7 +120,7 @@ fn finished(n: u8, tool: &str, state: State, by: &str, reason: Option<&str>) -> 
 }
 
 fn app() -> App {
-    let mut app = App::new("alice".into(), now());
+    let mut app = empty_app();
     app.on_update(Update::Snapshot {
         pending: pending(),
         history: vec![
@@ -200,7 +206,7 @@ fn narrow_pane_drops_columns_instead_of_garbling() {
 
 #[test]
 fn empty_queue() {
-    let mut app = App::new("alice".into(), now());
+    let mut app = empty_app();
     app.on_update(Update::Snapshot {
         pending: vec![],
         history: vec![],
@@ -481,7 +487,7 @@ fn the_filter_matches_agent_tool_and_arguments() {
 
 #[test]
 fn hostile_text_is_shown_escaped_never_obeyed() {
-    let mut app = App::new("alice".into(), now());
+    let mut app = empty_app();
     let mut evil = req(
         0x66,
         "evil\u{1b}[2J\u{1b}]0;pwned\u{7}",
@@ -524,7 +530,7 @@ const INVISIBLE: [char; 12] = [
 fn invisible_characters_are_shown_escaped_in_the_list_and_the_details() {
     // One per line of the pretty-printed arguments, so each fits the pane.
     let commands: Vec<String> = INVISIBLE.iter().map(|c| format!("git{c}status")).collect();
-    let mut app = App::new("alice".into(), now());
+    let mut app = empty_app();
     let v = req(
         0x66,
         "agent\u{200B}x",
@@ -564,7 +570,7 @@ fn unicode_width(line: &str) -> usize {
 
 #[test]
 fn masking_leaves_the_command_visible() {
-    let mut app = App::new("alice".into(), now());
+    let mut app = empty_app();
     let v = req(
         0x66,
         "evil",
@@ -584,7 +590,7 @@ fn masking_leaves_the_command_visible() {
 
 #[test]
 fn ten_thousand_requests_draw_only_what_fits() {
-    let mut app = App::new("alice".into(), now());
+    let mut app = empty_app();
     let many: Vec<RequestView> = (0..10_000u32)
         .map(|i| {
             let mut v = req(1, "agent", "exec", Risk::Medium, "{}", 60 + i64::from(i));
@@ -673,7 +679,7 @@ fn a_high_risk_session_approval_asks_for_a_second_s() {
 
 #[test]
 fn w_picks_a_grant_option_and_approves_with_it_for_the_session() {
-    let mut app = App::new("alice".into(), now());
+    let mut app = empty_app();
     let mut view = req(
         0x7f,
         "codex",

@@ -9,13 +9,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use agentd_proto::{Risk, ToolSpec};
-use serde::Deserialize;
+
+mod file;
 
 use crate::notify::NotifySettings;
 use crate::queue::Approver;
 use crate::rules::{Rule, RuleEntry};
 use crate::store::Durability;
 use crate::tool_spec::validate_spec;
+use file::File;
+pub(crate) use file::ToolEntry;
 
 pub use crate::tool_spec::{check_timeout, MAX_TIMEOUT_SECS};
 
@@ -165,151 +168,6 @@ pub struct ConfigError {
     /// `path`, or `path:line:column` when the position is known.
     pub origin: String,
     pub message: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct File {
-    presets: Option<Vec<String>>,
-    #[serde(default)]
-    daemon: DaemonSection,
-    #[serde(default)]
-    defaults: DefaultsSection,
-    #[serde(default)]
-    store: StoreSection,
-    #[serde(default)]
-    operators: OperatorsSection,
-    #[serde(default)]
-    limits: LimitsSection,
-    #[serde(default)]
-    grants: GrantsSection,
-    #[serde(default)]
-    escalation: EscalationSection,
-    notify: Option<NotifySection>,
-    #[serde(default, rename = "tool")]
-    tools: Vec<ToolEntry>,
-    #[serde(default, rename = "rule")]
-    rules: Vec<RuleEntry>,
-    #[serde(default, rename = "command")]
-    commands: Vec<crate::commands::CommandEntry>,
-    #[serde(default, rename = "shell_tool")]
-    shell_tools: Vec<crate::commands::ShellTool>,
-    #[serde(default, rename = "file_tool")]
-    file_tools: Vec<crate::reach::FileTool>,
-    #[serde(default, rename = "fetch_tool")]
-    fetch_tools: Vec<crate::reach::FetchTool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct OperatorsSection {
-    #[serde(default)]
-    users: Vec<String>,
-    #[serde(default)]
-    groups: Vec<String>,
-    allow_own_requests: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct LimitsSection {
-    pending_per_agent: Option<usize>,
-    requests_per_sec: Option<f64>,
-    burst: Option<f64>,
-    pending_per_uid: Option<usize>,
-    requests_per_sec_per_uid: Option<f64>,
-    burst_per_uid: Option<f64>,
-    max_connections: Option<usize>,
-    connections_per_uid: Option<usize>,
-    operator_connections: Option<usize>,
-    frame_timeout_secs: Option<u64>,
-    unfinished_frames_mib: Option<usize>,
-    unfinished_frames_per_uid_mib: Option<usize>,
-    max_args_kib: Option<usize>,
-    hello_timeout_secs: Option<u64>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NotifySection {
-    command: String,
-    min_risk: Option<Risk>,
-    timeout_secs: Option<u64>,
-    max_running: Option<usize>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct EscalationSection {
-    window_secs: Option<u64>,
-    max_depth: Option<usize>,
-    #[serde(default)]
-    approver: Vec<ApproverEntry>,
-}
-
-/// `[[escalation.approver]]`: a parent agent, by kernel user and agent name, that may approve.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ApproverEntry {
-    user: String,
-    agent: String,
-    max_risk: Risk,
-    tools: Option<Vec<String>>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct GrantsSection {
-    capacity: Option<usize>,
-    session_hours: Option<u64>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct StoreSection {
-    durability: Option<Durability>,
-    max_size_mib: Option<u64>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct DaemonSection {
-    grace_period_secs: Option<u64>,
-    finished_in_memory: Option<usize>,
-    socket_mode: Option<String>,
-    socket_group: Option<String>,
-    allow_every_local_user: Option<bool>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct DefaultsSection {
-    approval_timeout_secs: Option<u64>,
-    risk: Option<Risk>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ToolEntry {
-    name: String,
-    requires_approval: Option<bool>,
-    approval_timeout_secs: Option<u64>,
-    risk: Option<Risk>,
-}
-
-impl ToolEntry {
-    /// The tool as specified, with the defaults filled in (approval required unless it says
-    /// otherwise), checked.
-    pub(crate) fn into_spec(self, timeout_secs: u64, risk: Risk) -> Result<ToolSpec, String> {
-        let spec = ToolSpec {
-            requires_approval: self.requires_approval.unwrap_or(true),
-            approval_timeout_secs: self.approval_timeout_secs.unwrap_or(timeout_secs),
-            risk: self.risk.unwrap_or(risk),
-            name: self.name,
-        };
-        validate_spec(&spec)?;
-        Ok(spec)
-    }
 }
 
 impl Settings {

@@ -5,6 +5,7 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
+use crate::common;
 use std::os::unix::fs::PermissionsExt;
 
 use agentd::Settings;
@@ -75,21 +76,6 @@ async fn a_journal_planted_by_another_user_is_never_replayed() {
     assert!(err.contains("is not a regular file"), "{err}");
 }
 
-fn journal_files(state: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files: Vec<_> = std::fs::read_dir(state)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            p.file_name()
-                .unwrap()
-                .to_string_lossy()
-                .starts_with("agentd.journal.")
-        })
-        .collect();
-    files.sort();
-    files
-}
-
 /// Where each record of a journal file starts: `[length u32 LE][crc u32 LE][payload]`.
 fn record_starts(bytes: &[u8]) -> Vec<usize> {
     let mut starts = Vec::new();
@@ -131,7 +117,7 @@ async fn a_damaged_journal_record_costs_that_record_and_is_reported() {
         ));
         agents.push(agent);
     }
-    let files = journal_files(&state);
+    let files = common::journal_files(&state);
     assert_eq!(files.len(), 1);
     let mut journal = std::fs::read(&files[0]).unwrap();
     // A crash leaves the anchor as it is now; the clean stop below would move it on.

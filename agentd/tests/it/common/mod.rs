@@ -74,3 +74,18 @@ pub fn sensitive(args: &str) -> agentd_proto::ApprovalRequest {
         ..agentd_proto::ApprovalRequest::default()
     }
 }
+
+/// The journal files in `state_dir`, oldest first.
+pub fn journal_files(state_dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(state_dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("agentd.journal."))
+        })
+        .collect();
+    files.sort();
+    files
+}

@@ -52,7 +52,7 @@ impl Login {
     }
 
     async fn answers(&self) -> bool {
-        Command::new(env!("CARGO_BIN_EXE_ash"))
+        Command::new(common::ash_bin())
             .arg("status")
             .env_clear()
             .env("HOME", self.home.path())

@@ -82,7 +82,7 @@ impl Drop for Tmux {
 }
 
 fn request(socket: &Path, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ash"))
+    Command::new(common::ash_bin())
         .arg("request")
         .args(args)
         .env("AGENTD_SOCKET", socket)
@@ -141,7 +141,7 @@ async fn approving_and_denying_from_the_queue_in_tmux() {
     let command = format!(
         "env AGENTD_SOCKET={} USER=alice {} tui --no-bell",
         socket.display(),
-        env!("CARGO_BIN_EXE_ash")
+        common::ash_bin().display()
     );
     let started = tmux.run(&[
         "new-session",
@@ -232,7 +232,7 @@ async fn the_queue_shows_requests_decided_elsewhere_leaving_and_reconnects() {
     let command = format!(
         "env AGENTD_SOCKET={} USER=alice {} tui --no-bell",
         socket.display(),
-        env!("CARGO_BIN_EXE_ash")
+        common::ash_bin().display()
     );
     assert!(tmux
         .run(&[
@@ -250,7 +250,7 @@ async fn the_queue_shows_requests_decided_elsewhere_leaving_and_reconnects() {
         .success());
     tmux.wait_for("1 pending").await;
     // Decided by a script in another pane: the card leaves at once, with a notice.
-    let out = Command::new(env!("CARGO_BIN_EXE_ash"))
+    let out = Command::new(common::ash_bin())
         .args(["pending", "--json"])
         .env("AGENTD_SOCKET", &socket)
         .output()
@@ -258,7 +258,7 @@ async fn the_queue_shows_requests_decided_elsewhere_leaving_and_reconnects() {
         .unwrap();
     let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     let id = list[0]["id"].as_str().unwrap().to_string();
-    let decided = Command::new(env!("CARGO_BIN_EXE_ash"))
+    let decided = Command::new(common::ash_bin())
         .args(["deny", &id, "--operator", "bob", "--reason", "frozen"])
         .env("AGENTD_SOCKET", &socket)
         .output()
@@ -290,7 +290,7 @@ async fn ash_demo_starts_its_own_agentd_and_fills_the_queue() {
     let command = format!(
         "env HOME={} USER=alice {} demo --no-bell",
         home.path().display(),
-        env!("CARGO_BIN_EXE_ash")
+        common::ash_bin().display()
     );
     let started = tmux.run(&[
         "new-session",

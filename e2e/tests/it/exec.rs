@@ -13,7 +13,7 @@ use agentd_testkit::TempDaemon;
 use tokio::process::{Child, Command};
 
 fn exec(d: &TempDaemon, dir: &std::path::Path, args: &[&str]) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_ash"))
+    Command::new(common::ash_bin())
         .arg("exec")
         .args(args)
         .current_dir(dir)

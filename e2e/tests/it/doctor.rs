@@ -38,7 +38,7 @@ impl Run {
 async fn doctor(socket: &Path, path: &Path, extra: &[&str]) -> Run {
     let home = tempfile::tempdir().unwrap();
     let run = |json: bool| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ash"));
+        let mut cmd = Command::new(common::ash_bin());
         cmd.arg("doctor")
             .args(extra)
             .env("AGENTD_SOCKET", socket)

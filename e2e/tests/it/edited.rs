@@ -19,7 +19,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 
 fn ash(socket: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_ash"));
+    let mut cmd = Command::new(common::ash_bin());
     cmd.env("AGENTD_SOCKET", socket)
         .env("USER", "alice")
         .env_remove("CLAUDE_PROJECT_DIR")

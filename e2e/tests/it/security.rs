@@ -55,7 +55,7 @@ async fn an_agent_of_another_user_can_ask_but_not_decide() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
     let ash = dir.path().join("ash");
-    std::fs::copy(env!("CARGO_BIN_EXE_ash"), &ash).unwrap();
+    std::fs::copy(common::ash_bin(), &ash).unwrap();
     std::fs::set_permissions(&ash, std::fs::Permissions::from_mode(0o755)).unwrap();
     let state = dir.path().join("state");
     let config = dir.path().join("agentd.toml");
@@ -221,7 +221,7 @@ async fn a_process_may_not_decide_a_request_its_parent_raised() {
     else {
         panic!("expected a queued request");
     };
-    let out = Command::new(env!("CARGO_BIN_EXE_ash"))
+    let out = Command::new(common::ash_bin())
         .args(["approve", &t.id.to_string()])
         .env("AGENTD_SOCKET", d.socket())
         .output()
@@ -274,7 +274,7 @@ async fn an_agent_runtime_cannot_approve_its_own_hook_request_from_its_own_tree(
     let mut runtime = Command::new("python3")
         .arg("-c")
         .arg(RUNTIME)
-        .arg(env!("CARGO_BIN_EXE_ash"))
+        .arg(common::ash_bin())
         .arg(&fixture)
         .env("AGENTD_SOCKET", d.socket())
         .stdin(Stdio::null())
@@ -309,7 +309,7 @@ async fn an_agent_runtime_cannot_approve_its_own_hook_request_from_its_own_tree(
     };
     assert_eq!(refused, 3);
     // A person's `ash approve` from another terminal (another process tree) is served.
-    let out = Command::new(env!("CARGO_BIN_EXE_ash"))
+    let out = Command::new(common::ash_bin())
         .args(["approve", &id, "--operator", "alice"])
         .env("AGENTD_SOCKET", d.socket())
         .output()

@@ -6,6 +6,7 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
+use crate::common;
 use std::path::Path;
 use std::time::Duration;
 
@@ -27,7 +28,7 @@ async fn the_python_package_passes_its_tests_against_a_real_agentd() {
             .current_dir(package())
             .env("PYTHONPATH", package())
             .env("AGENTD_SOCKET", d.socket())
-            .env("ASH", env!("CARGO_BIN_EXE_ash"))
+            .env("ASH", common::ash_bin())
             .env("USER", "alice")
             .output(),
     )
@@ -46,7 +47,7 @@ async fn the_python_package_passes_its_tests_against_a_real_agentd() {
     let decide = async {
         let mut poller = agentd_testkit::Poller::new(Duration::from_secs(20), "the request");
         loop {
-            let out = Command::new(env!("CARGO_BIN_EXE_ash"))
+            let out = Command::new(common::ash_bin())
                 .args(["pending", "--json"])
                 .env("AGENTD_SOCKET", d.socket())
                 .output()
@@ -54,7 +55,7 @@ async fn the_python_package_passes_its_tests_against_a_real_agentd() {
                 .unwrap();
             let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
             if let Some(req) = list.first() {
-                Command::new(env!("CARGO_BIN_EXE_ash"))
+                Command::new(common::ash_bin())
                     .args(["deny", req["id"].as_str().unwrap(), "--reason", "no"])
                     .env("AGENTD_SOCKET", d.socket())
                     .output()

@@ -35,7 +35,7 @@ fn python(d: &TempDaemon, args: &[&str]) -> Child {
 }
 
 async fn ash(d: &TempDaemon, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_ash"))
+    Command::new(common::ash_bin())
         .args(args)
         .env("AGENTD_SOCKET", d.socket())
         .output()

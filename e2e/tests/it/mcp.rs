@@ -20,7 +20,11 @@ use tokio::process::{Child, Command};
 fn client(socket: &Path, tool: &str, input: &Value) -> Child {
     Command::new("python3")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/mcp_client.py"))
-        .args([env!("CARGO_BIN_EXE_ash"), socket.to_str().unwrap(), tool])
+        .args([
+            common::ash_bin().to_str().unwrap(),
+            socket.to_str().unwrap(),
+            tool,
+        ])
         .arg(input.to_string())
         .env_remove("CLAUDE_PROJECT_DIR")
         .stdin(Stdio::null())

@@ -1,4 +1,5 @@
-//! ash's integration tests, built as one binary: each module is one theme, and
+//! ash's end-to-end tests: the ash binary against a real agentd (embedded through the
+//! testkit, or the agentd binary), built as one test binary; each module is one theme, and
 //! `common` holds the helpers they share.
 
 // In tests a panic is the failure report, so unwrap says enough.

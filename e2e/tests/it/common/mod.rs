@@ -9,22 +9,34 @@ use std::time::Duration;
 use agentd_testkit::{Poller, TempDaemon};
 use serde_json::Value;
 
-/// The folder holding the agentd binary of this build (next to ash's). cargo builds it for
-/// `cargo test --workspace`; a run of ash's tests alone builds it here, once per run, so it
-/// is never stale.
-pub fn agentd_dir() -> PathBuf {
-    static BUILT: std::sync::OnceLock<()> = std::sync::OnceLock::new();
-    BUILT.get_or_init(|| {
+/// The folder holding this build's binaries: `target/debug` above this test binary's
+/// `deps/`. cargo builds ash and agentd there for `cargo test --workspace`; a run of these
+/// tests alone builds them here, once per run, so they are never stale.
+pub fn bin_dir() -> &'static Path {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
         let status = std::process::Command::new(env!("CARGO"))
-            .args(["build", "-q", "-p", "agentd", "--bin", "agentd"])
+            .args(["build", "-q", "-p", "agentd", "-p", "ash", "--bins"])
             .status()
             .expect("cargo runs");
-        assert!(status.success(), "cannot build agentd");
-    });
-    Path::new(env!("CARGO_BIN_EXE_ash"))
-        .parent()
-        .expect("ash's binary is in a folder")
-        .to_path_buf()
+        assert!(status.success(), "cannot build agentd and ash");
+        let exe = std::env::current_exe().expect("the test binary knows its path");
+        exe.parent()
+            .and_then(Path::parent)
+            .expect("the test binary is in target/<profile>/deps")
+            .to_path_buf()
+    })
+}
+
+/// The folder holding the agentd binary of this build.
+pub fn agentd_dir() -> PathBuf {
+    bin_dir().to_path_buf()
+}
+
+/// The ash binary of this build.
+pub fn ash_bin() -> &'static Path {
+    static ASH: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ASH.get_or_init(|| bin_dir().join("ash"))
 }
 
 /// Waits, up to 20 s, for a request to be pending and returns the first one as
@@ -32,7 +44,7 @@ pub fn agentd_dir() -> PathBuf {
 pub async fn first_pending(d: &TempDaemon, what: &str) -> Value {
     let mut poller = Poller::new(Duration::from_secs(20), what);
     loop {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ash"))
+        let out = tokio::process::Command::new(ash_bin())
             .args(["pending", "--json"])
             .env("AGENTD_SOCKET", d.socket())
             .output()
@@ -56,7 +68,7 @@ pub fn agentd_binary() -> PathBuf {
 
 /// `ash` against `socket` as the operator alice.
 pub fn ash_as_alice(socket: &Path) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ash"));
+    let mut cmd = tokio::process::Command::new(ash_bin());
     cmd.env("AGENTD_SOCKET", socket)
         .env("USER", "alice")
         .stdin(std::process::Stdio::null())
@@ -67,7 +79,7 @@ pub fn ash_as_alice(socket: &Path) -> tokio::process::Command {
 }
 
 pub fn ash_command(socket: &Path) -> tokio::process::Command {
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_ash"));
+    let mut cmd = tokio::process::Command::new(ash_bin());
     cmd.env("AGENTD_SOCKET", socket)
         .env("USER", "tester")
         .env_remove("COLUMNS")
@@ -102,7 +114,7 @@ pub async fn hook(
     extra: &[&str],
 ) -> tokio::process::Child {
     use tokio::io::AsyncWriteExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ash"))
+    let mut child = tokio::process::Command::new(ash_bin())
         .args(["hook", runtime])
         .args(extra)
         .env("AGENTD_SOCKET", socket)

@@ -447,7 +447,7 @@ async fn an_unreachable_agentd_exits_4_for_request_and_1_for_the_rest() {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("nobody.sock");
     let run_at = |args: &[&str]| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ash"));
+        let mut cmd = Command::new(common::ash_bin());
         cmd.args(args)
             .env("AGENTD_SOCKET", &socket)
             .stdin(Stdio::null());
@@ -612,7 +612,7 @@ async fn ash_request_waits_out_a_rate_limit_that_clears_in_time() {
     // The burst is one request: the next ones are over the limit for a quarter second each,
     // and wait for it instead of failing.
     for n in 0..3 {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_ash"))
+        let out = tokio::process::Command::new(common::ash_bin())
             .args(["request", "--tool", "look", "--agent", "eager"])
             .env("AGENTD_SOCKET", d.socket())
             .output()

@@ -5,6 +5,7 @@
 // In tests a panic is the failure report, so unwrap says enough.
 #![allow(clippy::unwrap_used)]
 
+use crate::common;
 use std::path::Path;
 
 use agentd::Settings;
@@ -20,7 +21,7 @@ fn write(root: &Path, path: &str, text: &str) {
 
 /// `ash doctor --json` with `home` as the home folder and `project` as the working folder.
 async fn doctor(socket: &Path, home: &Path, project: &Path) -> Vec<Value> {
-    let out = Command::new(env!("CARGO_BIN_EXE_ash"))
+    let out = Command::new(common::ash_bin())
         .args(["doctor", "--json"])
         .env("AGENTD_SOCKET", socket)
         .env("HOME", home)

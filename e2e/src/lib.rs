@@ -1,0 +1,1 @@
+//! End-to-end tests only: see tests/it. This library is empty on purpose.

@@ -1,5 +1,5 @@
 //! Who an agent is to limits, grants, registrations and review: the key every per-agent map
-//! uses.
+//! uses, and the parent agents the config lets approve.
 
 use agentd_proto::AgentIdentity;
 
@@ -24,4 +24,18 @@ impl AgentKey {
     pub fn of(agent: &AgentIdentity) -> AgentKey {
         AgentKey::new(agent.uid, agent.name.as_str())
     }
+}
+
+/// A parent agent the config allows to approve its children's requests (by default a
+/// parent may only deny or escalate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Approver {
+    /// The parent's kernel uid.
+    pub uid: u32,
+    /// The name the parent gives in its hello.
+    pub agent: String,
+    /// The highest risk it may approve.
+    pub max_risk: agentd_proto::Risk,
+    /// The tools it may approve; every tool when `None`.
+    pub tools: Option<Vec<String>>,
 }

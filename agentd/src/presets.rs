@@ -7,8 +7,8 @@ use agentd_proto::{Risk, ToolSpec};
 use serde::Deserialize;
 
 use crate::commands::{CommandEntry, CommandRule, ShellTool};
-use crate::config::ToolEntry;
 use crate::rules::{Rule, RuleEntry};
+use crate::tool_spec::ToolEntry;
 
 /// The presets agentd knows, in the order they apply, with their text.
 const PRESETS: [(&str, &str); 3] = [

@@ -1,7 +1,9 @@
 //! What a tool definition may say, checked the same way whether it comes from the config,
-//! a preset or an agent's registration: a short printable name and a timeout in range.
+//! a preset or an agent's registration: a short printable name and a timeout in range; and
+//! the `[[tool]]` entry the config file and the presets share.
 
-use agentd_proto::ToolSpec;
+use agentd_proto::{Risk, ToolSpec};
+use serde::Deserialize;
 
 /// The longest approval timeout any tool may have: a week.
 pub const MAX_TIMEOUT_SECS: u64 = 7 * 24 * 3600;
@@ -42,5 +44,30 @@ pub fn check_timeout(secs: u64) -> Result<(), String> {
         Err(format!(
             "approval_timeout_secs = {secs} is out of range (1 to {MAX_TIMEOUT_SECS})"
         ))
+    }
+}
+
+/// A `[[tool]]` entry as the config file and the presets write it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ToolEntry {
+    name: String,
+    requires_approval: Option<bool>,
+    approval_timeout_secs: Option<u64>,
+    risk: Option<Risk>,
+}
+
+impl ToolEntry {
+    /// The tool as specified, with the defaults filled in (approval required unless it says
+    /// otherwise), checked.
+    pub fn into_spec(self, timeout_secs: u64, risk: Risk) -> Result<ToolSpec, String> {
+        let spec = ToolSpec {
+            requires_approval: self.requires_approval.unwrap_or(true),
+            approval_timeout_secs: self.approval_timeout_secs.unwrap_or(timeout_secs),
+            risk: self.risk.unwrap_or(risk),
+            name: self.name,
+        };
+        validate_spec(&spec)?;
+        Ok(spec)
     }
 }

@@ -27,6 +27,14 @@ pub fn width(text: &str) -> usize {
     UnicodeWidthStr::width(text)
 }
 
+/// The tool, with its subject type when it is not a plain tool call.
+pub fn tool_cell(v: &agentd_proto::RequestView) -> String {
+    match v.subject {
+        agentd_proto::SubjectType::Tool => one_line(&v.tool),
+        subject => format!("{} ({subject})", one_line(&v.tool)),
+    }
+}
+
 /// Cuts `text` to at most `width` terminal columns, ending in `…` when cut.
 pub fn ellipsize(text: &str, width: usize) -> String {
     if self::width(text) <= width {

@@ -1,7 +1,7 @@
 //! The config file as TOML: its sections and their fields, each refusing keys it does not
 //! know. `mod.rs` turns a parsed file into `Settings`.
 
-use agentd_proto::{Risk, ToolSpec};
+use agentd_proto::Risk;
 use serde::Deserialize;
 
 use super::*;
@@ -125,28 +125,4 @@ pub(super) struct DaemonSection {
 pub(super) struct DefaultsSection {
     pub(super) approval_timeout_secs: Option<u64>,
     pub(super) risk: Option<Risk>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct ToolEntry {
-    pub(super) name: String,
-    pub(super) requires_approval: Option<bool>,
-    pub(super) approval_timeout_secs: Option<u64>,
-    pub(super) risk: Option<Risk>,
-}
-
-impl ToolEntry {
-    /// The tool as specified, with the defaults filled in (approval required unless it says
-    /// otherwise), checked.
-    pub(crate) fn into_spec(self, timeout_secs: u64, risk: Risk) -> Result<ToolSpec, String> {
-        let spec = ToolSpec {
-            requires_approval: self.requires_approval.unwrap_or(true),
-            approval_timeout_secs: self.approval_timeout_secs.unwrap_or(timeout_secs),
-            risk: self.risk.unwrap_or(risk),
-            name: self.name,
-        };
-        validate_spec(&spec)?;
-        Ok(spec)
-    }
 }

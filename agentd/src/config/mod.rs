@@ -12,13 +12,12 @@ use agentd_proto::{Risk, ToolSpec};
 
 mod file;
 
+use crate::agent::Approver;
 use crate::notify::NotifySettings;
-use crate::queue::Approver;
 use crate::rules::{Rule, RuleEntry};
 use crate::store::Durability;
-use crate::tool_spec::validate_spec;
+pub(crate) use crate::tool_spec::ToolEntry;
 use file::File;
-pub(crate) use file::ToolEntry;
 
 pub use crate::tool_spec::{check_timeout, MAX_TIMEOUT_SECS};
 

@@ -7,19 +7,7 @@ use agentd_proto::RequestView;
 
 use super::{AgentKey, Caller, Entry};
 
-/// A parent agent the config allows to approve its children's requests (by default a
-/// parent may only deny or escalate).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Approver {
-    /// The parent's kernel uid.
-    pub uid: u32,
-    /// The name the parent gives in its hello.
-    pub agent: String,
-    /// The highest risk it may approve.
-    pub max_risk: agentd_proto::Risk,
-    /// The tools it may approve; every tool when `None`.
-    pub tools: Option<Vec<String>>,
-}
+pub use crate::agent::Approver;
 
 impl Approver {
     pub(super) fn allows(&self, reviewer: &AgentKey, view: &RequestView) -> bool {

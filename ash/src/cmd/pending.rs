@@ -8,7 +8,7 @@ use agentd_proto::request_id::short;
 use agentd_proto::{RequestView, State};
 use chrono::{DateTime, Utc};
 
-use crate::display::{clock, ellipsize, one_line, remaining};
+use crate::display::{clock, ellipsize, one_line, remaining, tool_cell};
 use crate::json::{self, RequestJson};
 use crate::outcome::SUCCESS;
 use crate::table::{render, terminal_width};
@@ -42,14 +42,6 @@ pub async fn run(globals: &Globals, _args: Args) -> anyhow::Result<u8> {
         print!("{}", table(&pending, terminal_width(), Utc::now()));
     }
     Ok(SUCCESS)
-}
-
-/// The tool, with its subject type when it is not a plain tool call.
-pub fn tool_cell(v: &RequestView) -> String {
-    match v.subject {
-        agentd_proto::SubjectType::Tool => one_line(&v.tool),
-        subject => format!("{} ({subject})", one_line(&v.tool)),
-    }
 }
 
 /// Renders the table; `width` limits each line when given.

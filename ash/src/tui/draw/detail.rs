@@ -20,7 +20,7 @@ pub(super) fn draw_detail(app: &App, frame: &mut Frame, area: Rect) {
     frame.render_widget(block, area);
 
     let mut info = vec![
-        field("tool", crate::cmd::pending::tool_cell(v)),
+        field("tool", crate::display::tool_cell(v)),
         field("risk", Span::styled(risk_word(v.risk), risk_style(v.risk))),
     ];
     for reason in &v.risk_reasons {

@@ -249,7 +249,8 @@ async fn decided_throughput(d: &TempDaemon) -> Result<f64, Error> {
     for a in 0..AGENTS {
         let socket = Arc::new(d.socket().to_path_buf());
         agents.push(tokio::spawn(async move {
-            let mut agent = Client::connect(&socket, Role::Agent, &format!("bench-{a}")).await?;
+            let mut agent =
+                Client::connect(socket.as_path(), Role::Agent, &format!("bench-{a}")).await?;
             for i in 0..DECIDED_EACH {
                 let req = ApprovalRequest {
                     tool: "sensitive-op".into(),

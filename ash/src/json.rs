@@ -8,6 +8,9 @@ use crate::display::rfc3339;
 
 #[derive(Serialize)]
 pub struct RequestJson {
+    /// The host the request is on, when `--host` named hosts (absent otherwise).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
     pub id: String,
     pub agent: String,
     pub agent_pid: Option<u32>,
@@ -58,6 +61,7 @@ pub struct OutcomeJson {
 impl From<&RequestView> for RequestJson {
     fn from(v: &RequestView) -> Self {
         RequestJson {
+            host: None,
             id: v.id.to_string(),
             agent: v.agent.name.clone(),
             agent_pid: v.agent.pid,

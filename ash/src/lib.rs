@@ -12,9 +12,53 @@ pub mod when;
 
 use std::path::PathBuf;
 
+use agentd_proto::Endpoint;
+
 /// Everything a command needs from the global flags.
 #[derive(Clone, Debug)]
 pub struct Globals {
     pub socket: PathBuf,
     pub json: bool,
+    /// The machines `--host` (or `AGENTD_HOST`) named; the local socket alone when empty.
+    pub hosts: Vec<Endpoint>,
+}
+
+impl Globals {
+    /// Where commands go: every `--host`, else the local socket.
+    pub fn endpoints(&self) -> Vec<Endpoint> {
+        match self.hosts.is_empty() {
+            true => vec![Endpoint::Socket(self.socket.clone())],
+            false => self.hosts.clone(),
+        }
+    }
+
+    /// Whether output names the host of each request (`--host` was given).
+    pub fn names_hosts(&self) -> bool {
+        !self.hosts.is_empty()
+    }
+
+    /// The one place a single-host command talks to; several hosts are a usage error for it.
+    pub fn endpoint(&self) -> Result<Endpoint, outcome::UsageError> {
+        match self.endpoints().as_slice() {
+            [one] => Ok(one.clone()),
+            _ => Err(outcome::UsageError(
+                "this command works on one host at a time; pass a single --host".into(),
+            )),
+        }
+    }
+}
+
+/// `--host` as typed: an ssh URL, or `local` for this machine's socket.
+pub fn parse_host(text: &str) -> Result<HostArg, String> {
+    match text.trim() {
+        "local" => Ok(HostArg::Local),
+        other => Endpoint::parse_host(other).map(HostArg::Remote),
+    }
+}
+
+/// One `--host`.
+#[derive(Clone, Debug)]
+pub enum HostArg {
+    Local,
+    Remote(Endpoint),
 }

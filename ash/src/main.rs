@@ -25,6 +25,18 @@ struct Cli {
     #[arg(long, global = true)]
     json: bool,
 
+    /// Reach agentd on another machine over ssh: ssh://[user@]host[:port][/socket], or
+    /// `local` for this machine's socket (repeatable; `pending` and `status` cover them all)
+    #[arg(
+        long = "host",
+        env = "AGENTD_HOST",
+        value_name = "URL",
+        value_delimiter = ',',
+        value_parser = ash::parse_host,
+        global = true
+    )]
+    hosts: Vec<ash::HostArg>,
+
     /// Without a command, ash opens the queue (`ash tui`)
     #[command(subcommand)]
     command: Option<Command>,
@@ -78,15 +90,27 @@ enum Command {
     /// Check the audit trail
     #[command(subcommand)]
     Audit(cmd::audit::Command),
+    /// Relay stdin and stdout to the local agentd socket (what `--host ssh://...` runs there)
+    DialStdio(cmd::dial_stdio::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let socket = cli
+        .socket
+        .unwrap_or_else(agentd_proto::paths::default_socket_path);
+    let hosts = cli
+        .hosts
+        .into_iter()
+        .map(|host| match host {
+            ash::HostArg::Local => agentd_proto::Endpoint::Socket(socket.clone()),
+            ash::HostArg::Remote(endpoint) => endpoint,
+        })
+        .collect();
     let globals = Globals {
-        socket: cli
-            .socket
-            .unwrap_or_else(agentd_proto::paths::default_socket_path),
+        socket,
         json: cli.json,
+        hosts,
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -127,6 +151,7 @@ fn main() -> ExitCode {
             Command::Mcp(args) => cmd::mcp::run(&globals, args).await,
             Command::Export(args) => cmd::export::run(&globals, args).await,
             Command::Audit(command) => cmd::audit::run(&globals, command).await,
+            Command::DialStdio(args) => cmd::dial_stdio::run(&globals, args).await,
         }
     });
     match result {

@@ -4,18 +4,17 @@
 //! block until decided, and re-attach by ID if the connection to agentd is lost meanwhile.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use chrono::Utc;
-use interprocess::local_socket::tokio::prelude::*;
-use interprocess::local_socket::{GenericFilePath, ToFsName};
 use tokio::time::{self, Instant};
 use uuid::Uuid;
 
 use crate::conn::{ConnError, Connection};
 use crate::frame::FrameError;
 use crate::protocol::*;
+use crate::remote::{Endpoint, Transport};
 
 /// The stream type of a local socket connection.
 pub type LocalStream = interprocess::local_socket::tokio::Stream;
@@ -28,6 +27,10 @@ pub enum ClientError {
     // `error`, not `source`: the message already says it, and a source would be said twice.
     #[error("cannot reach agentd at {}: {error}", path.display())]
     Unreachable { path: PathBuf, error: io::Error },
+    /// ssh could not be run, or the connection through it ended before agentd answered; the
+    /// message is ssh's own (or the far side's) where it said one.
+    #[error("cannot reach agentd on {host}: {message}")]
+    Remote { host: String, message: String },
     #[error("agentd closed the connection")]
     Disconnected,
     #[error(transparent)]
@@ -52,6 +55,7 @@ impl ClientError {
         matches!(
             self,
             ClientError::Unreachable { .. }
+                | ClientError::Remote { .. }
                 | ClientError::Disconnected
                 | ClientError::Conn(ConnError::Frame(
                     FrameError::Io(_) | FrameError::Truncated { .. }
@@ -71,17 +75,18 @@ pub enum Submitted {
 
 /// One connection to agentd, after a successful hello.
 pub struct Client {
-    conn: Connection<LocalStream>,
+    conn: Connection<Transport>,
     server: String,
     /// Requests to review that arrived while waiting for another reply.
     to_review: std::collections::VecDeque<RequestView>,
 }
 
 impl Client {
-    /// Connects to the socket at `path` and says hello as `role` named `name`.
-    pub async fn connect(path: &Path, role: Role, name: &str) -> Result<Client> {
+    /// Connects to agentd at `to` (a socket path, or an `Endpoint` such as an ssh host) and
+    /// says hello as `role` named `name`.
+    pub async fn connect(to: impl Into<Endpoint>, role: Role, name: &str) -> Result<Client> {
         Client::connect_hello(
-            path,
+            &to.into(),
             Hello {
                 version: PROTOCOL_VERSION,
                 role,
@@ -94,9 +99,13 @@ impl Client {
 
     /// Connects as agent `name` whose requests its `parent` agent reviews first, when that
     /// parent is connected as a reviewer.
-    pub async fn connect_child(path: &Path, name: &str, parent: &str) -> Result<Client> {
+    pub async fn connect_child(
+        to: impl Into<Endpoint>,
+        name: &str,
+        parent: &str,
+    ) -> Result<Client> {
         Client::connect_hello(
-            path,
+            &to.into(),
             Hello {
                 version: PROTOCOL_VERSION,
                 role: Role::Agent,
@@ -107,24 +116,41 @@ impl Client {
         .await
     }
 
-    async fn connect_hello(path: &Path, hello: Hello) -> Result<Client> {
-        let unreachable = |error| ClientError::Unreachable {
-            path: path.to_path_buf(),
-            error,
-        };
-        let fs_name = path.to_fs_name::<GenericFilePath>().map_err(unreachable)?;
-        let stream = LocalStream::connect(fs_name).await.map_err(unreachable)?;
-        let mut conn = Connection::new(stream);
-        conn.send(&hello).await?;
+    async fn connect_hello(to: &Endpoint, hello: Hello) -> Result<Client> {
+        let stream = to.open().await.map_err(|error| match to {
+            Endpoint::Socket(path) => ClientError::Unreachable {
+                path: path.clone(),
+                error,
+            },
+            Endpoint::Ssh(host) => ClientError::Remote {
+                host: host.to_string(),
+                message: error.to_string(),
+            },
+        })?;
         let mut client = Client {
-            conn,
+            conn: Connection::new(stream),
             server: String::new(),
             to_review: std::collections::VecDeque::new(),
         };
-        match client.next().await? {
+        let welcomed = client.hello(&hello).await;
+        match (welcomed, client.conn.get_mut()) {
+            (Ok(()), _) => Ok(client),
+            // Over ssh, a connection that ends before the welcome is ssh's failure (or the far
+            // side's): say it in their words, naming the host.
+            (Err(e), Transport::Ssh(ssh)) if e.is_connection_lost() => Err(ClientError::Remote {
+                host: to.to_string(),
+                message: ssh.failure().await,
+            }),
+            (Err(e), _) => Err(e),
+        }
+    }
+
+    async fn hello(&mut self, hello: &Hello) -> Result<()> {
+        self.conn.send(hello).await?;
+        match self.next().await? {
             ServerMsg::Welcome { server, .. } => {
-                client.server = server;
-                Ok(client)
+                self.server = server;
+                Ok(())
             }
             other => Err(unexpected(&other)),
         }
@@ -364,26 +390,27 @@ fn unexpected(msg: &ServerMsg) -> ClientError {
 /// re-attaches by ID until shortly after the deadline, so a brief daemon outage does not lose
 /// the answer.
 pub async fn request_approval(
-    socket: &Path,
+    to: impl Into<Endpoint>,
     agent: &str,
     req: &ApprovalRequest,
     on_queued: impl FnOnce(&Ticket),
 ) -> Result<Outcome> {
-    request_approval_as_child(socket, agent, None, req, on_queued).await
+    request_approval_as_child(to, agent, None, req, on_queued).await
 }
 
 /// `request_approval` for an agent with a parent agent, which reviews the request first when
 /// it is connected as a reviewer.
 pub async fn request_approval_as_child(
-    socket: &Path,
+    to: impl Into<Endpoint>,
     agent: &str,
     parent: Option<&str>,
     req: &ApprovalRequest,
     on_queued: impl FnOnce(&Ticket),
 ) -> Result<Outcome> {
+    let to: Endpoint = to.into();
     let mut client = match parent {
-        Some(parent) => Client::connect_child(socket, agent, parent).await?,
-        None => Client::connect(socket, Role::Agent, agent).await?,
+        Some(parent) => Client::connect_child(&to, agent, parent).await?,
+        None => Client::connect(&to, Role::Agent, agent).await?,
     };
     // A rate limit that clears within the request's own time is waited out, not failed.
     let patience = req
@@ -413,7 +440,7 @@ pub async fn request_approval_as_child(
                 .to_std()
                 .unwrap_or_default();
             reattach(
-                socket,
+                &to,
                 agent,
                 ticket.id,
                 Instant::now() + left + REATTACH_SLACK,
@@ -429,11 +456,11 @@ pub const MAX_RATE_WAIT: Duration = Duration::from_secs(30);
 
 /// Reconnects with exponential backoff, attaches to `id` and waits for its outcome, starting
 /// over whenever the connection is lost again, until `give_up`.
-async fn reattach(socket: &Path, agent: &str, id: Uuid, give_up: Instant) -> Result<Outcome> {
+async fn reattach(to: &Endpoint, agent: &str, id: Uuid, give_up: Instant) -> Result<Outcome> {
     let mut backoff = Duration::from_millis(25);
     loop {
         let attempt = async {
-            let mut client = Client::connect(socket, Role::Agent, agent).await?;
+            let mut client = Client::connect(to, Role::Agent, agent).await?;
             match client.attach(id).await? {
                 Submitted::Queued(_) => client.wait().await,
                 Submitted::Decided(outcome) => Ok(outcome),

@@ -76,6 +76,13 @@ impl Drop for Limited {
 /// 8 KiB twice over each.
 const BUFFER_CAPACITY: usize = 1024;
 
+impl<S> Connection<S> {
+    /// The stream underneath, e.g. to ask a transport why it ended.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.stream
+    }
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
     pub fn new(stream: S) -> Self {
         Connection {

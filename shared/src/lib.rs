@@ -11,9 +11,11 @@ pub mod frame;
 pub mod grant;
 pub mod paths;
 pub mod protocol;
+pub mod remote;
 pub mod request_id;
 pub mod text;
 
 pub use client::{request_approval, request_approval_as_child, Client, ClientError, Submitted};
 pub use grant::{GrantCover, GrantOption};
 pub use protocol::*;
+pub use remote::{Endpoint, SshHost};

@@ -100,10 +100,17 @@ pub async fn run(globals: &Globals, verdict: Verdict, args: Args) -> anyhow::Res
         (None, Verdict::Deny) if !globals.json && std::io::stdin().is_terminal() => ask_reason()?,
         (reason, _) => reason,
     };
-    let mut client = super::connect_operator(globals).await?;
+    // With several hosts, the decision goes to the host whose agentd holds the request.
+    let (mut client, id) = match globals.endpoints().len() {
+        1 => (super::connect_operator(globals).await?, args.id),
+        _ => {
+            let (client, _, view) = super::find_request(globals, &args.id).await?;
+            (client, view.id.to_string())
+        }
+    };
     let view = client
         .decide(&DecideRequest {
-            id: args.id,
+            id,
             verdict,
             operator,
             reason,

@@ -147,7 +147,7 @@ pub async fn run(_globals: &Globals, args: Args) -> anyhow::Result<u8> {
         .map(|(i, scenario)| tokio::spawn(agent(socket.clone(), i, *scenario)))
         .collect();
     let result = tui::run(Options {
-        socket: socket.clone(),
+        socket: agentd_proto::Endpoint::Socket(socket.clone()),
         operator: super::login_name(),
         bell: !args.no_bell,
     })

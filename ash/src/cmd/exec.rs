@@ -42,7 +42,8 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
         cwd: cwd.to_str().map(String::from),
         ..ApprovalRequest::default()
     };
-    let outcome = agentd_proto::request_approval(&globals.socket, &args.agent, &req, |ticket| {
+    let to = globals.endpoint()?;
+    let outcome = agentd_proto::request_approval(&to, &args.agent, &req, |ticket| {
         eprintln!(
             "waiting for approval to run {} (request {})",
             one_line(program),

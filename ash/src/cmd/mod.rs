@@ -4,8 +4,8 @@ pub mod audit;
 pub mod completions;
 pub mod decide;
 pub mod demo;
+pub mod dial_stdio;
 pub mod doctor;
-
 pub mod exec;
 pub mod export;
 pub mod filter;
@@ -19,21 +19,83 @@ pub mod show;
 pub mod status;
 pub mod tui;
 
-use agentd_proto::{Client, ClientError, Role};
+use agentd_proto::{Client, ClientError, Endpoint, RequestView, Role};
 
+use crate::outcome::UsageError;
 use crate::Globals;
 
-/// Connects as an operator, with an error that says how to fix an unreachable agentd.
+/// Connects as an operator to the one host this command works on, with an error that says
+/// how to fix an unreachable agentd.
 pub async fn connect_operator(globals: &Globals) -> anyhow::Result<Client> {
-    Client::connect(&globals.socket, Role::Operator, &login_name())
+    connect_operator_to(globals, &globals.endpoint()?).await
+}
+
+/// Connects as an operator to `to`; errors name the host when `--host` was given.
+pub async fn connect_operator_to(globals: &Globals, to: &Endpoint) -> anyhow::Result<Client> {
+    Client::connect(to, Role::Operator, &login_name())
         .await
-        .map_err(explain)
+        .map_err(|e| on_host(globals, to, explain(e)))
+}
+
+/// Names the host an error came from, when the user named hosts.
+pub fn on_host(globals: &Globals, to: &Endpoint, e: anyhow::Error) -> anyhow::Error {
+    match globals.names_hosts() && !matches!(e.downcast_ref(), Some(ClientError::Remote { .. })) {
+        true => e.context(format!("on {to}")),
+        false => e,
+    }
+}
+
+/// The request `id` (a prefix) and the connection to the host that holds it: the only host,
+/// or the one of several whose agentd knows it.
+pub async fn find_request(
+    globals: &Globals,
+    id: &str,
+) -> anyhow::Result<(Client, Endpoint, RequestView)> {
+    let endpoints = globals.endpoints();
+    if let [only] = endpoints.as_slice() {
+        let mut client = connect_operator_to(globals, only).await?;
+        let view = client
+            .get(id)
+            .await
+            .map_err(|e| on_host(globals, only, e.into()))?;
+        return Ok((client, only.clone(), view));
+    }
+    let mut found = Vec::new();
+    let mut failures = Vec::new();
+    for to in endpoints {
+        let attempt = async {
+            let mut client = connect_operator_to(globals, &to).await?;
+            let view = client.get(id).await;
+            anyhow::Ok((client, view))
+        };
+        match attempt.await {
+            Ok((client, Ok(view))) => found.push((client, to, view)),
+            Ok((_, Err(e))) if e.code() == Some(agentd_proto::ErrorCode::NotFound) => {}
+            Ok((_, Err(e))) => failures.push(on_host(globals, &to, e.into())),
+            Err(e) => failures.push(e),
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => match failures.into_iter().next() {
+            Some(e) => Err(e.context(format!("no reachable host has a request matching '{id}'"))),
+            None => Err(anyhow::anyhow!("no request matches '{id}' on any host")),
+        },
+        _ => {
+            let hosts: Vec<String> = found.iter().map(|(_, to, _)| to.to_string()).collect();
+            Err(UsageError(format!(
+                "'{id}' matches requests on several hosts ({}); type more of the ID or pass one --host",
+                hosts.join(", ")
+            ))
+            .into())
+        }
+    }
 }
 
 /// Adds how to fix it to an error that means agentd is not there; leaves agentd's own
-/// refusals as they are.
+/// refusals, and ssh's own words, as they are.
 pub fn explain(e: ClientError) -> anyhow::Error {
-    if e.is_connection_lost() {
+    if e.is_connection_lost() && !matches!(e, ClientError::Remote { .. }) {
         anyhow::Error::new(e)
             .context("is agentd running? start it with `agentd` (or pass --socket)")
     } else {

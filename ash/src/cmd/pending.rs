@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::display::{clock, ellipsize, one_line, remaining, tool_cell};
 use crate::json::{self, RequestJson};
-use crate::outcome::SUCCESS;
+use crate::outcome::{FAILURE, SUCCESS};
 use crate::table::{render, terminal_width};
 use crate::Globals;
 
@@ -28,20 +28,95 @@ const HEADERS: [&str; 7] = [
 ];
 const MAX_AGENT: usize = 16;
 const MAX_TOOL: usize = 32;
+const MAX_HOST: usize = 28;
 
 pub async fn run(globals: &Globals, _args: Args) -> anyhow::Result<u8> {
-    let mut client = super::connect_operator(globals).await?;
-    let mut pending = client.list(Some(State::Pending)).await?;
-    pending.sort_by_key(|v| (v.expires_at, v.created_at));
+    let (mut pending, failed) = across_hosts(globals).await?;
+    pending.sort_by_key(|(_, v)| (v.expires_at, v.created_at));
     if globals.json {
-        let docs: Vec<RequestJson> = pending.iter().map(RequestJson::from).collect();
+        let docs: Vec<RequestJson> = pending
+            .iter()
+            .map(|(host, v)| RequestJson {
+                host: host.clone(),
+                ..RequestJson::from(v)
+            })
+            .collect();
         json::print(&docs)?;
     } else if pending.is_empty() {
-        eprintln!("no pending requests");
+        if !failed {
+            eprintln!("no pending requests");
+        }
     } else {
-        print!("{}", table(&pending, terminal_width(), Utc::now()));
+        let now = Utc::now();
+        match globals.names_hosts() {
+            true => print!("{}", table_with_hosts(&pending, terminal_width(), now)),
+            false => {
+                let views: Vec<RequestView> = pending.into_iter().map(|(_, v)| v).collect();
+                print!("{}", table(&views, terminal_width(), now));
+            }
+        }
     }
-    Ok(SUCCESS)
+    Ok(if failed { FAILURE } else { SUCCESS })
+}
+
+/// Every pending request on every host, with its host when `--host` named hosts. A host that
+/// cannot be reached or refuses is reported on stderr, on one line naming it, and the others
+/// are still listed; `true` in the second place says one failed. With one host its error is
+/// the command's.
+pub async fn across_hosts(
+    globals: &Globals,
+) -> anyhow::Result<(Vec<(Option<String>, RequestView)>, bool)> {
+    let endpoints = globals.endpoints();
+    let lists = futures_util::future::join_all(endpoints.iter().map(|to| async move {
+        let mut client = super::connect_operator_to(globals, to).await?;
+        client
+            .list(Some(State::Pending))
+            .await
+            .map_err(|e| super::on_host(globals, to, e.into()))
+    }))
+    .await;
+    let mut pending = Vec::new();
+    let mut failed = false;
+    for (to, list) in endpoints.iter().zip(lists) {
+        match list {
+            Ok(views) => {
+                let host = globals.names_hosts().then(|| to.to_string());
+                pending.extend(views.into_iter().map(|v| (host.clone(), v)));
+            }
+            Err(e) if endpoints.len() == 1 => return Err(e),
+            Err(e) => {
+                eprintln!("ash: {e:#}");
+                failed = true;
+            }
+        }
+    }
+    Ok((pending, failed))
+}
+
+/// The table with a HOST column first.
+pub fn table_with_hosts(
+    requests: &[(Option<String>, RequestView)],
+    width: Option<usize>,
+    now: DateTime<Utc>,
+) -> String {
+    let views: Vec<RequestView> = requests.iter().map(|(_, v)| v.clone()).collect();
+    let plain = table(&views, width.map(|w| w.saturating_sub(MAX_HOST + 2)), now);
+    let hosts = std::iter::once("HOST".to_string()).chain(
+        requests
+            .iter()
+            .map(|(host, _)| ellipsize(host.as_deref().unwrap_or("-"), MAX_HOST)),
+    );
+    let widest = requests
+        .iter()
+        .map(|(h, _)| crate::display::width(&ellipsize(h.as_deref().unwrap_or("-"), MAX_HOST)))
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    plain
+        .lines()
+        .zip(hosts)
+        .map(|(line, host)| format!("{}  {line}\n", crate::display::pad(&host, widest)))
+        .collect()
 }
 
 /// Renders the table; `width` limits each line when given.

@@ -73,28 +73,23 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
     let queued: OnceLock<Uuid> = OnceLock::new();
     let json_output = globals.json;
     let parent = args.parent.as_deref();
-    let wait = agentd_proto::request_approval_as_child(
-        &globals.socket,
-        &args.agent,
-        parent,
-        &req,
-        |ticket| {
-            let _ = queued.set(ticket.id);
-            if !json_output {
-                eprintln!(
-                    "waiting for approval of {} (risk {}), request {}; expires in {}",
-                    one_line(&ticket.tool),
-                    ticket.risk,
-                    short(&ticket.id),
-                    remaining(ticket.expires_at, Utc::now()),
-                );
-                eprintln!(
-                    "  decide with: ash approve {0}   or: ash deny {0}",
-                    short(&ticket.id)
-                );
-            }
-        },
-    );
+    let to = globals.endpoint()?;
+    let wait = agentd_proto::request_approval_as_child(&to, &args.agent, parent, &req, |ticket| {
+        let _ = queued.set(ticket.id);
+        if !json_output {
+            eprintln!(
+                "waiting for approval of {} (risk {}), request {}; expires in {}",
+                one_line(&ticket.tool),
+                ticket.risk,
+                short(&ticket.id),
+                remaining(ticket.expires_at, Utc::now()),
+            );
+            eprintln!(
+                "  decide with: ash approve {0}   or: ash deny {0}",
+                short(&ticket.id)
+            );
+        }
+    });
     let outcome = tokio::select! {
         outcome = wait => outcome.map_err(super::explain)?,
         _ = tokio::signal::ctrl_c() => {
@@ -102,7 +97,7 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
                 eprintln!("interrupted before the request was queued");
                 return Ok(WAIT_ERROR);
             };
-            let mut client = Client::connect(&globals.socket, Role::Agent, &args.agent).await?;
+            let mut client = Client::connect(&to, Role::Agent, &args.agent).await?;
             client.cancel(id).await?
         }
     };

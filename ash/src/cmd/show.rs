@@ -19,10 +19,11 @@ pub struct Args {
 
 pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
     super::check_id(&args.id)?;
-    let mut client = super::connect_operator(globals).await?;
-    let view = client.get(&args.id).await?;
+    let (_, host, view) = super::find_request(globals, &args.id).await?;
     if globals.json {
-        json::print(&RequestJson::from(&view))?;
+        let mut doc = RequestJson::from(&view);
+        doc.host = globals.names_hosts().then(|| host.to_string());
+        json::print(&doc)?;
     } else {
         print!("{}", render(&view, args.reveal));
     }

@@ -1,7 +1,7 @@
 //! `ash status`: one line for a status bar (tmux `status-right`), e.g.
 //! `3 pending · 1 high · next 0:42`; nothing at all when nothing is pending.
 
-use agentd_proto::{RequestView, Risk, State};
+use agentd_proto::{RequestView, Risk};
 use chrono::Utc;
 
 use crate::outcome::SUCCESS;
@@ -16,8 +16,9 @@ pub struct Args {
 }
 
 pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
-    let mut client = super::connect_operator(globals).await?;
-    let pending = client.list(Some(State::Pending)).await?;
+    // One line for every host: a host that cannot be reached is said on stderr.
+    let (pending, _) = super::pending::across_hosts(globals).await?;
+    let pending: Vec<RequestView> = pending.into_iter().map(|(_, v)| v).collect();
     let line = render(&pending, args.format.as_deref(), Utc::now());
     if !line.is_empty() {
         println!("{line}");
@@ -58,6 +59,7 @@ pub fn render(pending: &[RequestView], format: Option<&str>, now: chrono::DateTi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use agentd_proto::State;
     use agentd_proto::AgentIdentity;
     use chrono::Duration;
     use uuid::Uuid;

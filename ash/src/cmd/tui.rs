@@ -22,7 +22,7 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
         .into());
     }
     tui::run(Options {
-        socket: globals.socket.clone(),
+        socket: globals.endpoint()?,
         operator: args
             .operator
             .filter(|o| !o.trim().is_empty())

@@ -1,7 +1,6 @@
 //! The queue's connection to agentd, on a task of its own: subscribe, take a snapshot, forward
 //! every event, send decisions, and reconnect with backoff whenever agentd goes away.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use agentd_proto::{
@@ -16,7 +15,7 @@ const HISTORY_LOAD: u32 = 200;
 
 /// Starts the connection task; returns its updates and a sender for decisions.
 pub fn spawn(
-    socket: PathBuf,
+    socket: agentd_proto::Endpoint,
     operator: String,
 ) -> (
     mpsc::UnboundedReceiver<Update>,
@@ -48,7 +47,7 @@ pub fn spawn(
 
 /// One connected stretch; returns `Ok` only when the screen has gone away.
 async fn session(
-    socket: &std::path::Path,
+    socket: &agentd_proto::Endpoint,
     operator: &str,
     updates: &mpsc::UnboundedSender<Update>,
     decisions: &mut mpsc::UnboundedReceiver<DecideRequest>,

@@ -22,7 +22,8 @@ use app::{Action, App};
 
 /// How the queue is opened.
 pub struct Options {
-    pub socket: std::path::PathBuf,
+    /// Where agentd is: the local socket, or a host over ssh.
+    pub socket: agentd_proto::Endpoint,
     pub operator: String,
     pub bell: bool,
 }

@@ -153,7 +153,11 @@ pub async fn ask(globals: &Globals, args: &Args, call: Call) -> Answer {
         cwd: call.cwd.filter(|c| c.starts_with('/')),
         ..ApprovalRequest::default()
     };
-    let asked = agentd_proto::request_approval(&globals.socket, &call.agent, &req, |_| {});
+    let to = match globals.endpoint() {
+        Ok(to) => to,
+        Err(e) => return Answer::Deny(format!("{e}; denied")),
+    };
+    let asked = agentd_proto::request_approval(&to, &call.agent, &req, |_| {});
     match tokio::time::timeout(deadline, asked).await {
         Err(_) => Answer::Deny(format!(
             "no decision within {}s; denied",

@@ -1,0 +1,289 @@
+//! `ash --host ssh://...` through a real sshd (Debian's openssh-server, which .ci/run
+//! installs) on a loopback port, with a host key and an authorized key made for the test. Two
+//! agentds stand for two machines (the URL's path names each one's socket); the far side runs
+//! the real `ash dial-stdio`.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use agentd::Settings;
+use agentd_proto::{request_approval, ApprovalRequest, State};
+use agentd_testkit::{Poller, TempDaemon};
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+use crate::common;
+
+const LIMIT: Duration = Duration::from_secs(30);
+const SSHD: &str = "/usr/sbin/sshd";
+
+/// An sshd of the test's own on 127.0.0.1, and the key that logs in to it.
+struct Sshd {
+    dir: tempfile::TempDir,
+    port: u16,
+    user: String,
+    _child: Child,
+}
+
+impl Sshd {
+    async fn start() -> Sshd {
+        assert!(
+            Path::new(SSHD).exists(),
+            "{SSHD} is missing: .ci/run installs openssh-server"
+        );
+        // sshd refuses to start without its privilege-separation folder.
+        std::fs::create_dir_all("/run/sshd").expect("can make /run/sshd");
+        let dir = tempfile::tempdir().unwrap();
+        for key in ["host_key", "id"] {
+            let made = std::process::Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(dir.path().join(key))
+                .status()
+                .unwrap();
+            assert!(made.success());
+        }
+        std::fs::copy(
+            dir.path().join("id.pub"),
+            dir.path().join("authorized_keys"),
+        )
+        .unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let user = std::env::var("USER")
+            .ok()
+            .filter(|u| !u.is_empty())
+            .unwrap_or_else(|| "root".into());
+        // Sessions get a HOME of their own, so this machine's shell start-up files (which
+        // may print or wait) cannot get between ash and the far ash; REMOTE.md says why.
+        std::fs::create_dir(dir.path().join("home")).unwrap();
+        let config = format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n\
+             AuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/sshd.pid\nStrictModes no\n\
+             PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
+             PermitRootLogin prohibit-password\nAllowUsers {user}\nSetEnv HOME={d}/home\n",
+            d = dir.path().display()
+        );
+        std::fs::write(dir.path().join("sshd_config"), config).unwrap();
+        let child = Command::new(SSHD)
+            .args(["-D", "-f"])
+            .arg(dir.path().join("sshd_config"))
+            .arg("-E")
+            .arg(dir.path().join("sshd.log"))
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let mut poller = Poller::new(LIMIT, "sshd to listen");
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            poller.tick().await;
+        }
+        Sshd {
+            dir,
+            port,
+            user,
+            _child: child,
+        }
+    }
+
+    /// The `--host` URL of the agentd listening on `socket`.
+    fn host(&self, socket: &Path) -> String {
+        format!(
+            "ssh://{}@127.0.0.1:{}{}",
+            self.user,
+            self.port,
+            socket.display()
+        )
+    }
+
+    fn ssh_command(&self) -> String {
+        format!(
+            "ssh -i {} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no \
+             -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+            self.dir.path().join("id").display()
+        )
+    }
+
+    /// `ash ARGS` as the operator alice, reaching hosts through this sshd.
+    async fn ash(&self, args: &[&str]) -> Output {
+        let run = Command::new(common::ash_bin())
+            .args(args)
+            .env("AGENTD_SSH_COMMAND", self.ssh_command())
+            .env("AGENTD_REMOTE_ASH", common::ash_bin())
+            .env("USER", "alice")
+            .env_remove("AGENTD_HOST")
+            .kill_on_drop(true)
+            .output();
+        tokio::time::timeout(LIMIT, run)
+            .await
+            .unwrap_or_else(|_| panic!("ash {args:?} did not finish within {LIMIT:?}"))
+            .unwrap()
+    }
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn sensitive(what: &str) -> ApprovalRequest {
+    ApprovalRequest {
+        tool: "sensitive-op".into(),
+        args_json: format!(r#"{{"target":"{what}"}}"#),
+        ..ApprovalRequest::default()
+    }
+}
+
+/// An agent on `d` waiting for a decision on `what`.
+fn agent(d: &TempDaemon, what: &str) -> tokio::task::JoinHandle<agentd_proto::Outcome> {
+    let socket: PathBuf = d.socket().to_path_buf();
+    let req = sensitive(what);
+    tokio::spawn(async move {
+        request_approval(&socket, "claude", &req, |_| {})
+            .await
+            .unwrap()
+    })
+}
+
+/// Waits until `d` has `n` pending requests.
+async fn pending_on(d: &TempDaemon, n: usize) {
+    let mut op = d.operator("check").await.unwrap();
+    let mut poller = Poller::new(LIMIT, format!("{n} pending requests"));
+    while op.list(Some(State::Pending)).await.unwrap().len() != n {
+        poller.tick().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_operator_lists_and_decides_on_two_hosts_over_ssh() {
+    let sshd = Sshd::start().await;
+    let (a, b) = (
+        TempDaemon::start(Settings::default()).unwrap(),
+        TempDaemon::start(Settings::default()).unwrap(),
+    );
+    let (host_a, host_b) = (sshd.host(a.socket()), sshd.host(b.socket()));
+    let on_a = agent(&a, "prod-a");
+    let on_b = agent(&b, "prod-b");
+    pending_on(&a, 1).await;
+    pending_on(&b, 1).await;
+
+    // Both hosts in one list, each request with its host.
+    let out = sshd
+        .ash(&["--host", &host_a, "--host", &host_b, "pending", "--json"])
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.len(), 2, "{list:?}");
+    let on_host = |h: &str| {
+        list.iter()
+            .find(|r| r["host"] == h)
+            .unwrap_or_else(|| panic!("nothing from {h} in {list:?}"))
+            .clone()
+    };
+    let (req_a, req_b) = (on_host(&host_a), on_host(&host_b));
+    assert_eq!(req_a["args"]["target"], "prod-a");
+    assert_eq!(req_b["args"]["target"], "prod-b");
+    let table = sshd
+        .ash(&["--host", &host_a, "--host", &host_b, "pending"])
+        .await;
+    let shown = text(&table.stdout);
+    assert!(shown.starts_with("HOST"), "{shown}");
+    assert!(shown.contains("127.0.0.1"), "{shown}");
+
+    // Each decision goes to the request's own host, found by its ID prefix.
+    let id_a = &req_a["id"].as_str().unwrap()[..8];
+    let id_b = &req_b["id"].as_str().unwrap()[..8];
+    let show = sshd
+        .ash(&["--host", &host_a, "--host", &host_b, "show", id_b, "--json"])
+        .await;
+    assert!(show.status.success(), "{}", text(&show.stderr));
+    let shown: Value = serde_json::from_slice(&show.stdout).unwrap();
+    assert_eq!(shown["host"], host_b.as_str());
+    let approve = sshd
+        .ash(&["--host", &host_a, "--host", &host_b, "approve", id_a])
+        .await;
+    assert!(approve.status.success(), "{}", text(&approve.stderr));
+    let deny = sshd
+        .ash(&[
+            "--host", &host_a, "--host", &host_b, "deny", id_b, "--reason", "not b",
+        ])
+        .await;
+    assert!(deny.status.success(), "{}", text(&deny.stderr));
+    let (got_a, got_b) = (on_a.await.unwrap(), on_b.await.unwrap());
+    assert!(got_a.approved());
+    assert_eq!(got_a.decision.by, "alice");
+    assert_eq!(got_b.decision.state, State::Denied);
+    assert_eq!(got_b.decision.reason.as_deref(), Some("not b"));
+
+    // `status` is one line for both hosts.
+    let _more_a = agent(&a, "again-a");
+    let _more_b = agent(&b, "again-b");
+    pending_on(&a, 1).await;
+    pending_on(&b, 1).await;
+    let status = sshd
+        .ash(&["--host", &host_a, "--host", &host_b, "status"])
+        .await;
+    assert!(
+        text(&status.stdout).starts_with("2 pending"),
+        "{}",
+        text(&status.stdout)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_refuses_or_fails_is_reported_for_that_host_only() {
+    let sshd = Sshd::start().await;
+    let open = TempDaemon::start(Settings::default()).unwrap();
+    // On this host only `nobody` may decide: the ssh user is refused there.
+    let closed = TempDaemon::start(Settings {
+        operator_users: vec!["nobody".into()],
+        ..Settings::default()
+    })
+    .unwrap();
+    let _waiting = agent(&open, "fine");
+    pending_on(&open, 1).await;
+    let (good, refused) = (sshd.host(open.socket()), sshd.host(closed.socket()));
+    let out = sshd
+        .ash(&["--host", &good, "--host", &refused, "pending", "--json"])
+        .await;
+    assert_eq!(out.status.code(), Some(1), "one host failed");
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["host"], good.as_str());
+    let said = text(&out.stderr);
+    assert!(said.contains(&refused), "{said}");
+    assert!(said.contains("may not list requests"), "{said}");
+    assert!(!said.contains(&good), "{said}");
+
+    // Nothing listening on the port: ssh's own words, naming the host.
+    let nowhere = "ssh://root@127.0.0.1:1";
+    let out = sshd.ash(&["--host", nowhere, "pending"]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stderr);
+    assert!(said.contains(nowhere), "{said}");
+    assert!(said.to_lowercase().contains("refused"), "{said}");
+
+    // No ash on the far side.
+    let out = Command::new(common::ash_bin())
+        .args(["--host", &good, "pending"])
+        .env("AGENTD_SSH_COMMAND", sshd.ssh_command())
+        .env("AGENTD_REMOTE_ASH", "/nonexistent/ash")
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("no ash on 127.0.0.1"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // A bad URL is a usage error before anything runs.
+    let out = sshd.ash(&["--host", "http://vm", "pending"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("only ssh:// is supported"));
+}

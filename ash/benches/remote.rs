@@ -74,7 +74,9 @@ async fn run(runs: usize) -> Result<(), Error> {
     keygen(&d_path.join("id"))?;
     std::fs::copy(d_path.join("id.pub"), d_path.join("authorized_keys"))?;
     std::fs::create_dir(d_path.join("home"))?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
     std::fs::write(
         d_path.join("sshd_config"),
@@ -95,7 +97,10 @@ async fn run(runs: usize) -> Result<(), Error> {
         .kill_on_drop(true)
         .spawn()?;
     let deadline = Instant::now() + Duration::from_secs(30);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
         if Instant::now() > deadline {
             return Err("sshd did not listen within 30 s".into());
         }

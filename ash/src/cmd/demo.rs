@@ -147,7 +147,8 @@ pub async fn run(_globals: &Globals, args: Args) -> anyhow::Result<u8> {
         .map(|(i, scenario)| tokio::spawn(agent(socket.clone(), i, *scenario)))
         .collect();
     let result = tui::run(Options {
-        socket: agentd_proto::Endpoint::Socket(socket.clone()),
+        hosts: vec![agentd_proto::Endpoint::Socket(socket.clone())],
+        names_hosts: false,
         operator: super::login_name(),
         bell: !args.no_bell,
     })

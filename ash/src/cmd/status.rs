@@ -59,8 +59,8 @@ pub fn render(pending: &[RequestView], format: Option<&str>, now: chrono::DateTi
 #[cfg(test)]
 mod tests {
     use super::*;
-    use agentd_proto::State;
     use agentd_proto::AgentIdentity;
+    use agentd_proto::State;
     use chrono::Duration;
     use uuid::Uuid;
 

@@ -22,7 +22,8 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
         .into());
     }
     tui::run(Options {
-        socket: globals.endpoint()?,
+        hosts: globals.endpoints(),
+        names_hosts: globals.names_hosts(),
         operator: args
             .operator
             .filter(|o| !o.trim().is_empty())

@@ -122,6 +122,12 @@ pub struct Notice {
 }
 
 pub struct App {
+    /// The hosts' names when the queue shows several (a HOST column); empty for one.
+    pub hosts: Vec<String>,
+    /// Each host's connection, by its index in `hosts`.
+    pub conns: Vec<Conn>,
+    /// Which host each request is on, when there are several.
+    pub host_of: std::collections::HashMap<Uuid, usize>,
     pub operator: String,
     pub now: DateTime<Utc>,
     /// The clock times are shown on.
@@ -151,6 +157,9 @@ pub struct App {
 impl App {
     pub fn new(operator: String, now: DateTime<Utc>) -> App {
         App {
+            hosts: Vec::new(),
+            conns: Vec::new(),
+            host_of: std::collections::HashMap::new(),
             operator,
             now,
             zone: crate::display::Zone::Local,
@@ -332,6 +341,83 @@ impl App {
             }
             Update::Decided(Ok(_)) => {}
             Update::Decided(Err(why)) => self.notice(why),
+        }
+    }
+
+    /// The queue over several hosts: `names` label the HOST column and the connection status.
+    pub fn with_hosts(mut self, names: Vec<String>) -> App {
+        self.conns = vec![Conn::Connecting; names.len()];
+        self.hosts = names;
+        self
+    }
+
+    /// The host a request is on (several hosts), for the decision to go there.
+    pub fn host(&self, id: Uuid) -> Option<usize> {
+        self.host_of.get(&id).copied()
+    }
+
+    /// An update from host `host`'s connection: its requests are merged with the others'; a
+    /// snapshot replaces only that host's.
+    pub fn on_host_update(&mut self, host: usize, update: Update) {
+        if host >= self.conns.len() {
+            return;
+        }
+        match update {
+            Update::Connecting => self.conns[host] = Conn::Connecting,
+            Update::Lost(why) => self.conns[host] = Conn::Lost(why),
+            Update::Snapshot { pending, history } => {
+                self.conns[host] = Conn::Connected;
+                let host_of = &self.host_of;
+                let others = |v: &RequestView| host_of.get(&v.id) != Some(&host);
+                let mut all_pending: Vec<RequestView> =
+                    self.pending.iter().filter(|v| others(v)).cloned().collect();
+                let mut all_history: Vec<RequestView> =
+                    self.history.iter().filter(|v| others(v)).cloned().collect();
+                for v in pending.iter().chain(history.iter()) {
+                    self.host_of.insert(v.id, host);
+                }
+                all_pending.extend(pending);
+                all_history.extend(history);
+                let decided = |v: &RequestView| v.decision.as_ref().map_or(v.created_at, |d| d.at);
+                all_history.sort_by_key(|v| std::cmp::Reverse(decided(v)));
+                self.on_update(Update::Snapshot {
+                    pending: all_pending,
+                    history: all_history,
+                });
+            }
+            Update::Event(Event::Queued(view)) => {
+                self.host_of.insert(view.id, host);
+                self.on_update(Update::Event(Event::Queued(view)));
+            }
+            Update::Event(Event::Finished(view)) => {
+                self.host_of.insert(view.id, host);
+                self.on_update(Update::Event(Event::Finished(view)));
+            }
+            other => self.on_update(other),
+        }
+        self.conn = self.hosts_conn();
+    }
+
+    /// All hosts' connections as one: connected when all are; else the first that is not, by
+    /// name, with how many are.
+    fn hosts_conn(&self) -> Conn {
+        let up = self.conns.iter().filter(|c| **c == Conn::Connected).count();
+        let down = self
+            .conns
+            .iter()
+            .zip(&self.hosts)
+            .find(|(c, _)| **c != Conn::Connected);
+        match down {
+            None => Conn::Connected,
+            Some((Conn::Lost(why), name)) => Conn::Lost(format!(
+                "{name}: {why} ({up} of {} hosts connected)",
+                self.hosts.len()
+            )),
+            Some(_) if up == 0 => Conn::Connecting,
+            Some((_, name)) => Conn::Lost(format!(
+                "{name}: connecting ({up} of {} hosts connected)",
+                self.hosts.len()
+            )),
         }
     }
 

@@ -22,8 +22,10 @@ use app::{Action, App};
 
 /// How the queue is opened.
 pub struct Options {
-    /// Where agentd is: the local socket, or a host over ssh.
-    pub socket: agentd_proto::Endpoint,
+    /// Where agentd is: the local socket, or hosts over ssh (their requests merged).
+    pub hosts: Vec<agentd_proto::Endpoint>,
+    /// Whether the queue names each request's host (a HOST column).
+    pub names_hosts: bool,
     pub operator: String,
     pub bell: bool,
 }
@@ -31,7 +33,22 @@ pub struct Options {
 /// Runs the queue until the operator quits. The terminal is restored on every exit, panics
 /// included (`ratatui::init` installs the hook).
 pub async fn run(options: Options) -> anyhow::Result<()> {
-    let (updates, decisions) = link::spawn(options.socket.clone(), options.operator.clone());
+    // One link per host; their updates come in on one channel, tagged with the host.
+    let (tagged, updates) = tokio::sync::mpsc::unbounded_channel();
+    let mut decisions = Vec::new();
+    for (host, endpoint) in options.hosts.iter().enumerate() {
+        let (mut from_host, to_host) = link::spawn(endpoint.clone(), options.operator.clone());
+        decisions.push(to_host);
+        let tagged = tagged.clone();
+        tokio::spawn(async move {
+            while let Some(update) = from_host.recv().await {
+                if tagged.send((host, update)).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    drop(tagged);
     let mut terminal = ratatui::init();
     let result = event_loop(&mut terminal, options, updates, decisions).await;
     ratatui::restore();
@@ -41,10 +58,23 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
 async fn event_loop(
     terminal: &mut DefaultTerminal,
     options: Options,
-    mut updates: tokio::sync::mpsc::UnboundedReceiver<app::Update>,
-    decisions: tokio::sync::mpsc::UnboundedSender<DecideRequest>,
+    mut updates: tokio::sync::mpsc::UnboundedReceiver<(usize, app::Update)>,
+    links: Vec<tokio::sync::mpsc::UnboundedSender<DecideRequest>>,
 ) -> anyhow::Result<()> {
     let mut app = App::new(options.operator.clone(), chrono::Utc::now());
+    if options.names_hosts {
+        app = app.with_hosts(options.hosts.iter().map(|h| h.to_string()).collect());
+    }
+    // A decision goes to the link of the request's own host.
+    let send = |app: &App, decision: DecideRequest| {
+        let host = uuid::Uuid::parse_str(&decision.id)
+            .ok()
+            .and_then(|id| app.host(id))
+            .unwrap_or(0);
+        if let Some(link) = links.get(host) {
+            let _ = link.send(decision);
+        }
+    };
     let mut keys = EventStream::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -68,7 +98,7 @@ async fn event_loop(
                     match app.on_key(key) {
                         Some(Action::Quit) => return Ok(()),
                         Some(Action::Decide { id, verdict, reason, scope, grant }) => {
-                            let _ = decisions.send(DecideRequest {
+                            send(&app, DecideRequest {
                                 id: id.to_string(),
                                 verdict,
                                 operator: options.operator.clone(),
@@ -94,7 +124,7 @@ async fn event_loop(
                             keys = EventStream::new();
                             match edited {
                                 Ok(Some(args_json)) => {
-                                    let _ = decisions.send(DecideRequest {
+                                    send(&app, DecideRequest {
                                         id: id.to_string(),
                                         verdict: agentd_proto::Verdict::Approve,
                                         operator: options.operator.clone(),
@@ -112,7 +142,7 @@ async fn event_loop(
                             // One decision each: each is audited on its own, and none makes a
                             // grant.
                             for id in ids {
-                                let _ = decisions.send(DecideRequest {
+                                send(&app, DecideRequest {
                                     id: id.to_string(),
                                     verdict,
                                     operator: options.operator.clone(),
@@ -132,8 +162,11 @@ async fn event_loop(
                 None => return Ok(()),
             },
             update = updates.recv() => {
-                let Some(update) = update else { return Ok(()) };
-                app.on_update(update);
+                let Some((host, update)) = update else { return Ok(()) };
+                match app.hosts.is_empty() {
+                    true => app.on_update(update),
+                    false => app.on_host_update(host, update),
+                }
                 dirty = true;
             }
             _ = tick.tick() => {

@@ -159,11 +159,38 @@ fn draw_queue(app: &App, frame: &mut Frame, area: Rect) {
         .clamp(4, 20) as u16;
     // ID, RISK, TOOL, EXPIRES (and AGENT) with a space between each; ARGS gets what is left,
     // and is left out when that is too little to read.
-    let fixed: u16 = 8 + 8 + 7 + tool_w + 3 + if show_agent { agent_w + 1 } else { 0 };
+    // With several hosts, a HOST column first.
+    let host_name = |v: &RequestView| {
+        app.host(v.id)
+            .and_then(|h| app.hosts.get(h))
+            .map_or("-", String::as_str)
+    };
+    let host_w = match app.hosts.is_empty() {
+        true => 0,
+        false => window
+            .iter()
+            .map(|v| crate::display::width(host_name(v)))
+            .max()
+            .unwrap_or(4)
+            .clamp(4, 24) as u16,
+    };
+    let fixed: u16 = 8
+        + 8
+        + 7
+        + tool_w
+        + 3
+        + if show_agent { agent_w + 1 } else { 0 }
+        + if host_w > 0 { host_w + 1 } else { 0 };
     let args_w = inner.width.saturating_sub(fixed + 1) as usize;
     let show_args = args_w >= MIN_ARGS;
-    let mut widths = vec![Constraint::Length(8), Constraint::Length(8)];
-    let mut header = vec!["ID", "RISK"];
+    let mut widths = Vec::new();
+    let mut header = Vec::new();
+    if host_w > 0 {
+        widths.push(Constraint::Length(host_w));
+        header.push("HOST");
+    }
+    widths.extend([Constraint::Length(8), Constraint::Length(8)]);
+    header.extend(["ID", "RISK"]);
     if show_agent {
         widths.push(Constraint::Length(agent_w));
         header.push("AGENT");
@@ -189,10 +216,14 @@ fn draw_queue(app: &App, frame: &mut Frame, area: Rect) {
             ),
             false => Span::raw(short(&v.id)),
         };
-        let mut cells = vec![
+        let mut cells = Vec::new();
+        if host_w > 0 {
+            cells.push(Cell::from(ellipsize(host_name(v), host_w as usize)));
+        }
+        cells.extend([
             Cell::from(id),
             Cell::from(Span::styled(risk_word(v.risk), risk_style(v.risk))),
-        ];
+        ]);
         if show_agent {
             cells.push(Cell::from(ellipsize(
                 &one_line(&v.agent.name),

@@ -154,6 +154,10 @@ fn main() -> ExitCode {
             Command::DialStdio(args) => cmd::dial_stdio::run(&globals, args).await,
         }
     });
+    // Everything the command needed has been awaited. What may still run is a blocking read of
+    // stdin (`dial-stdio` after agentd closed its side): dropping the runtime would wait for
+    // it forever, and the relay, with its ssh session, would outlive agentd.
+    runtime.shutdown_background();
     match result {
         Ok(code) => ExitCode::from(code),
         Err(e) => {

@@ -161,6 +161,15 @@ impl Poller {
         }
     }
 
+    /// Polls every `period` instead of every 5 ms: for a check that is itself costly (a
+    /// process started per look), so the polling does not starve what it waits for.
+    pub fn every(mut self, period: Duration) -> Poller {
+        self.tick = interval(period);
+        self.tick
+            .set_missed_tick_behavior(MissedTickBehavior::Delay);
+        self
+    }
+
     /// Waits for the next poll; panics once the deadline has passed.
     pub async fn tick(&mut self) {
         assert!(

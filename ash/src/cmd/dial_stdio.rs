@@ -5,7 +5,7 @@
 
 use agentd_proto::Endpoint;
 use anyhow::Context;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::outcome::SUCCESS;
 use crate::Globals;
@@ -23,23 +23,30 @@ pub async fn run(globals: &Globals, _args: Args) -> anyhow::Result<u8> {
                 globals.socket.display()
             )
         })?;
-    let (mut from_agentd, mut to_agentd) = tokio::io::split(stream);
-    let mut stdin = tokio::io::stdin();
-    let mut stdout = tokio::io::stdout();
-    let up = async {
-        let copied = tokio::io::copy(&mut stdin, &mut to_agentd).await;
-        let _ = to_agentd.shutdown().await;
-        copied
-    };
-    let down = async {
-        let copied = tokio::io::copy(&mut from_agentd, &mut stdout).await;
-        let _ = stdout.flush().await;
-        copied
-    };
+    let (from_agentd, to_agentd) = tokio::io::split(stream);
     // Either side closing ends the relay: the client hung up, or agentd closed the connection.
     tokio::select! {
-        copied = up => { copied.context("relaying to agentd")?; }
-        copied = down => { copied.context("relaying from agentd")?; }
+        relayed = relay(tokio::io::stdin(), to_agentd) => relayed.context("relaying to agentd")?,
+        relayed = relay(from_agentd, tokio::io::stdout()) => relayed.context("relaying from agentd")?,
     }
     Ok(SUCCESS)
+}
+
+/// Copies `from` to `to` until `from` ends, flushing after every read: stdout is line-buffered,
+/// and a frame (binary, rarely ending in a newline) must not wait in its buffer for the next
+/// one.
+async fn relay(
+    mut from: impl AsyncRead + Unpin,
+    mut to: impl AsyncWrite + Unpin,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = from.read(&mut buf).await?;
+        if n == 0 {
+            let _ = to.shutdown().await;
+            return Ok(());
+        }
+        to.write_all(&buf[..n]).await?;
+        to.flush().await?;
+    }
 }

@@ -4,7 +4,7 @@
 //! the real `ash dial-stdio`.
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Output, Stdio};
 use std::time::Duration;
 
 use agentd::Settings;
@@ -286,4 +286,174 @@ async fn a_host_that_refuses_or_fails_is_reported_for_that_host_only() {
     let out = sshd.ash(&["--host", "http://vm", "pending"]).await;
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("only ssh:// is supported"));
+}
+
+/// The agent's outcome, failing the test if it does not come in time.
+async fn done(agent: tokio::task::JoinHandle<agentd_proto::Outcome>) -> agentd_proto::Outcome {
+    tokio::time::timeout(LIMIT, agent)
+        .await
+        .expect("the agent's answer came in time")
+        .unwrap()
+}
+
+/// An agentd process standing for one machine, in a folder of its own.
+struct Machine {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl Machine {
+    async fn start() -> Machine {
+        let mut m = Machine {
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        m.boot().await;
+        m
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("agentd.sock")
+    }
+
+    async fn boot(&mut self) {
+        let config = self.dir.path().join("agentd.toml");
+        // Agents here run in this test's process, as the operator's own uid.
+        std::fs::write(&config, "[operators]\nallow_own_requests = true\n").unwrap();
+        self.child = Some(
+            Command::new(common::agentd_binary())
+                .arg("--socket")
+                .arg(self.socket())
+                .arg("--state-dir")
+                .arg(self.dir.path().join("state"))
+                .arg("--config")
+                .arg(&config)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .kill_on_drop(true)
+                .spawn()
+                .unwrap(),
+        );
+        let mut poller = Poller::new(LIMIT, "agentd to answer");
+        while agentd_proto::Client::connect(self.socket(), agentd_proto::Role::Operator, "check")
+            .await
+            .is_err()
+        {
+            poller.tick().await;
+        }
+    }
+
+    /// Stops agentd as SIGKILL would and starts it again on the same socket and store.
+    async fn restart(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().await.unwrap();
+        }
+        self.boot().await;
+    }
+
+    /// An agent here asking for `tool` (medium risk: one key approves it), waiting `secs`.
+    fn agent(&self, tool: &str, secs: u64) -> tokio::task::JoinHandle<agentd_proto::Outcome> {
+        let socket = self.socket();
+        let req = ApprovalRequest {
+            tool: tool.into(),
+            timeout_ms: Some(secs * 1000),
+            ..ApprovalRequest::default()
+        };
+        tokio::spawn(async move {
+            request_approval(&socket, "claude", &req, |_| {})
+                .await
+                .unwrap()
+        })
+    }
+
+    /// Waits until `n` requests are pending here.
+    async fn pending(&self, n: usize) {
+        let mut poller = Poller::new(LIMIT, format!("{n} pending requests"));
+        loop {
+            if let Ok(mut op) =
+                agentd_proto::Client::connect(self.socket(), agentd_proto::Role::Operator, "check")
+                    .await
+            {
+                if op
+                    .list(Some(State::Pending))
+                    .await
+                    .is_ok_and(|l| l.len() == n)
+                {
+                    return;
+                }
+            }
+            poller.tick().await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_merged_queue_decides_on_both_hosts_and_outlives_a_restart() {
+    let sshd = Sshd::start().await;
+    let a = Machine::start().await;
+    let mut b = Machine::start().await;
+    let (host_a, host_b) = (sshd.host(&a.socket()), sshd.host(&b.socket()));
+    // The deadlines set the order on screen: a's request first.
+    let first = a.agent("lint-a", 200);
+    let second = b.agent("lint-b", 250);
+    a.pending(1).await;
+    b.pending(1).await;
+
+    // The queue runs from a script, so the ssh command's options need no quoting in tmux.
+    let script = sshd.dir.path().join("queue.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\nexport AGENTD_SSH_COMMAND='{}'\nexport AGENTD_REMOTE_ASH='{}'\n\
+             export USER=alice\nexec '{}' --host '{host_a}' --host '{host_b}' tui --no-bell\n",
+            sshd.ssh_command(),
+            common::ash_bin().display(),
+            common::ash_bin().display(),
+        ),
+    )
+    .unwrap();
+    let tmux = crate::tui::Tmux::new("remote");
+    let started = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "queue",
+        "-x",
+        "140",
+        "-y",
+        "30",
+        &format!("sh {}", script.display()),
+    ]);
+    assert!(started.status.success(), "{}", text(&started.stderr));
+    let shown = tmux.wait_for("2 pending").await;
+    assert!(shown.contains("HOST"), "{shown}");
+    assert!(
+        shown.contains("lint-a") && shown.contains("lint-b"),
+        "{shown}"
+    );
+
+    // One key each: the decisions reach each request's own host.
+    // The first row (by deadline) is selected, whichever host's snapshot came in first.
+    tmux.keys(&["g", "a"]);
+    assert!(done(first).await.approved());
+    tmux.wait_for("1 pending").await;
+    // The first row (by deadline) is selected, whichever host's snapshot came in first.
+    tmux.keys(&["g", "a"]);
+    assert!(done(second).await.approved());
+    tmux.wait_for("0 pending").await;
+
+    // One host's agentd restarts: the queue reconnects to it and keeps the other.
+    b.restart().await;
+    let third = b.agent("lint-b-again", 200);
+    let shown = tmux.wait_for("lint-b-again").await;
+    assert!(shown.contains("1 pending"), "{shown}");
+    // The first row (by deadline) is selected, whichever host's snapshot came in first.
+    tmux.keys(&["g", "a"]);
+    assert!(done(third).await.approved());
+    let fourth = a.agent("lint-a-again", 200);
+    tmux.wait_for("lint-a-again").await;
+    // The first row (by deadline) is selected, whichever host's snapshot came in first.
+    tmux.keys(&["g", "a"]);
+    assert!(done(fourth).await.approved());
 }

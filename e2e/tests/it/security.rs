@@ -81,14 +81,16 @@ async fn an_agent_of_another_user_can_ask_but_not_decide() {
         .spawn()
         .unwrap();
     let mut poller = Poller::new(LIMIT, "agentd to answer");
-    while !as_us(&ash, &socket)
-        .arg("pending")
-        .output()
-        .await
-        .unwrap()
-        .status
-        .success()
-    {
+    loop {
+        match as_us(&ash, &socket).arg("pending").output().await {
+            Ok(out) if out.status.success() => break,
+            Ok(_) => {}
+            // The copy of ash was just written: a process another test forks at that moment
+            // holds the write descriptor until it execs, and Linux refuses to run the file
+            // meanwhile (ETXTBSY). Try again.
+            Err(e) if e.raw_os_error() == Some(26) => {}
+            Err(e) => panic!("cannot run {}: {e}", ash.display()),
+        }
         poller.tick().await;
     }
 

@@ -18,18 +18,18 @@ use tokio::process::{Child, Command};
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// A tmux server of the test's own, so nothing else's sessions are touched.
-struct Tmux {
+pub(crate) struct Tmux {
     server: String,
 }
 
 impl Tmux {
-    fn new(tag: &str) -> Tmux {
+    pub(crate) fn new(tag: &str) -> Tmux {
         Tmux {
             server: format!("ash-tui-{tag}-{}", std::process::id()),
         }
     }
 
-    fn run(&self, args: &[&str]) -> std::process::Output {
+    pub(crate) fn run(&self, args: &[&str]) -> std::process::Output {
         std::process::Command::new("tmux")
             .arg("-L")
             .arg(&self.server)
@@ -43,7 +43,7 @@ impl Tmux {
             .into_owned()
     }
 
-    fn keys(&self, keys: &[&str]) {
+    pub(crate) fn keys(&self, keys: &[&str]) {
         let mut args = vec!["send-keys", "-t", "queue"];
         args.extend_from_slice(keys);
         assert!(self.run(&args).status.success());
@@ -58,8 +58,11 @@ impl Tmux {
 
     /// Waits until the screen shows `what`; returns the screen. Each new screen is logged, so
     /// a failure shows what was on it.
-    async fn wait_for(&self, what: &str) -> String {
-        let mut poller = Poller::new(LIMIT, format!("the screen to show {what:?}"));
+    pub(crate) async fn wait_for(&self, what: &str) -> String {
+        // Each look starts a tmux client: every 20 ms is plenty for a screen, and leaves the
+        // CPU to what is being waited for.
+        let mut poller = Poller::new(LIMIT, format!("the screen to show {what:?}"))
+            .every(Duration::from_millis(20));
         let mut last = String::new();
         loop {
             let screen = self.screen();

@@ -389,11 +389,13 @@ impl Machine {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_merged_queue_decides_on_both_hosts_and_outlives_a_restart() {
+async fn the_merged_queue_decides_here_and_there_and_outlives_a_restart() {
     let sshd = Sshd::start().await;
     let a = Machine::start().await;
     let mut b = Machine::start().await;
-    let (host_a, host_b) = (sshd.host(&a.socket()), sshd.host(&b.socket()));
+    // a is this machine (the queue adds its own agentd unless told not to), b is reached
+    // over ssh.
+    let host_b = sshd.host(&b.socket());
     // The deadlines set the order on screen: a's request first.
     let first = a.agent("lint-a", 200);
     let second = b.agent("lint-b", 250);
@@ -406,9 +408,11 @@ async fn the_merged_queue_decides_on_both_hosts_and_outlives_a_restart() {
         &script,
         format!(
             "#!/bin/sh\nexport AGENTD_SSH_COMMAND='{}'\nexport AGENTD_REMOTE_ASH='{}'\n\
-             export USER=alice\nexec '{}' --host '{host_a}' --host '{host_b}' tui --no-bell\n",
+             export AGENTD_SOCKET='{}'\nexport USER=alice\n\
+             exec '{}' --host '{host_b}' tui --no-bell\n",
             sshd.ssh_command(),
             common::ash_bin().display(),
+            a.socket().display(),
             common::ash_bin().display(),
         ),
     )

@@ -450,13 +450,15 @@ async fn the_merged_queue_decides_here_and_there_and_outlives_a_restart() {
     // One host's agentd restarts: the queue reconnects to it and keeps the other.
     b.restart().await;
     let third = b.agent("lint-b-again", 200);
-    let shown = tmux.wait_for("lint-b-again").await;
-    assert!(shown.contains("1 pending"), "{shown}");
+    // The status line is drawn after the rows: wait for it rather than read a torn screen.
+    tmux.wait_for("lint-b-again").await;
+    tmux.wait_for("1 pending").await;
     // The first row (by deadline) is selected, whichever host's snapshot came in first.
     tmux.keys(&["g", "a"]);
     assert!(done(third).await.approved());
     let fourth = a.agent("lint-a-again", 200);
     tmux.wait_for("lint-a-again").await;
+    tmux.wait_for("1 pending").await;
     // The first row (by deadline) is selected, whichever host's snapshot came in first.
     tmux.keys(&["g", "a"]);
     assert!(done(fourth).await.approved());

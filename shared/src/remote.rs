@@ -211,6 +211,8 @@ pub struct SshStream {
     stdin: ChildStdin,
     stdout: ChildStdout,
     stderr: Arc<Mutex<String>>,
+    /// The task reading stderr; it ends when ssh's stderr closes.
+    reader: Option<tokio::task::JoinHandle<()>>,
     host: SshHost,
 }
 
@@ -233,7 +235,7 @@ impl SshStream {
         // Drained as it comes, so a chatty ssh never blocks on a full pipe; the tail is kept.
         let kept = Arc::new(Mutex::new(String::new()));
         let sink = Arc::clone(&kept);
-        tokio::spawn(async move {
+        let reader = tokio::spawn(async move {
             let mut lines = BufReader::new(stderr).lines();
             while let Ok(Some(line)) = lines.next_line().await {
                 let mut kept = sink.lock().unwrap_or_else(PoisonError::into_inner);
@@ -253,19 +255,23 @@ impl SshStream {
             stdin,
             stdout,
             stderr: kept,
+            reader: Some(reader),
             host: host.clone(),
         })
     }
 
-    /// Why the connection ended, in ssh's (or the far side's) words, once it has: waits a
-    /// moment for ssh to exit and its last words to arrive.
+    /// Why the connection ended, in ssh's (or the far side's) words, once it has: waits (up to
+    /// two seconds each) for ssh to exit and for its last words to be read.
     pub async fn failure(&mut self) -> String {
-        let status = tokio::time::timeout(std::time::Duration::from_secs(2), self.child.wait())
+        let patience = std::time::Duration::from_secs(2);
+        let status = tokio::time::timeout(patience, self.child.wait())
             .await
             .ok()
             .and_then(Result::ok);
-        // Let the stderr task read what came with the exit.
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        // ssh has exited: its stderr closes, and the reader ends once it has kept the last words.
+        if let Some(reader) = self.reader.take() {
+            let _ = tokio::time::timeout(patience, reader).await;
+        }
         let said = self
             .stderr
             .lock()

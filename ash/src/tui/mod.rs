@@ -2,8 +2,12 @@
 //! tick, redrawing only when something changed.
 
 pub mod app;
+#[cfg(test)]
+mod behaviour_tests;
 pub mod draw;
 mod edit;
+#[cfg(test)]
+mod hosts_tests;
 mod json_style;
 mod link;
 #[cfg(test)]

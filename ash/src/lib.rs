@@ -52,7 +52,9 @@ impl Globals {
 pub fn parse_host(text: &str) -> Result<HostArg, String> {
     match text.trim() {
         "local" => Ok(HostArg::Local),
-        other => Endpoint::parse_host(other).map(HostArg::Remote),
+        other => Endpoint::parse_host(other)
+            .map(HostArg::Remote)
+            .map_err(|e| format!("{e}, or local for this machine")),
     }
 }
 

@@ -7,28 +7,14 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
-use std::process::Output;
-use std::time::Duration;
+use crate::common::{alice_pending as pending, alice_run as run, id_of as id, text};
 
 use agentd::Settings;
-use agentd_testkit::{Poller, TempDaemon};
+use agentd_testkit::TempDaemon;
 use serde_json::{json, Value};
 use tokio::process::Child;
 
-const LIMIT: Duration = Duration::from_secs(30);
 const APP: &str = "/home/dev/app";
-
-async fn run(d: &TempDaemon, args: &[&str]) -> Output {
-    common::ash_as_alice(d.socket())
-        .args(args)
-        .output()
-        .await
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// `ash request` for Codex's `shell` tool as agent codex, in `session`, working in APP.
 fn shell(d: &TempDaemon, command: &str, session: &str, timeout: &str) -> Child {
@@ -46,22 +32,6 @@ fn shell(d: &TempDaemon, command: &str, session: &str, timeout: &str) -> Child {
         .args(["--cwd", APP, "--args", &args, "--timeout", timeout])
         .spawn()
         .unwrap()
-}
-
-async fn pending(d: &TempDaemon, n: usize) -> Vec<Value> {
-    let mut poller = Poller::new(LIMIT, format!("{n} pending"));
-    loop {
-        let list: Vec<Value> =
-            serde_json::from_slice(&run(d, &["pending", "--json"]).await.stdout).unwrap();
-        if list.len() == n {
-            return list;
-        }
-        poller.tick().await;
-    }
-}
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,7 +6,7 @@
 #![allow(clippy::unwrap_used)]
 
 use crate::common;
-use std::process::Output;
+use crate::common::{alice_pending as pending, alice_run as run, id_of as id, text};
 use std::time::Duration;
 
 use agentd::Settings;
@@ -17,18 +17,6 @@ use tokio::process::Child;
 const LIMIT: Duration = Duration::from_secs(30);
 const TEST: &str = r#"{"command":"make test"}"#;
 const DEPLOY: &str = r#"{"command":"make deploy"}"#;
-
-async fn run(d: &TempDaemon, args: &[&str]) -> Output {
-    common::ash_as_alice(d.socket())
-        .args(args)
-        .output()
-        .await
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
 
 /// `ash request` for the shell tool as agent claude, in `session`.
 fn shell(d: &TempDaemon, args: &str, session: &str, timeout: &str) -> Child {
@@ -45,22 +33,6 @@ fn shell(d: &TempDaemon, args: &str, session: &str, timeout: &str) -> Child {
         .args(["--args", args, "--timeout", timeout])
         .spawn()
         .unwrap()
-}
-
-async fn pending(d: &TempDaemon, n: usize) -> Vec<Value> {
-    let mut poller = Poller::new(LIMIT, format!("{n} pending"));
-    loop {
-        let list: Vec<Value> =
-            serde_json::from_slice(&run(d, &["pending", "--json"]).await.stdout).unwrap();
-        if list.len() == n {
-            return list;
-        }
-        poller.tick().await;
-    }
-}
-
-fn id(v: &Value) -> String {
-    v["id"].as_str().unwrap().to_string()
 }
 
 async fn grants(d: &TempDaemon) -> Vec<Value> {

@@ -2,11 +2,9 @@
 //! and the standing decisions (grants) a scoped one makes.
 
 use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use strum::VariantArray;
 use uuid::Uuid;
 
 use super::*;
@@ -205,21 +203,7 @@ pub enum DecisionSource {
     Parent,
 }
 
-impl DecisionSource {
-    pub const ALL: &'static [DecisionSource] = DecisionSource::VARIANTS;
-
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
-
-impl FromStr for DecisionSource {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        super::request::parse_name(s, "decision source")
-    }
-}
+super::request::named!(DecisionSource, "decision source");
 
 /// An operator's decision on a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

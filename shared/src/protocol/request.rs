@@ -1,11 +1,8 @@
 //! A request for approval: what an agent sends, what agentd knows of it, its state and risk,
 //! and the tools it names.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use strum::VariantArray;
 use uuid::Uuid;
 
 use super::*;
@@ -62,22 +59,6 @@ pub enum SubjectType {
     NodeCapability,
     /// Pairing a device.
     DevicePairing,
-}
-
-impl SubjectType {
-    pub const ALL: &'static [SubjectType] = SubjectType::VARIANTS;
-
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
-
-impl FromStr for SubjectType {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_name(s, "subject type")
-    }
 }
 
 /// Everything agentd knows about one request.
@@ -142,22 +123,6 @@ pub enum State {
     Withdrawn,
 }
 
-impl State {
-    pub const ALL: &'static [State] = State::VARIANTS;
-
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
-
-impl FromStr for State {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_name(s, "state")
-    }
-}
-
 /// Risk levels, ordered from least to most dangerous.
 #[derive(
     Debug,
@@ -185,22 +150,6 @@ pub enum Risk {
     Critical,
 }
 
-impl Risk {
-    pub const ALL: &'static [Risk] = Risk::VARIANTS;
-
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
-
-impl FromStr for Risk {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        parse_name(s, "risk level")
-    }
-}
-
 /// A tool's approval policy, as the registry holds it and agents register it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ToolSpec {
@@ -209,6 +158,33 @@ pub struct ToolSpec {
     pub approval_timeout_secs: u64,
     pub risk: Risk,
 }
+
+/// `ALL`, `as_str` and `FromStr` for an enum whose names strum derives (`Display`,
+/// `IntoStaticStr`, `VariantArray`), parsed by `parse_name`; `$what` names it in errors.
+macro_rules! named {
+    ($name:ident, $what:literal) => {
+        impl $name {
+            pub const ALL: &'static [$name] = <$name as strum::VariantArray>::VARIANTS;
+
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                $crate::protocol::request::parse_name(s, $what)
+            }
+        }
+    };
+}
+pub(crate) use named;
+
+named!(SubjectType, "subject type");
+named!(State, "state");
+named!(Risk, "risk level");
 
 /// Parses one of an enum's names the same way for every enum on the wire and the command
 /// line: any case, `-` for `_`; the error lists what it may be.

@@ -130,3 +130,32 @@ pub async fn hook(
     drop(stdin);
     child
 }
+
+/// `ash ARGS` against `d` as the operator alice, waited for.
+pub async fn alice_run(d: &TempDaemon, args: &[&str]) -> std::process::Output {
+    ash_as_alice(d.socket()).args(args).output().await.unwrap()
+}
+
+/// Waits, up to 30 s, until `d` has `n` pending requests, and returns them as
+/// `ash pending --json` shows them.
+pub async fn alice_pending(d: &TempDaemon, n: usize) -> Vec<Value> {
+    let mut poller = Poller::new(Duration::from_secs(30), format!("{n} pending"));
+    loop {
+        let out = alice_run(d, &["pending", "--json"]).await;
+        let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        if list.len() == n {
+            return list;
+        }
+        poller.tick().await;
+    }
+}
+
+/// A request's ID as `--json` gives it.
+pub fn id_of(v: &Value) -> String {
+    v["id"].as_str().unwrap().to_string()
+}
+
+/// Bytes a process printed, as text.
+pub fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}

@@ -117,31 +117,63 @@ impl Client {
     }
 
     async fn connect_hello(to: &Endpoint, hello: Hello) -> Result<Client> {
-        let stream = to.open().await.map_err(|error| match to {
-            Endpoint::Socket(path) => ClientError::Unreachable {
-                path: path.clone(),
-                error,
-            },
-            Endpoint::Ssh(host) => ClientError::Remote {
-                host: host.to_string(),
-                message: error.to_string(),
-            },
+        match Client::open_and_greet(to, &hello, to.open().await).await {
+            // The master's forward of the far socket failed (the far sshd refuses socket
+            // forwarding, or agentd is not running there): take it down and go the ordinary
+            // way, which also says in the far side's words what is wrong.
+            Err((e, Some(Transport::Forward(forwarded)))) if e.is_connection_lost() => {
+                forwarded.failed().await;
+                let retried = Client::open_and_greet(to, &hello, to.open_unforwarded().await)
+                    .await
+                    .map_err(|(e, _)| e)?;
+                forwarded.pause();
+                Ok(retried)
+            }
+            Err((e, _)) => Err(e),
+            Ok(client) => Ok(client),
+        }
+    }
+
+    /// Says hello over a freshly opened stream; on failure, hands the stream back with the
+    /// error, so a caller can tell how it was reached.
+    async fn open_and_greet(
+        to: &Endpoint,
+        hello: &Hello,
+        opened: std::io::Result<Transport>,
+    ) -> std::result::Result<Client, (ClientError, Option<Transport>)> {
+        let stream = opened.map_err(|error| {
+            let e = match to {
+                Endpoint::Socket(path) => ClientError::Unreachable {
+                    path: path.clone(),
+                    error,
+                },
+                Endpoint::Ssh(host) => ClientError::Remote {
+                    host: host.to_string(),
+                    message: error.to_string(),
+                },
+            };
+            (e, None)
         })?;
         let mut client = Client {
             conn: Connection::new(stream),
             server: String::new(),
             to_review: std::collections::VecDeque::new(),
         };
-        let welcomed = client.hello(&hello).await;
-        match (welcomed, client.conn.get_mut()) {
-            (Ok(()), _) => Ok(client),
+        match client.hello(hello).await {
+            Ok(()) => Ok(client),
             // Over ssh, a connection that ends before the welcome is ssh's failure (or the far
             // side's): say it in their words, naming the host.
-            (Err(e), Transport::Ssh(ssh)) if e.is_connection_lost() => Err(ClientError::Remote {
-                host: to.to_string(),
-                message: ssh.failure().await,
-            }),
-            (Err(e), _) => Err(e),
+            Err(e) if e.is_connection_lost() => match client.conn.into_inner() {
+                Transport::Ssh(mut ssh) => Err((
+                    ClientError::Remote {
+                        host: to.to_string(),
+                        message: ssh.failure().await,
+                    },
+                    None,
+                )),
+                other => Err((e, Some(other))),
+            },
+            Err(e) => Err((e, None)),
         }
     }
 

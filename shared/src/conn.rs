@@ -81,6 +81,11 @@ impl<S> Connection<S> {
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.stream
     }
+
+    /// The stream underneath, the connection given up (what it had buffered is dropped).
+    pub fn into_inner(self) -> S {
+        self.stream
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {

@@ -11,9 +11,18 @@ use crate::outcome::SUCCESS;
 use crate::Globals;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {}
+pub struct Args {
+    /// Print the socket this would relay to, and exit (ash on the near side asks, to have its
+    /// ssh ControlMaster forward that socket directly)
+    #[arg(long)]
+    pub print_socket: bool,
+}
 
-pub async fn run(globals: &Globals, _args: Args) -> anyhow::Result<u8> {
+pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
+    if args.print_socket {
+        println!("{}", globals.socket.display());
+        return Ok(SUCCESS);
+    }
     let stream = Endpoint::Socket(globals.socket.clone())
         .open()
         .await

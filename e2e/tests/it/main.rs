@@ -21,6 +21,7 @@ mod mcp;
 mod python_client;
 mod python_package;
 mod remote;
+mod remote_master;
 mod security;
 mod service;
 mod tui;

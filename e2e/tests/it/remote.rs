@@ -3,9 +3,8 @@
 //! agentds stand for two machines (the URL's path names each one's socket); the far side runs
 //! the real `ash dial-stdio`.
 
-use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use std::time::Duration;
+use std::path::PathBuf;
+use std::process::Stdio;
 
 use agentd::Settings;
 use agentd_proto::{request_approval, ApprovalRequest, State};
@@ -14,149 +13,8 @@ use serde_json::Value;
 use tokio::process::{Child, Command};
 
 use crate::common;
-
-const LIMIT: Duration = Duration::from_secs(30);
-const SSHD: &str = "/usr/sbin/sshd";
-
-/// An sshd of the test's own on 127.0.0.1, and the key that logs in to it.
-struct Sshd {
-    dir: tempfile::TempDir,
-    port: u16,
-    user: String,
-    _child: Child,
-}
-
-impl Sshd {
-    async fn start() -> Sshd {
-        assert!(
-            Path::new(SSHD).exists(),
-            "{SSHD} is missing: .ci/run installs openssh-server"
-        );
-        // sshd refuses to start without its privilege-separation folder.
-        std::fs::create_dir_all("/run/sshd").expect("can make /run/sshd");
-        let dir = tempfile::tempdir().unwrap();
-        for key in ["host_key", "id"] {
-            let made = std::process::Command::new("ssh-keygen")
-                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
-                .arg(dir.path().join(key))
-                .status()
-                .unwrap();
-            assert!(made.success());
-        }
-        std::fs::copy(
-            dir.path().join("id.pub"),
-            dir.path().join("authorized_keys"),
-        )
-        .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let user = std::env::var("USER")
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| "root".into());
-        // Sessions get a HOME of their own, so this machine's shell start-up files (which
-        // may print or wait) cannot get between ash and the far ash; REMOTE.md says why.
-        std::fs::create_dir(dir.path().join("home")).unwrap();
-        let config = format!(
-            "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\n\
-             AuthorizedKeysFile {d}/authorized_keys\nPidFile {d}/sshd.pid\nStrictModes no\n\
-             PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\n\
-             PermitRootLogin prohibit-password\nAllowUsers {user}\nSetEnv HOME={d}/home\n",
-            d = dir.path().display()
-        );
-        std::fs::write(dir.path().join("sshd_config"), config).unwrap();
-        let child = Command::new(SSHD)
-            .args(["-D", "-f"])
-            .arg(dir.path().join("sshd_config"))
-            .arg("-E")
-            .arg(dir.path().join("sshd.log"))
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let mut poller = Poller::new(LIMIT, "sshd to listen");
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            poller.tick().await;
-        }
-        Sshd {
-            dir,
-            port,
-            user,
-            _child: child,
-        }
-    }
-
-    /// The `--host` URL of the agentd listening on `socket`.
-    fn host(&self, socket: &Path) -> String {
-        format!(
-            "ssh://{}@127.0.0.1:{}{}",
-            self.user,
-            self.port,
-            socket.display()
-        )
-    }
-
-    fn ssh_command(&self) -> String {
-        format!(
-            "ssh -i {} -o IdentitiesOnly=yes -o StrictHostKeyChecking=no \
-             -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
-            self.dir.path().join("id").display()
-        )
-    }
-
-    /// `ash ARGS` as the operator alice, reaching hosts through this sshd.
-    async fn ash(&self, args: &[&str]) -> Output {
-        let run = Command::new(common::ash_bin())
-            .args(args)
-            .env("AGENTD_SSH_COMMAND", self.ssh_command())
-            .env("AGENTD_REMOTE_ASH", common::ash_bin())
-            .env("USER", "alice")
-            .env_remove("AGENTD_HOST")
-            .kill_on_drop(true)
-            .output();
-        tokio::time::timeout(LIMIT, run)
-            .await
-            .unwrap_or_else(|_| panic!("ash {args:?} did not finish within {LIMIT:?}"))
-            .unwrap()
-    }
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn sensitive(what: &str) -> ApprovalRequest {
-    ApprovalRequest {
-        tool: "sensitive-op".into(),
-        args_json: format!(r#"{{"target":"{what}"}}"#),
-        ..ApprovalRequest::default()
-    }
-}
-
-/// An agent on `d` waiting for a decision on `what`.
-fn agent(d: &TempDaemon, what: &str) -> tokio::task::JoinHandle<agentd_proto::Outcome> {
-    let socket: PathBuf = d.socket().to_path_buf();
-    let req = sensitive(what);
-    tokio::spawn(async move {
-        request_approval(&socket, "claude", &req, |_| {})
-            .await
-            .unwrap()
-    })
-}
-
-/// Waits until `d` has `n` pending requests.
-async fn pending_on(d: &TempDaemon, n: usize) {
-    let mut op = d.operator("check").await.unwrap();
-    let mut poller = Poller::new(LIMIT, format!("{n} pending requests"));
-    while op.list(Some(State::Pending)).await.unwrap().len() != n {
-        poller.tick().await;
-    }
-}
+use crate::common::sshd::{agent, pending_on, Sshd, LIMIT};
+use crate::common::text;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_operator_lists_and_decides_on_two_hosts_over_ssh() {
@@ -272,6 +130,7 @@ async fn a_host_that_refuses_or_fails_is_reported_for_that_host_only() {
         .args(["--host", &good, "pending"])
         .env("AGENTD_SSH_COMMAND", sshd.ssh_command())
         .env("AGENTD_REMOTE_ASH", "/nonexistent/ash")
+        .envs(sshd.ash_env())
         .output()
         .await
         .unwrap();
@@ -408,11 +267,15 @@ async fn the_merged_queue_decides_here_and_there_and_outlives_a_restart() {
         &script,
         format!(
             "#!/bin/sh\nexport AGENTD_SSH_COMMAND='{}'\nexport AGENTD_REMOTE_ASH='{}'\n\
-             export AGENTD_SOCKET='{}'\nexport USER=alice\n\
+             export AGENTD_SOCKET='{}'\nexport USER=alice\n{}\
              exec '{}' --host '{host_b}' tui --no-bell\n",
             sshd.ssh_command(),
             common::ash_bin().display(),
             a.socket().display(),
+            sshd.ash_env()
+                .iter()
+                .map(|(k, v)| format!("export {k}='{v}'\n"))
+                .collect::<String>(),
             common::ash_bin().display(),
         ),
     )

@@ -23,6 +23,15 @@ pub struct Globals {
     pub hosts: Vec<Endpoint>,
 }
 
+/// How a host is named where hosts are listed together (the queue's HOST column,
+/// `AGENTD_HOST`): `local` for this machine's socket, else its ssh:// URL.
+pub fn host_label(host: &Endpoint) -> String {
+    match host {
+        Endpoint::Socket(_) => "local".to_string(),
+        remote => remote.to_string(),
+    }
+}
+
 impl Globals {
     /// Where commands go: every `--host`, else the local socket.
     pub fn endpoints(&self) -> Vec<Endpoint> {

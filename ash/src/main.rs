@@ -90,6 +90,8 @@ enum Command {
     /// Check the audit trail
     #[command(subcommand)]
     Audit(cmd::audit::Command),
+    /// Run a command here for each new request on every host followed (desktop, phone, tmux)
+    Notify(cmd::notify::Args),
     /// Relay stdin and stdout to the local agentd socket (what `--host ssh://...` runs there)
     DialStdio(cmd::dial_stdio::Args),
 }
@@ -152,6 +154,7 @@ fn main() -> ExitCode {
             Command::Export(args) => cmd::export::run(&globals, args).await,
             Command::Audit(command) => cmd::audit::run(&globals, command).await,
             Command::DialStdio(args) => cmd::dial_stdio::run(&globals, args).await,
+            Command::Notify(args) => cmd::notify::run(&globals, args).await,
         }
     });
     // Everything the command needed has been awaited. What may still run is a blocking read of

@@ -9,6 +9,7 @@ pub mod codec;
 pub mod conn;
 pub mod frame;
 pub mod grant;
+pub mod notify;
 pub mod paths;
 pub mod protocol;
 pub mod remote;

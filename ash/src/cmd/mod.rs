@@ -13,6 +13,7 @@ pub mod grants;
 pub mod history;
 pub mod hook;
 pub mod mcp;
+pub mod notify;
 pub mod pending;
 pub mod request;
 pub mod show;
@@ -92,6 +93,17 @@ pub async fn find_request(
     }
 }
 
+/// The hosts a long-running view follows (the queue, `ash notify`): the `--host`s and, unless
+/// told otherwise, this machine's own agentd first.
+pub fn followed_hosts(globals: &Globals, no_local: bool) -> Vec<Endpoint> {
+    let mut hosts = globals.endpoints();
+    let local = Endpoint::Socket(globals.socket.clone());
+    if globals.names_hosts() && !no_local && !hosts.contains(&local) {
+        hosts.insert(0, local);
+    }
+    hosts
+}
+
 /// Adds how to fix it to an error that means agentd is not there; leaves agentd's own
 /// refusals, and ssh's own words, as they are.
 pub fn explain(e: ClientError) -> anyhow::Error {
@@ -117,4 +129,30 @@ pub fn check_id(id: &str) -> anyhow::Result<()> {
     agentd_proto::request_id::IdPrefix::parse(id)
         .map(|_| ())
         .map_err(|e| crate::outcome::UsageError(e.to_string()).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_followed_hosts_add_this_machine_unless_told_not_to() {
+        let remote = agentd_proto::Endpoint::parse_host("ssh://vm").unwrap();
+        let globals = Globals {
+            socket: "/run/agentd.sock".into(),
+            json: false,
+            hosts: vec![remote.clone()],
+        };
+        let local = agentd_proto::Endpoint::Socket("/run/agentd.sock".into());
+        assert_eq!(
+            followed_hosts(&globals, false),
+            vec![local.clone(), remote.clone()]
+        );
+        assert_eq!(followed_hosts(&globals, true), vec![remote]);
+        let alone = Globals {
+            hosts: vec![],
+            ..globals
+        };
+        assert_eq!(followed_hosts(&alone, false), vec![local]);
+    }
 }

@@ -67,11 +67,7 @@ async fn event_loop(
 ) -> anyhow::Result<()> {
     let mut app = App::new(options.operator.clone(), chrono::Utc::now());
     if options.names_hosts {
-        let name = |h: &agentd_proto::Endpoint| match h {
-            agentd_proto::Endpoint::Socket(_) => "local".to_string(),
-            remote => remote.to_string(),
-        };
-        app = app.with_hosts(options.hosts.iter().map(name).collect());
+        app = app.with_hosts(options.hosts.iter().map(crate::host_label).collect());
     }
     // A decision goes to the link of the request's own host.
     let send = |app: &App, decision: DecideRequest| {

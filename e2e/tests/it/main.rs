@@ -22,6 +22,7 @@ mod python_client;
 mod python_package;
 mod remote;
 mod remote_master;
+mod remote_notify;
 mod security;
 mod service;
 mod tui;

@@ -76,7 +76,10 @@ pub(super) async fn route(host: &SshHost) -> Option<Route> {
             return Route::of(host, key, answer, now);
         }
     }
-    let control_path = ask_ssh(&line).await?;
+    // An ssh command that cannot answer `-G` (a wrapper that does not pass it on, a config
+    // error ssh itself would also stop at) is remembered as having no ControlPath, so it is not
+    // asked again before every command.
+    let control_path = ask_ssh(&line).await.flatten();
     let answer = Answer {
         control_path,
         stamps,
@@ -139,7 +142,7 @@ impl Route {
     }
 }
 
-/// Runs `ssh -G ...` and reads its `controlpath`.
+/// Runs `ssh -G ...` and reads its `controlpath`; `None` when ssh did not answer.
 async fn ask_ssh(line: &[String]) -> Option<Option<PathBuf>> {
     let run = tokio::process::Command::new(&line[0])
         .args(&line[1..])

@@ -18,6 +18,15 @@ fn forwarded(sshd: &Sshd) -> Vec<std::path::PathBuf> {
         .unwrap_or_default()
 }
 
+/// `ash --host HOST pending --json` through `ssh`, which must succeed; the requests listed.
+async fn listed(sshd: &Sshd, ssh: &str, host: &str) -> Vec<Value> {
+    let out = sshd
+        .ash_with(ssh, &["--host", host, "pending", "--json"])
+        .await;
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn once_the_master_is_there_commands_start_no_ssh() {
     let sshd = Sshd::start().await;
@@ -28,20 +37,13 @@ async fn once_the_master_is_there_commands_start_no_ssh() {
     pending_on(&d, 1).await;
 
     // The first command starts ssh, which becomes the master.
-    let out = sshd
-        .ash_with(&ssh, &["--host", &host, "pending", "--json"])
-        .await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    listed(&sshd, &ssh, &host).await;
     assert!(sshd.control_path().exists(), "the master is up");
     let started = sshd.ssh_runs();
     assert!(started >= 1);
 
     // Every later command goes through the master's forward of the far socket.
-    let out = sshd
-        .ash_with(&ssh, &["--host", &host, "pending", "--json"])
-        .await;
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let list = listed(&sshd, &ssh, &host).await;
     assert_eq!(list.len(), 1, "{list:?}");
     assert_eq!(list[0]["host"], host.as_str());
     assert_eq!(forwarded(&sshd).len(), 1, "one forwarded socket");
@@ -95,11 +97,7 @@ async fn a_host_url_without_a_socket_learns_the_far_one_once() {
     let _waiting = agent(&d, "prod");
     pending_on(&d, 1).await;
     for _ in 0..3 {
-        let out = sshd
-            .ash_with(&ssh, &["--host", &host, "pending", "--json"])
-            .await;
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        let list = listed(&sshd, &ssh, &host).await;
         assert_eq!(list.len(), 1, "{list:?}");
     }
     assert_eq!(forwarded(&sshd).len(), 1, "forwarded once learned");
@@ -118,11 +116,7 @@ async fn a_far_sshd_that_refuses_forwarding_still_answers_through_the_master() {
     pending_on(&d, 1).await;
     let mut runs = Vec::new();
     for _ in 0..3 {
-        let out = sshd
-            .ash_with(&ssh, &["--host", &host, "pending", "--json"])
-            .await;
-        assert!(out.status.success(), "{}", text(&out.stderr));
-        let list: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+        let list = listed(&sshd, &ssh, &host).await;
         assert_eq!(list.len(), 1, "{list:?}");
         runs.push(sshd.ssh_runs());
     }

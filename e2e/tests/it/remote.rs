@@ -326,3 +326,51 @@ async fn the_merged_queue_decides_here_and_there_and_outlives_a_restart() {
     tmux.keys(&["g", "a"]);
     assert!(done(fourth).await.approved());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_far_agentd_of_another_protocol_version_is_named_with_both_versions() {
+    use agentd_proto::{ErrorCode, ServerMsg, WireError, PROTOCOL_VERSION};
+    let sshd = Sshd::start().await;
+    // The far side answers the hello as an agentd of the next protocol version would: with
+    // its refusal, in a frame (length, then the encoded message).
+    let refusal = agentd_proto::codec::encode(&ServerMsg::Error(WireError {
+        code: ErrorCode::VersionMismatch,
+        message: format!(
+            "protocol version mismatch: the client speaks version {PROTOCOL_VERSION}, \
+             this agentd speaks version {}",
+            PROTOCOL_VERSION + 1
+        ),
+    }))
+    .unwrap();
+    let mut frame = (refusal.len() as u32).to_be_bytes().to_vec();
+    frame.extend(refusal);
+    let reply = sshd.dir.path().join("reply");
+    std::fs::write(&reply, frame).unwrap();
+    let far = sshd.dir.path().join("newer-ash");
+    std::fs::write(
+        &far,
+        format!(
+            "#!/bin/sh\ncat '{}'\nexec cat >/dev/null\n",
+            reply.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&far, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let host = format!("ssh://{}@127.0.0.1:{}", sshd.user, sshd.port);
+    let out = Command::new(common::ash_bin())
+        .args(["--host", &host, "pending"])
+        .env("AGENTD_SSH_COMMAND", sshd.ssh_command())
+        .env("AGENTD_REMOTE_ASH", &far)
+        .envs(sshd.ash_env())
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let said = text(&out.stderr);
+    assert!(said.contains(&host), "{said}");
+    assert!(said.contains("protocol version mismatch"), "{said}");
+    assert!(
+        said.contains(&format!("version {}", PROTOCOL_VERSION + 1)),
+        "{said}"
+    );
+}

@@ -288,5 +288,10 @@ mod tests {
         assert_eq!(read_cache(&file), cache);
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
         assert!(read_cache(&file).is_empty());
+        // A torn or foreign file is a cache miss (ssh is asked again and the file rewritten),
+        // never an error that stops the command.
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+        std::fs::write(&file, "{\"k\": {\"control_path\": 7").unwrap();
+        assert!(read_cache(&file).is_empty());
     }
 }

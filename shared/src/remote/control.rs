@@ -219,10 +219,11 @@ fn cache_file() -> Option<PathBuf> {
 /// The cache, if the file is ours and only we can write it (it names sockets our sessions go
 /// to); anything else, or a file that does not parse, is an empty cache.
 fn read_cache(file: &Path) -> Cache {
-    let Ok(meta) = std::fs::metadata(file) else {
+    // Not followed: a link is not the file we wrote.
+    let Ok(meta) = std::fs::symlink_metadata(file) else {
         return Cache::new();
     };
-    if meta.uid() != crate::paths::current_uid() || meta.mode() & 0o022 != 0 {
+    if !meta.is_file() || meta.uid() != crate::paths::current_uid() || meta.mode() & 0o022 != 0 {
         return Cache::new();
     }
     std::fs::read(file)
@@ -286,6 +287,10 @@ mod tests {
         );
         write_cache(&file, &cache).unwrap();
         assert_eq!(read_cache(&file), cache);
+        // A link to it is not the cache: it could lead anywhere.
+        let link = dir.path().join("link.json");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        assert!(read_cache(&link).is_empty());
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o666)).unwrap();
         assert!(read_cache(&file).is_empty());
         // A torn or foreign file is a cache miss (ssh is asked again and the file rewritten),

@@ -10,11 +10,14 @@ fn invalid(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, what)
 }
 
-/// `$AGENTD_SSH_COMMAND` split as a shell would, or `ssh`.
+/// `$AGENTD_SSH_COMMAND` split as a shell would, or `ssh`. A word starting with `~/` has the
+/// home folder put in, as the shell does for `GIT_SSH_COMMAND` (ssh itself expands `-i ~/x`,
+/// but not `-F ~/x`).
 pub(super) fn ssh_words() -> Result<Vec<String>, io::Error> {
     match std::env::var(SSH_COMMAND_VAR) {
         Ok(command) if !command.trim().is_empty() => shlex::split(&command)
             .filter(|words| !words.is_empty())
+            .map(|words| expand_home(words, std::env::var("HOME").ok().as_deref()))
             .ok_or_else(|| {
                 invalid(format!(
                     "{SSH_COMMAND_VAR} is not a command line: {command}"
@@ -22,6 +25,20 @@ pub(super) fn ssh_words() -> Result<Vec<String>, io::Error> {
             }),
         _ => Ok(vec!["ssh".to_string()]),
     }
+}
+
+fn expand_home(words: Vec<String>, home: Option<&str>) -> Vec<String> {
+    let Some(home) = home.filter(|h| !h.is_empty()) else {
+        return words;
+    };
+    words
+        .into_iter()
+        .map(|w| match w.strip_prefix("~/") {
+            Some(rest) => format!("{}/{rest}", home.trim_end_matches('/')),
+            None if w == "~" => home.to_string(),
+            None => w,
+        })
+        .collect()
 }
 
 /// What ash adds after the user's ssh words: no terminal, never a password prompt that would
@@ -109,5 +126,21 @@ mod tests {
             "ash --socket '/tmp/a b/agentd.sock' dial-stdio"
         );
         assert!(line.contains(&"BatchMode=yes".to_string()));
+    }
+
+    #[test]
+    fn a_home_folder_tilde_is_expanded_as_the_shell_would() {
+        let words = ["ssh", "-F", "~/.ssh/agents.conf", "-oUser=~x", "~"].map(String::from);
+        assert_eq!(
+            expand_home(words.to_vec(), Some("/home/dev")),
+            [
+                "ssh",
+                "-F",
+                "/home/dev/.ssh/agents.conf",
+                "-oUser=~x",
+                "/home/dev"
+            ]
+        );
+        assert_eq!(expand_home(words.to_vec(), None), words);
     }
 }

@@ -6,7 +6,9 @@
 use agentd::Settings;
 use agentd_testkit::TempDaemon;
 use serde_json::Value;
+use tokio::process::Command;
 
+use crate::common;
 use crate::common::sshd::{agent, pending_on, Sshd, LIMIT};
 use crate::common::text;
 
@@ -131,4 +133,43 @@ async fn a_far_sshd_that_refuses_forwarding_still_answers_through_the_master() {
         .as_u64()
         .unwrap();
     assert!(until > 0, "forwarding is paused: {cache}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_far_login_that_floods_is_cut_off_and_named() {
+    let sshd = Sshd::start().await;
+    // The far "ash" answers everything with an endless stream, as a hostile login could.
+    let far = sshd.dir.path().join("flooding-ash");
+    std::fs::write(
+        &far,
+        "#!/bin/sh\nexec yes AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&far, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let host = format!("ssh://{}@127.0.0.1:{}", sshd.user, sshd.port);
+    let ssh = sshd.master_command();
+    for _ in 0..2 {
+        // The first opens the master; the second asks the far side where its socket is.
+        let out = tokio::time::timeout(
+            LIMIT,
+            Command::new(common::ash_bin())
+                .args(["--host", &host, "pending"])
+                .env("AGENTD_SSH_COMMAND", &ssh)
+                .env("AGENTD_REMOTE_ASH", &far)
+                .envs(sshd.ash_env())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .expect("ash gave up on the flood in time")
+        .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let said = text(&out.stderr);
+        assert!(said.contains(&host), "{said}");
+        assert_eq!(said.trim().lines().count(), 1, "one line: {said}");
+    }
+    assert!(
+        forwarded(&sshd).is_empty(),
+        "nothing learned from the flood"
+    );
 }

@@ -39,6 +39,9 @@ pub const REMOTE_ASH_VAR: &str = "AGENTD_REMOTE_ASH";
 /// How long the far `ash` may take to say where its socket is.
 const ASK_FAR_FOR: Duration = Duration::from_secs(5);
 
+/// The longest answer taken from the far side for where its socket is.
+const FAR_SOCKET_MAX: u64 = 4096;
+
 /// After a forward failed where a session worked, how long to go straight to sessions.
 const FORWARD_PAUSE: Duration = Duration::from_secs(600);
 
@@ -137,7 +140,14 @@ async fn learn_far_socket(host: &SshHost, route: &control::Route) -> Option<Stri
     // No master yet: nothing learned, nothing to hold against the far side.
     let mut session = mux::open(host, &route.control, &query).await.ok()?;
     let mut said = String::new();
-    let read = tokio::time::timeout(ASK_FAR_FOR, session.read_to_string(&mut said)).await;
+    // A path is short; a far login that streams without end is cut off, not buffered.
+    let read = tokio::time::timeout(
+        ASK_FAR_FOR,
+        (&mut session)
+            .take(FAR_SOCKET_MAX)
+            .read_to_string(&mut said),
+    )
+    .await;
     let answered = matches!(read, Ok(Ok(_))) && session.exit_code().await == Some(0);
     let socket = said.trim();
     // One absolute path, as `ash dial-stdio --print-socket` prints it.

@@ -252,11 +252,10 @@ mod tests {
         assert_eq!(clean_field(""), "");
     }
 
-    type Heard = Arc<std::sync::Mutex<Vec<Result<(), String>>>>;
+    type Heard = tokio::sync::mpsc::UnboundedReceiver<Result<(), String>>;
 
     fn notifier(command: &str, min_risk: Risk, timeout_ms: u64) -> (Notifier, Heard) {
-        let heard: Heard = Arc::default();
-        let sink = Arc::clone(&heard);
+        let (tell, heard) = tokio::sync::mpsc::unbounded_channel();
         let n = Notifier::new(
             NotifySettings {
                 command: command.into(),
@@ -264,24 +263,23 @@ mod tests {
                 timeout: Duration::from_millis(timeout_ms),
                 max_running: 1,
             },
-            Arc::new(move |_, r| sink.lock().unwrap().push(r.map_err(|e| e.to_string()))),
+            Arc::new(move |_, r| {
+                let _ = tell.send(r.map_err(|e| e.to_string()));
+            }),
         );
         (n, heard)
     }
 
-    async fn first_report(heard: &Heard) -> Result<(), String> {
-        for _ in 0..3000 {
-            if let Some(r) = heard.lock().unwrap().first() {
-                return r.clone();
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("no report within 30 s");
+    async fn first_report(heard: &mut Heard) -> Result<(), String> {
+        tokio::time::timeout(Duration::from_secs(30), heard.recv())
+            .await
+            .expect("a report within 30 s")
+            .expect("the notifier is alive")
     }
 
     #[tokio::test]
     async fn below_the_risk_nothing_runs_and_a_busy_slot_drops_the_request() {
-        let (n, heard) = notifier("sleep 30", Risk::High, 60_000);
+        let (n, mut heard) = notifier("sleep 30", Risk::High, 60_000);
         assert_eq!(
             n.notify(&view(Risk::Medium), Vec::new()),
             Err(Skipped::BelowRisk)
@@ -292,23 +290,23 @@ mod tests {
             n.notify(&view(Risk::Critical), Vec::new()),
             Err(Skipped::Busy)
         );
-        assert!(heard.lock().unwrap().is_empty());
+        assert!(heard.try_recv().is_err(), "nothing has finished");
     }
 
     #[tokio::test]
     async fn a_command_past_its_timeout_is_killed_and_reported() {
-        let (n, heard) = notifier("sleep 30", Risk::Low, 100);
+        let (n, mut heard) = notifier("sleep 30", Risk::Low, 100);
         n.notify(&view(Risk::Low), Vec::new()).unwrap();
-        let report = first_report(&heard).await;
+        let report = first_report(&mut heard).await;
         assert!(report.unwrap_err().contains("past its timeout"));
     }
 
     #[tokio::test]
     async fn a_failing_command_is_reported_with_its_stderr_and_extra_fields_reach_it() {
-        let (n, heard) = notifier("echo \"on $AGENTD_HOST\" >&2; exit 3", Risk::Low, 10_000);
+        let (n, mut heard) = notifier("echo \"on $AGENTD_HOST\" >&2; exit 3", Risk::Low, 10_000);
         n.notify(&view(Risk::Low), vec![("AGENTD_HOST", "ssh://vm".into())])
             .unwrap();
-        let report = first_report(&heard).await.unwrap_err();
+        let report = first_report(&mut heard).await.unwrap_err();
         assert!(report.contains("exit status: 3"), "{report}");
         assert!(report.contains("on ssh://vm"), "{report}");
     }

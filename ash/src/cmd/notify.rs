@@ -44,6 +44,12 @@ pub struct Args {
     no_local: bool,
 }
 
+/// How often a host that keeps failing is said to be failing.
+const REMIND_EVERY: Duration = Duration::from_secs(60);
+
+/// The first wait before trying a host again.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+
 /// The longest wait between tries to reach a host that is out of reach.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -84,11 +90,28 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
 async fn follow(host: Endpoint, notifier: Notifier, operator: String) {
     let label = crate::host_label(&host);
     let mut seen: Option<HashSet<Uuid>> = None;
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = FIRST_BACKOFF;
+    // A host that keeps failing (agentd stopped there for the night) is said once, then at
+    // most once a minute, rather than at every try.
+    let mut last_said: Option<tokio::time::Instant> = None;
     loop {
-        let result = watch(&host, &label, &notifier, &operator, &mut seen).await;
-        if let Err(e) = result {
+        let mut connected = false;
+        let Err(e) = watch(
+            &host,
+            &label,
+            &notifier,
+            &operator,
+            &mut seen,
+            &mut connected,
+        )
+        .await;
+        if connected {
+            backoff = FIRST_BACKOFF;
+            last_said = None;
+        }
+        if last_said.is_none_or(|at| at.elapsed() >= REMIND_EVERY) {
             eprintln!("ash notify: {label}: {e}; trying again");
+            last_said = Some(tokio::time::Instant::now());
         }
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(MAX_BACKOFF);
@@ -103,12 +126,14 @@ async fn watch(
     notifier: &Notifier,
     operator: &str,
     seen: &mut Option<HashSet<Uuid>>,
-) -> Result<(), ClientError> {
+    connected: &mut bool,
+) -> Result<std::convert::Infallible, ClientError> {
     let mut events = Client::connect(host, Role::Operator, operator).await?;
     let mut ops = Client::connect(host, Role::Operator, operator).await?;
     // Subscribe before the snapshot, so nothing falls between the two.
     events.subscribe().await?;
     catch_up(&mut ops, label, notifier, seen).await?;
+    *connected = true;
     eprintln!("ash notify: following {label}");
     loop {
         match events.next_event().await? {

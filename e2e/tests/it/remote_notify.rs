@@ -148,3 +148,37 @@ async fn a_bad_notify_command_line_is_a_usage_error() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_that_keeps_failing_is_said_once_while_it_is_retried() {
+    // A socket that accepts and hangs up at once: each try of ash notify shows as a connection.
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agentd.sock");
+    let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+    let tries = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&tries);
+    tokio::spawn(async move {
+        while let Ok((conn, _)) = listener.accept().await {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(conn);
+        }
+    });
+    let mut notify = Command::new(common::ash_bin())
+        .args(["notify", "true"])
+        .env("AGENTD_SOCKET", &socket)
+        .env_remove("AGENTD_HOST")
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut poller = Poller::new(LIMIT, "ash notify to try three times");
+    while tries.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+        poller.tick().await;
+    }
+    notify.kill().await.unwrap();
+    let out = notify.wait_with_output().await.unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(said.matches("trying again").count(), 1, "{said}");
+    assert!(said.starts_with("ash notify: local: "), "{said}");
+}

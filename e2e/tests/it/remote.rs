@@ -261,7 +261,9 @@ async fn the_merged_queue_decides_here_and_there_and_outlives_a_restart() {
     a.pending(1).await;
     b.pending(1).await;
 
-    // The queue runs from a script, so the ssh command's options need no quoting in tmux.
+    // The queue runs from a script, so the ssh command's options need no quoting in tmux. It
+    // reaches b through a ControlMaster, as REMOTE.md sets one up: through the socket the
+    // master forwards, which must also outlive b's agentd restarting.
     let script = sshd.dir.path().join("queue.sh");
     std::fs::write(
         &script,
@@ -269,7 +271,7 @@ async fn the_merged_queue_decides_here_and_there_and_outlives_a_restart() {
             "#!/bin/sh\nexport AGENTD_SSH_COMMAND='{}'\nexport AGENTD_REMOTE_ASH='{}'\n\
              export AGENTD_SOCKET='{}'\nexport USER=alice\n{}\
              exec '{}' --host '{host_b}' tui --no-bell\n",
-            sshd.ssh_command(),
+            sshd.master_command(),
             common::ash_bin().display(),
             a.socket().display(),
             sshd.ash_env()
@@ -309,6 +311,11 @@ async fn the_merged_queue_decides_here_and_there_and_outlives_a_restart() {
     tmux.keys(&["g", "a"]);
     assert!(done(second).await.approved());
     tmux.wait_for("0 pending").await;
+    let forwards = std::fs::read_dir(sshd.dir.path().join("runtime/ash"))
+        .unwrap()
+        .count();
+    assert_eq!(forwards, 1, "b is reached through the master's forward");
+    let ssh_started = sshd.ssh_runs();
 
     // One host's agentd restarts: the queue reconnects to it and keeps the other.
     b.restart().await;
@@ -325,6 +332,7 @@ async fn the_merged_queue_decides_here_and_there_and_outlives_a_restart() {
     // The first row (by deadline) is selected, whichever host's snapshot came in first.
     tmux.keys(&["g", "a"]);
     assert!(done(fourth).await.approved());
+    assert_eq!(sshd.ssh_runs(), ssh_started, "reconnecting started no ssh");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

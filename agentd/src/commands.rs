@@ -13,7 +13,11 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::shell::{analyze, Analysis, Command};
+use std::path::PathBuf;
+
+use crate::policy::flags::{Allowlist, Kind};
+use crate::policy::reads::{self, Place, Read};
+use crate::shell::{read, Analysis, Command};
 
 /// A tool whose calls carry a shell command, and where.
 #[derive(Debug, Clone, Deserialize)]
@@ -23,6 +27,10 @@ pub struct ShellTool {
     /// A JSON pointer to the command: a string (a command line) or an array (an argv, often
     /// `["bash", "-lc", SCRIPT]`).
     pub pointer: String,
+    /// A JSON pointer to the folder the command runs in, when the tool takes one (Gemini CLI's
+    /// `dir_path` or `directory`, Codex's `workdir`); relative to the agent's working folder.
+    #[serde(default)]
+    pub workdir: Vec<String>,
 }
 
 /// A command rule as a preset or config writes it.
@@ -32,9 +40,32 @@ pub struct CommandEntry {
     pub name: String,
     /// Command prefixes, e.g. `"git status"`, `"ls"`.
     pub prefixes: Vec<String>,
-    /// Flags that take a command out of the rule, as written or before `=` (`--output`).
+    /// Flags that take a command out of the rule, as written or before `=` (`--output`): for
+    /// deny rules (an approving rule lists what it allows instead).
     #[serde(default)]
     pub refuse_flags: Vec<String>,
+    /// The flags an approving rule allows, as the program reads them: `-n`, `-n <count>`,
+    /// `--key <text>`, `--color[=<text>]`, `-NUM`. Any other flag asks.
+    #[serde(default)]
+    pub flags: Vec<String>,
+    /// The kinds of its operands, in order; the last may end in `...` to repeat (`path...`).
+    /// Without it, any number of plain words.
+    #[serde(default)]
+    pub operands: Option<Vec<String>>,
+    /// Flags that give the first operand instead (`grep -e PATTERN`).
+    #[serde(default)]
+    pub first_operand_flags: Vec<String>,
+    /// How the program reads its arguments: `gnu` (the default) or `find`.
+    #[serde(default)]
+    pub style: Option<String>,
+    /// The program searches folders named as operands recursively: each must hold no file
+    /// that holds secrets.
+    #[serde(default)]
+    pub recursive: bool,
+    /// The program shows names and sizes of the files it is given, never what they hold
+    /// (`ls`, `find`, `du`): a secret's name in its operands is no secret.
+    #[serde(default)]
+    pub names_only: bool,
     /// `approve` or `deny`.
     pub auto: String,
     /// Command lines the rule must cover, and ones it must not: checked when it is read.
@@ -50,6 +81,9 @@ pub struct CommandRule {
     pub name: String,
     prefixes: Vec<Vec<String>>,
     refuse_flags: Vec<String>,
+    allow: Allowlist,
+    recursive: bool,
+    names_only: bool,
     pub verdict: Verdict,
     examples: Vec<String>,
     counter_examples: Vec<String>,
@@ -72,6 +106,17 @@ impl CommandRule {
         if entry.prefixes.is_empty() {
             return Err(fail("prefixes is empty".into()));
         }
+        let operands = entry
+            .operands
+            .clone()
+            .unwrap_or_else(|| vec!["text...".into()]);
+        let allow = Allowlist::compile(
+            &entry.flags,
+            &operands,
+            &entry.first_operand_flags,
+            entry.style.as_deref(),
+        )
+        .map_err(|e| fail(e.to_string()))?;
         Ok(CommandRule {
             name: entry.name,
             prefixes: entry
@@ -80,30 +125,81 @@ impl CommandRule {
                 .map(|p| p.split_whitespace().map(String::from).collect())
                 .collect(),
             refuse_flags: entry.refuse_flags,
+            allow,
+            recursive: entry.recursive,
+            names_only: entry.names_only,
             verdict,
             examples: entry.examples,
             counter_examples: entry.counter_examples,
         })
     }
 
-    /// Whether the rule covers one simple command: a prefix matches its words and no
-    /// refused flag is among its arguments.
-    pub fn covers(&self, command: &Command) -> bool {
+    /// The length of the rule's prefix that `command` starts with, if one does.
+    fn prefix_of(&self, command: &Command) -> Option<usize> {
         if !from_the_system(command) {
-            return false;
+            return None;
         }
         let program = command.program();
         let words: Vec<&str> = command.argv.iter().map(|w| w.text.as_str()).collect();
-        let prefix_ok = self.prefixes.iter().any(|p| {
-            p.first().is_some_and(|first| first == program)
-                && p.len() <= words.len()
-                && p[1..].iter().zip(&words[1..]).all(|(a, b)| a == b)
-        });
-        prefix_ok
+        self.prefixes
+            .iter()
+            .filter(|p| {
+                p.first().is_some_and(|first| first == program)
+                    && p.len() <= words.len()
+                    && p[1..].iter().zip(&words[1..]).all(|(a, b)| a == b)
+                    && command.argv[..p.len()].iter().all(|w| w.literal)
+            })
+            .map(Vec::len)
+            .max()
+    }
+
+    /// Whether the rule covers one simple command: a prefix matches its words and no
+    /// refused flag is among its arguments (what a deny rule asks).
+    pub fn covers(&self, command: &Command) -> bool {
+        self.prefix_of(command).is_some()
             && !command.args().iter().any(|w| {
                 let flag = w.text.split('=').next().unwrap_or(&w.text);
                 self.refuse_flags.iter().any(|r| r == flag || r == &w.text)
             })
+    }
+
+    /// Whether an approving rule approves `command` run from any of `dirs`: a prefix matches,
+    /// every flag is on its list with a value of the right kind, every operand is of its kind,
+    /// and every file it reads is in a harmless place. `Err` says why not, for people; `Ok(None)`
+    /// when no prefix matches.
+    fn approves(
+        &self,
+        command: &Command,
+        dirs: &[Option<PathBuf>],
+        place: &Place,
+        secrets: &Regex,
+    ) -> Result<Option<Read>, String> {
+        let Some(len) = self.prefix_of(command) else {
+            return Ok(None);
+        };
+        if !self.covers(command) {
+            return Err("a flag this rule refuses".into());
+        }
+        let typed = self.allow.read(&command.argv[len..])?;
+        // With no file named, a program that reads files reads the folder it runs in (`ls`,
+        // `rg`) or its input; the folder is checked either way.
+        let dot = crate::shell::Word::literal(".");
+        let reads_files = self.allow.reads_paths();
+        let here = (reads_files && !typed.iter().any(|(k, _)| *k == Kind::Path))
+            .then_some((Kind::Path, &dot));
+        let mut read = Read::Harmless;
+        for (kind, word) in typed.into_iter().chain(here) {
+            if kind != Kind::Path {
+                continue;
+            }
+            read = read.and(reads::judge(&word.text, dirs, place, secrets, self.names_only));
+            if self.recursive {
+                if let Some(why) = reads::searches_secrets(&word.text, dirs, place, secrets) {
+                    read = read.and(Read::Refused(why));
+                }
+            }
+        }
+        Ok(Some(read))
     }
 }
 
@@ -142,16 +238,18 @@ pub fn compile_all(
     let tool = [ShellTool {
         name: "example".into(),
         pointer: "/command".into(),
+        workdir: Vec::new(),
     }];
-    let approves = |line: &str| {
+    let verdict = |line: &str| {
         let args = serde_json::json!({ "command": line });
-        decide(&tool, &rules, secrets, "example", &args)
-            .is_some_and(|v| v.verdict == Some(Verdict::Approve))
+        decide(&tool, &rules, secrets, "example", &args, &example_place())
     };
+    let approves = |line: &str| verdict(line).is_some_and(|v| v.verdict == Some(Verdict::Approve));
     for rule in &rules {
         if let Some(example) = rule.examples.iter().find(|e| !approves(e)) {
+            let why = verdict(example).map(|v| v.reason).unwrap_or_default();
             return Err(format!(
-                "[[command]] '{}': the example {example:?} is not approved",
+                "[[command]] '{}': the example {example:?} is not approved ({why})",
                 rule.name
             ));
         }
@@ -163,6 +261,15 @@ pub fn compile_all(
         }
     }
     Ok(rules)
+}
+
+/// Where rule examples are judged: a project folder that does not exist on this machine, so
+/// no file of this machine changes the verdict.
+pub fn example_place() -> Place {
+    Place {
+        project: Some(PathBuf::from("/nonexistent-agentd-example/project")),
+        home: Some(PathBuf::from("/nonexistent-agentd-example/home")),
+    }
 }
 
 /// What the command rules say about a call.
@@ -178,15 +285,20 @@ pub struct CommandVerdict {
     /// Whether the line changes folder (`cd`, `pushd`, `popd`) before or between commands,
     /// so that a relative path in it may not be relative to the agent's working folder.
     pub changes_dir: bool,
+    /// The files read outside the harmless places by commands a rule otherwise approves
+    /// (absolute): a grant of reads under a folder holding them may cover them.
+    pub reads: Vec<PathBuf>,
 }
 
-/// Decides a call of `tool` with `args`, if `tool` is a shell tool; `None` otherwise.
+/// Decides a call of `tool` with `args`, if `tool` is a shell tool; `None` otherwise. `place`
+/// is where the agent works, for the files the line reads.
 pub fn decide(
     tools: &[ShellTool],
     rules: &[CommandRule],
     secrets: &Regex,
     tool: &str,
     args: &Value,
+    place: &Place,
 ) -> Option<CommandVerdict> {
     let shell = tools.iter().find(|t| t.name == tool)?;
     let ask = |reason: String| {
@@ -195,6 +307,7 @@ pub fn decide(
             reason,
             uncovered: None,
             changes_dir: true,
+            reads: Vec::new(),
         })
     };
     let line = match args.pointer(&shell.pointer) {
@@ -208,44 +321,118 @@ pub fn decide(
         }
         _ => return ask(format!("no command at {}", shell.pointer)),
     };
-    let commands = match analyze(&line) {
+    // The folder the line starts in: the tool's own working-folder argument, else the
+    // agent's.
+    let mut start = place.project.clone();
+    for pointer in &shell.workdir {
+        match args.pointer(pointer) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(dir)) if !dir.is_empty() => {
+                start = place.absolute(dir, place.project.as_deref());
+                if start.is_none() {
+                    return ask(format!("it runs in {dir}, not a known folder"));
+                }
+            }
+            Some(_) => return ask(format!("{pointer} is not a folder name")),
+        }
+    }
+    let reading = read(&line);
+    let commands = match reading.analysis {
         Analysis::Commands(c) => c,
         Analysis::Unknown(why) => {
             return ask(format!("the command is not fully understood: {why}"))
         }
     };
-    let changes_dir = commands
-        .iter()
-        .any(|c| matches!(c.program(), "cd" | "pushd" | "popd"));
-    let mut uncovered = Vec::new();
-    let mut needed = Vec::new();
-    let mut covered: Vec<String> = Vec::new();
+    let changes_dir = start != place.project
+        || commands
+            .iter()
+            .any(|c| matches!(c.program(), "cd" | "pushd" | "popd"));
+    // Deny rules hold however the line was read.
     for command in &commands {
-        let shown = shown(command);
         if let Some(rule) = rules
             .iter()
             .find(|r| r.verdict == Verdict::Deny && r.covers(command))
         {
             return Some(CommandVerdict {
                 verdict: Some(Verdict::Deny),
-                reason: format!("{shown}: denied by command rule {}", rule.name),
+                reason: format!("{}: denied by command rule {}", shown(command), rule.name),
                 uncovered: None,
                 changes_dir: true,
+                reads: Vec::new(),
             });
         }
-        let approved = rules
-            .iter()
-            .find(|r| r.verdict == Verdict::Approve && r.covers(command));
-        let why_not = match approved {
-            None => Some((None, "no command rule covers it")),
-            Some(rule) => {
+    }
+    if !reading.certain {
+        return ask(
+            "bash may read this line otherwise than agentd: it holds syntax outside the plain \
+             set (a backslash, a glob bracket or brace, an unquoted here-document, `&>`, `>&FILE`, \
+             a subshell, a keyword ...)"
+                .into(),
+        );
+    }
+    // Every folder a relative path may be taken from: where the line starts, and every folder
+    // a `cd` before it may have gone to (a `cd` in a subshell or a pipeline may not hold).
+    let mut dirs = vec![start];
+    let mut uncovered = Vec::new();
+    let mut needed = Vec::new();
+    let mut covered: Vec<String> = Vec::new();
+    let mut outside = Vec::new();
+    for command in &commands {
+        let shown = shown(command);
+        let mut why_not: Option<String> = None;
+        let mut approved = None;
+        for rule in rules.iter().filter(|r| r.verdict == Verdict::Approve) {
+            match rule.approves(command, &dirs, place, secrets) {
+                Ok(Some(read)) => {
+                    approved = Some((rule, read));
+                    break;
+                }
+                Ok(None) => {}
+                Err(why) => {
+                    why_not.get_or_insert(format!("{}: {why}", rule.name));
+                }
+            }
+        }
+        let blocker = match approved {
+            None => Some((
+                None,
+                why_not.unwrap_or_else(|| "no command rule covers it".into()),
+            )),
+            Some((rule, read)) => {
                 covered.push(format!("{} ({})", command.program(), rule.name));
-                disqualified(command, secrets).map(|why| (Some(why), why))
+                let read = read.and(reads_by_redirect(command, &dirs, place, secrets));
+                match disqualified_by_rule(command) {
+                    Some(why) => Some((Some(why), why.to_string())),
+                    None => match read {
+                        Read::Harmless => None,
+                        Read::Outside(paths) => {
+                            let why = Read::Outside(paths.clone()).why().unwrap_or_default();
+                            outside.extend(paths);
+                            Some((Some(READS), why))
+                        }
+                        Read::Refused(why) => Some((Some(READS_REFUSED), why)),
+                    },
+                }
             }
         };
-        if let Some((blocker, why)) = why_not {
+        if let Some((blocker, why)) = blocker {
             uncovered.push(format!("{shown} ({why})"));
             needed.push((command.clone(), blocker));
+        }
+        if matches!(command.program(), "cd" | "pushd" | "popd") {
+            let target = match (command.program(), command.args()) {
+                ("cd", []) => vec![place.home.clone()],
+                ("cd", [dir]) if dir.literal && dir.text != "-" => dirs
+                    .iter()
+                    .map(|d| place.absolute(&dir.text, d.as_deref()))
+                    .collect(),
+                _ => vec![None],
+            };
+            for dir in target {
+                if !dirs.contains(&dir) {
+                    dirs.push(dir);
+                }
+            }
         }
     }
     if uncovered.is_empty() {
@@ -256,6 +443,7 @@ pub fn decide(
             reason: format!("every command is covered by a rule: {}", covered.join(", ")),
             uncovered: Some(Vec::new()),
             changes_dir,
+            reads: Vec::new(),
         });
     }
     Some(CommandVerdict {
@@ -263,7 +451,32 @@ pub fn decide(
         reason: format!("not covered: {}", uncovered.join("; ")),
         uncovered: Some(needed),
         changes_dir,
+        reads: outside,
     })
+}
+
+/// Why a rule covering a command would still ask when it reads files outside the harmless
+/// places (a grant of reads under their folder may cover them).
+pub const READS: &str = "it reads a file outside the harmless places";
+
+/// Why a rule covering a command would still ask when it reads a secret, or a place never
+/// read without a person.
+pub const READS_REFUSED: &str = "it reads a secret, or where no read is granted";
+
+/// What the files a command reads by `<` are.
+fn reads_by_redirect(
+    command: &Command,
+    dirs: &[Option<PathBuf>],
+    place: &Place,
+    secrets: &Regex,
+) -> Read {
+    command
+        .redirects
+        .iter()
+        .filter(|r| r.op.trim_start_matches(|c: char| c.is_ascii_digit()) == "<")
+        .fold(Read::Harmless, |read, r| {
+            read.and(reads::judge(&r.target.text, dirs, place, secrets, false))
+        })
 }
 
 /// Why a command a rule covers still needs a person, if it does.
@@ -272,6 +485,31 @@ pub fn disqualified(command: &Command, secrets: &Regex) -> Option<&'static str> 
         return Some(COMPUTED_WORD);
     }
     blocked(command, secrets)
+}
+
+/// Why a command a rule approves still needs a person: what no rule lifts (a computed word, a
+/// write, a variable that changes what runs, `sudo`). What its words name was judged by kind
+/// already: paths where they are read, text as text (`grep -e .env` names no file).
+fn disqualified_by_rule(command: &Command) -> Option<&'static str> {
+    if !command.argv.is_empty() && command.argv.iter().any(|w| !w.literal) {
+        return Some(COMPUTED_WORD);
+    }
+    if command.redirects.iter().any(|r| r.writes()) && !command.argv.is_empty() {
+        return Some(WRITES);
+    }
+    if command
+        .env
+        .iter()
+        .any(|name| !crate::shell::harmless_variable(name))
+    {
+        Some("it sets a variable that can change what runs")
+    } else if command.argv.is_empty() {
+        Some("a redirection alone")
+    } else if command.via.iter().any(|v| v == "sudo" || v == "doas") {
+        Some("it runs as another user")
+    } else {
+        None
+    }
 }
 
 /// Why a rule covering a command would still ask.
@@ -303,7 +541,7 @@ pub fn blocked_but_writes(command: &Command, secrets: &Regex) -> Option<&'static
         Some("it runs as another user")
     } else if command.argv.iter().any(|w| secrets.is_match(&w.text)) {
         Some("it names a file that holds secrets")
-    } else if command.argv.iter().any(|w| hidden_glob(&w.text)) {
+    } else if command.argv.iter().any(|w| w.glob && hidden_glob(&w.text)) {
         Some("a pattern can match hidden files")
     } else if command.args().iter().any(|w| whole_home(&w.text)) {
         Some("it reaches into a home or the root folder as a whole")
@@ -353,12 +591,29 @@ fn quote(word: &str) -> String {
     {
         return word.to_string();
     }
-    format!("'{}'", word.replace('\'', "'\\''"))
+    // Single quotes, and `"'"` for a quote inside: no backslash, which a plain line keeps
+    // simple, and no empty quotes.
+    if word.is_empty() {
+        return "''".into();
+    }
+    let mut out = String::with_capacity(word.len() + 2);
+    for (i, part) in word.split('\'').enumerate() {
+        if i > 0 {
+            out.push_str("\"'\"");
+        }
+        if !part.is_empty() {
+            out.push('\'');
+            out.push_str(part);
+            out.push('\'');
+        }
+    }
+    out
 }
 
 /// Words that name files that hold secrets (the presets' rule, for single words).
 pub fn secret_words() -> Result<Regex, regex::Error> {
     Regex::new(
-        r#"(?i)(^|/)(\.env(\.[a-z0-9_-]+)?|\.netrc|\.pgpass|\.npmrc|\.pypirc|id_(rsa|dsa|ecdsa|ed25519)|credentials(\.json)?|[a-z0-9_-]*\.(pem|key|p12|pfx)|environ|shadow|gshadow|sudoers|\.[a-z]*_history)$|(^|/)\.(ssh|aws|gnupg|kube|docker)(/|$)"#,
+        r#"(?i)(^|/)(\.env(\.[a-z0-9_-]+)?|\.netrc|\.pgpass|\.npmrc|\.pypirc|\.git-credentials|\.vault-token|\.my\.cnf|\.s3cfg|\.boto|\.htpasswd|id_(rsa|dsa|ecdsa|ed25519)|\.?credentials(\.json|\.toml)?|auth\.json|oauth_creds\.json|google_accounts\.json|secrets?\.(ya?ml|json|toml)|[a-z0-9_-]*\.(pem|key|p12|pfx|jks|keystore)|environ|shadow|gshadow|sudoers|\.[a-z]*_history)$|(^|/)(\.(ssh|aws|gnupg|kube|docker|azure|password-store)|\.config/(gh|gcloud|hub)|\.local/share/keyrings)(/|$)"#,
     )
 }
+

@@ -11,6 +11,7 @@ use agentd_proto::GrantOption;
 
 use crate::agent::AgentKey;
 use crate::canonical::CanonError;
+use crate::policy::reads::Read;
 use crate::reach::Reach;
 use crate::registry::{Policy, Registry};
 use crate::tool_spec::validate_tool_name;
@@ -116,6 +117,9 @@ pub fn admit(
     let mut auto = ruled.auto;
     // A shell tool's call is decided on the commands it runs, not on its text: the parse is
     // authoritative, so it can take away a text rule's approval but never a denial or an ask.
+    let is_shell = registry.shell_tools.iter().any(|t| t.name == req.tool);
+    let place = (is_shell || registry.shapes.read_tool(&req.tool).is_some())
+        .then(|| crate::policy::Place::of(cwd.as_deref(), agent.uid));
     let commands = registry.secrets.as_ref().and_then(|secrets| {
         crate::commands::decide(
             &registry.shell_tools,
@@ -123,6 +127,7 @@ pub fn admit(
             secrets,
             &req.tool,
             &args,
+            place.as_ref()?,
         )
     });
     if let Some(found) = &commands {
@@ -145,9 +150,27 @@ pub fn admit(
         };
     }
 
+    // A tool that reads passes at once only where reads are harmless.
+    let read = match (registry.shapes.read_tool(&req.tool), &registry.secrets, &place) {
+        (Some(reader), Some(secrets), Some(place)) => {
+            crate::policy::reads::read_tool(reader, &args, place, secrets)
+        }
+        (Some(_), _, _) => Read::Refused("the secret-file pattern is not available".into()),
+        _ => Read::Harmless,
+    };
+    let read_asks = read.why();
+    if let Some(why) = &read_asks {
+        risk_reasons.push(format!("reads: {why}"));
+        if risk < Risk::Medium {
+            risk = Risk::Medium;
+        }
+        if matches!(auto, Some((Verdict::Approve, ..))) {
+            auto = None;
+        }
+    }
     // What the call reaches matters only to a call that may wait for a person (grants, grant
     // options) and to file tools (risk by folder); a call answered at once skips it.
-    let requires_approval = spec.requires_approval || ruled.ask;
+    let requires_approval = spec.requires_approval || ruled.ask || read_asks.is_some();
     let may_wait = requires_approval && auto.is_none();
     let is_file_tool = registry.shapes.file_tool(&req.tool).is_some();
     let mut reach = match &registry.secrets {
@@ -180,6 +203,11 @@ pub fn admit(
         }
     }
     // A call a rule sent to a person, or a critical one, is answered one call at a time.
+    match read {
+        Read::Harmless => {}
+        Read::Outside(paths) => reach = Reach::Reads(paths),
+        Read::Refused(why) => reach = Reach::ExactOnly(why),
+    }
     if ruled.ask || risk == Risk::Critical {
         reach = Reach::ExactOnly("a rule asks for every such call, or it is critical".into());
     }

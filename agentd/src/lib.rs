@@ -17,6 +17,7 @@ pub mod limits;
 pub mod lineage;
 pub mod notify;
 pub mod operators;
+pub mod policy;
 pub mod presets;
 pub mod queue;
 pub mod reach;

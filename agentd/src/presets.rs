@@ -52,6 +52,8 @@ struct File {
     file_tools: Vec<crate::reach::FileTool>,
     #[serde(default, rename = "fetch_tool")]
     fetch_tools: Vec<crate::reach::FetchTool>,
+    #[serde(default, rename = "read_tool")]
+    read_tools: Vec<crate::reach::ReadTool>,
 }
 
 /// Checks that every name is a preset agentd knows.
@@ -96,6 +98,7 @@ pub fn load(name: &str, default_timeout_secs: u64) -> Result<Preset, String> {
         shapes: crate::reach::Shapes {
             file_tools: file.file_tools,
             fetch_tools: file.fetch_tools,
+            read_tools: file.read_tools,
         },
     })
 }

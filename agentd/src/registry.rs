@@ -128,7 +128,13 @@ impl Registry {
             },
         );
         let mut rules = settings.rules.clone();
-        let mut shell_tools = Vec::new();
+        // `ash exec`'s requests carry the command as an argv: judged as a shell call, so a
+        // grant made from one names that command, never "any call of exec".
+        let mut shell_tools = vec![crate::commands::ShellTool {
+            name: "exec".into(),
+            pointer: "/argv".into(),
+            workdir: vec!["/cwd".into()],
+        }];
         let mut shapes = crate::reach::Shapes::default();
         let secrets = crate::commands::secret_words()
             .map_err(|e| tracing::error!("the secret-file pattern does not compile: {e}"))
@@ -169,6 +175,13 @@ impl Registry {
                             .into_iter()
                             .filter(|t| !own.fetch_tools.iter().any(|c| c.name == t.name)),
                     );
+                    shapes.read_tools.extend(
+                        preset
+                            .shapes
+                            .read_tools
+                            .into_iter()
+                            .filter(|t| !own.read_tools.iter().any(|c| c.name == t.name)),
+                    );
                     for spec in preset.tools {
                         base.insert(
                             spec.name.clone(),
@@ -186,6 +199,7 @@ impl Registry {
                 Err(e) => tracing::error!("preset {name} not applied: {e}"),
             }
         }
+        shell_tools.retain(|t| !settings.shell_tools.iter().any(|c| c.name == t.name));
         shell_tools.extend(settings.shell_tools.iter().cloned());
         shapes
             .file_tools
@@ -193,6 +207,9 @@ impl Registry {
         shapes
             .fetch_tools
             .extend(settings.shapes.fetch_tools.iter().cloned());
+        shapes
+            .read_tools
+            .extend(settings.shapes.read_tools.iter().cloned());
         // The operator's own config may redefine the built-in tool and a preset's: it is
         // trusted.
         for spec in &settings.tools {

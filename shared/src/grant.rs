@@ -11,9 +11,11 @@ pub enum GrantCover {
     /// The same tool with the same canonical arguments: the narrowest grant.
     #[default]
     Exact,
-    /// Shell calls whose every simple command starts with one of these prefixes (program, then
-    /// words), with any further arguments; each command must still pass the checks that no
-    /// grant lifts (no computed words, no writing redirections, no `sudo`, no secret files).
+    /// Shell calls whose every simple command is covered by one of these keys: the program and
+    /// its subcommand words exactly, flags only among the key's (each with the value the
+    /// person saw, as `-j 8`), and plain arguments otherwise; each command must still pass the
+    /// checks that no grant lifts (no computed words, no writing redirections, no `sudo`, no
+    /// secret files).
     Commands { prefixes: Vec<Vec<String>> },
     /// File changes by any file tool at paths under this folder, except the paths that always
     /// ask (`.git/`, agent and editor settings, start-up files, secrets).
@@ -22,6 +24,9 @@ pub enum GrantCover {
     Domain { host: String },
     /// Any call of the same tool.
     Tool,
+    /// Reads by any tool (a read tool, or a shell command a rule approves but for where it
+    /// reads) of files under this folder, secrets never.
+    Reads { dir: String },
 }
 
 impl GrantCover {
@@ -33,6 +38,7 @@ impl GrantCover {
             GrantCover::Folder { .. } => "folder",
             GrantCover::Domain { .. } => "domain",
             GrantCover::Tool => "tool",
+            GrantCover::Reads { .. } => "reads",
         }
     }
 
@@ -48,6 +54,7 @@ impl GrantCover {
             GrantCover::Folder { dir } => json!({ "kind": "folder", "dir": dir }),
             GrantCover::Domain { host } => json!({ "kind": "domain", "host": host }),
             GrantCover::Tool => json!({ "kind": "tool" }),
+            GrantCover::Reads { dir } => json!({ "kind": "reads", "dir": dir }),
         }
     }
 }
@@ -55,7 +62,7 @@ impl GrantCover {
 /// One grant an operator may make from a request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GrantOption {
-    /// Stable: `exact`, `commands`, `folder`, `domain` or `tool`.
+    /// Stable: `exact`, `commands`, `folder`, `domain`, `tool` or `reads`.
     pub key: String,
     /// For people, e.g. "`git commit`, `npm run` with any arguments".
     pub label: String,

@@ -37,6 +37,8 @@ pub(super) struct File {
     pub(super) file_tools: Vec<crate::reach::FileTool>,
     #[serde(default, rename = "fetch_tool")]
     pub(super) fetch_tools: Vec<crate::reach::FetchTool>,
+    #[serde(default, rename = "read_tool")]
+    pub(super) read_tools: Vec<crate::reach::ReadTool>,
 }
 
 #[derive(Deserialize, Default)]

@@ -403,6 +403,7 @@ impl Settings {
         settings.shapes = crate::reach::Shapes {
             file_tools: file.file_tools,
             fetch_tools: file.fetch_tools,
+            read_tools: file.read_tools,
         };
         settings.commands = file.commands;
         if !settings.commands.is_empty() {

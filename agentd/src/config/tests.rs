@@ -295,7 +295,7 @@ fn presets_are_on_unless_the_file_says_otherwise() {
 #[test]
 fn command_rules_in_the_file_are_read_and_their_examples_checked() {
     let s = parse(
-        "[[shell_tool]]\nname = \"run\"\npointer = \"/cmd\"\n\n[[command]]\nname = \"tests\"\nprefixes = [\"cargo test\"]\nauto = \"approve\"\nexamples = [\"cargo test --workspace\"]\ncounter_examples = [\"cargo publish\"]\n",
+        "[[shell_tool]]\nname = \"run\"\npointer = \"/cmd\"\n\n[[command]]\nname = \"tests\"\nprefixes = [\"cargo test\"]\nflags = [\"--workspace\"]\nauto = \"approve\"\nexamples = [\"cargo test --workspace\"]\ncounter_examples = [\"cargo publish\"]\n",
     )
     .unwrap();
     assert_eq!(s.commands.len(), 1);

@@ -54,6 +54,16 @@ fn in_folder(grant: &GrantView, file: &std::path::Path) -> bool {
     matches!(&grant.covers, GrantCover::Folder { dir } if paths::inside(file, std::path::Path::new(dir)))
 }
 
+/// Whether `grant` is a reads grant for a folder that holds `file`.
+fn reads_in(grant: &GrantView, file: &std::path::Path) -> bool {
+    let GrantCover::Reads { dir } = &grant.covers else {
+        return false;
+    };
+    let dir = std::path::Path::new(dir);
+    paths::inside(file, dir)
+        || (file == dir && paths::resolve(file).as_deref() == paths::resolve(dir).as_deref())
+}
+
 /// The grants in force, most recently used last.
 pub struct Grants {
     capacity: usize,
@@ -197,18 +207,33 @@ impl Grants {
         let mut used = Vec::new();
         match reach {
             Reach::ExactOnly(_) => return None,
-            Reach::Shell { prefixes, writes } => {
-                if prefixes.is_empty() && writes.is_empty() {
+            Reach::Shell {
+                prefixes,
+                writes,
+                reads,
+            } => {
+                if prefixes.is_empty() && writes.is_empty() && reads.is_empty() {
                     return None;
+                }
+                for file in reads {
+                    used.push(find(&|g| reads_in(g, file))?);
                 }
                 for prefix in prefixes {
                     used.push(find(&|g| {
                         g.tool == tool
-                            && matches!(&g.covers, GrantCover::Commands { prefixes } if prefixes.contains(prefix))
+                            && matches!(&g.covers, GrantCover::Commands { prefixes } if prefixes.iter().any(|p| crate::policy::grant_key::covers(p, prefix)))
                     })?);
                 }
                 for file in writes {
                     used.push(find(&|g| in_folder(g, file))?);
+                }
+            }
+            Reach::Reads(files) => {
+                if files.is_empty() {
+                    return None;
+                }
+                for file in files {
+                    used.push(find(&|g| reads_in(g, file))?);
                 }
             }
             Reach::Files(files) => {

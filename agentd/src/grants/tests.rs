@@ -180,6 +180,7 @@ fn shell(prefixes: &[&[&str]], writes: &[&str]) -> Reach {
             .map(|p| p.iter().map(|w| w.to_string()).collect())
             .collect(),
         writes: writes.iter().map(std::path::PathBuf::from).collect(),
+        reads: Vec::new(),
     }
 }
 

@@ -47,6 +47,43 @@ pub enum FileFormat {
 pub struct FetchTool {
     pub name: String,
     pub pointer: String,
+    /// `url` (the default): the pointer is the URL; `prompt`: a text with the URLs in it
+    /// (Gemini CLI's `web_fetch`), all of which must go to one host.
+    #[serde(default)]
+    pub format: FetchFormat,
+}
+
+/// How a fetch tool carries its URL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum FetchFormat {
+    #[default]
+    Url,
+    Prompt,
+}
+
+/// A tool that reads files (or lists or searches them) without changing any, and where its
+/// paths are: it passes at once only when every path is somewhere reads are harmless.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadTool {
+    pub name: String,
+    /// JSON pointers to the paths it reads: each a string or an array of strings. A missing
+    /// one means the working folder when `here` is set.
+    pub paths: Vec<String>,
+    /// JSON pointers to patterns of file names it reads (`glob`, `include`): each must match
+    /// no secret's name.
+    #[serde(default)]
+    pub patterns: Vec<String>,
+    /// With no path, it reads the working folder.
+    #[serde(default)]
+    pub here: bool,
+    /// It reads the contents of every file under a folder (a search), not only names.
+    #[serde(default)]
+    pub recursive: bool,
+    /// It shows names (a listing, a glob), never what a file holds.
+    #[serde(default)]
+    pub names: bool,
 }
 
 /// What a call reaches.
@@ -59,7 +96,11 @@ pub enum Reach {
     Shell {
         prefixes: Vec<Vec<String>>,
         writes: Vec<PathBuf>,
+        /// Files read outside the harmless places by commands a rule otherwise approves.
+        reads: Vec<PathBuf>,
     },
+    /// Files a read tool reads outside the harmless places (none a secret).
+    Reads(Vec<PathBuf>),
     /// The files a file tool changes, absolute and normalised.
     Files(Vec<PathBuf>),
     /// The host (with a port other than the scheme's) a fetch goes to.
@@ -68,211 +109,13 @@ pub enum Reach {
     Tool,
 }
 
-/// Programs never granted wider than the exact call: each call of them is its own question,
-/// because "with any arguments" would be anything (interpreters, shells), or destroys, escalates
-/// or sends data away whatever the arguments.
-const NEVER_WIDER: &[&str] = &[
-    "sh",
-    "bash",
-    "zsh",
-    "dash",
-    "ksh",
-    "fish",
-    "csh",
-    "tcsh",
-    "ash",
-    "mksh",
-    "eval",
-    "exec",
-    "source",
-    ".",
-    "python",
-    "python2",
-    "python3",
-    "node",
-    "nodejs",
-    "deno",
-    "perl",
-    "ruby",
-    "php",
-    "lua",
-    "Rscript",
-    "osascript",
-    "pwsh",
-    "powershell",
-    "sudo",
-    "doas",
-    "su",
-    "pkexec",
-    "runuser",
-    "rm",
-    "rmdir",
-    "shred",
-    "dd",
-    "mkfs",
-    "fdisk",
-    "parted",
-    "wipefs",
-    "truncate",
-    "chmod",
-    "chown",
-    "chgrp",
-    "chattr",
-    "mv",
-    "cp",
-    "ln",
-    "tee",
-    "curl",
-    "wget",
-    "ssh",
-    "scp",
-    "rsync",
-    "nc",
-    "crontab",
-    "docker",
-];
-
-/// Programs whose first argument is a subcommand: a grant names program and subcommand
-/// (`git commit`), never the program alone.
-const SUBCOMMANDS: &[&str] = &[
-    "make",
-    "git",
-    "npm",
-    "pnpm",
-    "yarn",
-    "bun",
-    "npx",
-    "cargo",
-    "go",
-    "mix",
-    "kubectl",
-    "gh",
-    "pip",
-    "pip3",
-    "uv",
-    "poetry",
-    "bundle",
-    "rails",
-    "rake",
-    "dotnet",
-    "mvn",
-    "gradle",
-    "./gradlew",
-    "./mvnw",
-    "terraform",
-    "helm",
-    "systemctl",
-    "brew",
-    "apt",
-    "apt-get",
-    "podman",
-];
-
-/// Subcommands never granted wider: they rewrite or delete history, publish, deploy or
-/// install system-wide.
-const NEVER_WIDER_SUB: &[(&str, &str)] = &[
-    ("make", "install"),
-    ("make", "uninstall"),
-    ("git", "push"),
-    ("git", "reset"),
-    ("git", "clean"),
-    ("git", "checkout"),
-    ("git", "restore"),
-    ("git", "rebase"),
-    ("git", "config"),
-    ("git", "filter-branch"),
-    ("git", "update-ref"),
-    ("git", "reflog"),
-    ("git", "gc"),
-    ("git", "branch"),
-    ("git", "tag"),
-    ("git", "remote"),
-    ("git", "submodule"),
-    ("npm", "publish"),
-    ("npm", "exec"),
-    ("pnpm", "publish"),
-    ("yarn", "publish"),
-    ("cargo", "publish"),
-    ("gh", "api"),
-    ("kubectl", "delete"),
-    ("terraform", "apply"),
-    ("terraform", "destroy"),
-    ("helm", "uninstall"),
-    ("systemctl", "stop"),
-    ("apt-get", "remove"),
-];
-
-/// Interpreters granted wider only with the script they run: `python3 tool.py`,
-/// `python3 -m json.tool`, `node build.js`, never with `-c`/`-e` or on their own.
-const INTERPRETERS: &[&str] = &["python", "python3", "node", "ruby", "perl", "php", "deno"];
-
-/// The prefix a grant for `command` would name, or why it may not be granted wider.
-/// Redirections are not looked at here (see [`of_call`]).
+/// The key a `commands` grant for `command` would name (`policy::grant_key`), or why it may
+/// not be granted wider. Redirections are not looked at here (see [`of_call`]).
 pub fn prefix(command: &Command, secrets: &regex::Regex) -> Result<Vec<String>, String> {
     if let Some(why) = crate::commands::blocked_but_writes(command, secrets) {
         return Err(why.to_string());
     }
-    let written = command
-        .argv
-        .first()
-        .map(|w| w.text.clone())
-        .ok_or("no program")?;
-    let program = command.program();
-    let never = |p: &str| format!("`{p}` is never granted wider than the exact call");
-    if INTERPRETERS.contains(&program) || (program.starts_with("python3.") && program.len() <= 10) {
-        return script_prefix(command, &written)
-            .ok_or_else(|| never(&format!("{program} without a script file")));
-    }
-    if NEVER_WIDER.contains(&program)
-        || program.starts_with("python")
-        || program.starts_with("mkfs")
-    {
-        return Err(never(program));
-    }
-    if !SUBCOMMANDS.contains(&program) && !SUBCOMMANDS.contains(&written.as_str()) {
-        return Ok(vec![written]);
-    }
-    let sub = command
-        .argv
-        .get(1)
-        .filter(|w| w.literal && subcommand_like(&w.text))
-        .ok_or_else(|| format!("`{program}` without a plain subcommand first"))?;
-    if NEVER_WIDER_SUB.contains(&(program, sub.text.as_str())) {
-        return Err(never(&format!("{program} {}", sub.text)));
-    }
-    Ok(vec![written, sub.text.clone()])
-}
-
-/// A plain word in the subcommand's place: `commit`, `run`, `create-next-app@latest`,
-/// `@scope/pkg` (npx); never a flag, a path that starts at `.` or `/`, or one that climbs.
-fn subcommand_like(word: &str) -> bool {
-    let mut chars = word.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '@')
-        && chars.all(|c| c.is_ascii_alphanumeric() || "._:-@/".contains(c))
-        && !word.contains("..")
-}
-
-/// `[interpreter, script]` or `[interpreter, -m, module]`: the script is a literal file name
-/// (not an option, not `-`), the module a plain dotted name.
-fn script_prefix(command: &Command, written: &str) -> Option<Vec<String>> {
-    let first = command.argv.get(1).filter(|w| w.literal)?;
-    if first.text == "-m" {
-        let module = command.argv.get(2).filter(|w| w.literal)?;
-        let plain = !module.text.is_empty()
-            && module
-                .text
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._".contains(c));
-        return plain.then(|| vec![written.to_string(), "-m".into(), module.text.clone()]);
-    }
-    let script = &first.text;
-    let is_file = !script.starts_with('-')
-        && [".py", ".js", ".mjs", ".cjs", ".ts", ".rb", ".pl", ".php"]
-            .iter()
-            .any(|ext| script.ends_with(ext));
-    is_file.then(|| vec![written.to_string(), script.clone()])
+    crate::policy::grant_key::of(command)
 }
 
 /// The tools whose calls are judged by what they reach, beyond shell tools.
@@ -280,9 +123,14 @@ fn script_prefix(command: &Command, written: &str) -> Option<Vec<String>> {
 pub struct Shapes {
     pub file_tools: Vec<FileTool>,
     pub fetch_tools: Vec<FetchTool>,
+    pub read_tools: Vec<ReadTool>,
 }
 
 impl Shapes {
+    pub fn read_tool(&self, tool: &str) -> Option<&ReadTool> {
+        self.read_tools.iter().find(|t| t.name == tool)
+    }
+
     pub fn file_tool(&self, tool: &str) -> Option<&FileTool> {
         self.file_tools.iter().find(|t| t.name == tool)
     }
@@ -308,6 +156,21 @@ pub fn of_call(
         let Some(text) = args.pointer(&fetch.pointer).and_then(Value::as_str) else {
             return Reach::ExactOnly(format!("no URL at {}", fetch.pointer));
         };
+        if fetch.format == FetchFormat::Prompt {
+            let mut hosts: Vec<String> = text
+                .split(|c: char| c.is_whitespace() || "<>()[]{}\"'`,".contains(c))
+                .filter(|w| w.contains("://"))
+                .map(|w| host(w).ok_or_else(|| w.to_string()))
+                .collect::<Result<_, _>>()
+                .unwrap_or_else(|w| vec![format!("\0{w}")]);
+            hosts.sort();
+            hosts.dedup();
+            return match hosts.as_slice() {
+                [h] if !h.starts_with('\0') => Reach::Host(h.clone()),
+                [] => Reach::ExactOnly("the prompt names no URL".into()),
+                _ => Reach::ExactOnly("the prompt names several hosts, or a URL not http(s)".into()),
+            };
+        }
         return match host(text) {
             Some(h) => Reach::Host(h),
             None => Reach::ExactOnly("the URL has no http(s) host".into()),
@@ -358,9 +221,28 @@ fn shell(found: &CommandVerdict, secrets: &regex::Regex, cwd: Option<&str>) -> R
                 writes.push(path);
             }
         }
-        // A rule covers it and it only writes: the writes are all it needs granted.
-        if *rule_blocker == Some(crate::commands::WRITES) {
+        // A rule covers it and it only writes, or only reads outside the harmless places:
+        // the writes and reads are all it needs granted.
+        if matches!(
+            *rule_blocker,
+            Some(crate::commands::WRITES | crate::commands::READS)
+        ) {
             continue;
+        }
+        // Codex's `apply_patch <<'PATCH'` as a shell command is the file tool it is: what it
+        // reaches is the files its patch names.
+        if matches!(command.program(), "apply_patch" | "applypatch") {
+            match patch_in_line(command, found.changes_dir, cwd, secrets) {
+                Ok(files) => {
+                    for file in files {
+                        if !writes.contains(&file) {
+                            writes.push(file);
+                        }
+                    }
+                    continue;
+                }
+                Err(why) => return Reach::ExactOnly(why),
+            }
         }
         match prefix(command, secrets) {
             Ok(p) => {
@@ -371,7 +253,49 @@ fn shell(found: &CommandVerdict, secrets: &regex::Regex, cwd: Option<&str>) -> R
             Err(why) => return Reach::ExactOnly(why),
         }
     }
-    Reach::Shell { prefixes, writes }
+    Reach::Shell {
+        prefixes,
+        writes,
+        reads: found.reads.clone(),
+    }
+}
+
+/// The files an `apply_patch` command's here-document patch changes, as a file tool's.
+fn patch_in_line(
+    command: &Command,
+    changes_dir: bool,
+    cwd: Option<&str>,
+    secrets: &regex::Regex,
+) -> Result<Vec<PathBuf>, String> {
+    let [body] = command
+        .redirects
+        .iter()
+        .filter(|r| r.op == "<<")
+        .collect::<Vec<_>>()[..]
+    else {
+        return Err("apply_patch without its patch in the line".into());
+    };
+    if command.argv.len() != 1 || !body.target.literal {
+        return Err("apply_patch with arguments, or a patch computed when it runs".into());
+    }
+    if changes_dir {
+        return Err("apply_patch after a change of folder".into());
+    }
+    let tool = FileTool {
+        name: "apply_patch".into(),
+        pointer: "/input".into(),
+        format: FileFormat::Patch,
+    };
+    match files(
+        &tool,
+        secrets,
+        &serde_json::json!({ "input": body.target.text }),
+        cwd,
+    ) {
+        Reach::Files(files) => Ok(files),
+        Reach::ExactOnly(why) => Err(why),
+        _ => Err("apply_patch's patch".into()),
+    }
 }
 
 fn files(tool: &FileTool, secrets: &regex::Regex, args: &Value, cwd: Option<&str>) -> Reach {

@@ -12,7 +12,11 @@ pub fn for_call(tool: &str, reach: &Reach, cwd: Option<&str>) -> Vec<GrantOption
     let mut options = vec![GrantOption::exact()];
     match reach {
         Reach::ExactOnly(_) => {}
-        Reach::Shell { prefixes, writes } if !prefixes.is_empty() && writes.is_empty() => {
+        Reach::Shell {
+            prefixes,
+            writes,
+            reads,
+        } if !prefixes.is_empty() && writes.is_empty() && reads.is_empty() => {
             let names: Vec<String> = prefixes
                 .iter()
                 .map(|p| format!("`{}`", p.join(" ")))
@@ -22,14 +26,26 @@ pub fn for_call(tool: &str, reach: &Reach, cwd: Option<&str>) -> Vec<GrantOption
                     prefixes: prefixes.clone(),
                 },
                 format!(
-                    "{} with any arguments (every other command in the line still needs a rule or grant)",
+                    "{} with other plain arguments, no other flag (every other command in the line still needs a rule or grant; a build or test tool runs code from a folder the agent can edit)",
                     names.join(", ")
                 ),
             ));
         }
-        Reach::Shell { prefixes, writes } if prefixes.is_empty() => {
+        Reach::Shell {
+            prefixes,
+            writes,
+            reads,
+        } if prefixes.is_empty() && reads.is_empty() => {
             options.extend(folder(writes, cwd));
         }
+        Reach::Shell {
+            prefixes,
+            writes,
+            reads,
+        } if prefixes.is_empty() && writes.is_empty() => {
+            options.extend(reads_under(reads));
+        }
+        Reach::Reads(reads) => options.extend(reads_under(reads)),
         // Commands and files at once: one question each time, or a grant made from a call
         // that asks for one of them.
         Reach::Shell { .. } => {}
@@ -44,6 +60,49 @@ pub fn for_call(tool: &str, reach: &Reach, cwd: Option<&str>) -> Vec<GrantOption
         )),
     }
     options
+}
+
+/// "Reads under FOLDER": the nearest folder holding every file read (a file's own folder, or
+/// the project it is in, found by its `.git`), when it is narrow enough: never the root, a
+/// top-level folder, `/home` or a home folder itself.
+fn reads_under(files: &[std::path::PathBuf]) -> Option<GrantOption> {
+    let mut dirs = files.iter().map(|f| {
+        // A pattern's folder is the part before its first wildcard.
+        let f: std::path::PathBuf = f
+            .components()
+            .take_while(|c| !c.as_os_str().to_string_lossy().contains('*'))
+            .collect();
+        let start = if f.is_dir() { f.as_path() } else { f.parent()? };
+        // In a home folder, the folder of the home it is in (`~/.codex`, `~/notes`); else the
+        // project it is in (found by its `.git`); else its own folder.
+        let in_home = start.ancestors().find(|d| {
+            let parent = d.parent();
+            parent.is_some_and(|p| paths::too_wide(p) && !paths::too_wide(d))
+                && parent.is_some_and(|p| p.parent().is_some_and(|g| g != p))
+                && parent.is_some_and(|p| {
+                    p.starts_with("/home") || p.starts_with("/Users") || p == std::path::Path::new("/root")
+                })
+        });
+        let project = start
+            .ancestors()
+            .find(|d| d.join(".git").exists() && !paths::too_wide(d));
+        Some(in_home.or(project).unwrap_or(start).to_path_buf())
+    });
+    let mut common = dirs.next()??;
+    for dir in dirs {
+        let dir = dir?;
+        while !dir.starts_with(&common) {
+            common = common.parent()?.to_path_buf();
+        }
+    }
+    if paths::too_wide(&common) {
+        return None;
+    }
+    let shown = common.to_string_lossy().into_owned();
+    Some(GrantOption::new(
+        GrantCover::Reads { dir: shown.clone() },
+        format!("reads of files under {shown} (files that hold secrets still ask)"),
+    ))
 }
 
 /// "File changes under the working folder", when every file is in it and it is narrow enough.
@@ -78,10 +137,13 @@ mod tests {
         let cmds = Reach::Shell {
             prefixes: vec![vec!["git".into(), "commit".into()]],
             writes: Vec::new(),
+            reads: Vec::new(),
         };
         let got = for_call("Bash", &cmds, None);
         assert_eq!(keys(&got), ["exact", "commands"]);
-        assert!(got[1].label.starts_with("`git commit` with any arguments"));
+        assert!(got[1]
+            .label
+            .starts_with("`git commit` with other plain arguments, no other flag"));
         assert_eq!(
             keys(&for_call("Bash", &Reach::ExactOnly("x".into()), None)),
             ["exact"]

@@ -7,6 +7,10 @@ use std::path::{Component, Path, PathBuf};
 /// `path` made absolute against `cwd` and normalised (`.` dropped, `..` applied); `None` if it
 /// is relative with no absolute working folder, or climbs above the root.
 pub fn absolute(path: &str, cwd: Option<&str>) -> Option<PathBuf> {
+    // `~` is the home folder to a shell, never a folder named `~` under the working one.
+    if path.starts_with('~') {
+        return None;
+    }
     let path = Path::new(path);
     let joined = if path.is_absolute() {
         path.to_path_buf()
@@ -41,11 +45,39 @@ pub fn normalise(path: &Path) -> Option<PathBuf> {
 /// Why changing `path` always asks, whatever was granted: it runs code later, configures the
 /// agent or a tool that runs code, or holds secrets.
 pub fn always_asks(path: &Path, secrets: &regex::Regex) -> Option<String> {
-    const CONTROL_DIRS: [&str; 13] = [
+    const CONTROL_DIRS: [&str; 37] = [
         ".git", ".hg", ".svn", ".husky", ".claude", ".codex", ".gemini", ".cursor", ".vscode",
-        ".idea", ".ssh", ".gnupg", ".config",
+        ".idea", ".ssh", ".gnupg", ".config", ".cargo", ".github", ".gitlab", ".devcontainer",
+        ".continue", ".windsurf", ".roo", ".cline", ".amazonq", ".aider", ".zed", ".local",
+        ".bundle", ".yarn", ".gradle", ".m2", ".pip", ".docker", ".kube", ".aws", ".azure",
+        ".circleci", ".buildkite", ".direnv",
     ];
-    const CONTROL_FILES: [&str; 18] = [
+    const CONTROL_FILES: [&str; 41] = [
+        // Agent instruction files: what the agent is told to do next time.
+        "claude.md",
+        "claude.local.md",
+        "agents.md",
+        "gemini.md",
+        ".cursorrules",
+        ".windsurfrules",
+        ".clinerules",
+        ".aider.conf.yml",
+        "copilot-instructions.md",
+        // Files a tool reads as settings that run code.
+        ".git-credentials",
+        ".bash_aliases",
+        ".pre-commit-config.yaml",
+        ".yarnrc",
+        ".yarnrc.yml",
+        "rust-toolchain",
+        "rust-toolchain.toml",
+        ".vimrc",
+        ".exrc",
+        ".tmux.conf",
+        ".gitlab-ci.yml",
+        ".travis.yml",
+        "jenkinsfile",
+        "pip.conf",
         ".bashrc",
         ".bash_profile",
         ".bash_login",
@@ -65,18 +97,24 @@ pub fn always_asks(path: &Path, secrets: &regex::Regex) -> Option<String> {
         ".netrc",
         "authorized_keys",
     ];
-    let text = path.to_string_lossy();
-    for part in path.components() {
-        let Component::Normal(name) = part else {
-            continue;
-        };
-        let name = name.to_string_lossy();
-        if CONTROL_DIRS.contains(&name.as_ref()) || CONTROL_FILES.contains(&name.as_ref()) {
-            return Some(format!("{text} is in or is {name}, which always asks"));
+    // As written, and where its links lead: a link in the project to `.git/config` is
+    // `.git/config`. Names are compared without case: on a case-insensitive disk `.GIT` is
+    // `.git`.
+    let resolved = resolve(path).filter(|r| r != path);
+    for path in std::iter::once(path.to_path_buf()).chain(resolved) {
+        let text = path.to_string_lossy();
+        for part in path.components() {
+            let Component::Normal(name) = part else {
+                continue;
+            };
+            let name = name.to_string_lossy().to_lowercase();
+            if CONTROL_DIRS.contains(&name.as_str()) || CONTROL_FILES.contains(&name.as_str()) {
+                return Some(format!("{text} is in or is {name}, which always asks"));
+            }
         }
-    }
-    if secrets.is_match(&text) {
-        return Some(format!("{text} holds secrets, which always asks"));
+        if secrets.is_match(&text) {
+            return Some(format!("{text} holds secrets, which always asks"));
+        }
     }
     None
 }
@@ -113,7 +151,7 @@ pub fn inside(path: &Path, dir: &Path) -> bool {
 
 /// `path` with its longest existing part resolved through every link; the rest is plain
 /// names (it was normalised), so it stays where that part is.
-fn resolve(path: &Path) -> Option<PathBuf> {
+pub fn resolve(path: &Path) -> Option<PathBuf> {
     let mut existing = path.to_path_buf();
     let mut rest = Vec::new();
     loop {
@@ -169,10 +207,28 @@ mod tests {
         }
         for p in [
             "/a/app/src/main.rs",
-            "/a/app/.github/README.md",
+            "/a/app/github/README.md",
             "/a/app/git.rs",
+            "/a/app/docs/claude.txt",
         ] {
             assert!(always_asks(Path::new(p), &secrets).is_none(), "{p}");
+        }
+        // Agent instruction files, a tool's settings that run code, CI that runs code, in any
+        // case.
+        for p in [
+            "/a/app/CLAUDE.md",
+            "/a/app/sub/AGENTS.md",
+            "/a/app/GEMINI.md",
+            "/a/app/.cargo/config.toml",
+            "/a/app/.GIT/hooks/pre-commit",
+            "/a/app/.Claude/settings.json",
+            "/a/app/.github/workflows/ci.yml",
+            "/a/app/rust-toolchain.toml",
+            "/a/app/.yarnrc.yml",
+            "/home/dev/.bash_aliases",
+            "/home/dev/.git-credentials",
+        ] {
+            assert!(always_asks(Path::new(p), &secrets).is_some(), "{p}");
         }
     }
 

@@ -55,18 +55,30 @@ fn keyword(word: &str) -> bool {
 /// when the line is not plain enough to read here, or holds something unknown (the full parse
 /// then says what).
 pub fn commands(line: &str, depth: usize) -> Result<Vec<Command>, NotPlain> {
+    if depth > 8 {
+        return Err(NotPlain);
+    }
     let mut reader = Reader {
         src: line.as_bytes(),
         pos: 0,
         out: Vec::new(),
         chain: 0,
         depth,
+        heredocs: Vec::new(),
     };
     reader.list(false)?;
-    if reader.pos != reader.src.len() {
+    if reader.pos != reader.src.len() || !reader.heredocs.is_empty() {
         return Err(NotPlain);
     }
     Ok(reader.out)
+}
+
+/// A here-document whose body is still to come: the command it belongs to (an index into
+/// `out`) and its delimiter.
+struct Pending {
+    command: usize,
+    end: usize,
+    delimiter: Vec<u8>,
 }
 
 struct Reader<'a> {
@@ -78,6 +90,8 @@ struct Reader<'a> {
     /// only ever makes more of the line count as writing).
     chain: usize,
     depth: usize,
+    /// Here-documents opened on the current line; their bodies follow its newline.
+    heredocs: Vec<Pending>,
 }
 
 /// Bytes that are a word's own, unquoted.
@@ -122,6 +136,7 @@ impl Reader<'_> {
                 Some(b')') if inside && !dangling => return Ok(()),
                 Some(b'\n') => {
                     self.pos += 1;
+                    self.bodies()?;
                     // A newline ends a command (or, after `&&`, waits for the next).
                     *expect_command = true;
                     if !dangling {
@@ -162,8 +177,56 @@ impl Reader<'_> {
 
     fn newlines(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n')) {
+            // A here-document's body would start here: that reading is left to the full parse
+            // (the caller sees the pending body and gives up).
+            if self.peek() == Some(b'\n') && !self.heredocs.is_empty() {
+                return;
+            }
             self.pos += 1;
         }
+    }
+
+    /// The bodies of the here-documents opened on the line that just ended: each runs up to a
+    /// line that is exactly its delimiter. A body with no such line is not plain.
+    fn bodies(&mut self) -> Result<(), NotPlain> {
+        for pending in std::mem::take(&mut self.heredocs) {
+            let start = self.pos;
+            let mut line_start = self.pos;
+            let end = loop {
+                let line_end = self.src[line_start..]
+                    .iter()
+                    .position(|b| *b == b'\n')
+                    .map(|n| line_start + n);
+                let line = &self.src[line_start..line_end.unwrap_or(self.src.len())];
+                if line == pending.delimiter.as_slice() {
+                    break line_start;
+                }
+                match line_end {
+                    Some(n) => line_start = n + 1,
+                    None => return Err(NotPlain),
+                }
+            };
+            let body = std::str::from_utf8(&self.src[start..end]).map_err(|_| NotPlain)?;
+            if body.contains('\0') {
+                return Err(NotPlain);
+            }
+            let after = end + pending.delimiter.len();
+            self.pos = if self.src.get(after) == Some(&b'\n') {
+                after + 1
+            } else {
+                after
+            };
+            let redirect = Redirect {
+                op: "<<".into(),
+                target: Word::literal(body),
+            };
+            // The command and what it runs through wrappers all read the body.
+            let end = pending.end.min(self.out.len());
+            for command in self.out.get_mut(pending.command..end).unwrap_or_default() {
+                command.redirects.push(redirect.clone());
+            }
+        }
+        Ok(())
     }
 
     fn pipeline(&mut self) -> Result<(), NotPlain> {
@@ -188,11 +251,24 @@ impl Reader<'_> {
         let mut argv: Vec<Word> = Vec::with_capacity(8);
         let mut env = Vec::new();
         let mut redirects = Vec::new();
+        let mut heredocs = 0;
         loop {
             self.blanks();
             let Some(b) = self.peek() else { break };
             if matches!(b, b'\n' | b';' | b'|' | b')') || (b == b'&' && !self.at(b"&>")) {
                 break;
+            }
+            if self.at(b"<<") && !self.at(b"<<<") {
+                if argv.is_empty() {
+                    return Err(NotPlain);
+                }
+                self.heredoc(self.pos + 2)?;
+                heredocs += 1;
+                continue;
+            }
+            if heredocs > 0 {
+                // Anything after a here-document's delimiter but the end of the command.
+                return Err(NotPlain);
             }
             if let Some(redirect) = self.redirect()? {
                 // A redirection before the words is grouped differently by the full parse.
@@ -238,10 +314,17 @@ impl Reader<'_> {
             env,
         };
         if wrapper(command.program()) {
-            let found = unwrap(command, self.depth).map_err(|_| NotPlain)?;
+            let found = unwrap(command, self.depth, true).map_err(|_| NotPlain)?;
             self.out.extend(found);
         } else {
             self.out.push(command);
+        }
+        // The here-documents opened here belong to this command (and what it runs).
+        let pending = self.heredocs.len() - heredocs;
+        let end = self.out.len();
+        for here in &mut self.heredocs[pending..] {
+            here.command = first;
+            here.end = end;
         }
         if !redirects.is_empty() {
             // As the full parse does: a redirection reaches what the command's substitutions
@@ -309,10 +392,9 @@ impl Reader<'_> {
                 return Err(NotPlain);
             }
             b"<"
-        } else if !digits && rest.starts_with(b"&>>") {
-            b"&>>"
-        } else if !digits && rest.starts_with(b"&>") {
-            b"&>"
+        } else if rest.starts_with(b"&>") {
+            // `&>` and `&>>`: bash's own spelling, read as two redirections; asks.
+            return Err(NotPlain);
         } else {
             return Ok(None);
         };
@@ -346,7 +428,14 @@ impl Reader<'_> {
                 let target = self.word()?;
                 // A computed target (and what its substitutions run, which the full parse
                 // orders after the command) is left to the full parse.
-                if !target.literal {
+                if !target.literal || target.glob {
+                    return Err(NotPlain);
+                }
+                // `>&WORD` and `<&WORD` duplicate a descriptor only when WORD is a number;
+                // otherwise bash opens WORD as a file (`>&file` writes it).
+                if operator.ends_with(b"&")
+                    && !target.text.bytes().all(|b| b.is_ascii_digit())
+                {
                     return Err(NotPlain);
                 }
                 Ok(Some(Redirect { op, target }))
@@ -362,6 +451,8 @@ impl Reader<'_> {
         let mut parts = 0;
         let mut empty_quotes = false;
         let mut quoted = false;
+        let mut glob = false;
+        let mut split = false;
         loop {
             parts += 1;
             match self.peek() {
@@ -370,6 +461,7 @@ impl Reader<'_> {
                     while self.peek().is_some_and(plain) {
                         self.pos += 1;
                     }
+                    glob |= self.src[from..self.pos].contains(&b'*');
                     text.push_str(&String::from_utf8_lossy(&self.src[from..self.pos]));
                 }
                 Some(b'\'') => {
@@ -381,13 +473,9 @@ impl Reader<'_> {
                     let inner = &self.src[from..from + len];
                     empty_quotes |= inner.is_empty();
                     quoted = true;
-                    if !inner
-                        .iter()
-                        .all(|b| (0x20..0x7f).contains(b) || *b == b'\t')
-                    {
-                        return Err(NotPlain);
-                    }
-                    text.push_str(&String::from_utf8_lossy(inner));
+                    // Inside single quotes every byte is itself, newlines too.
+                    let inner = std::str::from_utf8(inner).map_err(|_| NotPlain)?;
+                    text.push_str(inner);
                     self.pos = from + len + 1;
                 }
                 Some(b'"') => {
@@ -401,12 +489,40 @@ impl Reader<'_> {
                                 self.pos += 1;
                                 break;
                             }
+                            // A `$` before what cannot start an expansion is itself (`"a$|b"`).
+                            Some(b'$')
+                                if matches!(
+                                    self.src.get(self.pos + 1),
+                                    Some(
+                                        b'"' | b' ' | b'|' | b'/' | b'.' | b',' | b':' | b';'
+                                            | b')' | b']' | b'=' | b'+' | b'%'
+                                    )
+                                ) =>
+                            {
+                                text.push('$');
+                                self.pos += 1;
+                            }
                             Some(b'$') => {
                                 let (raw, _) = self.expansion()?;
                                 literal = false;
                                 text.push_str(&raw);
                             }
-                            Some(b'\\' | b'`' | b'!') => return Err(NotPlain),
+                            Some(b'\\') => {
+                                // Inside double quotes a backslash quotes only `$`, `` ` ``,
+                                // `"` and itself; before anything else printable it stays.
+                                match self.src.get(self.pos + 1) {
+                                    Some(&c @ (b'$' | b'`' | b'"' | b'\\')) => {
+                                        text.push(char::from(c));
+                                    }
+                                    Some(&c) if (0x20..0x7f).contains(&c) => {
+                                        text.push('\\');
+                                        text.push(char::from(c));
+                                    }
+                                    _ => return Err(NotPlain),
+                                }
+                                self.pos += 2;
+                            }
+                            Some(b'`' | b'!') => return Err(NotPlain),
                             Some(b) if (0x20..0x7f).contains(&b) || b == b'\t' => {
                                 text.push(char::from(b));
                                 self.pos += 1;
@@ -414,6 +530,16 @@ impl Reader<'_> {
                             Some(_) => return Err(NotPlain),
                         }
                     }
+                }
+                Some(b'\\') => {
+                    // Unquoted, a backslash quotes the next character; only printable ones
+                    // here (a backslash before a newline or CR is left to a person).
+                    match self.src.get(self.pos + 1) {
+                        Some(&c) if (0x20..0x7f).contains(&c) => text.push(char::from(c)),
+                        _ => return Err(NotPlain),
+                    }
+                    quoted = true;
+                    self.pos += 2;
                 }
                 Some(b'$') => {
                     // Anywhere but first in a word (`"a"b$X`, `x$HOME`), the full parse can
@@ -423,6 +549,7 @@ impl Reader<'_> {
                     }
                     let (raw, _) = self.expansion()?;
                     literal = false;
+                    split = true;
                     text.push_str(&raw);
                 }
                 _ => break,
@@ -438,14 +565,68 @@ impl Reader<'_> {
         // A word of glob characters alone, or one that opens a comment, is left to the full
         // parse; so is `~` anywhere but first.
         let raw = &self.src[start..self.pos];
-        if raw.iter().skip(1).any(|b| *b == b'~') {
+        // After `=` or `:` bash may expand `~` (in words that look like assignments), so
+        // there it is left to a person; elsewhere past the start (`HEAD~1`) it is a letter.
+        if raw
+            .windows(2)
+            .any(|w| w[1] == b'~' && matches!(w[0], b'=' | b':'))
+        {
+            return Err(NotPlain);
+        }
+        // `~` alone or `~/...` is the home folder; `~user`, `~+`, `~-`, `~.` are other folders.
+        if raw.first() == Some(&b'~') && raw.len() > 1 && raw[1] != b'/' {
             return Err(NotPlain);
         }
         // The full parse reads `==` and `=~` as test operators, not words.
         if raw.starts_with(b"==") || raw.starts_with(b"=~") {
             return Err(NotPlain);
         }
-        Ok(Word { text, literal })
+        Ok(Word {
+            text,
+            literal,
+            glob,
+            split,
+        })
+    }
+
+    /// `<<'WORD'` or `<<"WORD"` (the operator's end at `at`): a here-document whose body is
+    /// literal, read when its line ends. Any other delimiter (unquoted, partly quoted, `<<-`)
+    /// is not plain.
+    fn heredoc(&mut self, at: usize) -> Result<(), NotPlain> {
+        self.pos = at;
+        self.blanks();
+        let quote = match self.peek() {
+            Some(q @ (b'\'' | b'"')) => q,
+            _ => return Err(NotPlain),
+        };
+        let from = self.pos + 1;
+        let len = self.src[from..]
+            .iter()
+            .position(|b| *b == quote)
+            .ok_or(NotPlain)?;
+        let delimiter = self.src[from..from + len].to_vec();
+        if delimiter.is_empty()
+            || !delimiter
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+        {
+            return Err(NotPlain);
+        }
+        self.pos = from + len + 1;
+        // The delimiter must end the word (`'EOF'x` is `EOFx`).
+        if !matches!(
+            self.peek(),
+            None | Some(b' ' | b'\t' | b'\n' | b';' | b'&' | b'|' | b')')
+        ) {
+            return Err(NotPlain);
+        }
+        self.heredocs.push(Pending {
+            // Filled in by the command once its words are read: see `command`.
+            command: usize::MAX,
+            end: usize::MAX,
+            delimiter,
+        });
+        Ok(())
     }
 
     /// `$NAME`, `${NAME}` or `$(...)` (whose commands are read into the output): the text as
@@ -460,7 +641,12 @@ impl Reader<'_> {
                 }
                 self.pos += 1;
                 let before = self.out.len();
+                let open = self.heredocs.len();
                 self.list(true)?;
+                // A here-document opened inside must end inside.
+                if self.heredocs.len() != open {
+                    return Err(NotPlain);
+                }
                 // An empty substitution is left to the full parse.
                 if self.peek() != Some(b')') || self.out.len() == before {
                     return Err(NotPlain);

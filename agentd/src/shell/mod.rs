@@ -19,6 +19,11 @@ pub use walk::MAX_COMMAND_BYTES;
 pub struct Word {
     pub text: String,
     pub literal: bool,
+    /// An unquoted `*` in it: bash replaces it with the file names it matches, which may be
+    /// several words, or ones that start with `-`.
+    pub glob: bool,
+    /// An unquoted expansion in it: bash may split it into several words, or none.
+    pub split: bool,
 }
 
 impl Word {
@@ -26,6 +31,18 @@ impl Word {
         Word {
             text: text.into(),
             literal: true,
+            glob: false,
+            split: false,
+        }
+    }
+
+    /// A word computed when it runs, shown as written.
+    pub fn computed(text: impl Into<String>) -> Word {
+        Word {
+            text: text.into(),
+            literal: false,
+            glob: false,
+            split: true,
         }
     }
 }
@@ -119,6 +136,33 @@ pub enum Analysis {
 /// Analyses the command line `line`.
 pub fn analyze(line: &str) -> Analysis {
     walk::analyze(line, 0)
+}
+
+/// A reading of a line, and whether bash is certain to read it that way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    pub analysis: Analysis,
+    /// The line is plain (`fast.rs`): only syntax whose reading by bash is settled (plain words
+    /// and quotes, `$NAME`, `$(...)` of plain lines, lists and pipelines, redirections to a word
+    /// or descriptor number, here-documents with a quoted delimiter). Only such a line may be
+    /// approved at once or covered by a grant wider than its exact text.
+    pub certain: bool,
+}
+
+/// Reads `line`: plainly when it can be (certain), else by the full parse (not certain).
+pub fn read(line: &str) -> Reading {
+    if line.len() <= MAX_COMMAND_BYTES {
+        if let Ok(commands) = fast::commands(line, 0) {
+            return Reading {
+                analysis: Analysis::Commands(commands),
+                certain: true,
+            };
+        }
+    }
+    Reading {
+        analysis: walk::full_or_unknown(line, 0),
+        certain: false,
+    }
 }
 
 /// Whether `line` is plain enough for the quick reading (for the benchmark's figures).

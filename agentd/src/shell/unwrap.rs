@@ -36,7 +36,8 @@ pub fn wrapper(program: &str) -> bool {
 }
 
 /// `command`, and the commands it runs through wrappers, outermost first.
-pub fn unwrap(command: Command, depth: usize) -> Result<Vec<Command>, Unknown> {
+/// `strict`: a shell string inside is read only plainly (`fast.rs`), as the line around it was.
+pub fn unwrap(command: Command, depth: usize, strict: bool) -> Result<Vec<Command>, Unknown> {
     let mut out = Vec::new();
     let mut current = command;
     loop {
@@ -49,6 +50,15 @@ pub fn unwrap(command: Command, depth: usize) -> Result<Vec<Command>, Unknown> {
         let args: Vec<Word> = current.args().to_vec();
         let inner = match program.as_str() {
             // Run their first non-option argument as the command, with the rest.
+            // `command -v NAME` only says where NAME is.
+            "command"
+                if args
+                    .iter()
+                    .take_while(|a| a.text.starts_with('-'))
+                    .any(|a| a.text.contains(['v', 'V'])) =>
+            {
+                None
+            }
             "command" | "builtin" | "exec" | "nohup" | "time" | "unbuffer" => {
                 plain(skip_options(&args, &[], 0))
             }
@@ -104,14 +114,14 @@ pub fn unwrap(command: Command, depth: usize) -> Result<Vec<Command>, Unknown> {
                 // watch hands its arguments to `sh -c`, joined.
                 let rest = skip_options(&args, &["-n", "--interval", "-d", "--differences"], 0);
                 match rest {
-                    Some(words) => return shell_string(current, &words, depth, "watch", out),
+                    Some(words) => return shell_string(current, &words, depth, "watch", out, strict),
                     None => None::<(Vec<Word>, Vec<String>)>,
                 }
             }
             "sh" | "bash" | "dash" | "zsh" | "ksh" | "ash" | "mksh" => {
                 match dash_c(&args) {
                     Some(script) => {
-                        return shell_string(current, &[script], depth, &program, out);
+                        return shell_string(current, &[script], depth, &program, out, strict);
                     }
                     // A shell reading a script file or its input: what it runs is not in the
                     // line.
@@ -123,7 +133,7 @@ pub fn unwrap(command: Command, depth: usize) -> Result<Vec<Command>, Unknown> {
                     None => None,
                 }
             }
-            "eval" => return shell_string(current, &args, depth, "eval", out),
+            "eval" => return shell_string(current, &args, depth, "eval", out, strict),
             "find" => {
                 let (found, rest) = find_exec(&args);
                 out.push(current.clone());
@@ -136,6 +146,7 @@ pub fn unwrap(command: Command, depth: usize) -> Result<Vec<Command>, Unknown> {
                             env: current.env.clone(),
                         },
                         depth,
+                        strict,
                     )?);
                 }
                 let _ = rest;
@@ -253,6 +264,7 @@ fn shell_string(
     depth: usize,
     wrapper: &str,
     mut out: Vec<Command>,
+    strict: bool,
 ) -> Result<Vec<Command>, Unknown> {
     if words.iter().any(|w| !w.literal) {
         return Err(Unknown(format!(
@@ -267,7 +279,15 @@ fn shell_string(
     let via = with(&current.via, wrapper);
     let env = current.env.clone();
     out.push(current);
-    match analyze(&script, depth + 1) {
+    let analysis = if strict {
+        match super::fast::commands(&script, depth + 1) {
+            Ok(commands) => Analysis::Commands(commands),
+            Err(_) => Analysis::Unknown("the command line is not plain".into()),
+        }
+    } else {
+        analyze(&script, depth + 1)
+    };
+    match analysis {
         Analysis::Commands(commands) => {
             for mut command in commands {
                 let mut v = via.clone();

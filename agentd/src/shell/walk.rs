@@ -37,6 +37,17 @@ pub fn analyze(line: &str, depth: usize) -> Analysis {
     full(line, depth)
 }
 
+/// The full parse with the same limits as [`analyze`], never the quick reading.
+pub fn full_or_unknown(line: &str, depth: usize) -> Analysis {
+    if line.len() > MAX_COMMAND_BYTES {
+        return Analysis::Unknown(format!(
+            "the command line is {} bytes, over the {MAX_COMMAND_BYTES} analysed",
+            line.len()
+        ));
+    }
+    full(line, depth)
+}
+
 /// The full parse: tree-sitter's, walked.
 pub fn full(line: &str, depth: usize) -> Analysis {
     let tree = PARSER.with(|cell| {
@@ -192,11 +203,14 @@ impl<'a> Walker<'a> {
                                     self.word(part)?;
                                 }
                             }
+                            let literal = Self::named_children(child)
+                                .iter()
+                                .all(|p| p.kind() == "heredoc_content");
                             body = Word {
                                 text: self.text(child).to_string(),
-                                literal: Self::named_children(child)
-                                    .iter()
-                                    .all(|p| p.kind() == "heredoc_content"),
+                                literal,
+                                glob: false,
+                                split: !literal,
                             };
                         }
                         "file_redirect" | "herestring_redirect" => self.redirect(child, out)?,
@@ -276,7 +290,7 @@ impl<'a> Walker<'a> {
             via: Vec::new(),
             env,
         };
-        for found in unwrap(command, self.depth)? {
+        for found in unwrap(command, self.depth, false)? {
             self.commands.push(found);
         }
         Ok(())
@@ -284,12 +298,7 @@ impl<'a> Walker<'a> {
 
     /// A word's value: literal, or not (with the commands its substitutions run walked).
     fn word(&mut self, node: Node) -> Result<Word, Unknown> {
-        let literal = |text: String| {
-            Ok(Word {
-                text,
-                literal: true,
-            })
-        };
+        let literal = |text: String| Ok(Word::literal(text));
         match node.kind() {
             "word" | "number" => literal(unescape(self.text(node))),
             "raw_string" => {
@@ -327,6 +336,8 @@ impl<'a> Walker<'a> {
                 Ok(Word {
                     text,
                     literal: is_literal,
+                    glob: false,
+                    split: !is_literal,
                 })
             }
             "concatenation" => {
@@ -352,16 +363,15 @@ impl<'a> Walker<'a> {
                 Ok(Word {
                     text,
                     literal: is_literal,
+                    glob: false,
+                    split: !is_literal,
                 })
             }
             "command_substitution" | "process_substitution" => {
                 for child in Self::named_children(node) {
                     self.statement(child)?;
                 }
-                Ok(Word {
-                    text: self.text(node).to_string(),
-                    literal: false,
-                })
+                Ok(Word::computed(self.text(node)))
             }
             "simple_expansion"
             | "expansion"
@@ -372,10 +382,7 @@ impl<'a> Walker<'a> {
             | "brace_expression" => {
                 // Substitutions inside (`${x:-$(cmd)}`) still run.
                 self.substitutions_in(node)?;
-                Ok(Word {
-                    text: self.text(node).to_string(),
-                    literal: false,
-                })
+                Ok(Word::computed(self.text(node)))
             }
             kind => Err(Unknown(format!("the line holds a {}", describe(kind)))),
         }

@@ -88,8 +88,12 @@ fn covers(g: &GrantView) -> String {
         GrantCover::Exact => one_line(&crate::mask::mask_args(&g.args_json).0),
         GrantCover::Commands { prefixes } => {
             let names: Vec<String> = prefixes.iter().map(|p| p.join(" ")).collect();
-            one_line(&format!("commands: {} (any arguments)", names.join(", ")))
+            one_line(&format!(
+                "commands: {} (other plain arguments)",
+                names.join(", ")
+            ))
         }
+        GrantCover::Reads { dir } => one_line(&format!("reads under {dir}")),
         GrantCover::Folder { dir } => one_line(&format!("file changes under {dir}")),
         GrantCover::Domain { host } => one_line(&format!("fetches from {host}")),
         GrantCover::Tool => "any call of the tool".into(),

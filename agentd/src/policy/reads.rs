@@ -1,0 +1,494 @@
+//! Where a read is harmless: inside the project folder (minus the files that hold secrets) and
+//! in the read-only system folders. A path is judged as the call will resolve it: `~` is the
+//! agent's home folder, a relative path is taken from every folder the line may be in, `.`
+//! and `..` are applied, and symbolic links are followed on this machine as far as the path
+//! exists; it must be harmless both as written and once resolved.
+
+use std::path::{Path, PathBuf};
+
+use regex::Regex;
+
+use crate::reach::paths;
+
+/// Where a call runs: the project (the agent's working folder when the session began) and
+/// the agent's home folder.
+#[derive(Debug, Clone, Default)]
+pub struct Place {
+    pub project: Option<PathBuf>,
+    pub home: Option<PathBuf>,
+}
+
+impl Place {
+    /// The place of an agent working in `cwd` (absolute) as `uid`.
+    pub fn of(cwd: Option<&str>, uid: Option<u32>) -> Place {
+        let home = uid.and_then(|uid| {
+            nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+                .ok()
+                .flatten()
+                .map(|u| u.dir)
+        });
+        Place {
+            project: cwd.and_then(|c| paths::normalise(Path::new(c))),
+            home,
+        }
+    }
+
+    /// `word` as the shell makes it a path: `~` and `~/...` under the home folder, relative
+    /// paths under `dir`.
+    pub fn absolute(&self, word: &str, dir: Option<&Path>) -> Option<PathBuf> {
+        let joined = if word == "~" {
+            self.home.clone()?
+        } else if let Some(rest) = word.strip_prefix("~/") {
+            self.home.as_ref()?.join(rest)
+        } else if word.starts_with('~') {
+            return None;
+        } else if word.starts_with('/') {
+            PathBuf::from(word)
+        } else {
+            dir?.join(word)
+        };
+        paths::normalise(&joined)
+    }
+}
+
+/// System folders whose files anyone may read and no secret is kept in.
+const SYSTEM: &[&str] = &[
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/opt", "/etc", "/dev/null",
+    "/proc/cpuinfo", "/proc/meminfo", "/proc/version", "/proc/loadavg", "/proc/uptime",
+];
+
+/// Places under those that hold secrets.
+const SYSTEM_SECRETS: &[&str] = &[
+    "/etc/shadow",
+    "/etc/shadow-",
+    "/etc/gshadow",
+    "/etc/gshadow-",
+    "/etc/sudoers",
+    "/etc/sudoers.d",
+    "/etc/ssh",
+    "/etc/ssl/private",
+    "/etc/security",
+    "/etc/krb5.keytab",
+    "/etc/NetworkManager/system-connections",
+    "/etc/wpa_supplicant",
+    "/etc/credstore",
+    "/etc/credstore.encrypted",
+];
+
+/// What reading a path is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Read {
+    /// In the project folder or a read-only system folder, and no secret.
+    Harmless,
+    /// Somewhere else, but not a secret: a person may grant reads under a folder holding them.
+    Outside(Vec<PathBuf>),
+    /// A secret, a place that is never read without asking, or a path that cannot be judged.
+    Refused(String),
+}
+
+impl Read {
+    /// Both: the stricter, with the places outside added up.
+    pub fn and(self, other: Read) -> Read {
+        match (self, other) {
+            (Read::Refused(why), _) | (_, Read::Refused(why)) => Read::Refused(why),
+            (Read::Outside(mut a), Read::Outside(b)) => {
+                for p in b {
+                    if !a.contains(&p) {
+                        a.push(p);
+                    }
+                }
+                Read::Outside(a)
+            }
+            (Read::Outside(a), Read::Harmless) | (Read::Harmless, Read::Outside(a)) => {
+                Read::Outside(a)
+            }
+            (Read::Harmless, Read::Harmless) => Read::Harmless,
+        }
+    }
+
+    /// For people: why it is not harmless.
+    pub fn why(&self) -> Option<String> {
+        match self {
+            Read::Harmless => None,
+            Read::Outside(paths) => Some(format!(
+                "{} is outside the project folder and the system's read-only folders",
+                paths
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+            Read::Refused(why) => Some(why.clone()),
+        }
+    }
+}
+
+/// Why reading `word` from any of `dirs` may not be harmless; `None` when it is.
+pub fn unreadable(
+    word: &str,
+    dirs: &[Option<PathBuf>],
+    place: &Place,
+    secrets: &Regex,
+) -> Option<String> {
+    judge(word, dirs, place, secrets, false).why()
+}
+
+/// What reading `word` from any of `dirs` is. `names_only`: the program shows names and
+/// sizes (`ls`, `find`, `du`), never what a file holds, so a secret's name is no secret.
+pub fn judge(
+    word: &str,
+    dirs: &[Option<PathBuf>],
+    place: &Place,
+    secrets: &Regex,
+    names_only: bool,
+) -> Read {
+    if dirs.is_empty() {
+        return Read::Refused(format!("{word}: the folder it is read from is not known"));
+    }
+    let mut verdict = Read::Harmless;
+    for dir in dirs {
+        let Some(path) = place.absolute(word, dir.as_deref()) else {
+            return Read::Refused(format!("{word}: not a path under a known folder"));
+        };
+        verdict = verdict.and(place_of(&path, place, secrets, names_only));
+        // The folder part of a pattern (`src/*.rs`) is what exists; what the pattern may match
+        // is checked against secret names.
+        let existing: PathBuf = path
+            .components()
+            .take_while(|c| !c.as_os_str().to_string_lossy().contains('*'))
+            .collect();
+        if existing != path {
+            if let Some(name) = path
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .find(|c| c.contains('*') && c != "**" && !names_only && may_match_secret(c))
+            {
+                return Read::Refused(format!("{word}: {name} can match a file that holds secrets"));
+            }
+        }
+        match paths::resolve(&existing) {
+            Some(real) if real != existing => {
+                let through = place_of(&real, place, secrets, names_only);
+                if let Read::Refused(why) = through {
+                    return Read::Refused(format!("{word} leads to {}: {why}", real.display()));
+                }
+                verdict = verdict.and(through);
+            }
+            Some(_) => {}
+            None => return Read::Refused(format!("{word}: its links cannot be followed")),
+        }
+    }
+    verdict
+}
+
+/// What a call of a read tool reads: harmless, outside (a person may grant reads there), or
+/// refused (a secret, a search that may read one, a pattern that may match one).
+pub fn read_tool(
+    tool: &crate::reach::ReadTool,
+    args: &serde_json::Value,
+    place: &Place,
+    secrets: &Regex,
+) -> Read {
+    match read_tool_refused(tool, args, place, secrets) {
+        Err(why) => Read::Refused(why),
+        Ok(read) => read,
+    }
+}
+
+fn read_tool_refused(
+    tool: &crate::reach::ReadTool,
+    args: &serde_json::Value,
+    place: &Place,
+    secrets: &Regex,
+) -> Result<Read, String> {
+    use serde_json::Value;
+    let mut paths = Vec::new();
+    for pointer in &tool.paths {
+        match args.pointer(pointer) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(p)) => paths.push(p.clone()),
+            Some(Value::Array(items)) => {
+                for item in items {
+                    match item.as_str() {
+                        Some(p) => paths.push(p.to_string()),
+                        None => return Err(format!("{pointer} holds something not a path")),
+                    }
+                }
+            }
+            Some(_) => return Err(format!("{pointer} is not a path")),
+        }
+    }
+    if paths.is_empty() {
+        if !tool.here {
+            return Err("no path is given".into());
+        }
+        paths.push(".".into());
+    }
+    let dirs = [place.project.clone()];
+    let mut verdict = Read::Harmless;
+    for path in &paths {
+        // The tools take names as they are: no shell expands `~` for them, but a path that
+        // starts with it is read as the home folder, which asks.
+        verdict = verdict.and(judge(path, &dirs, place, secrets, tool.names));
+        if tool.recursive {
+            if let Some(why) = searches_secrets(path, &dirs, place, secrets) {
+                return Err(why);
+            }
+        }
+    }
+    // A pattern of names matters where the tool shows what the files hold; one that leaves
+    // the folder (`/`, `~`, `..`) is a path of its own.
+    for pointer in &tool.patterns {
+        let patterns: Vec<&str> = match args.pointer(pointer) {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(p)) => vec![p.as_str()],
+            Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).collect(),
+            Some(_) => return Err(format!("{pointer} is not a pattern")),
+        };
+        for pattern in patterns {
+            if pattern.starts_with(['/', '~']) || pattern.split('/').any(|p| p == "..") {
+                verdict = verdict.and(judge(pattern, &dirs, place, secrets, tool.names));
+            }
+            if tool.names {
+                continue;
+            }
+            for alternative in braces(pattern)? {
+                if let Some(why) = pattern_reaches_secrets(&alternative, secrets) {
+                    return Err(why);
+                }
+            }
+        }
+    }
+    Ok(verdict)
+}
+
+/// A pattern's alternatives, its one level of `{a,b}` expanded (`*.{ts,js}`); nested or
+/// unclosed braces are not read.
+fn braces(pattern: &str) -> Result<Vec<String>, String> {
+    let Some(open) = pattern.find('{') else {
+        return Ok(vec![pattern.to_string()]);
+    };
+    let close = pattern[open..]
+        .find('}')
+        .map(|n| open + n)
+        .ok_or_else(|| format!("the pattern {pattern} has an unclosed brace"))?;
+    let inner = &pattern[open + 1..close];
+    let rest = &pattern[close + 1..];
+    if inner.contains('{') || rest.contains(['{', '}']) {
+        return Err(format!("the pattern {pattern} nests braces"));
+    }
+    Ok(inner
+        .split(',')
+        .map(|alt| format!("{}{alt}{rest}", &pattern[..open]))
+        .collect())
+}
+
+/// Why a pattern of file names (`*.env*`, `**/.ssh/**`, `{a,b}`) may name a file that holds
+/// secrets: it names one, matches one's name, or uses a form this check does not read.
+fn pattern_reaches_secrets(pattern: &str, secrets: &Regex) -> Option<String> {
+    if pattern.contains(['[', '?', '{', '}', '\\']) {
+        return Some(format!("the pattern {pattern} uses a form not checked for secrets"));
+    }
+    for part in pattern.split('/') {
+        if part.starts_with('.') && part.contains('*') {
+            return Some(format!("the pattern {pattern} can match hidden files"));
+        }
+        if secrets.is_match(part) || secrets.is_match(&format!("/{part}/")) {
+            return Some(format!("the pattern {pattern} names a file that holds secrets"));
+        }
+        if part.contains('*') && part != "**" && may_match_secret(part) {
+            return Some(format!("the pattern {pattern} can match a file that holds secrets"));
+        }
+    }
+    None
+}
+
+/// The most files and folders looked at under a folder a search reads recursively; a larger
+/// tree asks rather than being read in full on every call.
+const SEARCH_LIMIT: usize = 20_000;
+
+/// Why a recursive search of `word` (from any of `dirs`) may read a file that holds secrets:
+/// one is under it (hidden files and folders aside: the searches rules allow skip them, as
+/// `rg` does without `--hidden`), or it is too large to look through.
+pub fn searches_secrets(
+    word: &str,
+    dirs: &[Option<PathBuf>],
+    place: &Place,
+    secrets: &Regex,
+) -> Option<String> {
+    for dir in dirs {
+        let root = place.absolute(word, dir.as_deref())?;
+        let mut stack = vec![root];
+        let mut seen = 0;
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                seen += 1;
+                if seen > SEARCH_LIMIT {
+                    return Some(format!(
+                        "{word} holds over {SEARCH_LIMIT} files, too many to check for secrets"
+                    ));
+                }
+                let name = entry.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') {
+                    continue;
+                }
+                let path = entry.path();
+                if secrets.is_match(&path.to_string_lossy()) {
+                    return Some(format!("{} holds secrets", path.display()));
+                }
+                // Links are not followed by the search; folders are walked.
+                if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                    stack.push(path);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Places no read is granted in, however narrow: what the kernel shows of processes and
+/// devices, and what runs.
+const NEVER_GRANTED: &[&str] = &["/proc", "/sys", "/dev", "/run", "/var/run", "/boot"];
+
+/// What reading `path` (absolute, normalised) is.
+fn place_of(path: &Path, place: &Place, secrets: &Regex, names_only: bool) -> Read {
+    let text = path.to_string_lossy();
+    if secrets.is_match(&text) && !names_only {
+        return Read::Refused(format!("{text} holds secrets"));
+    }
+    let in_project = place
+        .project
+        .as_ref()
+        .is_some_and(|p| !paths::too_wide(p) && path.starts_with(p));
+    let in_system = SYSTEM.iter().any(|s| path.starts_with(s))
+        && !SYSTEM_SECRETS.iter().any(|s| path.starts_with(s));
+    if in_project || in_system {
+        Read::Harmless
+    } else if SYSTEM_SECRETS
+        .iter()
+        .chain(NEVER_GRANTED)
+        .any(|s| path.starts_with(s))
+    {
+        Read::Refused(format!("{text} is never read without a person"))
+    } else {
+        Read::Outside(vec![path.to_path_buf()])
+    }
+}
+
+/// Names of files that hold secrets, for patterns: a pattern that matches one of them may
+/// read it.
+const SECRET_NAMES: &[&str] = &[
+    "credentials",
+    "credentials.json",
+    "credentials.toml",
+    "id_rsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "id_dsa",
+    "server.pem",
+    "server.key",
+    "cert.p12",
+    "cert.pfx",
+    "environ",
+    "shadow",
+    "gshadow",
+    "sudoers",
+    "auth.json",
+    "hosts.yml",
+    "keystore.jks",
+    ".env",
+    ".env.local",
+    ".netrc",
+    ".pgpass",
+    ".npmrc",
+    ".pypirc",
+    ".git-credentials",
+    ".credentials.json",
+    ".bash_history",
+    ".zsh_history",
+    ".ssh",
+    ".aws",
+    ".gnupg",
+    ".kube",
+    ".docker",
+    ".azure",
+    ".password-store",
+];
+
+/// Whether a pattern with `*` (the only wildcard plain lines carry) matches a secret's name.
+pub fn may_match_secret(pattern: &str) -> bool {
+    SECRET_NAMES.iter().any(|name| glob_matches(pattern, name))
+}
+
+fn glob_matches(pattern: &str, name: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == name;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !name.starts_with(first) || name.len() < first.len() + last.len() || !name.ends_with(last) {
+        return false;
+    }
+    let mut rest = &name[first.len()..name.len() - last.len()];
+    for middle in &parts[1..parts.len() - 1] {
+        match rest.find(middle) {
+            Some(at) => rest = &rest[at + middle.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place() -> Place {
+        Place {
+            project: Some(PathBuf::from("/nonexistent-project/app")),
+            home: Some(PathBuf::from("/nonexistent-home/dev")),
+        }
+    }
+
+    fn check(word: &str) -> Option<String> {
+        let secrets = crate::commands::secret_words().unwrap();
+        let p = place();
+        unreadable(word, &[p.project.clone()], &p, &secrets)
+    }
+
+    #[test]
+    fn reads_in_the_project_and_the_system_are_harmless() {
+        assert_eq!(check("src/main.rs"), None);
+        assert_eq!(check("/nonexistent-project/app/README.md"), None);
+        assert_eq!(check("/usr/share/doc/x"), None);
+        assert_eq!(check("/etc/os-release"), None);
+        assert_eq!(check("src/*.rs"), None);
+    }
+
+    #[test]
+    fn reads_elsewhere_or_of_secrets_are_not() {
+        for word in [
+            "~/.bashrc",
+            "~",
+            "~/.",
+            "..",
+            "../other/x",
+            "/nonexistent-home/dev/.git-credentials",
+            "/etc/shadow",
+            "/etc/ssh/ssh_host_ed25519_key",
+            "/proc/self/environ",
+            "/tmp/x",
+            ".env",
+            "config/credentials.json",
+            "keys/*.pem",
+            "keys/*",
+            "~dev",
+        ] {
+            assert!(check(word).is_some(), "{word} passed");
+        }
+    }
+}

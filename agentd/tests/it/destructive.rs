@@ -199,7 +199,7 @@ async fn no_destructive_call_passes_after_the_broadest_grants_of_harmless_calls(
     for (tool, args) in [
         (
             "Bash",
-            serde_json::json!({ "command": "make test -j4 && npm run lint" }),
+            serde_json::json!({ "command": "make test && npm run build && git commit -m 'fix: other' && mkdir -p build/other" }),
         ),
         (
             "Write",

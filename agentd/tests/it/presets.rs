@@ -14,6 +14,8 @@ fn call(tool: &str, args: serde_json::Value) -> ApprovalRequest {
         tool: tool.into(),
         args_json: args.to_string(),
         session: Some("s".into()),
+        // The project the agent works in: reads there pass.
+        cwd: Some("/home/dev/app".into()),
         ..ApprovalRequest::default()
     }
 }
@@ -64,7 +66,7 @@ async fn with_no_config_looking_tools_pass_and_secrets_and_changes_ask() {
         ),
         (
             "exec_command",
-            serde_json::json!({ "cmd": "grep -rn TODO src | head" }),
+            serde_json::json!({ "cmd": "rg -n TODO src | head" }),
         ),
         (
             "run_shell_command",
@@ -180,7 +182,7 @@ async fn presets_can_be_turned_off_and_the_config_overrides_them() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_configs_own_command_rules_add_to_the_presets() {
     let settings = Settings::parse(
-        "[[command]]\nname = \"tests\"\nprefixes = [\"cargo test\"]\nauto = \"approve\"\nexamples = [\"cargo test --workspace\"]\n\n[[command]]\nname = \"never publish\"\nprefixes = [\"cargo publish\"]\nauto = \"deny\"\n",
+        "[[command]]\nname = \"tests\"\nprefixes = [\"cargo test\"]\nflags = [\"--workspace\"]\nauto = \"approve\"\nexamples = [\"cargo test --workspace\"]\n\n[[command]]\nname = \"never publish\"\nprefixes = [\"cargo publish\"]\nauto = \"deny\"\n",
         std::path::Path::new("agentd.toml"),
     )
     .unwrap();

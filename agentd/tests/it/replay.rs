@@ -192,7 +192,7 @@ fn the_broadest_grants_ask_less_and_every_asked_call_is_listed_with_its_grant() 
     for call in asked {
         let grant = call["grant"].as_str().unwrap();
         assert!(
-            ["exact", "commands", "folder", "domain", "tool"].contains(&grant),
+            ["exact", "commands", "folder", "domain", "tool", "reads"].contains(&grant),
             "{call}"
         );
     }

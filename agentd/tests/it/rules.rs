@@ -20,6 +20,8 @@ fn shell(command: &str) -> ApprovalRequest {
     ApprovalRequest {
         tool: "shell".into(),
         args_json: serde_json::json!({ "command": command }).to_string(),
+        // Reads are judged against the agent's working folder.
+        cwd: Some("/home/dev/app".into()),
         ..ApprovalRequest::default()
     }
 }
@@ -39,7 +41,7 @@ async fn rules_decide_raise_and_explain_in_a_live_agentd() {
     assert_eq!(o.decision.by, "commands");
     assert_eq!(
         o.decision.to_string(),
-        "approved by rule commands: every command is covered by a rule: git (git that only looks)"
+        "approved by rule commands: every command is covered by a rule: git (git status)"
     );
     // The example's own command rule: tests and builds.
     let Submitted::Decided(o) = agent
@@ -113,7 +115,7 @@ fn check_config_shows_what_each_rule_would_do() {
     let out = check(&[
         file.to_str().unwrap(),
         "--sample",
-        r#"{"tool":"shell","args":{"command":"git status"}}"#,
+        r#"{"tool":"shell","args":{"command":"git status"},"cwd":"/home/dev/app"}"#,
         "--sample",
         r#"{"tool":"shell","args":{"command":"ls; rm -rf /"}}"#,
         "--sample",
@@ -153,8 +155,9 @@ fn check_config_shows_what_each_rule_would_do() {
     ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("--grant exact "), "{text}");
+    // The grant names the flags seen: `make test` with `-j4`, and no other flag.
     assert!(
-        text.contains("--grant commands  `make test` with any arguments"),
+        text.contains("--grant commands  `make test -j4` with other plain arguments, no other flag"),
         "{text}"
     );
     assert!(

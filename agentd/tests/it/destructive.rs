@@ -16,13 +16,23 @@ use agentd::Settings;
 use agentd_proto::{ApprovalRequest, Client, DecideRequest, Scope, Submitted, Verdict};
 use agentd_testkit::{unlimited, TempDaemon};
 
+/// The destructive corpus and the red-team classes (`tests/fixtures/red-team.jsonl`: wrappers
+/// that take their command from data, lines bash reads otherwise, flags spelled another way,
+/// secrets by another spelling, paths as the system resolves them, grants wider than they
+/// read).
 fn corpus() -> Vec<(String, serde_json::Value)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/destructive.jsonl");
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+    ["destructive.jsonl", "red-team.jsonl"]
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(root.join(f))
+                .unwrap()
+                .lines()
+                .map(String::from)
+                .collect::<Vec<_>>()
+        })
         .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let v: serde_json::Value = serde_json::from_str(&l).unwrap();
             (
                 v["tool_name"].as_str().unwrap().to_string(),
                 v["tool_input"].clone(),
@@ -189,6 +199,28 @@ async fn no_destructive_call_passes_after_the_broadest_grants_of_harmless_calls(
             serde_json::json!({ "text": "x" }),
             "tool",
         ),
+        // The harmless calls whose grants the red team widened.
+        ("Bash", serde_json::json!({ "command": "cargo test" }), "commands"),
+        ("Bash", serde_json::json!({ "command": "npm test" }), "commands"),
+        ("Bash", serde_json::json!({ "command": "git fetch origin" }), "commands"),
+        ("Bash", serde_json::json!({ "command": "uv run pytest" }), "commands"),
+        ("Bash", serde_json::json!({ "command": "poetry run pytest" }), "commands"),
+        ("Bash", serde_json::json!({ "command": "npm run lint" }), "commands"),
+        ("Bash", serde_json::json!({ "command": "kubectl get pods" }), "commands"),
+        ("Bash", serde_json::json!({ "command": "gh pr merge 12" }), "exact"),
+        ("Bash", serde_json::json!({ "command": "awk '{print $1}' x" }), "exact"),
+        ("Bash", serde_json::json!({ "command": "tar -tzf x.tgz" }), "exact"),
+        ("Bash", serde_json::json!({ "command": "git stash" }), "exact"),
+        (
+            "web_fetch",
+            serde_json::json!({ "prompt": "Summarise https://docs.rs/serde" }),
+            "domain",
+        ),
+        (
+            "exec",
+            serde_json::json!({ "argv": ["make", "test"], "cwd": APP }),
+            "commands",
+        ),
     ];
     for (tool, args, expected) in &harmless {
         let got = grant_broadest(&d, &mut op, &call(tool, args)).await;
@@ -213,6 +245,13 @@ async fn no_destructive_call_passes_after_the_broadest_grants_of_harmless_calls(
             "WebFetch",
             serde_json::json!({ "url": "https://docs.rs/tokio", "prompt": "x" }),
         ),
+        // Codex's apply_patch as a shell command is the file change it is: the folder grant
+        // covers it.
+        (
+            "shell",
+            serde_json::json!({ "command": ["bash", "-lc", "apply_patch <<'EOF'\n*** Begin Patch\n*** Add File: src/x.rs\n+fn x() {}\n*** End Patch\nEOF"] }),
+        ),
+        ("Bash", serde_json::json!({ "command": "uv run pytest" })),
     ] {
         let got = agent.submit(&call(tool, &args)).await.unwrap();
         assert!(
@@ -301,5 +340,61 @@ async fn the_example_configs_old_regex_rule_no_longer_lets_them_through() {
         }
     }
     none_approved(&d, "docs/examples/agentd.toml").await;
+    d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_grant_never_writes_through_a_link_into_the_projects_own_control_files() {
+    let root = tempfile::tempdir().unwrap();
+    let app = root.path().join("app");
+    std::fs::create_dir_all(app.join(".git/hooks")).unwrap();
+    std::fs::create_dir_all(app.join("src")).unwrap();
+    std::fs::write(app.join(".git/config"), "[core]\n").unwrap();
+    // As a cloned repository may carry them: links that stay inside the project but lead to
+    // what runs code later.
+    std::os::unix::fs::symlink(app.join(".git/config"), app.join("cfg-link")).unwrap();
+    std::os::unix::fs::symlink(app.join(".git/hooks"), app.join("hooks-link")).unwrap();
+    let d = TempDaemon::start(Settings {
+        limits: unlimited(),
+        ..Settings::default()
+    })
+    .unwrap();
+    let mut op = d.operator("alice").await.unwrap();
+    let in_app = |path: &str| ApprovalRequest {
+        cwd: Some(app.to_str().unwrap().into()),
+        ..call(
+            "Write",
+            &serde_json::json!({ "file_path": app.join(path), "content": "x" }),
+        )
+    };
+    assert_eq!(
+        grant_broadest(&d, &mut op, &in_app("src/a.rs")).await,
+        "folder"
+    );
+    let mut agent = d.agent("claude-code").await.unwrap();
+    assert!(matches!(
+        agent.submit(&in_app("src/b.rs")).await.unwrap(),
+        Submitted::Decided(ref o) if o.approved()
+    ));
+    for through in ["cfg-link", "hooks-link/pre-commit"] {
+        let mut agent = d.agent("claude-code").await.unwrap();
+        assert!(
+            matches!(agent.submit(&in_app(through)).await.unwrap(), Submitted::Queued(_)),
+            "a write through {through} must ask"
+        );
+    }
+    let mut agent = d.agent("claude-code").await.unwrap();
+    // And a shell line appending through the link.
+    let shell = ApprovalRequest {
+        cwd: Some(app.to_str().unwrap().into()),
+        ..call(
+            "Bash",
+            &serde_json::json!({ "command": "cat >> cfg-link <<'EOF'\n[core]\nfsmonitor = id\nEOF" }),
+        )
+    };
+    assert!(matches!(
+        agent.submit(&shell).await.unwrap(),
+        Submitted::Queued(_)
+    ));
     d.stop().await.unwrap();
 }

@@ -31,6 +31,14 @@ pub struct ShellTool {
     /// `dir_path` or `directory`, Codex's `workdir`); relative to the agent's working folder.
     #[serde(default)]
     pub workdir: Vec<String>,
+    /// Whether command rules may approve its calls at once (the default). `ash exec`'s tool
+    /// asks every time, whatever the command: a person wrapped it to be asked.
+    #[serde(default = "yes")]
+    pub rules_approve: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A command rule as a preset or config writes it.
@@ -239,6 +247,7 @@ pub fn compile_all(
         name: "example".into(),
         pointer: "/command".into(),
         workdir: Vec::new(),
+        rules_approve: true,
     }];
     let verdict = |line: &str| {
         let args = serde_json::json!({ "command": line });
@@ -381,7 +390,10 @@ pub fn decide(
         let shown = shown(command);
         let mut why_not: Option<String> = None;
         let mut approved = None;
-        for rule in rules.iter().filter(|r| r.verdict == Verdict::Approve) {
+        for rule in rules
+            .iter()
+            .filter(|r| r.verdict == Verdict::Approve && shell.rules_approve)
+        {
             match rule.approves(command, &dirs, place, secrets) {
                 Ok(Some(read)) => {
                     approved = Some((rule, read));

@@ -134,6 +134,7 @@ impl Registry {
             name: "exec".into(),
             pointer: "/argv".into(),
             workdir: vec!["/cwd".into()],
+            rules_approve: false,
         }];
         let mut shapes = crate::reach::Shapes::default();
         let secrets = crate::commands::secret_words()

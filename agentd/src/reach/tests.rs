@@ -15,6 +15,7 @@ fn shell(line: &str) -> Reach {
         name: "Bash".into(),
         pointer: "/command".into(),
         workdir: Vec::new(),
+        rules_approve: true,
     }];
     let args = json!({ "command": line });
     let place = crate::policy::Place {

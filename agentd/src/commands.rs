@@ -200,7 +200,13 @@ impl CommandRule {
             if kind != Kind::Path {
                 continue;
             }
-            read = read.and(reads::judge(&word.text, dirs, place, secrets, self.names_only));
+            read = read.and(reads::judge(
+                &word.text,
+                dirs,
+                place,
+                secrets,
+                self.names_only,
+            ));
             if self.recursive {
                 if let Some(why) = reads::searches_secrets(&word.text, dirs, place, secrets) {
                     read = read.and(Read::Refused(why));
@@ -628,4 +634,3 @@ pub fn secret_words() -> Result<Regex, regex::Error> {
         r#"(?i)(^|/)(\.env(\.[a-z0-9_-]+)?|\.netrc|\.pgpass|\.npmrc|\.pypirc|\.git-credentials|\.vault-token|\.my\.cnf|\.s3cfg|\.boto|\.htpasswd|id_(rsa|dsa|ecdsa|ed25519)|\.?credentials(\.json|\.toml)?|auth\.json|oauth_creds\.json|google_accounts\.json|secrets?\.(ya?ml|json|toml)|[a-z0-9_-]*\.(pem|key|p12|pfx|jks|keystore)|environ|shadow|gshadow|sudoers|\.[a-z]*_history)$|(^|/)(\.(ssh|aws|gnupg|kube|docker|azure|password-store)|\.config/(gh|gcloud|hub)|\.local/share/keyrings)(/|$)"#,
     )
 }
-

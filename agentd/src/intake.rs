@@ -151,7 +151,11 @@ pub fn admit(
     }
 
     // A tool that reads passes at once only where reads are harmless.
-    let read = match (registry.shapes.read_tool(&req.tool), &registry.secrets, &place) {
+    let read = match (
+        registry.shapes.read_tool(&req.tool),
+        &registry.secrets,
+        &place,
+    ) {
         (Some(reader), Some(secrets), Some(place)) => {
             crate::policy::reads::read_tool(reader, &args, place, secrets)
         }

@@ -213,7 +213,10 @@ impl Allowlist {
                 }
                 // A wrapper's command starts here: its words are its own.
                 let at = operands.len() + usize::from(gave_first && self.style == Style::Gnu);
-                let kind = self.operands.get(at).or(self.operands.last().filter(|_| self.repeats));
+                let kind = self
+                    .operands
+                    .get(at)
+                    .or(self.operands.last().filter(|_| self.repeats));
                 if kind == Some(&Kind::Command) {
                     break;
                 }
@@ -227,9 +230,7 @@ impl Allowlist {
             if self.style == Style::Find {
                 gave_first = true;
                 if let Value::Required(kind) | Value::Optional(kind) = self.flag(text)? {
-                    let value = args
-                        .get(i)
-                        .ok_or_else(|| format!("{text} needs a value"))?;
+                    let value = args.get(i).ok_or_else(|| format!("{text} needs a value"))?;
                     i += 1;
                     typed.push((kind, self.value(kind, value)?));
                 }
@@ -424,7 +425,10 @@ mod tests {
 
     #[test]
     fn bundles_abbreviations_and_attached_values_are_read_as_getopt_reads_them() {
-        let sort = list(&["-u", "-r", "-n", "-k <text>", "--key <text>"], &["path..."]);
+        let sort = list(
+            &["-u", "-r", "-n", "-k <text>", "--key <text>"],
+            &["path..."],
+        );
         assert!(sort.read(&words("-ur -k 2 names.txt")).is_ok());
         assert!(sort.read(&words("-uk2 names.txt")).is_ok());
         assert!(sort.read(&words("--key=2 names.txt")).is_ok());

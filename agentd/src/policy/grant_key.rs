@@ -13,16 +13,108 @@ use crate::shell::Command;
 /// because "with these flags and any plain arguments" would still be anything (interpreters,
 /// shells), or destroys, escalates or sends data away whatever the arguments.
 const NEVER_WIDER: &[&str] = &[
-    "sh", "bash", "zsh", "dash", "ksh", "fish", "csh", "tcsh", "ash", "mksh", "eval", "exec",
-    "source", ".", "python", "python2", "python3", "node", "nodejs", "deno", "perl", "ruby",
-    "php", "lua", "Rscript", "osascript", "pwsh", "powershell", "sudo", "doas", "su", "pkexec",
-    "runuser", "rm", "rmdir", "shred", "dd", "mkfs", "fdisk", "parted", "wipefs", "truncate",
-    "chmod", "chown", "chgrp", "chattr", "mv", "cp", "ln", "tee", "curl", "wget", "ssh", "scp",
-    "rsync", "nc", "ncat", "socat", "telnet", "crontab", "docker", "podman", "xargs", "awk",
-    "gawk", "mawk", "sed", "find", "tar", "time", "env", "printenv", "watch", "parallel",
-    "apply_patch", "git-upload-pack", "busybox", "install", "patch", "zip", "unzip", "ed",
-    "vi", "vim", "nvim", "emacs", "nano", "less", "more", "man", "script", "expect", "nohup",
-    "timeout", "nice", "command", "strace", "gdb", "ltrace", "systemd-run", "at", "batch",
+    "sh",
+    "bash",
+    "zsh",
+    "dash",
+    "ksh",
+    "fish",
+    "csh",
+    "tcsh",
+    "ash",
+    "mksh",
+    "eval",
+    "exec",
+    "source",
+    ".",
+    "python",
+    "python2",
+    "python3",
+    "node",
+    "nodejs",
+    "deno",
+    "perl",
+    "ruby",
+    "php",
+    "lua",
+    "Rscript",
+    "osascript",
+    "pwsh",
+    "powershell",
+    "sudo",
+    "doas",
+    "su",
+    "pkexec",
+    "runuser",
+    "rm",
+    "rmdir",
+    "shred",
+    "dd",
+    "mkfs",
+    "fdisk",
+    "parted",
+    "wipefs",
+    "truncate",
+    "chmod",
+    "chown",
+    "chgrp",
+    "chattr",
+    "mv",
+    "cp",
+    "ln",
+    "tee",
+    "curl",
+    "wget",
+    "ssh",
+    "scp",
+    "rsync",
+    "nc",
+    "ncat",
+    "socat",
+    "telnet",
+    "crontab",
+    "docker",
+    "podman",
+    "xargs",
+    "awk",
+    "gawk",
+    "mawk",
+    "sed",
+    "find",
+    "tar",
+    "time",
+    "env",
+    "printenv",
+    "watch",
+    "parallel",
+    "apply_patch",
+    "git-upload-pack",
+    "busybox",
+    "install",
+    "patch",
+    "zip",
+    "unzip",
+    "ed",
+    "vi",
+    "vim",
+    "nvim",
+    "emacs",
+    "nano",
+    "less",
+    "more",
+    "man",
+    "script",
+    "expect",
+    "nohup",
+    "timeout",
+    "nice",
+    "command",
+    "strace",
+    "gdb",
+    "ltrace",
+    "systemd-run",
+    "at",
+    "batch",
 ];
 
 /// Programs whose first words are subcommands, and how many: a grant names them exactly.
@@ -208,9 +300,13 @@ const NEVER_WIDER_DEEP: &[&str] = &[
 /// Whether `(program, verb)` reads a secret whatever its flags say (`kubectl get secrets`).
 fn reads_secrets(verbs: &[String]) -> bool {
     let joined = verbs.join(" ");
-    ["kubectl get secret", "kubectl describe secret", "gh auth token"]
-        .iter()
-        .any(|s| joined.starts_with(s))
+    [
+        "kubectl get secret",
+        "kubectl describe secret",
+        "gh auth token",
+    ]
+    .iter()
+    .any(|s| joined.starts_with(s))
 }
 
 /// Runners: they run the command that follows them, which must be granted on its own terms.
@@ -352,18 +448,70 @@ const FREE_VALUES: &[(&str, &str)] = &[
 const BOOLEAN: &[(&str, &[&str])] = &[
     ("mkdir", &["-p", "-v", "--parents"]),
     ("touch", &["-c"]),
-    ("git", &["-a", "-A", "-u", "-v", "-q", "--all", "--amend", "--no-edit", "--update",
-              "--verbose", "--quiet", "--stat", "--oneline", "--ff-only", "--rebase", "--prune",
-              "--tags", "-s", "--signoff"]),
-    ("cargo", &["--workspace", "--release", "--all-features", "--all-targets", "--locked",
-                "--offline", "--no-run", "-q", "-v", "--quiet", "--verbose", "--lib", "--bins",
-                "--tests", "--doc", "--no-fail-fast"]),
-    ("pytest", &["-x", "-v", "-vv", "-q", "-s", "--lf", "--ff", "-l"]),
+    (
+        "git",
+        &[
+            "-a",
+            "-A",
+            "-u",
+            "-v",
+            "-q",
+            "--all",
+            "--amend",
+            "--no-edit",
+            "--update",
+            "--verbose",
+            "--quiet",
+            "--stat",
+            "--oneline",
+            "--ff-only",
+            "--rebase",
+            "--prune",
+            "--tags",
+            "-s",
+            "--signoff",
+        ],
+    ),
+    (
+        "cargo",
+        &[
+            "--workspace",
+            "--release",
+            "--all-features",
+            "--all-targets",
+            "--locked",
+            "--offline",
+            "--no-run",
+            "-q",
+            "-v",
+            "--quiet",
+            "--verbose",
+            "--lib",
+            "--bins",
+            "--tests",
+            "--doc",
+            "--no-fail-fast",
+        ],
+    ),
+    (
+        "pytest",
+        &["-x", "-v", "-vv", "-q", "-s", "--lf", "--ff", "-l"],
+    ),
     ("go", &["-v", "-race", "-short", "-cover"]),
     ("npm", &["--silent", "-s", "--watch"]),
     ("pnpm", &["--silent", "-r", "--recursive"]),
     ("yarn", &["--silent"]),
-    ("tsc", &["--noEmit", "--skipLibCheck", "--strict", "--pretty", "-b", "--build"]),
+    (
+        "tsc",
+        &[
+            "--noEmit",
+            "--skipLibCheck",
+            "--strict",
+            "--pretty",
+            "-b",
+            "--build",
+        ],
+    ),
     ("eslint", &["--fix", "--quiet"]),
     ("ruff", &["--fix"]),
     ("prettier", &["--write", "--check", "-w", "-c"]),
@@ -374,11 +522,7 @@ const BOOLEAN: &[(&str, &[&str])] = &[
 fn code_flag(program: &str, word: &str) -> Option<String> {
     let name = word.split('=').next().unwrap_or(word);
     if let Some(long) = name.strip_prefix("--") {
-        if !long.is_empty()
-            && CODE_FLAGS
-                .iter()
-                .any(|f| f.starts_with(name))
-        {
+        if !long.is_empty() && CODE_FLAGS.iter().any(|f| f.starts_with(name)) {
             return Some(format!(
                 "{name} can make {program} run other code or read other settings"
             ));
@@ -433,7 +577,10 @@ pub fn of(command: &Command) -> Result<Vec<String>, String> {
                 .unwrap_or(rest.len());
             let inner = &rest[start..];
             if inner.is_empty() || !inner[0].literal || !subcommand_like(&inner[0].text) {
-                return Err(format!("`{}` without a plain command after it", runner.join(" ")));
+                return Err(format!(
+                    "`{}` without a plain command after it",
+                    runner.join(" ")
+                ));
             }
             let mut key: Vec<String> = runner.iter().map(|s| s.to_string()).collect();
             let inner_command = Command {
@@ -553,8 +700,8 @@ pub fn of(command: &Command) -> Result<Vec<String>, String> {
 fn script_key(command: &Command, written: &str) -> Option<Vec<String>> {
     const INTERPRETERS: &[&str] = &["python", "python3", "node", "ruby", "perl", "php", "deno"];
     let program = command.program();
-    let interpreter = INTERPRETERS.contains(&program)
-        || (program.starts_with("python3.") && program.len() <= 10);
+    let interpreter =
+        INTERPRETERS.contains(&program) || (program.starts_with("python3.") && program.len() <= 10);
     if !interpreter {
         return None;
     }
@@ -648,7 +795,10 @@ mod tests {
     #[test]
     fn a_grant_covers_the_flags_seen_and_plain_arguments() {
         assert!(grant_covers("make test", "make test"));
-        assert!(grant_covers("cargo test --workspace", "cargo test --workspace"));
+        assert!(grant_covers(
+            "cargo test --workspace",
+            "cargo test --workspace"
+        ));
         assert!(grant_covers("cargo test one", "cargo test two"));
         assert!(grant_covers("cargo test -p a x", "cargo test -p b y"));
         assert!(grant_covers("git commit -m one", "git commit -m two"));
@@ -675,13 +825,22 @@ mod tests {
         assert!(!grant_covers("gh pr view 12", "gh pr merge 12"));
         assert!(key("gh repo delete --yes x").is_err());
         assert!(key("kubectl get secrets -o yaml").is_err());
-        assert!(!grant_covers("kubectl get pods", "kubectl get pods -o yaml"));
+        assert!(!grant_covers(
+            "kubectl get pods",
+            "kubectl get pods -o yaml"
+        ));
         assert!(key("awk '{print $1}' x").is_err());
         assert!(key("sed -n 1,5p x").is_err());
         assert!(key("tar -tzf x.tgz").is_err());
         assert!(key("find . -name x").is_err());
         assert!(key("apply_patch x").is_err());
-        assert!(!grant_covers("pytest -x tests/a.py", "pytest -x --pdbcls=x:y tests/a.py"));
-        assert!(!grant_covers("cargo test -j 4", "cargo test -j 4 --release"));
+        assert!(!grant_covers(
+            "pytest -x tests/a.py",
+            "pytest -x --pdbcls=x:y tests/a.py"
+        ));
+        assert!(!grant_covers(
+            "cargo test -j 4",
+            "cargo test -j 4 --release"
+        ));
     }
 }

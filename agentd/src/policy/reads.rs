@@ -53,8 +53,20 @@ impl Place {
 
 /// System folders whose files anyone may read and no secret is kept in.
 const SYSTEM: &[&str] = &[
-    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/opt", "/etc", "/dev/null",
-    "/proc/cpuinfo", "/proc/meminfo", "/proc/version", "/proc/loadavg", "/proc/uptime",
+    "/usr",
+    "/bin",
+    "/sbin",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/opt",
+    "/etc",
+    "/dev/null",
+    "/proc/cpuinfo",
+    "/proc/meminfo",
+    "/proc/version",
+    "/proc/loadavg",
+    "/proc/uptime",
 ];
 
 /// Places under those that hold secrets.
@@ -163,7 +175,9 @@ pub fn judge(
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
                 .find(|c| c.contains('*') && c != "**" && !names_only && may_match_secret(c))
             {
-                return Read::Refused(format!("{word}: {name} can match a file that holds secrets"));
+                return Read::Refused(format!(
+                    "{word}: {name} can match a file that holds secrets"
+                ));
             }
         }
         match paths::resolve(&existing) {
@@ -287,17 +301,23 @@ fn braces(pattern: &str) -> Result<Vec<String>, String> {
 /// secrets: it names one, matches one's name, or uses a form this check does not read.
 fn pattern_reaches_secrets(pattern: &str, secrets: &Regex) -> Option<String> {
     if pattern.contains(['[', '?', '{', '}', '\\']) {
-        return Some(format!("the pattern {pattern} uses a form not checked for secrets"));
+        return Some(format!(
+            "the pattern {pattern} uses a form not checked for secrets"
+        ));
     }
     for part in pattern.split('/') {
         if part.starts_with('.') && part.contains('*') {
             return Some(format!("the pattern {pattern} can match hidden files"));
         }
         if secrets.is_match(part) || secrets.is_match(&format!("/{part}/")) {
-            return Some(format!("the pattern {pattern} names a file that holds secrets"));
+            return Some(format!(
+                "the pattern {pattern} names a file that holds secrets"
+            ));
         }
         if part.contains('*') && part != "**" && may_match_secret(part) {
-            return Some(format!("the pattern {pattern} can match a file that holds secrets"));
+            return Some(format!(
+                "the pattern {pattern} can match a file that holds secrets"
+            ));
         }
     }
     None

@@ -168,7 +168,9 @@ pub fn of_call(
             return match hosts.as_slice() {
                 [h] if !h.starts_with('\0') => Reach::Host(h.clone()),
                 [] => Reach::ExactOnly("the prompt names no URL".into()),
-                _ => Reach::ExactOnly("the prompt names several hosts, or a URL not http(s)".into()),
+                _ => {
+                    Reach::ExactOnly("the prompt names several hosts, or a URL not http(s)".into())
+                }
             };
         }
         return match host(text) {

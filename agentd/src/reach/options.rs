@@ -80,7 +80,9 @@ fn reads_under(files: &[std::path::PathBuf]) -> Option<GrantOption> {
             parent.is_some_and(|p| paths::too_wide(p) && !paths::too_wide(d))
                 && parent.is_some_and(|p| p.parent().is_some_and(|g| g != p))
                 && parent.is_some_and(|p| {
-                    p.starts_with("/home") || p.starts_with("/Users") || p == std::path::Path::new("/root")
+                    p.starts_with("/home")
+                        || p.starts_with("/Users")
+                        || p == std::path::Path::new("/root")
                 })
         });
         let project = start

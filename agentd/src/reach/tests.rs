@@ -37,9 +37,7 @@ fn prefixes(line: &str) -> Vec<String> {
     match shell(line) {
         Reach::Shell {
             prefixes, writes, ..
-        } if writes.is_empty() => {
-            prefixes.iter().map(|p| p.join(" ")).collect()
-        }
+        } if writes.is_empty() => prefixes.iter().map(|p| p.join(" ")).collect(),
         other => panic!("{line}: {other:?}"),
     }
 }

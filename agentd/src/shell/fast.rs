@@ -433,9 +433,7 @@ impl Reader<'_> {
                 }
                 // `>&WORD` and `<&WORD` duplicate a descriptor only when WORD is a number;
                 // otherwise bash opens WORD as a file (`>&file` writes it).
-                if operator.ends_with(b"&")
-                    && !target.text.bytes().all(|b| b.is_ascii_digit())
-                {
+                if operator.ends_with(b"&") && !target.text.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(NotPlain);
                 }
                 Ok(Some(Redirect { op, target }))
@@ -494,8 +492,18 @@ impl Reader<'_> {
                                 if matches!(
                                     self.src.get(self.pos + 1),
                                     Some(
-                                        b'"' | b' ' | b'|' | b'/' | b'.' | b',' | b':' | b';'
-                                            | b')' | b']' | b'=' | b'+' | b'%'
+                                        b'"' | b' '
+                                            | b'|'
+                                            | b'/'
+                                            | b'.'
+                                            | b','
+                                            | b':'
+                                            | b';'
+                                            | b')'
+                                            | b']'
+                                            | b'='
+                                            | b'+'
+                                            | b'%'
                                     )
                                 ) =>
                             {

@@ -114,7 +114,9 @@ pub fn unwrap(command: Command, depth: usize, strict: bool) -> Result<Vec<Comman
                 // watch hands its arguments to `sh -c`, joined.
                 let rest = skip_options(&args, &["-n", "--interval", "-d", "--differences"], 0);
                 match rest {
-                    Some(words) => return shell_string(current, &words, depth, "watch", out, strict),
+                    Some(words) => {
+                        return shell_string(current, &words, depth, "watch", out, strict)
+                    }
                     None => None::<(Vec<Word>, Vec<String>)>,
                 }
             }

@@ -200,17 +200,61 @@ async fn no_destructive_call_passes_after_the_broadest_grants_of_harmless_calls(
             "tool",
         ),
         // The harmless calls whose grants the red team widened.
-        ("Bash", serde_json::json!({ "command": "cargo test" }), "commands"),
-        ("Bash", serde_json::json!({ "command": "npm test" }), "commands"),
-        ("Bash", serde_json::json!({ "command": "git fetch origin" }), "commands"),
-        ("Bash", serde_json::json!({ "command": "uv run pytest" }), "commands"),
-        ("Bash", serde_json::json!({ "command": "poetry run pytest" }), "commands"),
-        ("Bash", serde_json::json!({ "command": "npm run lint" }), "commands"),
-        ("Bash", serde_json::json!({ "command": "kubectl get pods" }), "commands"),
-        ("Bash", serde_json::json!({ "command": "gh pr merge 12" }), "exact"),
-        ("Bash", serde_json::json!({ "command": "awk '{print $1}' x" }), "exact"),
-        ("Bash", serde_json::json!({ "command": "tar -tzf x.tgz" }), "exact"),
-        ("Bash", serde_json::json!({ "command": "git stash" }), "exact"),
+        (
+            "Bash",
+            serde_json::json!({ "command": "cargo test" }),
+            "commands",
+        ),
+        (
+            "Bash",
+            serde_json::json!({ "command": "npm test" }),
+            "commands",
+        ),
+        (
+            "Bash",
+            serde_json::json!({ "command": "git fetch origin" }),
+            "commands",
+        ),
+        (
+            "Bash",
+            serde_json::json!({ "command": "uv run pytest" }),
+            "commands",
+        ),
+        (
+            "Bash",
+            serde_json::json!({ "command": "poetry run pytest" }),
+            "commands",
+        ),
+        (
+            "Bash",
+            serde_json::json!({ "command": "npm run lint" }),
+            "commands",
+        ),
+        (
+            "Bash",
+            serde_json::json!({ "command": "kubectl get pods" }),
+            "commands",
+        ),
+        (
+            "Bash",
+            serde_json::json!({ "command": "gh pr merge 12" }),
+            "exact",
+        ),
+        (
+            "Bash",
+            serde_json::json!({ "command": "awk '{print $1}' x" }),
+            "exact",
+        ),
+        (
+            "Bash",
+            serde_json::json!({ "command": "tar -tzf x.tgz" }),
+            "exact",
+        ),
+        (
+            "Bash",
+            serde_json::json!({ "command": "git stash" }),
+            "exact",
+        ),
         (
             "web_fetch",
             serde_json::json!({ "prompt": "Summarise https://docs.rs/serde" }),
@@ -379,7 +423,10 @@ async fn a_folder_grant_never_writes_through_a_link_into_the_projects_own_contro
     for through in ["cfg-link", "hooks-link/pre-commit"] {
         let mut agent = d.agent("claude-code").await.unwrap();
         assert!(
-            matches!(agent.submit(&in_app(through)).await.unwrap(), Submitted::Queued(_)),
+            matches!(
+                agent.submit(&in_app(through)).await.unwrap(),
+                Submitted::Queued(_)
+            ),
             "a write through {through} must ask"
         );
     }

@@ -20,6 +20,7 @@ mod notify;
 mod notify_hostile;
 mod presets;
 mod process;
+mod proof;
 mod queue_props;
 mod replay;
 mod rules;

@@ -157,7 +157,9 @@ fn check_config_shows_what_each_rule_would_do() {
     assert!(text.contains("--grant exact "), "{text}");
     // The grant names the flags seen: `make test` with `-j4`, and no other flag.
     assert!(
-        text.contains("--grant commands  `make test -j4` with other plain arguments, no other flag"),
+        text.contains(
+            "--grant commands  `make test -j4` with other plain arguments, no other flag"
+        ),
         "{text}"
     );
     assert!(

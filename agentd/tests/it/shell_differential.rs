@@ -22,7 +22,11 @@ fn same(line: &str) {
     }
     let plain = |mut c: Vec<agentd::shell::Command>| {
         for command in &mut c {
-            for word in command.argv.iter_mut().chain(command.redirects.iter_mut().map(|r| &mut r.target)) {
+            for word in command
+                .argv
+                .iter_mut()
+                .chain(command.redirects.iter_mut().map(|r| &mut r.target))
+            {
                 word.glob = false;
                 word.split = false;
             }
@@ -30,7 +34,9 @@ fn same(line: &str) {
         c
     };
     match (analyze(line), analyze_fully(line)) {
-        (Analysis::Commands(a), Analysis::Commands(b)) => assert_eq!(plain(a), plain(b), "{line:?}"),
+        (Analysis::Commands(a), Analysis::Commands(b)) => {
+            assert_eq!(plain(a), plain(b), "{line:?}")
+        }
         (Analysis::Unknown(_), Analysis::Unknown(_)) => {}
         (a, b) => panic!("{line:?}: quick {a:?}, full {b:?}"),
     }

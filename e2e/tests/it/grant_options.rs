@@ -61,7 +61,10 @@ async fn a_commands_grant_covers_the_same_commands_and_flags_and_nothing_else() 
     let out = run(&d, &["approve", &id(&req)[..8], "--grant", "commands"]).await;
     assert!(out.status.success(), "{}", text(&out.stderr));
     let said = text(&out.stdout);
-    assert!(said.contains("`make test` with other plain arguments"), "{said}");
+    assert!(
+        said.contains("`make test` with other plain arguments"),
+        "{said}"
+    );
     assert!(said.contains("covers this session"), "{said}");
     assert!(first.wait_with_output().await.unwrap().status.success());
 

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use agentd::shell::{analyze, analyze_fully, is_plain, Analysis};
+use agentd::policy::shell::{analyze, analyze_fully, is_plain, Analysis};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     parse_cost();

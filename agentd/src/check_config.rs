@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use agentd::intake::admit;
+use agentd::policy::intake::admit;
 use agentd::registry::Registry;
 use agentd::Settings;
 use agentd_proto::{ApprovalRequest, Risk, SubjectType, Verdict};

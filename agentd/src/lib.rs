@@ -7,24 +7,17 @@
 
 pub mod admission;
 pub mod agent;
-pub mod canonical;
 pub mod clock;
-pub mod commands;
 pub mod config;
 pub mod grants;
-pub mod intake;
 pub mod limits;
 pub mod lineage;
 pub mod notify;
 pub mod operators;
 pub mod policy;
-pub mod presets;
 pub mod queue;
-pub mod reach;
 pub mod registry;
-pub mod rules;
 pub mod server;
-pub mod shell;
 pub mod socket;
 pub mod store;
 pub mod tool_spec;

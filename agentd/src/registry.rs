@@ -88,12 +88,12 @@ pub struct Registry {
     base: HashMap<String, Policy>,
     runtime: RwLock<Runtime>,
     /// Risk rules from the config, in file order, then the presets'.
-    pub rules: Vec<crate::rules::Rule>,
+    pub rules: Vec<crate::policy::rules::Rule>,
     /// Tools whose calls carry a shell command, and the rules deciding on the commands.
-    pub shell_tools: Vec<crate::commands::ShellTool>,
-    pub command_rules: Vec<crate::commands::CommandRule>,
+    pub shell_tools: Vec<crate::policy::commands::ShellTool>,
+    pub command_rules: Vec<crate::policy::commands::CommandRule>,
     /// File and fetch tools, for folder and host grants.
-    pub shapes: crate::reach::Shapes,
+    pub shapes: crate::policy::reach::Shapes,
     /// Words naming files that hold secrets; `None` if it could not be built, and then no
     /// command passes without a person.
     pub secrets: Option<regex::Regex>,
@@ -130,20 +130,20 @@ impl Registry {
         let mut rules = settings.rules.clone();
         // `ash exec`'s requests carry the command as an argv: judged as a shell call, so a
         // grant made from one names that command, never "any call of exec".
-        let mut shell_tools = vec![crate::commands::ShellTool {
+        let mut shell_tools = vec![crate::policy::commands::ShellTool {
             name: "exec".into(),
             pointer: "/argv".into(),
             workdir: vec!["/cwd".into()],
             rules_approve: false,
         }];
-        let mut shapes = crate::reach::Shapes::default();
-        let secrets = crate::commands::secret_words()
+        let mut shapes = crate::policy::reach::Shapes::default();
+        let secrets = crate::policy::commands::secret_words()
             .map_err(|e| tracing::error!("the secret-file pattern does not compile: {e}"))
             .ok();
         // Checked when the config was read; should they not compile now, none applies and
         // every shell call asks.
         let command_rules = match &secrets {
-            Some(secrets) => crate::presets::command_rules(
+            Some(secrets) => crate::policy::presets::command_rules(
                 !settings.presets.is_empty(),
                 &settings.commands,
                 secrets,
@@ -153,7 +153,7 @@ impl Registry {
             None => Vec::new(),
         };
         for name in &settings.presets {
-            match crate::presets::load(name, settings.default_timeout_secs) {
+            match crate::policy::presets::load(name, settings.default_timeout_secs) {
                 Ok(preset) => {
                     shell_tools.extend(
                         preset

@@ -30,15 +30,15 @@ pub(super) struct File {
     #[serde(default, rename = "rule")]
     pub(super) rules: Vec<RuleEntry>,
     #[serde(default, rename = "command")]
-    pub(super) commands: Vec<crate::commands::CommandEntry>,
+    pub(super) commands: Vec<crate::policy::commands::CommandEntry>,
     #[serde(default, rename = "shell_tool")]
-    pub(super) shell_tools: Vec<crate::commands::ShellTool>,
+    pub(super) shell_tools: Vec<crate::policy::commands::ShellTool>,
     #[serde(default, rename = "file_tool")]
-    pub(super) file_tools: Vec<crate::reach::FileTool>,
+    pub(super) file_tools: Vec<crate::policy::reach::FileTool>,
     #[serde(default, rename = "fetch_tool")]
-    pub(super) fetch_tools: Vec<crate::reach::FetchTool>,
+    pub(super) fetch_tools: Vec<crate::policy::reach::FetchTool>,
     #[serde(default, rename = "read_tool")]
-    pub(super) read_tools: Vec<crate::reach::ReadTool>,
+    pub(super) read_tools: Vec<crate::policy::reach::ReadTool>,
 }
 
 #[derive(Deserialize, Default)]

@@ -14,7 +14,7 @@ mod file;
 
 use crate::agent::Approver;
 use crate::notify::NotifySettings;
-use crate::rules::{Rule, RuleEntry};
+use crate::policy::rules::{Rule, RuleEntry};
 use crate::store::Durability;
 pub(crate) use crate::tool_spec::ToolEntry;
 use file::File;
@@ -62,12 +62,12 @@ pub struct Settings {
     /// Risk rules, in file order.
     pub rules: Vec<Rule>,
     /// Command rules for shell tools, from `[[command]]` (the presets' are added to them).
-    pub commands: Vec<crate::commands::CommandEntry>,
+    pub commands: Vec<crate::policy::commands::CommandEntry>,
     /// Tools whose calls carry a shell command, from `[[shell_tool]]` (beside the presets').
-    pub shell_tools: Vec<crate::commands::ShellTool>,
+    pub shell_tools: Vec<crate::policy::commands::ShellTool>,
     /// Tools whose calls change files, from `[[file_tool]]`, and that fetch URLs, from
     /// `[[fetch_tool]]` (beside the presets'): what folder and host grants look at.
-    pub shapes: crate::reach::Shapes,
+    pub shapes: crate::policy::reach::Shapes,
     /// The built-in presets in force (`presets` at the top of the file; all of them when the
     /// file does not say).
     pub presets: Vec<String>,
@@ -149,10 +149,10 @@ impl Default for Settings {
             grant_capacity: 1024,
             session_grant_ttl: Duration::from_secs(12 * 3600),
             rules: Vec::new(),
-            presets: crate::presets::default_names(),
+            presets: crate::policy::presets::default_names(),
             commands: Vec::new(),
             shell_tools: Vec::new(),
-            shapes: crate::reach::Shapes::default(),
+            shapes: crate::policy::reach::Shapes::default(),
             escalation_window: Duration::from_secs(30),
             max_review_depth: 4,
             review_approvers: Vec::new(),
@@ -201,7 +201,7 @@ impl Settings {
         };
         let mut settings = Settings::default();
         if let Some(presets) = file.presets {
-            crate::presets::check_names(&presets).map_err(fail)?;
+            crate::policy::presets::check_names(&presets).map_err(fail)?;
             settings.presets = presets;
         }
         if let Some(secs) = file.daemon.grace_period_secs {
@@ -400,7 +400,7 @@ impl Settings {
             settings.rules.push(rule);
         }
         settings.shell_tools = file.shell_tools;
-        settings.shapes = crate::reach::Shapes {
+        settings.shapes = crate::policy::reach::Shapes {
             file_tools: file.file_tools,
             fetch_tools: file.fetch_tools,
             read_tools: file.read_tools,
@@ -408,9 +408,9 @@ impl Settings {
         settings.commands = file.commands;
         if !settings.commands.is_empty() {
             // Refuse rules whose examples fail now, not at the first call.
-            let secrets = crate::commands::secret_words()
+            let secrets = crate::policy::commands::secret_words()
                 .map_err(|e| fail(format!("the secret-file pattern: {e}")))?;
-            crate::presets::command_rules(
+            crate::policy::presets::command_rules(
                 !settings.presets.is_empty(),
                 &settings.commands,
                 &secrets,

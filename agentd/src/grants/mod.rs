@@ -47,7 +47,7 @@ fn key_of(g: &GrantView) -> Key {
 }
 
 use crate::agent::AgentKey;
-use crate::reach::{paths, Reach};
+use crate::policy::{paths, reach::Reach};
 
 /// Whether `grant` is a folder grant that holds `file`.
 fn in_folder(grant: &GrantView, file: &std::path::Path) -> bool {

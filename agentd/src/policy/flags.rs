@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use crate::shell::Word;
+use crate::policy::shell::Word;
 
 /// What a flag's value or an operand is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,7 +7,7 @@
 //! A key is a list of words: verbs first (they never start with `-`), then flag units (they
 //! always do). Old grants, which named only a prefix, read as keys with no flags.
 
-use crate::shell::Command;
+use crate::policy::shell::Command;
 
 /// Programs never granted wider than the exact call: each call of them is its own question,
 /// because "with these flags and any plain arguments" would still be anything (interpreters,
@@ -733,7 +733,7 @@ fn script_key(command: &Command, written: &str) -> Option<Vec<String>> {
     };
     // The script's own arguments: as for any program.
     let tail = Command {
-        argv: std::iter::once(crate::shell::Word::literal("script-arguments"))
+        argv: std::iter::once(crate::policy::shell::Word::literal("script-arguments"))
             .chain(command.argv.get(rest..).unwrap_or(&[]).iter().cloned())
             .collect(),
         redirects: Vec::new(),
@@ -779,7 +779,7 @@ pub fn describe(key: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::shell::{read, Analysis};
+    use crate::policy::shell::{read, Analysis};
 
     fn key(line: &str) -> Result<Vec<String>, String> {
         let Analysis::Commands(c) = read(line).analysis else {

@@ -7,8 +7,18 @@
 //! not name. Anything else asks, and the grant options a person sees are never wider than
 //! what they saw.
 
-pub mod flags;
+pub mod canonical;
+pub mod commands;
+mod flags;
 pub mod grant_key;
+pub mod intake;
+pub mod paths;
+pub mod presets;
+pub mod reach;
 pub mod reads;
+pub mod rules;
+pub mod shell;
 
-pub use reads::Place;
+pub use commands::{CommandVerdict, ShellTool};
+pub use reach::Reach;
+pub use reads::{Place, Read};

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use regex::Regex;
 
-use crate::reach::paths;
+use crate::policy::paths;
 
 /// Where a call runs: the project (the agent's working folder when the session began) and
 /// the agent's home folder.
@@ -198,7 +198,7 @@ pub fn judge(
 /// What a call of a read tool reads: harmless, outside (a person may grant reads there), or
 /// refused (a secret, a search that may read one, a pattern that may match one).
 pub fn read_tool(
-    tool: &crate::reach::ReadTool,
+    tool: &crate::policy::reach::ReadTool,
     args: &serde_json::Value,
     place: &Place,
     secrets: &Regex,
@@ -210,7 +210,7 @@ pub fn read_tool(
 }
 
 fn read_tool_refused(
-    tool: &crate::reach::ReadTool,
+    tool: &crate::policy::reach::ReadTool,
     args: &serde_json::Value,
     place: &Place,
     secrets: &Regex,
@@ -475,9 +475,9 @@ mod tests {
     }
 
     fn check(word: &str) -> Option<String> {
-        let secrets = crate::commands::secret_words().unwrap();
+        let secrets = crate::policy::commands::secret_words().unwrap();
         let p = place();
-        unreadable(word, &[p.project.clone()], &p, &secrets)
+        unreadable(word, std::slice::from_ref(&p.project), &p, &secrets)
     }
 
     #[test]

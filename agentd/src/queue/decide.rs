@@ -383,7 +383,7 @@ pub(super) fn edited_args(
                 .into(),
         );
     }
-    let canonical = crate::intake::canonical_args(text, agentd_proto::MAX_ARGS_LEN)
+    let canonical = crate::policy::intake::canonical_args(text, agentd_proto::MAX_ARGS_LEN)
         .map_err(|e| format!("the edited arguments: {}", e.message))?;
     let asked = inner.entries.get(&id).map(|e| e.view.args_json.as_str());
     Ok((asked != Some(canonical.as_str())).then_some(canonical))

@@ -34,9 +34,9 @@ use uuid::Uuid;
 
 use crate::clock::{SystemClock, WallClock};
 use crate::grants::Grants;
-use crate::intake::Admitted;
 use crate::lineage::{Lineage, Proc};
-use crate::reach::Reach;
+use crate::policy::intake::Admitted;
+use crate::policy::reach::Reach;
 use crate::store::{self, RowWrite, Store, StoreError, Write};
 
 mod decide;

@@ -9,8 +9,8 @@ use agentd_proto::{ClientMsg, ErrorCode, HistoryQuery, RequestView, Role, Server
 use super::internal;
 use super::records;
 use super::session::{Next, Session};
-use crate::intake::{admit as admit_request, check_decision};
 use crate::operators::user_name;
+use crate::policy::intake::{admit as admit_request, check_decision};
 use crate::queue::{QueueError, Submission};
 
 /// How a message is answered.

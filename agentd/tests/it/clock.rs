@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentd::intake::Admitted;
+use agentd::policy::intake::Admitted;
 use agentd::queue::{Caller, Queue, QueueError, QueueSettings, Submission};
 use agentd::store::Store;
 use agentd_proto::{AgentIdentity, DecideRequest, Risk, Scope, State, Verdict};
@@ -69,7 +69,7 @@ fn admitted(timeout: Duration) -> Admitted {
         subject: agentd_proto::SubjectType::Tool,
         auto: None,
         cwd: None,
-        reach: agentd::reach::Reach::ExactOnly("test".into()),
+        reach: agentd::policy::reach::Reach::ExactOnly("test".into()),
         grant_options: vec![agentd_proto::GrantOption::exact()],
     }
 }

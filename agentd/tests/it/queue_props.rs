@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use agentd::intake::Admitted;
+use agentd::policy::intake::Admitted;
 use agentd::queue::{Caller, Queue, QueueError, QueueSettings, Submission, Waiter};
 use agentd::store::{Options, Store};
 use agentd_proto::{AgentIdentity, DecideRequest, Risk, State, Verdict};
@@ -57,7 +57,7 @@ fn admitted() -> Admitted {
         subject: agentd_proto::SubjectType::Tool,
         auto: None,
         cwd: None,
-        reach: agentd::reach::Reach::ExactOnly("test".into()),
+        reach: agentd::policy::reach::Reach::ExactOnly("test".into()),
         grant_options: vec![agentd_proto::GrantOption::exact()],
     }
 }

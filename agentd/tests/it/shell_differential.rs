@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use agentd::shell::{analyze, analyze_fully, is_plain, Analysis};
+use agentd::policy::shell::{analyze, analyze_fully, is_plain, Analysis};
 use proptest::prelude::*;
 
 /// Equal analyses: the same commands, or both unknown (the reasons may name different parts).
@@ -20,7 +20,7 @@ fn same(line: &str) {
     if line.contains("<<") || line.contains('\\') || line.contains('\n') || line.contains("$\"") {
         return;
     }
-    let plain = |mut c: Vec<agentd::shell::Command>| {
+    let plain = |mut c: Vec<agentd::policy::shell::Command>| {
         for command in &mut c {
             for word in command
                 .argv

@@ -6,7 +6,7 @@
 
 use std::process::{Command as Process, Stdio};
 
-use agentd::shell::{read, Analysis, Command};
+use agentd::policy::shell::{read, Analysis, Command};
 
 use super::{covered, granted_keys, lines, need, Policy, Sandbox};
 

@@ -10,9 +10,9 @@ mod executed;
 use std::path::PathBuf;
 use std::process::Command as Process;
 
-use agentd::commands::{decide, CommandRule, ShellTool};
+use agentd::policy::commands::{decide, CommandRule, ShellTool};
+use agentd::policy::reach::{of_call, Reach, Shapes};
 use agentd::policy::Place;
-use agentd::reach::{of_call, Reach, Shapes};
 use agentd_proto::Verdict;
 
 /// How many lines are generated for the proofs: the issue asks for at least 10,000.
@@ -165,7 +165,7 @@ pub struct Policy {
 
 impl Policy {
     pub fn presets() -> Policy {
-        let secrets = agentd::commands::secret_words().unwrap();
+        let secrets = agentd::policy::commands::secret_words().unwrap();
         Policy {
             tools: vec![ShellTool {
                 name: "Bash".into(),
@@ -173,7 +173,7 @@ impl Policy {
                 workdir: Vec::new(),
                 rules_approve: true,
             }],
-            rules: agentd::presets::command_rules(true, &[], &secrets).unwrap(),
+            rules: agentd::policy::presets::command_rules(true, &[], &secrets).unwrap(),
             secrets,
         }
     }

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use agentd_proto::{GrantCover, GrantOption};
 
-use super::{paths, Reach};
+use super::Reach;
+use crate::policy::paths;
 
 /// The options for a call of `tool` that reaches `reach`, made by an agent working in `cwd`.
 pub fn for_call(tool: &str, reach: &Reach, cwd: Option<&str>) -> Vec<GrantOption> {

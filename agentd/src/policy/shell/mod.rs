@@ -124,6 +124,9 @@ impl Command {
     }
 }
 
+/// Why a reading stopped: the line is unknown, and why.
+pub struct Unknown(pub String);
+
 /// What a command line does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Analysis {

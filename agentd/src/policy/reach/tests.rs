@@ -3,14 +3,14 @@
 use serde_json::json;
 
 use super::*;
-use crate::commands::{decide, ShellTool};
+use crate::policy::commands::{decide, ShellTool};
 
 fn secrets() -> regex::Regex {
-    crate::commands::secret_words().unwrap()
+    crate::policy::commands::secret_words().unwrap()
 }
 
 fn shell(line: &str) -> Reach {
-    let rules = crate::presets::command_rules(true, &[], &secrets()).unwrap();
+    let rules = crate::policy::presets::command_rules(true, &[], &secrets()).unwrap();
     let tools = [ShellTool {
         name: "Bash".into(),
         pointer: "/command".into(),

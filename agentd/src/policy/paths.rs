@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn control_files_and_secrets_always_ask() {
-        let secrets = crate::commands::secret_words().unwrap();
+        let secrets = crate::policy::commands::secret_words().unwrap();
         for p in [
             "/a/app/.git/hooks/pre-commit",
             "/a/app/.claude/settings.json",

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use crate::policy::flags::{Allowlist, Kind};
 use crate::policy::reads::{self, Place, Read};
-use crate::shell::{read, Analysis, Command};
+use crate::policy::shell::{read, Analysis, Command};
 
 /// A tool whose calls carry a shell command, and where.
 #[derive(Debug, Clone, Deserialize)]
@@ -191,7 +191,7 @@ impl CommandRule {
         let typed = self.allow.read(&command.argv[len..])?;
         // With no file named, a program that reads files reads the folder it runs in (`ls`,
         // `rg`) or its input; the folder is checked either way.
-        let dot = crate::shell::Word::literal(".");
+        let dot = crate::policy::shell::Word::literal(".");
         let reads_files = self.allow.reads_paths();
         let here = (reads_files && !typed.iter().any(|(k, _)| *k == Kind::Path))
             .then_some((Kind::Path, &dot));
@@ -518,7 +518,7 @@ fn disqualified_by_rule(command: &Command) -> Option<&'static str> {
     if command
         .env
         .iter()
-        .any(|name| !crate::shell::harmless_variable(name))
+        .any(|name| !crate::policy::shell::harmless_variable(name))
     {
         Some("it sets a variable that can change what runs")
     } else if command.argv.is_empty() {
@@ -550,7 +550,7 @@ pub fn blocked_but_writes(command: &Command, secrets: &Regex) -> Option<&'static
     if command
         .env
         .iter()
-        .any(|name| !crate::shell::harmless_variable(name))
+        .any(|name| !crate::policy::shell::harmless_variable(name))
     {
         Some("it sets a variable that can change what runs")
     } else if command.argv.is_empty() {

@@ -10,9 +10,9 @@ use agentd_proto::{
 use agentd_proto::GrantOption;
 
 use crate::agent::AgentKey;
-use crate::canonical::CanonError;
+use crate::policy::canonical::CanonError;
+use crate::policy::reach::Reach;
 use crate::policy::reads::Read;
-use crate::reach::Reach;
 use crate::registry::{Policy, Registry};
 use crate::tool_spec::validate_tool_name;
 
@@ -109,7 +109,7 @@ pub fn admit(
     }
     // Rules look at the canonical arguments; they only ever raise the risk.
     let args: serde_json::Value = serde_json::from_str(&args_json).unwrap_or_default();
-    let ruled = crate::rules::evaluate(&registry.rules, &req.tool, req.subject, &args);
+    let ruled = crate::policy::rules::evaluate(&registry.rules, &req.tool, req.subject, &args);
     if let Some(rule_risk) = ruled.risk.filter(|r| *r > risk) {
         risk = rule_risk;
     }
@@ -121,7 +121,7 @@ pub fn admit(
     let place = (is_shell || registry.shapes.read_tool(&req.tool).is_some())
         .then(|| crate::policy::Place::of(cwd.as_deref(), agent.uid));
     let commands = registry.secrets.as_ref().and_then(|secrets| {
-        crate::commands::decide(
+        crate::policy::commands::decide(
             &registry.shell_tools,
             &registry.command_rules,
             secrets,
@@ -179,7 +179,7 @@ pub fn admit(
     let is_file_tool = registry.shapes.file_tool(&req.tool).is_some();
     let mut reach = match &registry.secrets {
         _ if !may_wait && !is_file_tool => Reach::ExactOnly("answered at once".into()),
-        Some(secrets) => crate::reach::of_call(
+        Some(secrets) => crate::policy::reach::of_call(
             &registry.shapes,
             secrets,
             &req.tool,
@@ -216,7 +216,7 @@ pub fn admit(
         reach = Reach::ExactOnly("a rule asks for every such call, or it is critical".into());
     }
     let grant_options = match may_wait {
-        true => crate::reach::options::for_call(&req.tool, &reach, cwd.as_deref()),
+        true => crate::policy::reach::options::for_call(&req.tool, &reach, cwd.as_deref()),
         false => Vec::new(),
     };
 
@@ -252,7 +252,7 @@ pub fn canonical_args(text: &str, max: usize) -> Result<String, WireError> {
         return Ok("{}".into());
     }
     // Keys sorted, integers beyond 64 bits kept whole, a repeated key refused.
-    match crate::canonical::canonical(text) {
+    match crate::policy::canonical::canonical(text) {
         Ok(canonical) => Ok(canonical),
         Err(CanonError::Syntax(message)) => Err(invalid(
             ErrorCode::InvalidArgs,

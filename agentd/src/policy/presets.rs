@@ -6,19 +6,22 @@
 use agentd_proto::{Risk, ToolSpec};
 use serde::Deserialize;
 
-use crate::commands::{CommandEntry, CommandRule, ShellTool};
-use crate::rules::{Rule, RuleEntry};
+use crate::policy::commands::{CommandEntry, CommandRule, ShellTool};
+use crate::policy::rules::{Rule, RuleEntry};
 use crate::tool_spec::ToolEntry;
 
 /// The presets agentd knows, in the order they apply, with their text.
 const PRESETS: [(&str, &str); 3] = [
-    ("claude-code", include_str!("../presets/claude-code.toml")),
-    ("codex", include_str!("../presets/codex.toml")),
-    ("gemini", include_str!("../presets/gemini.toml")),
+    (
+        "claude-code",
+        include_str!("../../presets/claude-code.toml"),
+    ),
+    ("codex", include_str!("../../presets/codex.toml")),
+    ("gemini", include_str!("../../presets/gemini.toml")),
 ];
 
 /// The shell commands that only read, shared by every preset.
-const READ_ONLY_COMMANDS: &str = include_str!("../presets/read-only-commands.toml");
+const READ_ONLY_COMMANDS: &str = include_str!("../../presets/read-only-commands.toml");
 
 /// The presets on when the config names none.
 pub fn default_names() -> Vec<String> {
@@ -34,7 +37,7 @@ pub struct Preset {
     /// Tools whose calls carry a shell command, decided by command rules.
     pub shell_tools: Vec<ShellTool>,
     /// Tools that change files and that fetch URLs, for folder and host grants.
-    pub shapes: crate::reach::Shapes,
+    pub shapes: crate::policy::reach::Shapes,
 }
 
 #[derive(Deserialize)]
@@ -49,11 +52,11 @@ struct File {
     #[serde(default, rename = "command")]
     commands: Vec<CommandEntry>,
     #[serde(default, rename = "file_tool")]
-    file_tools: Vec<crate::reach::FileTool>,
+    file_tools: Vec<crate::policy::reach::FileTool>,
     #[serde(default, rename = "fetch_tool")]
-    fetch_tools: Vec<crate::reach::FetchTool>,
+    fetch_tools: Vec<crate::policy::reach::FetchTool>,
     #[serde(default, rename = "read_tool")]
-    read_tools: Vec<crate::reach::ReadTool>,
+    read_tools: Vec<crate::policy::reach::ReadTool>,
 }
 
 /// Checks that every name is a preset agentd knows.
@@ -95,7 +98,7 @@ pub fn load(name: &str, default_timeout_secs: u64) -> Result<Preset, String> {
         tools,
         rules,
         shell_tools: file.shell_tools,
-        shapes: crate::reach::Shapes {
+        shapes: crate::policy::reach::Shapes {
             file_tools: file.file_tools,
             fetch_tools: file.fetch_tools,
             read_tools: file.read_tools,
@@ -122,7 +125,7 @@ pub fn command_rules(
         false => Vec::new(),
     };
     entries.extend(config.iter().cloned());
-    crate::commands::compile_all(entries, secrets)
+    crate::policy::commands::compile_all(entries, secrets)
 }
 
 #[cfg(test)]
@@ -148,7 +151,7 @@ mod tests {
 
     #[test]
     fn the_read_only_commands_read_and_their_examples_hold() {
-        let secrets = crate::commands::secret_words().unwrap();
+        let secrets = crate::policy::commands::secret_words().unwrap();
         let rules = command_rules(true, &[], &secrets).unwrap();
         assert!(rules.len() >= 5);
     }
@@ -157,7 +160,7 @@ mod tests {
     fn reads_of_files_that_hold_secrets_ask() {
         let preset = load("claude-code", 300).unwrap();
         let asks = |args: serde_json::Value| {
-            crate::rules::evaluate(&preset.rules, "Read", SubjectType::Tool, &args).ask
+            crate::policy::rules::evaluate(&preset.rules, "Read", SubjectType::Tool, &args).ask
         };
         for path in [
             "/home/dev/app/.env",

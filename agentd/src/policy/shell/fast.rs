@@ -10,7 +10,7 @@
 //! destructive corpus and on generated lines: where this answers, the answer is the same.
 
 use super::unwrap::{unwrap, wrapper};
-use super::{Command, Redirect, Word};
+use super::{Analysis, Command, Redirect, Word};
 
 /// Why the quick reading gave up: the full parse decides.
 pub struct NotPlain;
@@ -71,6 +71,14 @@ pub fn commands(line: &str, depth: usize) -> Result<Vec<Command>, NotPlain> {
         return Err(NotPlain);
     }
     Ok(reader.out)
+}
+
+/// A shell string a wrapper runs, read plainly too.
+fn plainly(line: &str, depth: usize) -> Analysis {
+    match commands(line, depth) {
+        Ok(commands) => Analysis::Commands(commands),
+        Err(NotPlain) => Analysis::Unknown("the command line is not plain".into()),
+    }
 }
 
 /// A here-document whose body is still to come: the command it belongs to (an index into
@@ -314,7 +322,7 @@ impl Reader<'_> {
             env,
         };
         if wrapper(command.program()) {
-            let found = unwrap(command, self.depth, true).map_err(|_| NotPlain)?;
+            let found = unwrap(command, self.depth, &plainly).map_err(|_| NotPlain)?;
             self.out.extend(found);
         } else {
             self.out.push(command);

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use tree_sitter::{Node, Parser};
 
 use super::unwrap::unwrap;
-use super::{Analysis, Command, Redirect, Word};
+use super::{Analysis, Command, Redirect, Unknown, Word};
 
 /// The longest command line analysed; a longer one is unknown (and so asks).
 pub const MAX_COMMAND_BYTES: usize = 64 * 1024;
@@ -16,9 +16,6 @@ thread_local! {
     // Making a parser and loading the grammar costs more than parsing a typical command.
     static PARSER: RefCell<Option<Parser>> = const { RefCell::new(None) };
 }
-
-/// Why the walk stopped: the line is unknown.
-pub struct Unknown(pub String);
 
 pub fn analyze(line: &str, depth: usize) -> Analysis {
     if depth > MAX_NESTING {
@@ -290,7 +287,7 @@ impl<'a> Walker<'a> {
             via: Vec::new(),
             env,
         };
-        for found in unwrap(command, self.depth, false)? {
+        for found in unwrap(command, self.depth, &analyze)? {
             self.commands.push(found);
         }
         Ok(())

@@ -9,15 +9,15 @@
 //! `git push` ...); a path that always asks; a call a rule sent to a person; a critical one.
 
 pub mod options;
-pub mod paths;
 
 use std::path::PathBuf;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::commands::CommandVerdict;
-use crate::shell::Command;
+use crate::policy::commands::CommandVerdict;
+use crate::policy::paths;
+use crate::policy::shell::Command;
 
 /// A tool whose calls change files, and where the paths are.
 #[derive(Debug, Clone, Deserialize)]
@@ -112,7 +112,7 @@ pub enum Reach {
 /// The key a `commands` grant for `command` would name (`policy::grant_key`), or why it may
 /// not be granted wider. Redirections are not looked at here (see [`of_call`]).
 pub fn prefix(command: &Command, secrets: &regex::Regex) -> Result<Vec<String>, String> {
-    if let Some(why) = crate::commands::blocked_but_writes(command, secrets) {
+    if let Some(why) = crate::policy::commands::blocked_but_writes(command, secrets) {
         return Err(why.to_string());
     }
     crate::policy::grant_key::of(command)
@@ -190,7 +190,7 @@ fn shell(found: &CommandVerdict, secrets: &regex::Regex, cwd: Option<&str>) -> R
     let mut prefixes = Vec::new();
     let mut writes = Vec::new();
     for (command, rule_blocker) in uncovered {
-        if let Some(why) = crate::commands::blocked_but_writes(command, secrets) {
+        if let Some(why) = crate::policy::commands::blocked_but_writes(command, secrets) {
             return Reach::ExactOnly(why.into());
         }
         // What `>` writes must be in the line (a here-document or here-string), as a file
@@ -227,7 +227,7 @@ fn shell(found: &CommandVerdict, secrets: &regex::Regex, cwd: Option<&str>) -> R
         // the writes and reads are all it needs granted.
         if matches!(
             *rule_blocker,
-            Some(crate::commands::WRITES | crate::commands::READS)
+            Some(crate::policy::commands::WRITES | crate::policy::commands::READS)
         ) {
             continue;
         }

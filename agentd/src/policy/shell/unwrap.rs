@@ -2,8 +2,11 @@
 //! `nice`, `xargs`, `find -exec`, `bash -c`, `eval` ...). The command they run is a command the
 //! line runs too, marked with the wrappers it came through.
 
-use super::walk::{analyze, Unknown};
-use super::{Analysis, Command, Word};
+use super::{Analysis, Command, Unknown, Word};
+
+/// How a shell string a wrapper runs is read: by the same reading as the line around it (the
+/// plain one, or the full parse), so a wrapper never lends a line a certainty it lacks.
+pub type Reader<'a> = &'a dyn Fn(&str, usize) -> Analysis;
 
 /// Programs that run another command given in their arguments (each handled below).
 pub fn wrapper(program: &str) -> bool {
@@ -36,8 +39,8 @@ pub fn wrapper(program: &str) -> bool {
 }
 
 /// `command`, and the commands it runs through wrappers, outermost first.
-/// `strict`: a shell string inside is read only plainly (`fast.rs`), as the line around it was.
-pub fn unwrap(command: Command, depth: usize, strict: bool) -> Result<Vec<Command>, Unknown> {
+/// A shell string inside it is read by `read`.
+pub fn unwrap(command: Command, depth: usize, read: Reader) -> Result<Vec<Command>, Unknown> {
     let mut out = Vec::new();
     let mut current = command;
     loop {
@@ -114,16 +117,14 @@ pub fn unwrap(command: Command, depth: usize, strict: bool) -> Result<Vec<Comman
                 // watch hands its arguments to `sh -c`, joined.
                 let rest = skip_options(&args, &["-n", "--interval", "-d", "--differences"], 0);
                 match rest {
-                    Some(words) => {
-                        return shell_string(current, &words, depth, "watch", out, strict)
-                    }
+                    Some(words) => return shell_string(current, &words, depth, "watch", out, read),
                     None => None::<(Vec<Word>, Vec<String>)>,
                 }
             }
             "sh" | "bash" | "dash" | "zsh" | "ksh" | "ash" | "mksh" => {
                 match dash_c(&args) {
                     Some(script) => {
-                        return shell_string(current, &[script], depth, &program, out, strict);
+                        return shell_string(current, &[script], depth, &program, out, read);
                     }
                     // A shell reading a script file or its input: what it runs is not in the
                     // line.
@@ -135,7 +136,7 @@ pub fn unwrap(command: Command, depth: usize, strict: bool) -> Result<Vec<Comman
                     None => None,
                 }
             }
-            "eval" => return shell_string(current, &args, depth, "eval", out, strict),
+            "eval" => return shell_string(current, &args, depth, "eval", out, read),
             "find" => {
                 let (found, rest) = find_exec(&args);
                 out.push(current.clone());
@@ -148,7 +149,7 @@ pub fn unwrap(command: Command, depth: usize, strict: bool) -> Result<Vec<Comman
                             env: current.env.clone(),
                         },
                         depth,
-                        strict,
+                        read,
                     )?);
                 }
                 let _ = rest;
@@ -266,7 +267,7 @@ fn shell_string(
     depth: usize,
     wrapper: &str,
     mut out: Vec<Command>,
-    strict: bool,
+    read: Reader,
 ) -> Result<Vec<Command>, Unknown> {
     if words.iter().any(|w| !w.literal) {
         return Err(Unknown(format!(
@@ -281,15 +282,7 @@ fn shell_string(
     let via = with(&current.via, wrapper);
     let env = current.env.clone();
     out.push(current);
-    let analysis = if strict {
-        match super::fast::commands(&script, depth + 1) {
-            Ok(commands) => Analysis::Commands(commands),
-            Err(_) => Analysis::Unknown("the command line is not plain".into()),
-        }
-    } else {
-        analyze(&script, depth + 1)
-    };
-    match analysis {
+    match read(&script, depth + 1) {
         Analysis::Commands(commands) => {
             for mut command in commands {
                 let mut v = via.clone();

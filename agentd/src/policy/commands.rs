@@ -83,6 +83,29 @@ pub struct CommandEntry {
     pub counter_examples: Vec<String>,
 }
 
+/// Why a set of command rules does not compile: typed, so that callers and tests can tell the
+/// cases apart; shown to people as one line naming the rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RuleError {
+    #[error("[[command]] '{rule}': auto = '{auto}' must be \"approve\" or \"deny\"")]
+    Verdict { rule: String, auto: String },
+    #[error("[[command]] '{rule}': prefixes is empty")]
+    NoPrefixes { rule: String },
+    #[error("[[command]] '{rule}': {source}")]
+    Allowlist {
+        rule: String,
+        source: crate::policy::flags::AllowlistError,
+    },
+    #[error("[[command]] '{rule}': the example {example:?} is not approved ({why})")]
+    ExampleNotApproved {
+        rule: String,
+        example: String,
+        why: String,
+    },
+    #[error("[[command]] '{rule}': the counter-example {example:?} is approved")]
+    CounterExampleApproved { rule: String, example: String },
+}
+
 /// A compiled command rule.
 #[derive(Debug, Clone)]
 pub struct CommandRule {
@@ -100,19 +123,19 @@ pub struct CommandRule {
 impl CommandRule {
     /// Compiles `entry`; its examples are checked with the rules it is read with
     /// ([`compile_all`]).
-    pub fn compile(entry: CommandEntry) -> Result<CommandRule, String> {
-        let fail = |m: String| format!("[[command]] '{}': {m}", entry.name);
+    pub fn compile(entry: CommandEntry) -> Result<CommandRule, RuleError> {
         let verdict = match entry.auto.as_str() {
             "approve" => Verdict::Approve,
             "deny" => Verdict::Deny,
             other => {
-                return Err(fail(format!(
-                    "auto = '{other}' must be \"approve\" or \"deny\""
-                )))
+                return Err(RuleError::Verdict {
+                    rule: entry.name,
+                    auto: other.into(),
+                })
             }
         };
         if entry.prefixes.is_empty() {
-            return Err(fail("prefixes is empty".into()));
+            return Err(RuleError::NoPrefixes { rule: entry.name });
         }
         let operands = entry
             .operands
@@ -124,7 +147,10 @@ impl CommandRule {
             &entry.first_operand_flags,
             entry.style.as_deref(),
         )
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|source| RuleError::Allowlist {
+            rule: entry.name.clone(),
+            source,
+        })?;
         Ok(CommandRule {
             name: entry.name,
             prefixes: entry
@@ -244,7 +270,7 @@ pub fn from_the_system(command: &Command) -> bool {
 pub fn compile_all(
     entries: Vec<CommandEntry>,
     secrets: &Regex,
-) -> Result<Vec<CommandRule>, String> {
+) -> Result<Vec<CommandRule>, RuleError> {
     let rules = entries
         .into_iter()
         .map(CommandRule::compile)
@@ -262,17 +288,17 @@ pub fn compile_all(
     let approves = |line: &str| verdict(line).is_some_and(|v| v.verdict == Some(Verdict::Approve));
     for rule in &rules {
         if let Some(example) = rule.examples.iter().find(|e| !approves(e)) {
-            let why = verdict(example).map(|v| v.reason).unwrap_or_default();
-            return Err(format!(
-                "[[command]] '{}': the example {example:?} is not approved ({why})",
-                rule.name
-            ));
+            return Err(RuleError::ExampleNotApproved {
+                rule: rule.name.clone(),
+                example: example.clone(),
+                why: verdict(example).map(|v| v.reason).unwrap_or_default(),
+            });
         }
         if let Some(example) = rule.counter_examples.iter().find(|e| approves(e)) {
-            return Err(format!(
-                "[[command]] '{}': the counter-example {example:?} is approved",
-                rule.name
-            ));
+            return Err(RuleError::CounterExampleApproved {
+                rule: rule.name.clone(),
+                example: example.clone(),
+            });
         }
     }
     Ok(rules)
@@ -633,4 +659,61 @@ pub fn secret_words() -> Result<Regex, regex::Error> {
     Regex::new(
         r#"(?i)(^|/)(\.env(\.[a-z0-9_-]+)?|\.netrc|\.pgpass|\.npmrc|\.pypirc|\.git-credentials|\.vault-token|\.my\.cnf|\.s3cfg|\.boto|\.htpasswd|id_(rsa|dsa|ecdsa|ed25519)|\.?credentials(\.json|\.toml)?|auth\.json|oauth_creds\.json|google_accounts\.json|secrets?\.(ya?ml|json|toml)|[a-z0-9_-]*\.(pem|key|p12|pfx|jks|keystore)|environ|shadow|gshadow|sudoers|\.[a-z]*_history)$|(^|/)(\.(ssh|aws|gnupg|kube|docker|azure|password-store)|\.config/(gh|gcloud|hub)|\.local/share/keyrings)(/|$)"#,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::flags::AllowlistError;
+
+    fn entry(flags: &[&str], examples: &[&str], counter: &[&str]) -> CommandEntry {
+        CommandEntry {
+            name: "t".into(),
+            prefixes: vec!["wc".into()],
+            refuse_flags: Vec::new(),
+            flags: flags.iter().map(|s| s.to_string()).collect(),
+            operands: Some(vec!["path...".into()]),
+            first_operand_flags: Vec::new(),
+            style: None,
+            recursive: false,
+            names_only: false,
+            auto: "approve".into(),
+            examples: examples.iter().map(|s| s.to_string()).collect(),
+            counter_examples: counter.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn compile(e: CommandEntry) -> Result<Vec<CommandRule>, RuleError> {
+        compile_all(vec![e], &secret_words().unwrap())
+    }
+
+    #[test]
+    fn rule_errors_are_typed() {
+        assert!(compile(entry(&["-l"], &["wc -l README.md"], &["wc -c x"])).is_ok());
+        assert!(matches!(
+            compile(entry(&["-l"], &["wc -c README.md"], &[])),
+            Err(RuleError::ExampleNotApproved { example, .. }) if example == "wc -c README.md"
+        ));
+        assert!(matches!(
+            compile(entry(&["-l", "-c"], &[], &["wc -c x"])),
+            Err(RuleError::CounterExampleApproved { .. })
+        ));
+        assert!(matches!(
+            compile(entry(&["l"], &[], &[])),
+            Err(RuleError::Allowlist {
+                source: AllowlistError::Flag(_),
+                ..
+            })
+        ));
+        assert!(matches!(
+            compile(entry(&["-l <size>"], &[], &[])),
+            Err(RuleError::Allowlist {
+                source: AllowlistError::Kind(_),
+                ..
+            })
+        ));
+        let mut e = entry(&[], &[], &[]);
+        e.auto = "maybe".into();
+        assert!(matches!(compile(e), Err(RuleError::Verdict { .. })));
+    }
 }

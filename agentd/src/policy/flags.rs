@@ -108,11 +108,11 @@ pub struct Allowlist {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AllowlistError {
     #[error("flag {0:?} is not `-x`, `--name`, either with ` <kind>`, or `--name[=<kind>]`")]
-    BadFlag(String),
+    Flag(String),
     #[error("unknown kind {0:?} (count, path, text, pattern, sed-print, jq-filter, date-format)")]
-    BadKind(String),
+    Kind(String),
     #[error("style {0:?} is not \"gnu\", \"find\" or \"text\"")]
-    BadStyle(String),
+    Style(String),
 }
 
 impl Allowlist {
@@ -129,7 +129,7 @@ impl Allowlist {
                 None | Some("gnu") => Style::Gnu,
                 Some("find") => Style::Find,
                 Some("text") => Style::Text,
-                Some(other) => return Err(AllowlistError::BadStyle(other.into())),
+                Some(other) => return Err(AllowlistError::Style(other.into())),
             },
             first_operand_flags: first_operand_flags.to_vec(),
             ..Allowlist::default()
@@ -143,8 +143,8 @@ impl Allowlist {
                 let k = k
                     .strip_prefix('<')
                     .and_then(|k| k.strip_suffix('>'))
-                    .ok_or_else(|| AllowlistError::BadFlag(flag.clone()))?;
-                Kind::parse(k).ok_or_else(|| AllowlistError::BadKind(k.into()))
+                    .ok_or_else(|| AllowlistError::Flag(flag.clone()))?;
+                Kind::parse(k).ok_or_else(|| AllowlistError::Kind(k.into()))
             };
             let (name, kind) = if let Some((name, kind)) = flag.split_once(' ') {
                 (name, Value::Required(kind_of(kind)?))
@@ -152,7 +152,7 @@ impl Allowlist {
                 let kind = rest
                     .strip_suffix(']')
                     .map(|k| k.strip_prefix('=').unwrap_or(k))
-                    .ok_or_else(|| AllowlistError::BadFlag(flag.clone()))?;
+                    .ok_or_else(|| AllowlistError::Flag(flag.clone()))?;
                 (name, Value::Optional(kind_of(kind)?))
             } else {
                 (flag.as_str(), Value::No)
@@ -160,7 +160,7 @@ impl Allowlist {
             let short = name.len() == 2 && name.starts_with('-') && name != "--";
             let long = name.len() > 2 && name.starts_with('-');
             if !(short || long) || name.contains('=') {
-                return Err(AllowlistError::BadFlag(flag.clone()));
+                return Err(AllowlistError::Flag(flag.clone()));
             }
             list.flags.insert(name.to_string(), kind);
         }
@@ -170,11 +170,11 @@ impl Allowlist {
                 None => (operand.as_str(), false),
             };
             if repeats && i + 1 != operands.len() {
-                return Err(AllowlistError::BadKind(operand.clone()));
+                return Err(AllowlistError::Kind(operand.clone()));
             }
             list.repeats = repeats;
             list.operands
-                .push(Kind::parse(name).ok_or_else(|| AllowlistError::BadKind(name.into()))?);
+                .push(Kind::parse(name).ok_or_else(|| AllowlistError::Kind(name.into()))?);
         }
         Ok(list)
     }

@@ -125,7 +125,7 @@ pub fn command_rules(
         false => Vec::new(),
     };
     entries.extend(config.iter().cloned());
-    crate::policy::commands::compile_all(entries, secrets)
+    crate::policy::commands::compile_all(entries, secrets).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

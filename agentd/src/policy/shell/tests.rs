@@ -150,3 +150,62 @@ fn words_are_what_the_shell_passes() {
     );
     assert!(c.argv.iter().all(|w| w.literal));
 }
+
+#[test]
+fn only_plain_syntax_is_read_with_certainty() {
+    let certain = |line: &str| read(line).certain;
+    for line in [
+        "ls -la && git status | head -5",
+        "cat <<'EOF' | jq .\n{}\nEOF",
+        "git commit -m \"$(cat <<'EOF'\nfix: it\nEOF\n)\"",
+        "grep -E \"\\.env$|x\" notes.txt",
+        "wc -l src/main.rs\\ x",
+        "echo 'a\nb'",
+        "ls 2>&1 >/dev/null",
+        "git show HEAD~1:src/main.rs",
+        "cat ~/x",
+    ] {
+        assert!(certain(line), "{line:?} should be plain");
+    }
+    for line in [
+        // Here-documents bash may expand, or end elsewhere.
+        "cat <<EOF\n`id`\nEOF",
+        "cat <<EO\"F\"\nx\nEOF",
+        "cat <<-'EOF'\n\tx\n\tEOF",
+        "cat <<'EOF'\nnever ends",
+        // A backslash before a line end, a CR.
+        "ls \\\r\nrm x",
+        "ls \\\nrm x",
+        "ls\rrm x",
+        // Braces, brackets, `>&WORD`, `&>`, process substitution, `$'…'`, arithmetic.
+        "find . {-delete,}",
+        "cat /etc/shado[w]",
+        "echo x >& ~/.bashrc",
+        "echo x &> out",
+        "cat <(id)",
+        "echo $'\\x72m'",
+        "echo $((1+1))",
+        // Tildes for other folders, or after `=`.
+        "ls ~root",
+        "ls ~+",
+        "ls ~-",
+        "make PREFIX=~/x",
+        // Keywords, subshells, comments.
+        "if true; then ls; fi",
+        "(ls)",
+        "ls # x",
+    ] {
+        assert!(!certain(line), "{line:?} should not be plain");
+    }
+}
+
+#[test]
+fn here_document_bodies_belong_to_their_command() {
+    let Analysis::Commands(c) = read("cat <<'EOF' | jq .\n{\"a\": 1}\nEOF").analysis else {
+        panic!("not read");
+    };
+    assert_eq!(c.len(), 2);
+    assert_eq!(c[0].redirects.len(), 1);
+    assert_eq!(c[0].redirects[0].target.text, "{\"a\": 1}\n");
+    assert!(c[1].redirects.is_empty(), "jq reads the pipe, not the body");
+}

@@ -1,12 +1,13 @@
 //! Command rules: decisions about shell tool calls made on the commands a line runs, as the
 //! shell parser found them (`shell`), never on the raw text.
 //!
-//! A rule names command prefixes (`git status`: the program, then the first words) and flags
-//! that disqualify (`--output`, `-exec`, `-i`). A call approves at once only if every simple
-//! command it runs is approved by a rule, no word is computed at run time, nothing is written
-//! by a redirection, nothing runs through `sudo`/`doas`, and no word names a file that holds
-//! secrets; it is denied if any command matches a deny rule; otherwise a person is asked, and
-//! the reason says which parts were not covered.
+//! A rule names command prefixes (`git status`: the program, then the first words), every flag
+//! it allows and the kind of every operand (`flags`). A call approves at once only if bash is
+//! certain to read the line as agentd did (the plain reading), every simple command it runs is
+//! approved by a rule, every file read is in a harmless place (`reads`), no word is computed
+//! at run time, nothing is written by a redirection and nothing runs through `sudo`/`doas`; it
+//! is denied if any command matches a deny rule (by prefix and refused flags); otherwise a
+//! person is asked, and the reason says which parts were not covered and why.
 
 use agentd_proto::Verdict;
 use regex::Regex;

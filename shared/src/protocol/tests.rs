@@ -262,6 +262,9 @@ fn every_server_message_round_trips() {
                 host: "docs.rs".into(),
             }),
             grant(crate::grant::GrantCover::Tool),
+            grant(crate::grant::GrantCover::Reads {
+                dir: "/home/dev/.codex".into(),
+            }),
         ]),
         ServerMsg::Revoked { count: 3 },
         ServerMsg::ToReview(view()),

@@ -1,6 +1,7 @@
 //! What a call reaches, for grants wider than the exact call: the commands of a shell call
-//! that no rule approves (by their prefix), the files a file tool changes, the host a fetch
-//! goes to, or just the tool. From it come the grant options a request offers (`options`) and
+//! that no rule approves (by their key: program, subcommand words, flags seen), the files a
+//! file tool or a redirection changes, the files read outside the harmless places, the host a
+//! fetch goes to, or just the tool. From it come the grant options a request offers (`options`) and
 //! the test whether a wider grant covers a later call (`grants`).
 //!
 //! Whatever cannot be accounted for reaches "exact only": a line not fully understood, a

@@ -17,7 +17,7 @@ use serde_json::Value;
 use std::path::PathBuf;
 
 use crate::policy::flags::{Allowlist, Kind};
-use crate::policy::reads::{self, Place, Read};
+use crate::policy::reads::{self, How, Place, Read};
 use crate::policy::shell::{read, Analysis, Command};
 
 /// A tool whose calls carry a shell command, and where.
@@ -75,6 +75,14 @@ pub struct CommandEntry {
     /// (`ls`, `find`, `du`): a secret's name in its operands is no secret.
     #[serde(default)]
     pub names_only: bool,
+    /// A recursive search that reads hidden files too (`git grep` reads every tracked file).
+    #[serde(default)]
+    pub hidden: bool,
+    /// A git command: `names` (status, refs) or `contents` (what tracked files hold). It passes
+    /// only in the project's own repository, and `contents` only when no tracked file holds
+    /// secrets.
+    #[serde(default)]
+    pub repository: Option<String>,
     /// `approve` or `deny`.
     pub auto: String,
     /// Command lines the rule must cover, and ones it must not: checked when it is read.
@@ -92,6 +100,8 @@ pub enum RuleError {
     Verdict { rule: String, auto: String },
     #[error("[[command]] '{rule}': prefixes is empty")]
     NoPrefixes { rule: String },
+    #[error("[[command]] '{rule}': repository = '{value}' must be \"names\" or \"contents\"")]
+    Repository { rule: String, value: String },
     #[error("[[command]] '{rule}': {source}")]
     Allowlist {
         rule: String,
@@ -116,6 +126,8 @@ pub struct CommandRule {
     allow: Allowlist,
     recursive: bool,
     names_only: bool,
+    hidden: bool,
+    repository: Option<crate::policy::git::Reads>,
     pub verdict: Verdict,
     examples: Vec<String>,
     counter_examples: Vec<String>,
@@ -138,6 +150,17 @@ impl CommandRule {
         if entry.prefixes.is_empty() {
             return Err(RuleError::NoPrefixes { rule: entry.name });
         }
+        let repository = match entry.repository.as_deref() {
+            None => None,
+            Some("names") => Some(crate::policy::git::Reads::Names),
+            Some("contents") => Some(crate::policy::git::Reads::Contents),
+            Some(other) => {
+                return Err(RuleError::Repository {
+                    rule: entry.name,
+                    value: other.into(),
+                })
+            }
+        };
         let operands = entry
             .operands
             .clone()
@@ -163,6 +186,8 @@ impl CommandRule {
             allow,
             recursive: entry.recursive,
             names_only: entry.names_only,
+            hidden: entry.hidden,
+            repository,
             verdict,
             examples: entry.examples,
             counter_examples: entry.counter_examples,
@@ -220,25 +245,52 @@ impl CommandRule {
         // `rg`) or its input; the folder is checked either way.
         let dot = crate::policy::shell::Word::literal(".");
         let reads_files = self.allow.reads_paths();
-        let here = (reads_files && !typed.iter().any(|(k, _)| *k == Kind::Path))
-            .then_some((Kind::Path, &dot));
+        let here =
+            (reads_files && !typed.iter().any(|(k, _)| k.is_path())).then_some((Kind::Path, &dot));
         let mut read = Read::Harmless;
         for (kind, word) in typed.into_iter().chain(here) {
-            if kind != Kind::Path {
+            if !kind.is_path() {
                 continue;
             }
-            read = read.and(reads::judge(
-                &word.text,
-                dirs,
-                place,
-                secrets,
-                self.names_only,
-            ));
+            let how = How {
+                names_only: self.names_only,
+                project_only: kind == Kind::Pathspec,
+            };
+            read = read.and(reads::judge(&word.text, dirs, place, secrets, how));
+            // `REV:PATH` names a file of the repository, from its top.
+            if let Some((_, file)) = word
+                .text
+                .rsplit_once(':')
+                .filter(|_| kind == Kind::Pathspec)
+            {
+                if !file.is_empty() {
+                    let top = [place.project.clone()];
+                    read = read.and(reads::judge(file, &top, place, secrets, how));
+                }
+            }
+            if kind == Kind::File {
+                let folder = dirs.iter().any(|d| {
+                    place
+                        .absolute(&word.text, d.as_deref())
+                        .is_some_and(|p| p.is_dir())
+                });
+                if folder {
+                    read = read.and(Read::Refused(format!(
+                        "{} is a folder: the program would read every file in it",
+                        word.text
+                    )));
+                }
+            }
             if self.recursive {
-                if let Some(why) = reads::searches_secrets(&word.text, dirs, place, secrets) {
+                if let Some(why) =
+                    reads::searches_secrets(&word.text, dirs, place, secrets, self.hidden)
+                {
                     read = read.and(Read::Refused(why));
                 }
             }
+        }
+        if let Some(reads) = self.repository {
+            read = read.and(crate::policy::git::check(dirs, place, secrets, reads));
         }
         Ok(Some(read))
     }
@@ -520,7 +572,13 @@ fn reads_by_redirect(
         .iter()
         .filter(|r| r.op.trim_start_matches(|c: char| c.is_ascii_digit()) == "<")
         .fold(Read::Harmless, |read, r| {
-            read.and(reads::judge(&r.target.text, dirs, place, secrets, false))
+            read.and(reads::judge(
+                &r.target.text,
+                dirs,
+                place,
+                secrets,
+                How::CONTENTS,
+            ))
         })
 }
 
@@ -658,7 +716,7 @@ fn quote(word: &str) -> String {
 /// Words that name files that hold secrets (the presets' rule, for single words).
 pub fn secret_words() -> Result<Regex, regex::Error> {
     Regex::new(
-        r#"(?i)(^|/)(\.env(\.[a-z0-9_-]+)?|\.netrc|\.pgpass|\.npmrc|\.pypirc|\.git-credentials|\.vault-token|\.my\.cnf|\.s3cfg|\.boto|\.htpasswd|id_(rsa|dsa|ecdsa|ed25519)|\.?credentials(\.json|\.toml)?|auth\.json|oauth_creds\.json|google_accounts\.json|secrets?\.(ya?ml|json|toml)|[a-z0-9_-]*\.(pem|key|p12|pfx|jks|keystore)|environ|shadow|gshadow|sudoers|\.[a-z]*_history)$|(^|/)(\.(ssh|aws|gnupg|kube|docker|azure|password-store)|\.config/(gh|gcloud|hub)|\.local/share/keyrings)(/|$)"#,
+        r#"(?i)(^|/)(\.env(\.[a-z0-9_-]+)?|\.envrc|\.dev\.vars|\.netrc|\.pgpass|\.?npmrc|\.pypirc|pip\.conf|\.yarnrc(\.yml)?|\.git-credentials|\.vault-token|\.my\.cnf|\.s3cfg|\.boto|\.htpasswd|kubeconfig|(id|[a-z0-9_-]*)_(rsa|dsa|ecdsa|ed25519|key)(\.[a-z0-9]+)?|\.?credentials(\.json|\.toml)?|auth\.json|oauth_creds\.json|google_accounts\.json|service[-_]?account[a-z0-9_.-]*\.json|secrets?\.(ya?ml|json|toml)|[a-z0-9_.-]*\.(pem|key|p12|pfx|jks|keystore|ppk|kdbx|tfstate|tfstate\.backup)|environ|shadow|gshadow|sudoers|\.[a-z]*_history)$|(^|/)(\.(ssh|aws|gnupg|kube|docker|azure|password-store)|\.config/(gh|gcloud|hub)|\.local/share/keyrings)(/|$)"#,
     )
 }
 
@@ -678,6 +736,8 @@ mod tests {
             style: None,
             recursive: false,
             names_only: false,
+            hidden: false,
+            repository: None,
             auto: "approve".into(),
             examples: examples.iter().map(|s| s.to_string()).collect(),
             counter_examples: counter.iter().map(|s| s.to_string()).collect(),

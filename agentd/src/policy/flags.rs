@@ -19,6 +19,11 @@ pub enum Kind {
     Count,
     /// A file or folder the program reads: it must be somewhere reads are harmless.
     Path,
+    /// A file the program reads, never a folder (`diff` compares every file of two folders).
+    File,
+    /// A path git reads in its repository (`git diff PATH`, `HEAD:PATH`): only the project
+    /// counts (a path outside it turns `git diff` into a comparison of any two folders).
+    Pathspec,
     /// A pattern or any other text the program only matches or prints.
     Text,
     /// A sed script that only prints lines by number (`1,200p`, `$p`).
@@ -44,10 +49,17 @@ enum Value {
 }
 
 impl Kind {
+    /// Whether words of this kind are files read.
+    pub fn is_path(self) -> bool {
+        matches!(self, Kind::Path | Kind::File | Kind::Pathspec)
+    }
+
     fn parse(name: &str) -> Option<Kind> {
         Some(match name {
             "count" => Kind::Count,
             "path" => Kind::Path,
+            "file" => Kind::File,
+            "pathspec" => Kind::Pathspec,
             "text" | "pattern" => Kind::Text,
             "sed-print" => Kind::SedPrint,
             "jq-filter" => Kind::JqFilter,
@@ -66,11 +78,19 @@ impl Kind {
                 let digits = t.trim_end_matches(|c: char| "kKmMgGbB".contains(c));
                 !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
             }
-            Kind::Path | Kind::Text => true,
+            Kind::Path | Kind::File | Kind::Pathspec | Kind::Text => true,
             Kind::SedPrint => sed_prints(text),
             Kind::JqFilter => jq_harmless(text),
             Kind::DateFormat => text.starts_with('+'),
-            Kind::FileGlob => !super::reads::may_match_secret(text.trim_start_matches('!')),
+            Kind::FileGlob => {
+                // Only `*` as a wildcard, never a hidden name (a glob that names one makes rg
+                // search it), and no secret's name in any case of letters.
+                let pattern = text.trim_start_matches('!');
+                !pattern.contains(['?', '[', '{', '}', '\\'])
+                    && !pattern.starts_with('.')
+                    && !pattern.contains("/.")
+                    && !super::reads::may_match_secret(&pattern.to_lowercase())
+            }
             Kind::Command => true,
         }
     }
@@ -247,7 +267,7 @@ impl Allowlist {
                     (Value::No, Some(_)) => return Err(format!("{name} takes no value")),
                     (Value::No | Value::Optional(_), None) => {}
                     (Value::Required(kind) | Value::Optional(kind), Some(v)) => {
-                        if !kind.accepts(v) || kind == Kind::Path || kind == Kind::Command {
+                        if !kind.accepts(v) || kind.is_path() || kind == Kind::Command {
                             return Err(format!("{name}={v}: not a {}", describe(kind)));
                         }
                     }
@@ -271,7 +291,7 @@ impl Allowlist {
                 gave_first |= self.first_operand_flags.contains(&name);
                 let rest = &letters[at + c.len_utf8()..];
                 if let Value::Optional(kind) = kind {
-                    if !rest.is_empty() && (!kind.accepts(rest) || kind == Kind::Path) {
+                    if !rest.is_empty() && (!kind.accepts(rest) || kind.is_path()) {
                         return Err(format!("{name}{rest}: a value glued to {name}"));
                     }
                     break;
@@ -281,7 +301,7 @@ impl Allowlist {
                         let value = args.get(i).ok_or_else(|| format!("{name} needs a value"))?;
                         i += 1;
                         typed.push((kind, self.value(kind, value)?));
-                    } else if !kind.accepts(rest) || kind == Kind::Path {
+                    } else if !kind.accepts(rest) || kind.is_path() {
                         // A path glued to its flag is not checked as one: asks.
                         return Err(format!("{name}{rest}: a value glued to {name}"));
                     }
@@ -310,7 +330,7 @@ impl Allowlist {
 
     /// Whether its operands are files it reads.
     pub fn reads_paths(&self) -> bool {
-        self.operands.contains(&Kind::Path)
+        self.operands.iter().any(|k| k.is_path())
     }
 
     fn flag(&self, name: &str) -> Result<Value, String> {
@@ -324,7 +344,7 @@ impl Allowlist {
         if !word.literal {
             return Err(format!("{} is computed when it runs", word.text));
         }
-        if word.glob && (kind != Kind::Path || word.text.starts_with('*')) {
+        if word.glob && (!kind.is_path() || word.text.starts_with('*')) {
             return Err(format!("{}: a pattern the shell expands", word.text));
         }
         if !kind.accepts(&word.text) {
@@ -338,6 +358,8 @@ fn describe(kind: Kind) -> &'static str {
     match kind {
         Kind::Count => "count",
         Kind::Path => "path",
+        Kind::File => "file (not a folder)",
+        Kind::Pathspec => "path in the project",
         Kind::Text => "text",
         Kind::SedPrint => "sed script that only prints lines",
         Kind::JqFilter => "jq filter that reads no environment or module",
@@ -404,7 +426,17 @@ fn jq_harmless(filter: &str) -> bool {
     !words.iter().any(|w| {
         matches!(
             *w,
-            "env" | "$ENV" | "import" | "include" | "input_filename" | "$__prog_args" | "getpath"
+            "env"
+                | "ENV"
+                | "$ENV"
+                | "import"
+                | "include"
+                | "input_filename"
+                | "$__prog_args"
+                | "getpath"
+                | "modulemeta"
+                | "get_search_list"
+                | "$__loc__"
         ) || w.starts_with("$__")
     })
 }
@@ -458,6 +490,8 @@ mod tests {
         assert!(jq.read(&words("-r .name package.json")).is_ok());
         assert!(jq.read(&words("-n env")).is_err());
         assert!(jq.read(&words("-r $ENV.HOME")).is_err());
+        // jq reads `$ ENV` as `$ENV`.
+        assert!(jq.read(&[Word::literal("$ ENV.FOO")]).is_err());
         let date = list(&["-u"], &["date-format"]);
         assert!(date.read(&words("-u +%s")).is_ok());
         assert!(date.read(&words("0101000070")).is_err());

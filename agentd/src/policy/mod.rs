@@ -10,6 +10,7 @@
 pub mod canonical;
 pub mod commands;
 mod flags;
+mod git;
 pub mod grant_key;
 pub mod intake;
 pub mod paths;

@@ -21,7 +21,31 @@ pub fn absolute(path: &str, cwd: Option<&str>) -> Option<PathBuf> {
         }
         cwd.join(path)
     };
-    normalise(&joined)
+    walk(&joined)
+}
+
+/// An absolute `path` as the kernel walks it: `..` goes up from where the path so far really
+/// is, so after a link (`src/link/../..`) it climbs from the link's target, not from the link's
+/// own folder, which a lexical reading would. `None` for a path that is not absolute.
+pub fn walk(path: &Path) -> Option<PathBuf> {
+    if !path.is_absolute() {
+        return None;
+    }
+    let mut out = PathBuf::from("/");
+    for part in path.components() {
+        match part {
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir => {
+                if let Ok(real) = std::fs::canonicalize(&out) {
+                    out = real;
+                }
+                out.pop();
+            }
+            Component::Normal(name) => out.push(name),
+            Component::Prefix(_) => return None,
+        }
+    }
+    Some(out)
 }
 
 /// Lexical normalisation of an absolute path.
@@ -220,7 +244,23 @@ mod tests {
         );
         assert_eq!(absolute("x", None), None);
         assert_eq!(absolute("x", Some("relative")), None);
-        assert_eq!(absolute("/../../etc", None), None);
+        // As the kernel reads it: above the root is the root.
+        assert_eq!(absolute("/../../etc", None), Some(PathBuf::from("/etc")));
+    }
+
+    #[test]
+    fn dot_dot_after_a_link_climbs_from_where_the_link_leads() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path().canonicalize().unwrap();
+        let home = root.join("home/dev");
+        let app = home.join("app");
+        std::fs::create_dir_all(app.join("src")).unwrap();
+        std::fs::create_dir_all(home.join(".config/x")).unwrap();
+        std::os::unix::fs::symlink(home.join(".config/x"), app.join("src/cachelink")).unwrap();
+        // Lexically this is app/.bashrc; the kernel climbs from home/.config/x: `..` is
+        // home/.config, `../..` is home.
+        let got = absolute("src/cachelink/../../.bashrc", app.to_str()).unwrap();
+        assert_eq!(got, home.join(".bashrc"));
     }
 
     #[test]

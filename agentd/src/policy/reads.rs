@@ -28,7 +28,7 @@ impl Place {
                 .map(|u| u.dir)
         });
         Place {
-            project: cwd.and_then(|c| paths::normalise(Path::new(c))),
+            project: cwd.and_then(|c| paths::walk(Path::new(c))),
             home,
         }
     }
@@ -47,7 +47,7 @@ impl Place {
         } else {
             dir?.join(word)
         };
-        paths::normalise(&joined)
+        paths::walk(&joined)
     }
 }
 
@@ -142,17 +142,34 @@ pub fn unreadable(
     place: &Place,
     secrets: &Regex,
 ) -> Option<String> {
-    judge(word, dirs, place, secrets, false).why()
+    judge(word, dirs, place, secrets, How::CONTENTS).why()
 }
 
-/// What reading `word` from any of `dirs` is. `names_only`: the program shows names and
-/// sizes (`ls`, `find`, `du`), never what a file holds, so a secret's name is no secret.
+/// How a program reads a path it is given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct How {
+    /// It shows names and sizes (`ls`, `find`, `du`), never what a file holds, so a secret's
+    /// name is no secret.
+    pub names_only: bool,
+    /// Only the project counts as harmless (git's pathspecs: a path outside the repository
+    /// turns `git diff` into a comparison of any two folders).
+    pub project_only: bool,
+}
+
+impl How {
+    pub const CONTENTS: How = How {
+        names_only: false,
+        project_only: false,
+    };
+}
+
+/// What reading `word` from any of `dirs` is, read `how`.
 pub fn judge(
     word: &str,
     dirs: &[Option<PathBuf>],
     place: &Place,
     secrets: &Regex,
-    names_only: bool,
+    how: How,
 ) -> Read {
     if dirs.is_empty() {
         return Read::Refused(format!("{word}: the folder it is read from is not known"));
@@ -162,7 +179,7 @@ pub fn judge(
         let Some(path) = place.absolute(word, dir.as_deref()) else {
             return Read::Refused(format!("{word}: not a path under a known folder"));
         };
-        verdict = verdict.and(place_of(&path, place, secrets, names_only));
+        verdict = verdict.and(place_of(&path, place, secrets, how));
         // The folder part of a pattern (`src/*.rs`) is what exists; what the pattern may match
         // is checked against secret names.
         let existing: PathBuf = path
@@ -170,10 +187,30 @@ pub fn judge(
             .take_while(|c| !c.as_os_str().to_string_lossy().contains('*'))
             .collect();
         if existing != path {
+            // What the pattern matches now, each judged where it leads (a match may be a link).
+            match expand(&path) {
+                Some(matches) => {
+                    for found in matches {
+                        let real = paths::resolve(&found).unwrap_or(found.clone());
+                        for p in [&found, &real] {
+                            if let Read::Refused(why) = place_of(p, place, secrets, how) {
+                                return Read::Refused(format!(
+                                    "{word} matches {}: {why}",
+                                    found.display()
+                                ));
+                            }
+                        }
+                        verdict = verdict.and(place_of(&real, place, secrets, how));
+                    }
+                }
+                None => {
+                    return Read::Refused(format!("{word} matches too many files to check"));
+                }
+            }
             if let Some(name) = path
                 .components()
                 .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .find(|c| c.contains('*') && c != "**" && !names_only && may_match_secret(c))
+                .find(|c| c.contains('*') && c != "**" && !how.names_only && may_match_secret(c))
             {
                 return Read::Refused(format!(
                     "{word}: {name} can match a file that holds secrets"
@@ -182,7 +219,7 @@ pub fn judge(
         }
         match paths::resolve(&existing) {
             Some(real) if real != existing => {
-                let through = place_of(&real, place, secrets, names_only);
+                let through = place_of(&real, place, secrets, how);
                 if let Read::Refused(why) = through {
                     return Read::Refused(format!("{word} leads to {}: {why}", real.display()));
                 }
@@ -243,9 +280,9 @@ fn read_tool_refused(
     for path in &paths {
         // The tools take names as they are: no shell expands `~` for them, but a path that
         // starts with it is read as the home folder, which asks.
-        verdict = verdict.and(judge(path, &dirs, place, secrets, tool.names));
+        verdict = verdict.and(judge(path, &dirs, place, secrets, tool.how()));
         if tool.recursive {
-            if let Some(why) = searches_secrets(path, &dirs, place, secrets) {
+            if let Some(why) = searches_secrets(path, &dirs, place, secrets, false) {
                 return Err(why);
             }
         }
@@ -261,7 +298,7 @@ fn read_tool_refused(
         };
         for pattern in patterns {
             if pattern.starts_with(['/', '~']) || pattern.split('/').any(|p| p == "..") {
-                verdict = verdict.and(judge(pattern, &dirs, place, secrets, tool.names));
+                verdict = verdict.and(judge(pattern, &dirs, place, secrets, tool.how()));
             }
             if tool.names {
                 continue;
@@ -323,6 +360,42 @@ fn pattern_reaches_secrets(pattern: &str, secrets: &Regex) -> Option<String> {
     None
 }
 
+/// The most names a pattern may match and still be checked one by one.
+const EXPAND_LIMIT: usize = 10_000;
+
+/// The files a pattern with `*` matches now, as bash expands it (hidden names only where the
+/// pattern's part starts with `.`); `None` past the limit.
+fn expand(pattern: &Path) -> Option<Vec<PathBuf>> {
+    let mut found = vec![PathBuf::from("/")];
+    for part in pattern.components().skip(1) {
+        let part = part.as_os_str().to_string_lossy();
+        let mut next = Vec::new();
+        for base in &found {
+            if !part.contains('*') {
+                next.push(base.join(part.as_ref()));
+                continue;
+            }
+            let Ok(entries) = std::fs::read_dir(base) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') && !part.starts_with('.') {
+                    continue;
+                }
+                if glob_matches(&part, &name) {
+                    next.push(base.join(&name));
+                }
+            }
+            if next.len() > EXPAND_LIMIT {
+                return None;
+            }
+        }
+        found = next;
+    }
+    Some(found)
+}
+
 /// The most files and folders looked at under a folder a search reads recursively; a larger
 /// tree asks rather than being read in full on every call.
 const SEARCH_LIMIT: usize = 20_000;
@@ -335,9 +408,13 @@ pub fn searches_secrets(
     dirs: &[Option<PathBuf>],
     place: &Place,
     secrets: &Regex,
+    hidden: bool,
 ) -> Option<String> {
     for dir in dirs {
         let root = place.absolute(word, dir.as_deref())?;
+        // An ignore file that names a file with `!` lets rg search it, hidden or not; so does
+        // a search that reads hidden files by design.
+        let hidden = hidden || whitelists(&root, place);
         let mut stack = vec![root];
         let mut seen = 0;
         while let Some(dir) = stack.pop() {
@@ -353,7 +430,7 @@ pub fn searches_secrets(
                 }
                 let name = entry.file_name();
                 let name = name.to_string_lossy();
-                if name.starts_with('.') {
+                if name == ".git" || (name.starts_with('.') && !hidden) {
                     continue;
                 }
                 let path = entry.path();
@@ -370,21 +447,65 @@ pub fn searches_secrets(
     None
 }
 
+/// Whether an ignore file rg reads for a search of `root` (in it, under it, or in a folder
+/// above it up to the project) has a `!` line, which makes rg search what it names even when
+/// it is hidden.
+fn whitelists(root: &Path, place: &Place) -> bool {
+    const FILES: [&str; 3] = [".gitignore", ".ignore", ".rgignore"];
+    let negates = |file: &Path| {
+        std::fs::read_to_string(file)
+            .is_ok_and(|text| text.lines().any(|l| l.trim_start().starts_with('!')))
+    };
+    let top = place.project.clone().unwrap_or_else(|| root.to_path_buf());
+    let above = root
+        .ancestors()
+        .take_while(|d| d.starts_with(&top))
+        .any(|d| {
+            FILES.iter().any(|f| negates(&d.join(f))) || negates(&d.join(".git/info/exclude"))
+        });
+    if above {
+        return true;
+    }
+    // Below: walked (bounded) for ignore files.
+    let mut stack = vec![root.to_path_buf()];
+    let mut seen = 0;
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            seen += 1;
+            if seen > SEARCH_LIMIT {
+                return true;
+            }
+            let name = entry.file_name();
+            if FILES.iter().any(|f| name == *f) && negates(&entry.path()) {
+                return true;
+            }
+            if entry.file_type().is_ok_and(|t| t.is_dir()) && name != ".git" {
+                stack.push(entry.path());
+            }
+        }
+    }
+    false
+}
+
 /// Places no read is granted in, however narrow: what the kernel shows of processes and
 /// devices, and what runs.
 const NEVER_GRANTED: &[&str] = &["/proc", "/sys", "/dev", "/run", "/var/run", "/boot"];
 
 /// What reading `path` (absolute, normalised) is.
-fn place_of(path: &Path, place: &Place, secrets: &Regex, names_only: bool) -> Read {
+fn place_of(path: &Path, place: &Place, secrets: &Regex, how: How) -> Read {
     let text = path.to_string_lossy();
-    if secrets.is_match(&text) && !names_only {
+    if secrets.is_match(&text) && !how.names_only {
         return Read::Refused(format!("{text} holds secrets"));
     }
     let in_project = place
         .project
         .as_ref()
         .is_some_and(|p| !paths::too_wide(p) && path.starts_with(p));
-    let in_system = SYSTEM.iter().any(|s| path.starts_with(s))
+    let in_system = !how.project_only
+        && SYSTEM.iter().any(|s| path.starts_with(s))
         && !SYSTEM_SECRETS.iter().any(|s| path.starts_with(s));
     if in_project || in_system {
         Read::Harmless

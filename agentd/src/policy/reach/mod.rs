@@ -127,6 +127,16 @@ pub struct Shapes {
     pub read_tools: Vec<ReadTool>,
 }
 
+impl ReadTool {
+    /// How it reads the paths it is given.
+    pub fn how(&self) -> crate::policy::reads::How {
+        crate::policy::reads::How {
+            names_only: self.names,
+            project_only: false,
+        }
+    }
+}
+
 impl Shapes {
     pub fn read_tool(&self, tool: &str) -> Option<&ReadTool> {
         self.read_tools.iter().find(|t| t.name == tool)

@@ -6,6 +6,7 @@
 mod bash_reads;
 mod corpus;
 mod executed;
+mod red_team;
 
 use std::path::PathBuf;
 use std::process::Command as Process;

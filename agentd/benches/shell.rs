@@ -5,7 +5,10 @@
 //!   quick reading of plain lines (`shell/fast.rs`) and with tree-sitter's full parse alone;
 //! - over the shell commands of `../shared/traces/dev-set.jsonl` (Claude Code's `Bash`,
 //!   Codex's `shell` and `exec_command`), how many are fully understood, and the most common
-//!   reasons the rest are not.
+//!   reasons the rest are not;
+//! - what deciding each of those commands costs with the presets' rules (`commands::decide`:
+//!   the reading, the flag allowlists, the reads judged on disk), in a project that is a real
+//!   git repository: median, p90 and p99 per call.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,7 +18,74 @@ use agentd::policy::shell::{analyze, analyze_fully, is_plain, Analysis};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     parse_cost();
-    coverage()
+    coverage()?;
+    decision_cost()
+}
+
+/// Deciding every shell command of the development set, with the presets, as agentd does.
+fn decision_cost() -> Result<(), Box<dyn std::error::Error>> {
+    use agentd::policy::commands::{decide, secret_words, ShellTool};
+    use agentd::policy::Place;
+    let trace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/traces/dev-set.jsonl");
+    let Ok(text) = std::fs::read_to_string(&trace) else {
+        return Ok(());
+    };
+    let dir = tempfile::tempdir()?;
+    let project = dir.path().join("app");
+    std::fs::create_dir_all(project.join("src"))?;
+    std::fs::write(project.join("src/main.rs"), "fn main() {}\n")?;
+    std::process::Command::new("git")
+        .args(["init", "-q"])
+        .current_dir(&project)
+        .status()?;
+    let place = Place {
+        project: Some(project.clone()),
+        home: Some(dir.path().to_path_buf()),
+    };
+    let secrets = secret_words()?;
+    let rules = agentd::policy::presets::command_rules(true, &[], &secrets)?;
+    let tools: Vec<ShellTool> = [
+        ("Bash", "/command"),
+        ("shell", "/command"),
+        ("exec_command", "/cmd"),
+    ]
+    .iter()
+    .map(|(name, pointer)| ShellTool {
+        name: (*name).into(),
+        pointer: (*pointer).into(),
+        workdir: Vec::new(),
+        rules_approve: true,
+    })
+    .collect();
+    let calls: Vec<(String, serde_json::Value)> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| tools.iter().any(|t| t.name == v["tool_name"]))
+        .map(|v| {
+            (
+                v["tool_name"].as_str().unwrap_or_default().to_string(),
+                v["tool_input"].clone(),
+            )
+        })
+        .collect();
+    let mut times = Vec::with_capacity(calls.len() * 20);
+    for _ in 0..20 {
+        for (tool, args) in &calls {
+            let start = Instant::now();
+            std::hint::black_box(decide(&tools, &rules, &secrets, tool, args, &place));
+            times.push(start.elapsed());
+        }
+    }
+    times.sort();
+    let at = |q: f64| times[((times.len() - 1) as f64 * q) as usize];
+    println!(
+        "deciding the development set's {} shell calls with the presets, 20 rounds: median {:.1?}, p90 {:.1?}, p99 {:.1?} per call",
+        calls.len(),
+        at(0.5),
+        at(0.9),
+        at(0.99)
+    );
+    Ok(())
 }
 
 fn parse_cost() {

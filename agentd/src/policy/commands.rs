@@ -254,8 +254,29 @@ impl CommandRule {
             }
             let how = How {
                 names_only: self.names_only,
-                project_only: kind == Kind::Pathspec,
+                project_only: matches!(kind, Kind::Pathspec | Kind::Worktree),
+                file_only: kind == Kind::File,
             };
+            if self.recursive && word.glob {
+                read = read.and(Read::Refused(format!(
+                    "{}: a pattern given to a search is not checked for what it searches",
+                    word.text
+                )));
+            }
+            // A revision or anything else that is not there: git would read history.
+            if kind == Kind::Worktree && place.project.as_ref().is_some_and(|p| p.exists()) {
+                let missing = dirs.iter().any(|d| {
+                    !place
+                        .absolute(&word.text, d.as_deref())
+                        .is_some_and(|p| std::fs::symlink_metadata(p).is_ok())
+                });
+                if missing {
+                    read = read.and(Read::Refused(format!(
+                        "{} is not a file of the working tree: git would read it from history",
+                        word.text
+                    )));
+                }
+            }
             read = read.and(reads::judge(&word.text, dirs, place, secrets, how));
             // `REV:PATH` names a file of the repository, from its top.
             if let Some((_, file)) = word
@@ -519,7 +540,7 @@ pub fn decide(
         if matches!(command.program(), "cd" | "pushd" | "popd") {
             let target = match (command.program(), command.args()) {
                 ("cd", []) => vec![place.home.clone()],
-                ("cd", [dir]) if dir.literal && dir.text != "-" => dirs
+                ("cd", [dir]) if dir.literal && !dir.glob && dir.text != "-" => dirs
                     .iter()
                     .map(|d| place.absolute(&dir.text, d.as_deref()))
                     .collect(),

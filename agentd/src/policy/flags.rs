@@ -24,6 +24,11 @@ pub enum Kind {
     /// A path git reads in its repository (`git diff PATH`, `HEAD:PATH`): only the project
     /// counts (a path outside it turns `git diff` into a comparison of any two folders).
     Pathspec,
+    /// A pathspec of the working tree: it must be there (a word that is not could be a
+    /// revision, and git would print what history holds).
+    Worktree,
+    /// A git `--format`: no `%G` placeholder (it runs gpg to check signatures).
+    GitFormat,
     /// A pattern or any other text the program only matches or prints.
     Text,
     /// A sed script that only prints lines by number (`1,200p`, `$p`).
@@ -51,7 +56,10 @@ enum Value {
 impl Kind {
     /// Whether words of this kind are files read.
     pub fn is_path(self) -> bool {
-        matches!(self, Kind::Path | Kind::File | Kind::Pathspec)
+        matches!(
+            self,
+            Kind::Path | Kind::File | Kind::Pathspec | Kind::Worktree
+        )
     }
 
     fn parse(name: &str) -> Option<Kind> {
@@ -60,6 +68,8 @@ impl Kind {
             "path" => Kind::Path,
             "file" => Kind::File,
             "pathspec" => Kind::Pathspec,
+            "worktree" => Kind::Worktree,
+            "git-format" => Kind::GitFormat,
             "text" | "pattern" => Kind::Text,
             "sed-print" => Kind::SedPrint,
             "jq-filter" => Kind::JqFilter,
@@ -78,7 +88,8 @@ impl Kind {
                 let digits = t.trim_end_matches(|c: char| "kKmMgGbB".contains(c));
                 !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())
             }
-            Kind::Path | Kind::File | Kind::Pathspec | Kind::Text => true,
+            Kind::Path | Kind::File | Kind::Pathspec | Kind::Worktree | Kind::Text => true,
+            Kind::GitFormat => !text.contains("%G"),
             Kind::SedPrint => sed_prints(text),
             Kind::JqFilter => jq_harmless(text),
             Kind::DateFormat => text.starts_with('+'),
@@ -350,6 +361,10 @@ impl Allowlist {
         if !kind.accepts(&word.text) {
             return Err(format!("{}: not a {}", word.text, describe(kind)));
         }
+        // binutils (strings) read `@FILE` as more arguments, printing what FILE holds.
+        if kind.is_path() && word.text.starts_with('@') {
+            return Err(format!("{}: read as a file of arguments", word.text));
+        }
         Ok(word)
     }
 }
@@ -360,6 +375,8 @@ fn describe(kind: Kind) -> &'static str {
         Kind::Path => "path",
         Kind::File => "file (not a folder)",
         Kind::Pathspec => "path in the project",
+        Kind::Worktree => "file of the working tree",
+        Kind::GitFormat => "git format without %G",
         Kind::Text => "text",
         Kind::SedPrint => "sed script that only prints lines",
         Kind::JqFilter => "jq filter that reads no environment or module",

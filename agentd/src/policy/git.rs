@@ -31,13 +31,24 @@ pub fn check(dirs: &[Option<PathBuf>], place: &Place, secrets: &Regex, reads: Re
     if !project.exists() {
         return Read::Harmless;
     }
-    let own = project.join(".git");
+    let mut own = project.join(".git");
     for dir in dirs {
         let Some(dir) = dir else {
             return Read::Refused("git from a folder that is not known".into());
         };
         match discover(dir) {
-            Ok(found) if found == own => {}
+            // The project's own repository, or one it lies in (a subfolder of a monorepo):
+            // a repository outside the project is one the agent cannot change without a person.
+            Ok(found)
+                if found == own || found.parent().is_some_and(|top| project.starts_with(top)) =>
+            {
+                if found.join("commondir").exists() {
+                    return Read::Refused(format!(
+                        "{} shares another repository's config (commondir)",
+                        found.display()
+                    ));
+                }
+            }
             Ok(found) => {
                 return Read::Refused(format!(
                     "git run in {} would use the repository at {}, not the project's own",
@@ -50,9 +61,12 @@ pub fn check(dirs: &[Option<PathBuf>], place: &Place, secrets: &Regex, reads: Re
             Err(NoRepository(_)) if reads == Reads::Names => return Read::Harmless,
             Err(NoRepository(why)) | Err(Elsewhere(why)) => return Read::Refused(why),
         }
+        if let Ok(found) = discover(dir) {
+            own = found;
+        }
     }
     if reads == Reads::Contents {
-        match tracked_secret(&own.join("index"), secrets) {
+        match tracked_secret_cached(&own.join("index"), secrets) {
             Ok(None) => {}
             Ok(Some(path)) => {
                 return Read::Refused(format!(
@@ -91,7 +105,7 @@ fn discover(dir: &Path) -> Result<PathBuf, NotFound> {
             }
             Err(_) => {}
         }
-        if is_bare(folder) {
+        if looks_like_a_repository(folder) {
             return Err(Elsewhere(format!(
                 "{} is a bare repository, whose own config git would obey",
                 folder.display()
@@ -104,9 +118,43 @@ fn discover(dir: &Path) -> Result<PathBuf, NotFound> {
     )))
 }
 
-/// Whether `folder` looks like a repository to git (`HEAD`, `objects/`, `refs/`).
-fn is_bare(folder: &Path) -> bool {
-    folder.join("HEAD").is_file() && folder.join("objects").is_dir() && folder.join("refs").is_dir()
+/// Whether git might take `folder` for a repository: it has a `HEAD` of any kind (a file, a
+/// link, even a dangling one). Git's own test is looser than `HEAD` + `objects/` + `refs/`
+/// (a `commondir` file stands in for the last two, a `HEAD` link may name a packed ref), so
+/// anything with a `HEAD` on the way up asks.
+fn looks_like_a_repository(folder: &Path) -> bool {
+    std::fs::symlink_metadata(folder.join("HEAD")).is_ok()
+}
+
+/// What an index was found to track, by its path, size and change time: a large repository's
+/// index is megabytes, read once per change rather than once per call.
+type Seen = (u64, std::time::SystemTime, Result<Option<String>, String>);
+
+fn tracked_secret_cached(index: &Path, secrets: &Regex) -> Result<Option<String>, String> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static SEEN: OnceLock<Mutex<HashMap<PathBuf, Seen>>> = OnceLock::new();
+    let Ok(meta) = std::fs::metadata(index) else {
+        return tracked_secret(index, secrets);
+    };
+    let stamp = (meta.len(), meta.modified().unwrap_or(std::time::UNIX_EPOCH));
+    let seen = SEEN.get_or_init(|| Mutex::new(HashMap::new()));
+    if let Ok(map) = seen.lock() {
+        if let Some((len, modified, found)) = map.get(index) {
+            if (*len, *modified) == stamp {
+                return found.clone();
+            }
+        }
+    }
+    let found = tracked_secret(index, secrets);
+    if let Ok(mut map) = seen.lock() {
+        // Bounded: one entry a repository; a daemon sees few.
+        if map.len() > 1024 {
+            map.clear();
+        }
+        map.insert(index.to_path_buf(), (stamp.0, stamp.1, found.clone()));
+    }
+    found
 }
 
 /// The first path the index at `index` tracks that names a secret, if any. Versions 2 and 3

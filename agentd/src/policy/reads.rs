@@ -36,7 +36,12 @@ impl Place {
     /// `word` as the shell makes it a path: `~` and `~/...` under the home folder, relative
     /// paths under `dir`.
     pub fn absolute(&self, word: &str, dir: Option<&Path>) -> Option<PathBuf> {
-        let joined = if word == "~" {
+        paths::walk(&self.joined(word, dir)?)
+    }
+
+    /// `word` joined to its folder (or the home folder), not yet walked.
+    pub fn joined(&self, word: &str, dir: Option<&Path>) -> Option<PathBuf> {
+        Some(if word == "~" {
             self.home.clone()?
         } else if let Some(rest) = word.strip_prefix("~/") {
             self.home.as_ref()?.join(rest)
@@ -46,8 +51,7 @@ impl Place {
             PathBuf::from(word)
         } else {
             dir?.join(word)
-        };
-        paths::walk(&joined)
+        })
     }
 }
 
@@ -154,12 +158,15 @@ pub struct How {
     /// Only the project counts as harmless (git's pathspecs: a path outside the repository
     /// turns `git diff` into a comparison of any two folders).
     pub project_only: bool,
+    /// A folder may not be given (`diff` compares every file of two folders).
+    pub file_only: bool,
 }
 
 impl How {
     pub const CONTENTS: How = How {
         names_only: false,
         project_only: false,
+        file_only: false,
     };
 }
 
@@ -186,12 +193,20 @@ pub fn judge(
             .components()
             .take_while(|c| !c.as_os_str().to_string_lossy().contains('*'))
             .collect();
-        if existing != path {
-            // What the pattern matches now, each judged where it leads (a match may be a link).
-            match expand(&path) {
+        if word.contains('*') {
+            // What the pattern matches now, each judged where it leads (a match may be a link,
+            // and `..` after one climbs from its target).
+            let joined = place.joined(word, dir.as_deref()).unwrap_or(path.clone());
+            match expand(&joined) {
                 Some(matches) => {
                     for found in matches {
                         let real = paths::resolve(&found).unwrap_or(found.clone());
+                        if how.file_only && real.is_dir() {
+                            return Read::Refused(format!(
+                                "{word} matches the folder {}: every file in it would be read",
+                                found.display()
+                            ));
+                        }
                         for p in [&found, &real] {
                             if let Read::Refused(why) = place_of(p, place, secrets, how) {
                                 return Read::Refused(format!(
@@ -207,15 +222,7 @@ pub fn judge(
                     return Read::Refused(format!("{word} matches too many files to check"));
                 }
             }
-            if let Some(name) = path
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .find(|c| c.contains('*') && c != "**" && !how.names_only && may_match_secret(c))
-            {
-                return Read::Refused(format!(
-                    "{word}: {name} can match a file that holds secrets"
-                ));
-            }
+            // What it matches now is what bash will pass: nothing to match, nothing read.
         }
         match paths::resolve(&existing) {
             Some(real) if real != existing => {
@@ -364,11 +371,25 @@ fn pattern_reaches_secrets(pattern: &str, secrets: &Regex) -> Option<String> {
 const EXPAND_LIMIT: usize = 10_000;
 
 /// The files a pattern with `*` matches now, as bash expands it (hidden names only where the
-/// pattern's part starts with `.`); `None` past the limit.
+/// pattern's part starts with `.`), each walked as the kernel walks it (`..` after a link
+/// climbs from its target); `None` past the limit.
 fn expand(pattern: &Path) -> Option<Vec<PathBuf>> {
+    use std::path::Component;
     let mut found = vec![PathBuf::from("/")];
-    for part in pattern.components().skip(1) {
-        let part = part.as_os_str().to_string_lossy();
+    for component in pattern.components().skip(1) {
+        if component == Component::CurDir {
+            continue;
+        }
+        if component == Component::ParentDir {
+            for base in &mut found {
+                if let Ok(real) = std::fs::canonicalize(&*base) {
+                    *base = real;
+                }
+                base.pop();
+            }
+            continue;
+        }
+        let part = component.as_os_str().to_string_lossy();
         let mut next = Vec::new();
         for base in &found {
             if !part.contains('*') {
@@ -625,11 +646,29 @@ mod tests {
             "/tmp/x",
             ".env",
             "config/credentials.json",
-            "keys/*.pem",
-            "keys/*",
             "~dev",
         ] {
             assert!(check(word).is_some(), "{word} passed");
         }
+    }
+
+    #[test]
+    fn a_pattern_is_judged_by_what_it_matches_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let project = dir.path().canonicalize().unwrap().join("app");
+        std::fs::create_dir_all(project.join("keys")).unwrap();
+        std::fs::create_dir_all(project.join("src")).unwrap();
+        std::fs::write(project.join("keys/server.pem"), "x").unwrap();
+        std::fs::write(project.join("src/a.rs"), "x").unwrap();
+        let place = Place {
+            project: Some(project.clone()),
+            home: None,
+        };
+        let secrets = crate::policy::commands::secret_words().unwrap();
+        let judge = |w: &str| unreadable(w, std::slice::from_ref(&place.project), &place, &secrets);
+        assert!(judge("keys/*").is_some());
+        assert!(judge("keys/*.pem").is_some());
+        assert!(judge("src/*").is_none());
+        assert!(judge("nothing/*.pem").is_none(), "no match, nothing read");
     }
 }

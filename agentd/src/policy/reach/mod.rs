@@ -133,6 +133,7 @@ impl ReadTool {
         crate::policy::reads::How {
             names_only: self.names,
             project_only: false,
+            file_only: false,
         }
     }
 }

@@ -56,6 +56,22 @@ fn attacked() -> Sandbox {
     let bare = app.join("vendor/lib");
     mkdir(&bare);
     git(&bare, home, &["init", "-q", "--bare"]);
+    // Folders git takes for repositories though they lack objects/ and refs/: a HEAD beside a
+    // `commondir` naming that bare repository; a HEAD that is a dangling link.
+    write(&app.join("vendor/x/HEAD"), "ref: refs/heads/main\n");
+    write(&app.join("vendor/x/commondir"), "../lib\n");
+    mkdir(&app.join("vendor2/z/objects"));
+    mkdir(&app.join("vendor2/z/refs"));
+    link(
+        Path::new("refs/heads/packed-only"),
+        &app.join("vendor2/z/HEAD"),
+    );
+    // A link in a folder a pattern reaches, and `..` after it.
+    write(&home.join("tok/t.txt"), "tok=canary\n");
+    link(&home.join("inner"), &app.join("src/lnk"));
+    mkdir(&home.join("inner"));
+    write(&app.join("app/credentials.json"), "{}\n");
+    write(&app.join("app/main.rs"), "fn main() {}\n");
     s
 }
 
@@ -86,6 +102,19 @@ fn the_red_teams_second_pass_is_refused() {
         "od -c -w 8 README.md",
         // rg searches a hidden file an ignore file names.
         "rg SECRET app2",
+        // The second pass: looser repositories, globs before `..`, response files, globs
+        // given to diff and rg, gpg through a format, a flag that takes no value.
+        "cd vendor/x && git status",
+        "cd vendor2/z && git status",
+        "cd vendor2/z && git log --stat",
+        "cat ./sr*/lnk/../tok/t.txt",
+        "cd ./sr* && cat lnk/../tok/t.txt",
+        "strings @../tok/t.txt",
+        "diff -N ./ap* ./emp*",
+        "rg -n . ./ap*",
+        "git log --format=%G? -1",
+        "hexdump -c 8 README.md",
+        "git diff HEAD~1 HEAD",
     ] {
         if policy.verdict(line, &place).0 {
             passed.push(line);
@@ -97,8 +126,11 @@ fn the_red_teams_second_pass_is_refused() {
         "git show HEAD:.env",
         "git cat-file -p HEAD:.env",
         "git grep -e KEY",
+        "git grep -e KEY HEAD",
         "git diff --cached",
         "git log -p -1",
+        "git show HEAD",
+        "git diff",
     ] {
         if policy.verdict(line, &place).0 {
             passed.push(line);

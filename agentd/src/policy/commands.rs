@@ -266,9 +266,9 @@ impl CommandRule {
             // A revision or anything else that is not there: git would read history.
             if kind == Kind::Worktree && place.project.as_ref().is_some_and(|p| p.exists()) {
                 let missing = dirs.iter().any(|d| {
-                    !place
+                    place
                         .absolute(&word.text, d.as_deref())
-                        .is_some_and(|p| std::fs::symlink_metadata(p).is_ok())
+                        .is_none_or(|p| std::fs::symlink_metadata(p).is_err())
                 });
                 if missing {
                     read = read.and(Read::Refused(format!(

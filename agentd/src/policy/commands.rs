@@ -603,14 +603,6 @@ fn reads_by_redirect(
         })
 }
 
-/// Why a command a rule covers still needs a person, if it does.
-pub fn disqualified(command: &Command, secrets: &Regex) -> Option<&'static str> {
-    if !command.argv.is_empty() && command.argv.iter().any(|w| !w.literal) {
-        return Some(COMPUTED_WORD);
-    }
-    blocked(command, secrets)
-}
-
 /// Why a command a rule approves still needs a person: what no rule lifts (a computed word, a
 /// write, a variable that changes what runs, `sudo`). What its words name was judged by kind
 /// already: paths where they are read, text as text (`grep -e .env` names no file).
@@ -621,6 +613,12 @@ fn disqualified_by_rule(command: &Command) -> Option<&'static str> {
     if command.redirects.iter().any(|r| r.writes()) && !command.argv.is_empty() {
         return Some(WRITES);
     }
+    runs_otherwise(command)
+}
+
+/// Why a command may run otherwise than it reads: a variable that changes what runs, a
+/// redirection with no command, another user.
+fn runs_otherwise(command: &Command) -> Option<&'static str> {
     if command
         .env
         .iter()
@@ -639,30 +637,14 @@ fn disqualified_by_rule(command: &Command) -> Option<&'static str> {
 /// Why a rule covering a command would still ask.
 pub const COMPUTED_WORD: &str = "a word is computed when it runs";
 
-/// Why no grant or rule may answer a command, computed words aside: those matter to a rule,
-/// whose refused flags a computed word could hide, not to a grant of "any arguments".
-pub fn blocked(command: &Command, secrets: &Regex) -> Option<&'static str> {
-    if command.redirects.iter().any(|r| r.writes()) && !command.argv.is_empty() {
-        return Some(WRITES);
-    }
-    blocked_but_writes(command, secrets)
-}
-
 /// Why a rule covering a command would still ask when it writes through a redirection.
 pub const WRITES: &str = "it writes to a file";
 
-/// [`blocked`], writing redirections aside: a folder grant may cover where they write.
+/// Why no grant may answer a command, writing redirections aside (a folder grant may cover
+/// where they write).
 pub fn blocked_but_writes(command: &Command, secrets: &Regex) -> Option<&'static str> {
-    if command
-        .env
-        .iter()
-        .any(|name| !crate::policy::shell::harmless_variable(name))
-    {
-        Some("it sets a variable that can change what runs")
-    } else if command.argv.is_empty() {
-        Some("a redirection alone")
-    } else if command.via.iter().any(|v| v == "sudo" || v == "doas") {
-        Some("it runs as another user")
+    if let Some(why) = runs_otherwise(command) {
+        Some(why)
     } else if command.argv.iter().any(|w| secrets.is_match(&w.text)) {
         Some("it names a file that holds secrets")
     } else if command.argv.iter().any(|w| w.glob && hidden_glob(&w.text)) {

@@ -193,6 +193,15 @@ pub fn judge(
             .components()
             .take_while(|c| !c.as_os_str().to_string_lossy().contains('*'))
             .collect();
+        // A pattern for hidden names (`.*`, `.s*/id*`) is where secrets live: it asks where
+        // contents are read, whatever it matches now.
+        if !how.names_only
+            && word
+                .split('/')
+                .any(|part| part.starts_with('.') && part.contains('*'))
+        {
+            return Read::Refused(format!("{word} can match hidden files, where secrets live"));
+        }
         if word.contains('*') {
             // What the pattern matches now, each judged where it leads (a match may be a link,
             // and `..` after one climbs from its target).
@@ -436,36 +445,76 @@ pub fn searches_secrets(
         // An ignore file that names a file with `!` lets rg search it, hidden or not; so does
         // a search that reads hidden files by design.
         let hidden = hidden || whitelists(&root, place);
-        let mut stack = vec![root];
-        let mut seen = 0;
-        while let Some(dir) = stack.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                seen += 1;
-                if seen > SEARCH_LIMIT {
-                    return Some(format!(
-                        "{word} holds over {SEARCH_LIMIT} files, too many to check for secrets"
-                    ));
-                }
-                let name = entry.file_name();
-                let name = name.to_string_lossy();
-                if name == ".git" || (name.starts_with('.') && !hidden) {
-                    continue;
-                }
-                let path = entry.path();
-                if secrets.is_match(&path.to_string_lossy()) {
-                    return Some(format!("{} holds secrets", path.display()));
-                }
-                // Links are not followed by the search; folders are walked.
-                if entry.file_type().is_ok_and(|t| t.is_dir()) {
-                    stack.push(path);
-                }
+        let found = walk_tree(&root, |path, name| {
+            if name.starts_with('.') && !hidden {
+                Step::Skip
+            } else if secrets.is_match(&path.to_string_lossy()) {
+                Step::Stop(format!("{} holds secrets", path.display()))
+            } else {
+                Step::Go
+            }
+        });
+        match found {
+            Ok(None) => {}
+            Ok(Some(why)) => return Some(why),
+            Err(TooMany) => {
+                return Some(format!(
+                    "{word} holds over {SEARCH_LIMIT} files, too many to check for secrets"
+                ))
             }
         }
     }
     None
+}
+
+/// What a walk does with an entry.
+enum Step<R> {
+    /// Pass it by (and what is under it).
+    Skip,
+    /// Go on (into it, if it is a folder).
+    Go,
+    /// Stop the walk with this.
+    Stop(R),
+}
+
+/// More entries than a walk looks at.
+struct TooMany;
+
+/// Walks the tree under `root` as a search does (links not followed, `.git` passed by), up to
+/// `SEARCH_LIMIT` entries, asking `step` about each (its path and name).
+fn walk_tree<R>(
+    root: &Path,
+    mut step: impl FnMut(&Path, &str) -> Step<R>,
+) -> Result<Option<R>, TooMany> {
+    let mut stack = vec![root.to_path_buf()];
+    let mut seen = 0;
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            seen += 1;
+            if seen > SEARCH_LIMIT {
+                return Err(TooMany);
+            }
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name == ".git" {
+                continue;
+            }
+            let path = entry.path();
+            match step(&path, &name) {
+                Step::Skip => {}
+                Step::Stop(found) => return Ok(Some(found)),
+                Step::Go => {
+                    if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                        stack.push(path);
+                    }
+                }
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// Whether an ignore file rg reads for a search of `root` (in it, under it, or in a folder
@@ -487,28 +536,15 @@ fn whitelists(root: &Path, place: &Place) -> bool {
     if above {
         return true;
     }
-    // Below: walked (bounded) for ignore files.
-    let mut stack = vec![root.to_path_buf()];
-    let mut seen = 0;
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            seen += 1;
-            if seen > SEARCH_LIMIT {
-                return true;
-            }
-            let name = entry.file_name();
-            if FILES.iter().any(|f| name == *f) && negates(&entry.path()) {
-                return true;
-            }
-            if entry.file_type().is_ok_and(|t| t.is_dir()) && name != ".git" {
-                stack.push(entry.path());
-            }
+    // Below: walked (bounded; past the bound, taken to be there) for ignore files.
+    let found = walk_tree(root, |path, name| {
+        if FILES.contains(&name) && negates(path) {
+            Step::Stop(())
+        } else {
+            Step::Go
         }
-    }
-    false
+    });
+    !matches!(found, Ok(None))
 }
 
 /// Places no read is granted in, however narrow: what the kernel shows of processes and

@@ -42,23 +42,7 @@ fn same(line: &str) {
     }
 }
 
-/// Every shell command of a trace file (`command` strings, and argv arrays joined).
-fn lines_of(path: &Path) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(path) else {
-        return Vec::new();
-    };
-    text.lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| {
-            let input = &v["tool_input"];
-            match input.get("command").or_else(|| input.get("cmd")) {
-                Some(serde_json::Value::String(s)) => Some(s.clone()),
-                Some(serde_json::Value::Array(words)) => words.last()?.as_str().map(String::from),
-                _ => None,
-            }
-        })
-        .collect()
-}
+use crate::proof::corpus::recorded as lines_of;
 
 #[test]
 fn recorded_and_destructive_lines_read_the_same() {

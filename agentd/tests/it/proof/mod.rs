@@ -4,7 +4,7 @@
 //! the recorded lines and thousands generated from the red team's classes (`corpus.rs`).
 
 mod bash_reads;
-mod corpus;
+pub mod corpus;
 mod executed;
 mod red_team;
 
@@ -76,20 +76,7 @@ impl Sandbox {
             std::fs::write(project.join(file), text).unwrap();
         }
         std::fs::write(home.join("outside.txt"), "outside\n").unwrap();
-        let git = |args: &[&str]| {
-            let out = Process::new("git")
-                .args(args)
-                .current_dir(&project)
-                .env("HOME", &home)
-                .env("GIT_CONFIG_NOSYSTEM", "1")
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "git {args:?}: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        };
+        let git = |args: &[&str]| git(&project, &home, args);
         git(&["init", "-q", "-b", "main"]);
         git(&[
             "add",
@@ -155,6 +142,22 @@ impl Sandbox {
             home: Some(self.home.clone()),
         }
     }
+}
+
+/// Runs git in `dir` with `home` as its home and no system config; it must succeed.
+pub fn git(dir: &std::path::Path, home: &std::path::Path, args: &[&str]) {
+    let out = Process::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env("HOME", home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// The policy as agentd runs it with the presets: the shell tool and the read-only rules.

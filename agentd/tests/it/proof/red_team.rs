@@ -8,22 +8,7 @@ use agentd::Settings;
 use agentd_proto::{ApprovalRequest, Submitted};
 use agentd_testkit::{unlimited, TempDaemon};
 
-use super::{Policy, Sandbox};
-
-fn git(dir: &Path, home: &Path, args: &[&str]) {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("HOME", home)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+use super::{git, Policy, Sandbox};
 
 /// The sandbox, laid out for the attacks.
 fn attacked() -> Sandbox {

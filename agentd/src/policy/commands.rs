@@ -100,7 +100,7 @@ pub enum RuleError {
     Verdict { rule: String, auto: String },
     #[error("[[command]] '{rule}': prefixes is empty")]
     NoPrefixes { rule: String },
-    #[error("[[command]] '{rule}': repository = '{value}' must be \"names\" or \"contents\"")]
+    #[error("[[command]] '{rule}': repository = '{value}' must be \"names\", \"contents\" or \"remotes\"")]
     Repository { rule: String, value: String },
     #[error("[[command]] '{rule}': {source}")]
     Allowlist {
@@ -154,6 +154,7 @@ impl CommandRule {
             None => None,
             Some("names") => Some(crate::policy::git::Reads::Names),
             Some("contents") => Some(crate::policy::git::Reads::Contents),
+            Some("remotes") => Some(crate::policy::git::Reads::Remotes),
             Some(other) => {
                 return Err(RuleError::Repository {
                     rule: entry.name,
@@ -247,6 +248,8 @@ impl CommandRule {
         let reads_files = self.allow.reads_paths();
         let here =
             (reads_files && !typed.iter().any(|(k, _)| k.is_path())).then_some((Kind::Path, &dot));
+        // A glob given to a search (`rg -g '*.production'`) matches hidden names too.
+        let hidden = self.hidden || typed.iter().any(|(k, _)| *k == Kind::FileGlob);
         let mut read = Read::Harmless;
         for (kind, word) in typed.into_iter().chain(here) {
             if !kind.is_path() {
@@ -303,8 +306,7 @@ impl CommandRule {
                 }
             }
             if self.recursive {
-                if let Some(why) =
-                    reads::searches_secrets(&word.text, dirs, place, secrets, self.hidden)
+                if let Some(why) = reads::searches_secrets(&word.text, dirs, place, secrets, hidden)
                 {
                     read = read.and(Read::Refused(why));
                 }
@@ -438,18 +440,24 @@ pub fn decide(
     };
     // The folder the line starts in: the tool's own working-folder argument, else the
     // agent's.
-    let mut start = place.project.clone();
+    // Where a runtime has had more than one name for it (Gemini's `dir_path` and
+    // `directory`), every one given is a folder the line may start in.
+    let mut starts = Vec::new();
     for pointer in &shell.workdir {
         match args.pointer(pointer) {
             None | Some(Value::Null) => {}
             Some(Value::String(dir)) if !dir.is_empty() => {
-                start = place.absolute(dir, place.project.as_deref());
-                if start.is_none() {
+                let dir_start = place.absolute(dir, place.project.as_deref());
+                if dir_start.is_none() {
                     return ask(format!("it runs in {dir}, not a known folder"));
                 }
+                starts.push(dir_start);
             }
             Some(_) => return ask(format!("{pointer} is not a folder name")),
         }
+    }
+    if starts.is_empty() {
+        starts.push(place.project.clone());
     }
     let reading = read(&line);
     let commands = match reading.analysis {
@@ -458,7 +466,7 @@ pub fn decide(
             return ask(format!("the command is not fully understood: {why}"))
         }
     };
-    let changes_dir = start != place.project
+    let changes_dir = starts.iter().any(|s| *s != place.project)
         || commands
             .iter()
             .any(|c| matches!(c.program(), "cd" | "pushd" | "popd"));
@@ -477,6 +485,18 @@ pub fn decide(
             });
         }
     }
+    // Each pattern is expanded on disk to be judged: a line of many is asked about instead.
+    const MAX_PATTERNS: usize = 16;
+    let patterns = commands
+        .iter()
+        .flat_map(|c| c.argv.iter().chain(c.redirects.iter().map(|r| &r.target)))
+        .filter(|w| w.glob)
+        .count();
+    if patterns > MAX_PATTERNS {
+        return ask(format!(
+            "it holds {patterns} patterns, over the {MAX_PATTERNS} checked on disk"
+        ));
+    }
     if !reading.certain {
         return ask(
             "bash may read this line otherwise than agentd: it holds syntax outside the plain \
@@ -487,7 +507,7 @@ pub fn decide(
     }
     // Every folder a relative path may be taken from: where the line starts, and every folder
     // a `cd` before it may have gone to (a `cd` in a subshell or a pipeline may not hold).
-    let mut dirs = vec![start];
+    let mut dirs = starts;
     let mut uncovered = Vec::new();
     let mut needed = Vec::new();
     let mut covered: Vec<String> = Vec::new();
@@ -538,7 +558,14 @@ pub fn decide(
             needed.push((command.clone(), blocker));
         }
         if matches!(command.program(), "cd" | "pushd" | "popd") {
-            let target = match (command.program(), command.args()) {
+            // `cd --` is `cd`: the home folder.
+            let args: Vec<_> = command
+                .args()
+                .iter()
+                .skip_while(|w| w.text == "--")
+                .cloned()
+                .collect();
+            let target = match (command.program(), args.as_slice()) {
                 ("cd", []) => vec![place.home.clone()],
                 ("cd", [dir]) if dir.literal && !dir.glob && dir.text != "-" => dirs
                     .iter()
@@ -719,7 +746,7 @@ fn quote(word: &str) -> String {
 /// Words that name files that hold secrets (the presets' rule, for single words).
 pub fn secret_words() -> Result<Regex, regex::Error> {
     Regex::new(
-        r#"(?i)(^|/)(\.env(\.[a-z0-9_-]+)?|\.envrc|\.dev\.vars|\.netrc|\.pgpass|\.?npmrc|\.pypirc|pip\.conf|\.yarnrc(\.yml)?|\.git-credentials|\.vault-token|\.my\.cnf|\.s3cfg|\.boto|\.htpasswd|kubeconfig|(id|[a-z0-9_-]*)_(rsa|dsa|ecdsa|ed25519|key)(\.[a-z0-9]+)?|\.?credentials(\.json|\.toml)?|auth\.json|oauth_creds\.json|google_accounts\.json|service[-_]?account[a-z0-9_.-]*\.json|secrets?\.(ya?ml|json|toml)|[a-z0-9_.-]*\.(pem|key|p12|pfx|jks|keystore|ppk|kdbx|tfstate|tfstate\.backup)|environ|shadow|gshadow|sudoers|\.[a-z]*_history)$|(^|/)(\.(ssh|aws|gnupg|kube|docker|azure|password-store)|\.config/(gh|gcloud|hub)|\.local/share/keyrings)(/|$)"#,
+        r#"(?i)(^|/)(\.env(\.[a-z0-9_-]+)?|\.envrc|\.dev\.vars|\.netrc|\.pgpass|\.?npmrc|\.pypirc|pip\.conf|\.yarnrc(\.yml)?|\.git-credentials|\.vault-token|\.my\.cnf|\.s3cfg|\.boto|\.htpasswd|kubeconfig|(id|[a-z0-9_-]*)_(rsa|dsa|ecdsa|ed25519|key)(\.[a-z0-9]+)?|\.?credentials(\.json|\.toml)?|auth\.json|oauth_creds\.json|google_accounts\.json|service[-_]?account[a-z0-9_.-]*\.json|secrets?\.(ya?ml|json|toml)|[a-z0-9_.-]*\.(pem|key|p12|pfx|jks|keystore|ppk|kdbx|tfstate|tfstate\.backup)|\.git/config|environ|shadow|gshadow|sudoers|\.[a-z]*_history)$|(^|/)(\.(ssh|aws|gnupg|kube|docker|azure|password-store)|\.config/(gh|gcloud|hub)|\.local/share/keyrings)(/|$)"#,
     )
 }
 

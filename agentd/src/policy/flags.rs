@@ -255,7 +255,11 @@ impl Allowlist {
                 continue;
             }
             if text == "--" {
-                options_done = true;
+                // find reads its whole expression after `--` still; only getopt's programs
+                // take what follows as operands.
+                if self.style != Style::Find {
+                    options_done = true;
+                }
                 continue;
             }
             if self.style == Style::Find {
@@ -537,5 +541,8 @@ mod tests {
             .is_ok());
         assert!(find.read(&words(". -name x -delete")).is_err());
         assert!(find.read(&words(". -name x -fprintf out %p")).is_err());
+        // `--` ends find's options, not its expression.
+        assert!(find.read(&words("-- . -delete")).is_err());
+        assert!(find.read(&words("-- . -fprintf .git/config x")).is_err());
     }
 }

@@ -15,8 +15,10 @@ use crate::policy::reads::{Place, Read};
 pub enum Reads {
     /// Names, refs and status (`git status`, `git branch`).
     Names,
-    /// What tracked files hold (`git show`, `git diff`, `git log -p`, `git grep`).
+    /// What tracked files hold (`git diff`, `git blame`).
     Contents,
+    /// The remotes' addresses (`git remote -v`), which may carry a token.
+    Remotes,
 }
 
 /// The most index entries read; a larger index asks.
@@ -63,6 +65,21 @@ pub fn check(dirs: &[Option<PathBuf>], place: &Place, secrets: &Regex, reads: Re
         }
         if let Ok(found) = discover(dir) {
             own = found;
+        }
+    }
+    if reads == Reads::Remotes {
+        // `https://user:token@host/…`: an address with credentials in it.
+        let config = std::fs::read_to_string(own.join("config")).unwrap_or_default();
+        if config.lines().any(|l| {
+            l.contains("url")
+                && l.contains("://")
+                && l.split("://").nth(1).is_some_and(|rest| {
+                    rest.split('/')
+                        .next()
+                        .is_some_and(|host| host.contains('@'))
+                })
+        }) {
+            return Read::Refused("a remote's address carries credentials".into());
         }
     }
     if reads == Reads::Contents {

@@ -298,7 +298,12 @@ fn read_tool_refused(
         // starts with it is read as the home folder, which asks.
         verdict = verdict.and(judge(path, &dirs, place, secrets, tool.how()));
         if tool.recursive {
-            if let Some(why) = searches_secrets(path, &dirs, place, secrets, false) {
+            // A pattern of names (Grep's `glob`, Gemini's `include`) matches hidden files too.
+            let patterned = tool
+                .patterns
+                .iter()
+                .any(|p| !matches!(args.pointer(p), None | Some(Value::Null)));
+            if let Some(why) = searches_secrets(path, &dirs, place, secrets, patterned) {
                 return Err(why);
             }
         }
@@ -319,7 +324,7 @@ fn read_tool_refused(
             if tool.names {
                 continue;
             }
-            for alternative in braces(pattern)? {
+            for alternative in braces(&pattern.to_lowercase())? {
                 if let Some(why) = pattern_reaches_secrets(&alternative, secrets) {
                     return Err(why);
                 }
@@ -385,6 +390,7 @@ const EXPAND_LIMIT: usize = 10_000;
 fn expand(pattern: &Path) -> Option<Vec<PathBuf>> {
     use std::path::Component;
     let mut found = vec![PathBuf::from("/")];
+    let mut looked_at = 0;
     for component in pattern.components().skip(1) {
         if component == Component::CurDir {
             continue;
@@ -409,6 +415,10 @@ fn expand(pattern: &Path) -> Option<Vec<PathBuf>> {
                 continue;
             };
             for entry in entries.flatten() {
+                looked_at += 1;
+                if looked_at > SEARCH_LIMIT {
+                    return None;
+                }
                 let name = entry.file_name().to_string_lossy().into_owned();
                 if name.starts_with('.') && !part.starts_with('.') {
                     continue;
@@ -600,6 +610,10 @@ const SECRET_NAMES: &[&str] = &[
     "keystore.jks",
     ".env",
     ".env.local",
+    ".env.production",
+    ".env.development",
+    ".dev.vars",
+    ".envrc",
     ".netrc",
     ".pgpass",
     ".npmrc",

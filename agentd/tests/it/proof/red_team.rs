@@ -57,6 +57,8 @@ fn attacked() -> Sandbox {
     mkdir(&home.join("inner"));
     write(&app.join("app/credentials.json"), "{}\n");
     write(&app.join("app/main.rs"), "fn main() {}\n");
+    write(&app.join("app3/.env.production"), "API=canary\n");
+    write(&app.join("app3/main.rs"), "fn main() {}\n");
     s
 }
 
@@ -100,6 +102,12 @@ fn the_red_teams_second_pass_is_refused() {
         "git log --format=%G? -1",
         "hexdump -c 8 README.md",
         "git diff HEAD~1 HEAD",
+        // The third pass: `cd --` is the home folder; a glob given to rg matches hidden
+        // names; a line of many patterns is not expanded pattern by pattern.
+        "cd -- && cat .gitconfig",
+        "cd -- && ls -la",
+        "rg -g '*.production' API app3",
+        "rg -g '*vars' API app3",
     ] {
         if policy.verdict(line, &place).0 {
             passed.push(line);
@@ -121,6 +129,31 @@ fn the_red_teams_second_pass_is_refused() {
             passed.push(line);
         }
     }
+    // A remote address with a token in it.
+    git(
+        &s.project,
+        &s.home,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://dev:ghp_canary@github.com/dev/app.git",
+        ],
+    );
+    for line in ["git remote -v", "git remote get-url origin"] {
+        if policy.verdict(line, &place).0 {
+            passed.push(line);
+        }
+    }
+    let many = vec!["/usr/*/*/*/*/*/*.zz"; 1000].join(" ");
+    let started = std::time::Instant::now();
+    let (at_once, _) = policy.verdict(&format!("ls {many}"), &place);
+    assert!(!at_once);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(passed.is_empty(), "approved at once: {passed:?}");
     // What is harmless in the same project still passes.
     for line in [
@@ -169,6 +202,22 @@ async fn read_tools_and_working_folders_are_judged_where_they_lead() {
         (
             "read_many_files",
             serde_json::json!({ "paths": ["config/*.yaml"] }),
+        ),
+        (
+            "Grep",
+            serde_json::json!({ "pattern": "API", "path": format!("{app}/app3"), "glob": "*.production" }),
+        ),
+        (
+            "search_file_content",
+            serde_json::json!({ "pattern": "API", "path": format!("{app}/app3"), "include": "**/*.production" }),
+        ),
+        (
+            "read_many_files",
+            serde_json::json!({ "paths": ["app3"], "include": ["**/*.ENV"] }),
+        ),
+        (
+            "run_shell_command",
+            serde_json::json!({ "command": "cat .gitconfig", "dir_path": s.home.to_string_lossy(), "directory": "." }),
         ),
     ] {
         let mut agent = d.agent("agent").await.unwrap();

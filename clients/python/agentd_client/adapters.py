@@ -14,6 +14,7 @@ Both fail closed: when agentd cannot be asked, the call is denied.
 
 import asyncio
 import json
+import os
 
 from . import AgentdError, request_approval
 
@@ -25,6 +26,9 @@ def claude_agent_sdk_can_use_tool(*, agent="claude-agent-sdk", session=None, tim
     `result_types` is `(PermissionResultAllow, PermissionResultDeny)`; by default they are
     imported from `claude_agent_sdk`.
     """
+    # The agent's working folder (its project): reads there pass at once. By default, this
+    # process's, which is where an SDK agent works unless told otherwise.
+    cwd = cwd or os.getcwd()
     if result_types is None:
         from claude_agent_sdk import PermissionResultAllow, PermissionResultDeny
         result_types = (PermissionResultAllow, PermissionResultDeny)
@@ -48,6 +52,7 @@ def openai_agents_decide(result, *, agent="openai-agents", session=None, timeout
                          cwd=None, socket_path=None):
     """Asks agentd about each of an OpenAI Agents SDK run's `interruptions` (tool calls waiting
     for approval); returns `result.to_state()` with each approved or rejected."""
+    cwd = cwd or os.getcwd()
     state = result.to_state()
     for item in result.interruptions:
         raw = getattr(item, "raw_item", None)

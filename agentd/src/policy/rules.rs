@@ -40,6 +40,12 @@ pub struct RuleEntry {
     pub risk: Option<Risk>,
     pub reason: Option<String>,
     pub auto: Option<String>,
+    /// Calls the rule must match, and ones it must not: `{"tool": NAME, "args": {...}}`,
+    /// checked when it is read.
+    #[serde(default)]
+    pub examples: Vec<Value>,
+    #[serde(default)]
+    pub counter_examples: Vec<Value>,
 }
 
 /// A regex error on one line: what is wrong, and in which pattern.
@@ -133,9 +139,9 @@ impl Rule {
                 "does nothing: give it a risk, a reason or an auto decision".into(),
             ));
         }
-        Ok(Rule {
-            reason: entry.reason.unwrap_or_else(|| name.clone()),
-            name,
+        let rule = Rule {
+            reason: entry.reason.clone().unwrap_or_else(|| name.clone()),
+            name: name.clone(),
             tool,
             subject,
             pointer: entry.pointer,
@@ -143,7 +149,27 @@ impl Rule {
             risk: entry.risk,
             auto,
             ask,
-        })
+        };
+        // Each example is a call the rule must match; each counter-example one it must not.
+        for (samples, should) in [(&entry.examples, true), (&entry.counter_examples, false)] {
+            for sample in samples {
+                let Some(tool) = sample["tool"].as_str() else {
+                    return Err(fail("examples", format!("{sample} has no \"tool\"")));
+                };
+                let args = &sample["args"];
+                if rule.matches(tool, SubjectType::Tool, args) != should {
+                    let which = if should { "example" } else { "counter-example" };
+                    return Err(fail(
+                        "examples",
+                        format!(
+                            "the {which} {sample} is {}matched",
+                            if should { "not " } else { "" }
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(rule)
     }
 
     /// Whether the rule matches a request.
@@ -332,6 +358,21 @@ mod tests {
     #[test]
     fn bad_rules_say_which_and_why() {
         let err = |e: RuleEntry| Rule::compile(e).unwrap_err();
+        // Examples are checked when the rule is read.
+        let secret = |examples: Vec<Value>, counter: Vec<Value>| RuleEntry {
+            name: "x".into(),
+            pointer: Some("/file_path".into()),
+            regex: Some(r"\.env$".into()),
+            auto: Some("ask".into()),
+            examples,
+            counter_examples: counter,
+            ..RuleEntry::default()
+        };
+        let env = serde_json::json!({"tool": "Read", "args": {"file_path": "a/.env"}});
+        let readme = serde_json::json!({"tool": "Read", "args": {"file_path": "README.md"}});
+        assert!(Rule::compile(secret(vec![env.clone()], vec![readme.clone()])).is_ok());
+        assert!(err(secret(vec![readme.clone()], vec![])).contains("the example"));
+        assert!(err(secret(vec![], vec![env])).contains("the counter-example"));
         assert!(err(RuleEntry {
             name: "x".into(),
             pointer: Some("/a".into()),

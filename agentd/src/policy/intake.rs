@@ -157,7 +157,7 @@ pub fn admit(
         &place,
     ) {
         (Some(reader), Some(secrets), Some(place)) => {
-            crate::policy::reads::read_tool(reader, &args, place, secrets)
+            crate::policy::read_tools::read_tool(reader, &args, place, secrets)
         }
         (Some(_), _, _) => Read::Refused("the secret-file pattern is not available".into()),
         _ => Read::Harmless,

@@ -16,8 +16,10 @@ pub mod intake;
 pub mod paths;
 pub mod presets;
 pub mod reach;
+pub mod read_tools;
 pub mod reads;
 pub mod rules;
+pub mod search;
 pub mod shell;
 
 pub use commands::{CommandVerdict, ShellTool};

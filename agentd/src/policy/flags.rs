@@ -39,6 +39,8 @@ pub enum Kind {
     DateFormat,
     /// A pattern of file names to search (`rg -g '*.ts'`): it must not match a secret's name.
     FileGlob,
+    /// A type of files to search (`rg -t json`), which makes hidden files of it searched too.
+    FileType,
     /// The command a wrapper runs, with its arguments: judged as a command of its own.
     Command,
 }
@@ -75,6 +77,7 @@ impl Kind {
             "jq-filter" => Kind::JqFilter,
             "date-format" => Kind::DateFormat,
             "file-glob" => Kind::FileGlob,
+            "file-type" => Kind::FileType,
             "command" => Kind::Command,
             _ => return None,
         })
@@ -103,6 +106,9 @@ impl Kind {
                     && !super::reads::may_match_secret(&pattern.to_lowercase())
             }
             Kind::Command => true,
+            Kind::FileType => text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'),
         }
     }
 }
@@ -285,6 +291,8 @@ impl Allowlist {
                         if !kind.accepts(v) || kind.is_path() || kind == Kind::Command {
                             return Err(format!("{name}={v}: not a {}", describe(kind)));
                         }
+                        // Seen like a value in the next word (a file type, a glob count).
+                        typed.push((kind, word));
                     }
                     (Value::Required(kind), None) => {
                         let value = args.get(i).ok_or_else(|| format!("{name} needs a value"))?;
@@ -306,8 +314,11 @@ impl Allowlist {
                 gave_first |= self.first_operand_flags.contains(&name);
                 let rest = &letters[at + c.len_utf8()..];
                 if let Value::Optional(kind) = kind {
-                    if !rest.is_empty() && (!kind.accepts(rest) || kind.is_path()) {
-                        return Err(format!("{name}{rest}: a value glued to {name}"));
+                    if !rest.is_empty() {
+                        if !kind.accepts(rest) || kind.is_path() {
+                            return Err(format!("{name}{rest}: a value glued to {name}"));
+                        }
+                        typed.push((kind, word));
                     }
                     break;
                 }
@@ -319,6 +330,8 @@ impl Allowlist {
                     } else if !kind.accepts(rest) || kind.is_path() {
                         // A path glued to its flag is not checked as one: asks.
                         return Err(format!("{name}{rest}: a value glued to {name}"));
+                    } else {
+                        typed.push((kind, word));
                     }
                     break;
                 }
@@ -386,6 +399,7 @@ fn describe(kind: Kind) -> &'static str {
         Kind::JqFilter => "jq filter that reads no environment or module",
         Kind::DateFormat => "date format (+...)",
         Kind::FileGlob => "file pattern that matches no secret's name",
+        Kind::FileType => "file type",
         Kind::Command => "command",
     }
 }

@@ -61,7 +61,9 @@ fn read_tool_refused(
                 .patterns
                 .iter()
                 .any(|p| !matches!(args.pointer(p), None | Some(Value::Null)));
-            if let Some(why) = searches_secrets(path, &dirs, place, secrets, patterned) {
+            if let Some(why) =
+                searches_secrets(path, &dirs, place, secrets, tool.hidden || patterned)
+            {
                 return Err(why);
             }
         }

@@ -254,7 +254,10 @@ impl CommandRule {
         let here =
             (reads_files && !typed.iter().any(|(k, _)| k.is_path())).then_some((Kind::Path, &dot));
         // A glob given to a search (`rg -g '*.production'`) matches hidden names too.
-        let hidden = self.hidden || typed.iter().any(|(k, _)| *k == Kind::FileGlob);
+        let hidden = self.hidden
+            || typed
+                .iter()
+                .any(|(k, _)| matches!(k, Kind::FileGlob | Kind::FileType));
         let mut read = Read::Harmless;
         for (kind, word) in typed.into_iter().chain(here) {
             if !kind.is_path() {

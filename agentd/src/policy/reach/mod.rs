@@ -85,6 +85,9 @@ pub struct ReadTool {
     /// It shows names (a listing, a glob), never what a file holds.
     #[serde(default)]
     pub names: bool,
+    /// Its search reads hidden files too (Gemini's `rg --hidden`).
+    #[serde(default)]
+    pub hidden: bool,
 }
 
 /// What a call reaches.

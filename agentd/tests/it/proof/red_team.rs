@@ -59,6 +59,11 @@ fn attacked() -> Sandbox {
     write(&app.join("app/main.rs"), "fn main() {}\n");
     write(&app.join("app3/.env.production"), "API=canary\n");
     write(&app.join("app3/main.rs"), "fn main() {}\n");
+    write(
+        &app.join("app4/.credentials.json"),
+        "{\"token\": \"canary\"}\n",
+    );
+    write(&app.join("app4/main.rs"), "fn main() {}\n");
     s
 }
 
@@ -108,6 +113,10 @@ fn the_red_teams_second_pass_is_refused() {
         "cd -- && ls -la",
         "rg -g '*.production' API app3",
         "rg -g '*vars' API app3",
+        // The fourth pass: a file type makes rg search hidden files of it.
+        "rg -t json token app4",
+        "rg --type=json token app4",
+        "rg -tjson token app4",
     ] {
         if policy.verdict(line, &place).0 {
             passed.push(line);
@@ -218,6 +227,19 @@ async fn read_tools_and_working_folders_are_judged_where_they_lead() {
         (
             "run_shell_command",
             serde_json::json!({ "command": "cat .gitconfig", "dir_path": s.home.to_string_lossy(), "directory": "." }),
+        ),
+        // Gemini searches hidden files (`rg --hidden`); Claude's Grep does for a file type.
+        (
+            "grep_search",
+            serde_json::json!({ "pattern": "token", "dir_path": format!("{app}/app4") }),
+        ),
+        (
+            "grep_search",
+            serde_json::json!({ "pattern": "token", "dir_path": format!("{app}/app4"), "include_pattern": "*.json" }),
+        ),
+        (
+            "Grep",
+            serde_json::json!({ "pattern": "token", "path": format!("{app}/app4"), "type": "json" }),
         ),
     ] {
         let mut agent = d.agent("agent").await.unwrap();

@@ -124,6 +124,9 @@ pub enum Style {
     Find,
     /// Every word is printed, whatever it looks like (`echo`).
     Text,
+    /// One flag a word, its value in the next word, operands anywhere (`tree`: `-Io` is `-I`
+    /// then `-o`, each taking a word of its own, never `-I o`).
+    Separate,
 }
 
 /// A compiled allowlist.
@@ -148,7 +151,7 @@ pub enum AllowlistError {
     Flag(String),
     #[error("unknown kind {0:?} (count, path, text, pattern, sed-print, jq-filter, date-format)")]
     Kind(String),
-    #[error("style {0:?} is not \"gnu\", \"find\" or \"text\"")]
+    #[error("style {0:?} is not \"gnu\", \"find\", \"text\" or \"separate\"")]
     Style(String),
 }
 
@@ -166,6 +169,7 @@ impl Allowlist {
                 None | Some("gnu") => Style::Gnu,
                 Some("find") => Style::Find,
                 Some("text") => Style::Text,
+                Some("separate") => Style::Separate,
                 Some(other) => return Err(AllowlistError::Style(other.into())),
             },
             first_operand_flags: first_operand_flags.to_vec(),
@@ -268,8 +272,8 @@ impl Allowlist {
                 }
                 continue;
             }
-            if self.style == Style::Find {
-                gave_first = true;
+            if matches!(self.style, Style::Find | Style::Separate) {
+                gave_first |= self.style == Style::Find;
                 if let Value::Required(kind) | Value::Optional(kind) = self.flag(text)? {
                     let value = args.get(i).ok_or_else(|| format!("{text} needs a value"))?;
                     i += 1;

@@ -68,18 +68,29 @@ pub fn check(dirs: &[Option<PathBuf>], place: &Place, secrets: &Regex, reads: Re
         }
     }
     if reads == Reads::Remotes {
-        // `https://user:token@host/…`: an address with credentials in it.
-        let config = std::fs::read_to_string(own.join("config")).unwrap_or_default();
-        if config.lines().any(|l| {
-            l.contains("url")
-                && l.contains("://")
-                && l.split("://").nth(1).is_some_and(|rest| {
-                    rest.split('/')
+        // `https://user:token@host/…`: an address with credentials in it, in the repository's
+        // config or in one git reads before it (a `url.….insteadOf` rewrite there applies).
+        let mut configs = vec![own.join("config"), PathBuf::from("/etc/gitconfig")];
+        if let Some(home) = &place.home {
+            configs.push(home.join(".gitconfig"));
+            configs.push(home.join(".config/git/config"));
+        }
+        let carries = |text: String| {
+            text.lines().any(|l| {
+                l.split("://").skip(1).any(|rest| {
+                    rest.split(['/', '"', ' '])
                         .next()
                         .is_some_and(|host| host.contains('@'))
                 })
-        }) {
-            return Read::Refused("a remote's address carries credentials".into());
+            })
+        };
+        if configs
+            .iter()
+            .any(|c| std::fs::read_to_string(c).is_ok_and(carries))
+        {
+            return Read::Refused(
+                "a remote's address, or a rewrite of it, carries credentials".into(),
+            );
         }
     }
     if reads == Reads::Contents {

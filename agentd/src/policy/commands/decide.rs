@@ -155,10 +155,11 @@ pub fn decide(
             }
         }
         let blocker = match approved {
-            None => Some((
-                None,
-                why_not.unwrap_or_else(|| "no command rule covers it".into()),
-            )),
+            // A program a rule knows but does not approve here (a flag not on its list, a
+            // read it refuses) is asked about as it is: a grant of "plain arguments" would let
+            // its paths go unjudged.
+            None if why_not.is_some() => Some((Some(RULE_REFUSED), why_not.unwrap_or_default())),
+            None => Some((None, "no command rule covers it".into())),
             Some((rule, read)) => {
                 covered.push(format!("{} ({})", command.program(), rule.name));
                 let read = read.and(reads_by_redirect(command, &dirs, place, secrets));
@@ -175,6 +176,22 @@ pub fn decide(
                     },
                 }
             }
+        };
+        // git run where it would use another repository's config (a bare one in the project,
+        // a `.git` file) is asked about as it is, whatever a grant says.
+        let blocker = match blocker {
+            Some((None, why)) if command.program() == "git" => {
+                match crate::policy::git::check(
+                    &dirs,
+                    place,
+                    secrets,
+                    crate::policy::git::Reads::Names,
+                ) {
+                    Read::Refused(elsewhere) => Some((Some(RULE_REFUSED), elsewhere)),
+                    _ => Some((None, why)),
+                }
+            }
+            other => other,
         };
         if let Some((blocker, why)) = blocker {
             uncovered.push(format!("{shown} ({why})"));
@@ -230,6 +247,10 @@ pub const READS: &str = "it reads a file outside the harmless places";
 /// Why a rule covering a command would still ask when it reads a secret, or a place never
 /// read without a person.
 pub const READS_REFUSED: &str = "it reads a secret, or where no read is granted";
+
+/// Why a command a rule knows, or git somewhere else than the project's repository, is asked
+/// about as it is, never covered by a wider grant.
+pub const RULE_REFUSED: &str = "a rule knows it and refuses it here";
 
 /// What the files a command reads by `<` are.
 fn reads_by_redirect(

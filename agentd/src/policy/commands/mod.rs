@@ -22,7 +22,8 @@ use crate::policy::shell::Command;
 mod decide;
 
 pub use decide::{
-    blocked_but_writes, decide, CommandVerdict, COMPUTED_WORD, READS, READS_REFUSED, WRITES,
+    blocked_but_writes, decide, CommandVerdict, COMPUTED_WORD, READS, READS_REFUSED, RULE_REFUSED,
+    WRITES,
 };
 
 /// A tool whose calls carry a shell command, and where.

@@ -208,6 +208,16 @@ fn shell(found: &CommandVerdict, secrets: &regex::Regex, cwd: Option<&str>) -> R
         if let Some(why) = crate::policy::commands::blocked_but_writes(command, secrets) {
             return Reach::ExactOnly(why.into());
         }
+        if matches!(
+            *rule_blocker,
+            Some(crate::policy::commands::READS_REFUSED | crate::policy::commands::RULE_REFUSED)
+        ) {
+            return Reach::ExactOnly(format!(
+                "{}: {}",
+                command.program(),
+                rule_blocker.unwrap_or_default()
+            ));
+        }
         // What `>` writes must be in the line (a here-document or here-string), as a file
         // tool's content is; `>>` adds to a file. Anything else (`cmd > file`) can empty or
         // rewrite a file with what no one saw.

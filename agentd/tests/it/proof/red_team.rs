@@ -154,6 +154,41 @@ fn the_red_teams_second_pass_is_refused() {
             passed.push(line);
         }
     }
+    // The fifth pass: no grant is offered that would let a program a rule knows read what the
+    // rule refuses, or run git where another repository's config holds.
+    for line in [
+        "cat /sys/class/net/lo/address",
+        "cat /proc/self/root/etc/hostname",
+        "git diff main",
+        "git log -p",
+        "cd vendor/lib && git commit -m x",
+        "cd vendor/x && git add .",
+    ] {
+        let (at_once, reach) = policy.verdict(line, &place);
+        assert!(
+            !at_once && matches!(reach, agentd::policy::Reach::ExactOnly(_)),
+            "{line}: {reach:?}"
+        );
+    }
+    // A rewrite in the user's own git config that puts a token in every address.
+    std::fs::write(
+        s.home.join(".gitconfig"),
+        "[url \"https://x-access-token:ghp_canary@github.com/\"]\n\tinsteadOf = https://github.com/\n",
+    )
+    .unwrap();
+    git(
+        &s.project,
+        &s.home,
+        &[
+            "remote",
+            "set-url",
+            "origin",
+            "https://github.com/dev/app.git",
+        ],
+    );
+    if policy.verdict("git remote -v", &place).0 {
+        passed.push("git remote -v (a token in the user's insteadOf)");
+    }
     let many = vec!["/usr/*/*/*/*/*/*.zz"; 1000].join(" ");
     let started = std::time::Instant::now();
     let (at_once, _) = policy.verdict(&format!("ls {many}"), &place);

@@ -316,7 +316,13 @@ pub const WRITES: &str = "it writes to a file";
 pub fn blocked_but_writes(command: &Command, secrets: &Regex) -> Option<&'static str> {
     if let Some(why) = runs_otherwise(command) {
         Some(why)
-    } else if command.argv.iter().any(|w| secrets.is_match(&w.text)) {
+    } else if command.argv.iter().any(|w| {
+        // `REV:PATH` names PATH (`git show HEAD~1:.env`).
+        secrets.is_match(&w.text)
+            || w.text
+                .rsplit_once(':')
+                .is_some_and(|(_, file)| secrets.is_match(file))
+    }) {
         Some("it names a file that holds secrets")
     } else if command.argv.iter().any(|w| w.glob && hidden_glob(&w.text)) {
         Some("a pattern can match hidden files")

@@ -148,6 +148,10 @@ pub fn of(command: &Command) -> Result<Vec<String>, String> {
         if word.glob && word.text.starts_with('*') {
             return Err(format!("{}: a pattern that can match an option", word.text));
         }
+        // `@FILE` is a file of more options to gcc, javac, tsc, rustc, pytest.
+        if word.text.starts_with('@') {
+            return Err(format!("{}: read as a file of more options", word.text));
+        }
         if !word.text.starts_with('-') || word.text == "-" {
             if all_verbs {
                 if !subcommand_like(&word.text) && !word.text.contains('=') {
@@ -352,5 +356,17 @@ mod tests {
             "cargo test -j 4",
             "cargo test -j 4 --release"
         ));
+        // The sixth pass.
+        assert!(!grant_covers(
+            "make -j 8 test",
+            "make -j 'SHELL=/bin/sh -c id' test"
+        ));
+        assert!(!grant_covers("make test -j 8", "make -j install test"));
+        assert!(key("git bisect run make test").is_err());
+        assert!(!grant_covers("uvx ruff check .", "uvx evil-package"));
+        assert!(key("npm init -y").is_err());
+        assert!(!grant_covers("npm init vite", "npm init evil"));
+        assert!(key("gcc -c main.c @opts").is_err());
+        assert!(key("git show HEAD~1").is_err());
     }
 }

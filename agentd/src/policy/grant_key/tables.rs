@@ -209,6 +209,11 @@ pub(super) const NEVER_WIDER_SUB: &[(&str, &str)] = &[
     ("git", "send-email"),
     ("git", "archive"),
     ("git", "bundle"),
+    // They run what follows them, or print what history holds.
+    ("git", "bisect"),
+    ("git", "show"),
+    ("git", "cat-file"),
+    ("git", "grep"),
     ("npm", "publish"),
     ("npm", "exec"),
     ("npm", "x"),
@@ -307,6 +312,15 @@ pub(super) const RUNNERS: &[&[&str]] = &[
     &["rye", "run"],
     &["conda", "run"],
     &["dotenv"],
+    &["uvx"],
+    &["uv", "tool", "run"],
+    &["pnpx"],
+    &["npm", "init"],
+    &["npm", "create"],
+    &["pnpm", "create"],
+    &["yarn", "create"],
+    &["bun", "create"],
+    &["go", "run"],
 ];
 
 /// Long options that make a program run other code, read other settings, or write where it
@@ -417,7 +431,6 @@ pub(super) const FREE_VALUES: &[(&str, &str)] = &[
     ("pytest", "-m"),
     ("go", "-run"),
     ("go", "-count"),
-    ("make", "-j"),
     ("npm", "-t"),
     ("npm", "--testNamePattern"),
 ];

@@ -84,7 +84,9 @@ pub struct Command {
 /// for a command leaves it what it is. Any other (`PATH`, `LD_PRELOAD`, `GIT_*`, `PAGER`,
 /// `BASH_ENV`, `NODE_OPTIONS` ...) can make a harmless program run other code.
 pub fn harmless_variable(name: &str) -> bool {
-    const NAMES: [&str; 22] = [
+    // Not LANG, LANGUAGE or LC_*: a locale is found by its name, and a name with `../` loads
+    // a message catalogue from the project, whose formats a program then prints with.
+    const NAMES: [&str; 20] = [
         "CI",
         "NODE_ENV",
         "RUST_BACKTRACE",
@@ -98,8 +100,6 @@ pub fn harmless_variable(name: &str) -> bool {
         "COLUMNS",
         "LINES",
         "TERM",
-        "LANG",
-        "LANGUAGE",
         "TZ",
         "CARGO_TERM_COLOR",
         "PYTHONUNBUFFERED",
@@ -108,7 +108,7 @@ pub fn harmless_variable(name: &str) -> bool {
         "GIT_TERMINAL_PROMPT",
         "NEXT_TELEMETRY_DISABLED",
     ];
-    NAMES.contains(&name) || name.starts_with("LC_")
+    NAMES.contains(&name)
 }
 
 impl Command {

@@ -2,7 +2,7 @@
 //! much of real traffic it understands.
 //!
 //! - the median time to analyse a 2 KB compound command (target: well under 50 µs), with the
-//!   quick reading of plain lines (`shell/fast.rs`) and with tree-sitter's full parse alone;
+//!   quick reading of plain lines (`shell/fast/`) and with tree-sitter's full parse alone;
 //! - over the shell commands of `../shared/traces/dev-set.jsonl` (Claude Code's `Bash`,
 //!   Codex's `shell` and `exec_command`), how many are fully understood, and the most common
 //!   reasons the rest are not;

@@ -1,4 +1,4 @@
-//! The plain reading of command lines (`shell/fast.rs`, the one that may approve) and
+//! The plain reading of command lines (`shell/fast/`, the one that may approve) and
 //! tree-sitter's full parse (which names the parts of lines that ask) agree where both read a
 //! line: on every shell command of the trace fixture and the
 //! destructive corpus (and of the development set beside the repository, when it is there), on

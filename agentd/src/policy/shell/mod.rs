@@ -145,7 +145,7 @@ pub fn analyze(line: &str) -> Analysis {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reading {
     pub analysis: Analysis,
-    /// The line is plain (`fast.rs`): only syntax whose reading by bash is settled (plain words
+    /// The line is plain (`fast/`): only syntax whose reading by bash is settled (plain words
     /// and quotes, `$NAME`, `$(...)` of plain lines, lists and pipelines, redirections to a word
     /// or descriptor number, here-documents with a quoted delimiter). Only such a line may be
     /// approved at once or covered by a grant wider than its exact text.

@@ -152,12 +152,7 @@ fn bash_reads_every_line_that_passes_as_agentd_does() {
         failures.is_empty(),
         "{} lines that pass are read otherwise by bash:\n{}",
         failures.len(),
-        failures
-            .iter()
-            .take(30)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
+        super::first_failures(&failures)
     );
 }
 

@@ -277,11 +277,6 @@ fn what_is_approved_at_once_or_granted_changes_nothing_runs_nothing_else_and_rea
         failures.is_empty(),
         "{} of the lines run did harm:\n{}",
         failures.len(),
-        failures
-            .iter()
-            .take(30)
-            .cloned()
-            .collect::<Vec<_>>()
-            .join("\n")
+        super::first_failures(&failures)
     );
 }

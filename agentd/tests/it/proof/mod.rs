@@ -262,6 +262,16 @@ pub fn lines() -> Vec<String> {
     all
 }
 
+/// The first failures, one a line, for an assertion's message.
+pub fn first_failures(failures: &[String]) -> String {
+    failures
+        .iter()
+        .take(30)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// `program` on PATH, or a clear failure naming the package that brings it.
 pub fn need(program: &str, package: &str) -> PathBuf {
     let found = std::env::var_os("PATH").and_then(|path| {

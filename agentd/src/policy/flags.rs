@@ -149,7 +149,7 @@ pub struct Allowlist {
 pub enum AllowlistError {
     #[error("flag {0:?} is not `-x`, `--name`, either with ` <kind>`, or `--name[=<kind>]`")]
     Flag(String),
-    #[error("unknown kind {0:?} (count, path, text, pattern, sed-print, jq-filter, date-format)")]
+    #[error("unknown kind {0:?} (count, path, file, pathspec, worktree, text, pattern, file-glob, file-type, sed-print, jq-filter, date-format, git-format, command)")]
     Kind(String),
     #[error("style {0:?} is not \"gnu\", \"find\", \"text\" or \"separate\"")]
     Style(String),

@@ -323,6 +323,33 @@ async fn no_destructive_call_passes_after_the_broadest_grants_of_harmless_calls(
     d.stop().await.unwrap();
 }
 
+/// A Write of `path` under the project `app`, made there.
+fn write_in(app: &Path, path: &str) -> ApprovalRequest {
+    ApprovalRequest {
+        cwd: Some(app.to_str().unwrap().into()),
+        ..call(
+            "Write",
+            &serde_json::json!({ "file_path": app.join(path), "content": "x" }),
+        )
+    }
+}
+
+/// An agentd where alice has granted file changes under `app` (the broadest option of a
+/// Write of `app/src/a.rs`).
+async fn folder_granted(app: &Path) -> TempDaemon {
+    let d = TempDaemon::start(Settings {
+        limits: unlimited(),
+        ..Settings::default()
+    })
+    .unwrap();
+    let mut op = d.operator("alice").await.unwrap();
+    assert_eq!(
+        grant_broadest(&d, &mut op, &write_in(app, "src/a.rs")).await,
+        "folder"
+    );
+    d
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_folder_grant_never_reaches_through_a_link_out_of_the_folder() {
     let root = tempfile::tempdir().unwrap();
@@ -332,23 +359,8 @@ async fn a_folder_grant_never_reaches_through_a_link_out_of_the_folder() {
     std::fs::create_dir_all(&outside).unwrap();
     // Planted in the project: a link to where start-up files live.
     std::os::unix::fs::symlink(&outside, app.join("docs")).unwrap();
-    let d = TempDaemon::start(Settings {
-        limits: unlimited(),
-        ..Settings::default()
-    })
-    .unwrap();
-    let mut op = d.operator("alice").await.unwrap();
-    let in_app = |path: &str| ApprovalRequest {
-        cwd: Some(app.to_str().unwrap().into()),
-        ..call(
-            "Write",
-            &serde_json::json!({ "file_path": app.join(path), "content": "x" }),
-        )
-    };
-    assert_eq!(
-        grant_broadest(&d, &mut op, &in_app("src/a.rs")).await,
-        "folder"
-    );
+    let d = folder_granted(&app).await;
+    let in_app = |path: &str| write_in(&app, path);
     let mut agent = d.agent("claude-code").await.unwrap();
     let covered = agent.submit(&in_app("src/b.rs")).await.unwrap();
     assert!(matches!(covered, Submitted::Decided(ref o) if o.approved()));
@@ -398,23 +410,8 @@ async fn a_folder_grant_never_writes_through_a_link_into_the_projects_own_contro
     // what runs code later.
     std::os::unix::fs::symlink(app.join(".git/config"), app.join("cfg-link")).unwrap();
     std::os::unix::fs::symlink(app.join(".git/hooks"), app.join("hooks-link")).unwrap();
-    let d = TempDaemon::start(Settings {
-        limits: unlimited(),
-        ..Settings::default()
-    })
-    .unwrap();
-    let mut op = d.operator("alice").await.unwrap();
-    let in_app = |path: &str| ApprovalRequest {
-        cwd: Some(app.to_str().unwrap().into()),
-        ..call(
-            "Write",
-            &serde_json::json!({ "file_path": app.join(path), "content": "x" }),
-        )
-    };
-    assert_eq!(
-        grant_broadest(&d, &mut op, &in_app("src/a.rs")).await,
-        "folder"
-    );
+    let d = folder_granted(&app).await;
+    let in_app = |path: &str| write_in(&app, path);
     let mut agent = d.agent("claude-code").await.unwrap();
     assert!(matches!(
         agent.submit(&in_app("src/b.rs")).await.unwrap(),

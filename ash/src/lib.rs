@@ -6,6 +6,7 @@ pub mod display;
 pub mod json;
 pub mod mask;
 pub mod outcome;
+pub mod runtimes;
 pub mod table;
 pub mod tui;
 pub mod when;

@@ -77,6 +77,8 @@ enum Command {
     Man,
     /// Check the setup (socket, agentd, versions, permissions, config) and say what to fix
     Doctor(cmd::doctor::Args),
+    /// Write agentd's hook into an agent runtime's own settings: ash setup claude-code|codex|gemini
+    Setup(cmd::setup::Args),
     /// What was asked and decided, newest first
     History(cmd::history::Args),
     /// Every matching request with its decision and audit hashes, oldest first
@@ -149,6 +151,7 @@ fn main() -> ExitCode {
             Command::Completions(args) => cmd::completions::completions::<Cli>(args),
             Command::Man => cmd::completions::man::<Cli>(),
             Command::Doctor(args) => cmd::doctor::run(&globals, args).await,
+            Command::Setup(args) => cmd::setup::run(args).await,
             Command::Hook(command) => cmd::hook::run(&globals, command).await,
             Command::Mcp(args) => cmd::mcp::run(&globals, args).await,
             Command::Export(args) => cmd::export::run(&globals, args).await,

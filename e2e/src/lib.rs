@@ -1,1 +1,4 @@
-//! End-to-end tests only: see tests/it. This library is empty on purpose.
+//! Support for the end-to-end tests in tests/it: the scripted model server the real agent
+//! runtimes talk to. The tests themselves are in tests/it.
+
+pub mod model;

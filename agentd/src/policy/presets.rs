@@ -40,6 +40,34 @@ pub struct Preset {
     pub shapes: crate::policy::reach::Shapes,
 }
 
+impl Preset {
+    /// How this preset answers calls of `tool`: "command rules", "read tool", "file tool",
+    /// "fetch tool", "needs no approval" or "asks on purpose"; `None` for a tool it does not
+    /// know (the unknown-tool default applies). The runtimes' tests check that every tool a
+    /// pinned runtime offers is known.
+    pub fn kind_of(&self, tool: &str) -> Option<&'static str> {
+        if self.shell_tools.iter().any(|t| t.name == tool) {
+            return Some("command rules");
+        }
+        if self.shapes.read_tools.iter().any(|t| t.name == tool) {
+            return Some("read tool");
+        }
+        if self.shapes.file_tools.iter().any(|t| t.name == tool) {
+            return Some("file tool");
+        }
+        if self.shapes.fetch_tools.iter().any(|t| t.name == tool) {
+            return Some("fetch tool");
+        }
+        self.tools
+            .iter()
+            .find(|t| t.name == tool)
+            .map(|t| match t.requires_approval {
+                true => "asks on purpose",
+                false => "needs no approval",
+            })
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct File {

@@ -16,6 +16,7 @@ pub mod mcp;
 pub mod notify;
 pub mod pending;
 pub mod request;
+pub mod setup;
 pub mod show;
 pub mod status;
 pub mod tui;

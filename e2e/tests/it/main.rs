@@ -23,6 +23,7 @@ mod python_package;
 mod remote;
 mod remote_master;
 mod remote_notify;
+mod runtimes;
 mod security;
 mod service;
 mod tui;

@@ -2,7 +2,7 @@
 //! versions, who may decide, the agentd binary and its config, the hooks of Claude Code, Codex and Gemini CLI) and says
 //! how to fix what is wrong. Exit 0 when nothing failed, 1 otherwise.
 
-mod hooks;
+pub mod hooks;
 
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -79,20 +79,26 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
         println!("{}", serde_json::to_string_pretty(&checks)?);
     } else {
         for c in &checks {
-            let mark = match c.status {
-                Status::Ok => "ok  ",
-                Status::Info => "info",
-                Status::Warn => "WARN",
-                Status::Fail => "FAIL",
-            };
-            println!("{mark}  {:<9} {}", c.name, c.detail);
-            if let Some(fix) = &c.fix {
-                println!("      {:<9} fix: {fix}", "");
-            }
+            print_check(c);
         }
     }
     let failed = checks.iter().any(|c| c.status == Status::Fail);
     Ok(if failed { FAILURE } else { SUCCESS })
+}
+
+/// Prints one check as doctor's text output shows it: a mark, the name, the detail, and the
+/// fix on a line of its own.
+pub fn print_check(c: &Check) {
+    let mark = match c.status {
+        Status::Ok => "ok  ",
+        Status::Info => "info",
+        Status::Warn => "WARN",
+        Status::Fail => "FAIL",
+    };
+    println!("{mark}  {:<11} {}", c.name, c.detail);
+    if let Some(fix) = &c.fix {
+        println!("      {:<11} fix: {fix}", "");
+    }
 }
 
 /// Where the socket path came from, for people wondering why ash looks there.

@@ -16,15 +16,11 @@ pub fn project_settings(dir: &Path) -> [PathBuf; 2] {
     ]
 }
 
-/// The folder whose `.claude/` holds the project settings for a run started in `cwd`: the
-/// nearest folder at or above `cwd` that has a `.claude/settings*.json`, short of the home
-/// folder (whose `.claude/settings.json` is the user's).
-pub fn project_dir(cwd: &Path) -> Option<PathBuf> {
-    let home = super::home();
-    cwd.ancestors()
-        .take_while(|dir| home.as_deref() != Some(*dir))
-        .find(|dir| project_settings(dir).iter().any(|f| f.is_file()))
-        .map(Path::to_path_buf)
+/// The folder whose `.claude/` holds the project settings for a run started in `cwd`: `cwd`
+/// itself. Claude Code 2.1.328 reads no project settings of a folder above the one it starts
+/// in, git repository or not (checked by running it from a subfolder).
+pub fn project_dir(cwd: &Path) -> PathBuf {
+    cwd.to_path_buf()
 }
 
 /// The `--deadline` written in a hook command (550 s when none is).

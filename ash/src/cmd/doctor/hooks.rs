@@ -174,15 +174,14 @@ fn summary(
 fn claude_checks(cwd: &Path) -> Vec<Check> {
     let runtime = Runtime::ClaudeCode;
     let mut paths: Vec<PathBuf> = claude::user_settings().into_iter().collect();
-    if let Some(dir) = claude::project_dir(cwd) {
-        paths.extend(claude::project_settings(&dir));
-    }
+    paths.extend(claude::project_settings(&claude::project_dir(cwd)));
     let files = existing(paths, settings_json::parse);
-    if files.is_empty() {
+    let mut problems = settings_above(runtime, cwd, ".claude/settings.json");
+    if files.is_empty() && problems.is_empty() {
         return Vec::new();
     }
     let events = ["PreToolUse", "PermissionRequest"];
-    let (mut runs, mut problems, mut served) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut runs, mut served) = (Vec::new(), Vec::new());
     for f in &files {
         let Ok(doc) = &f.doc else { continue };
         if doc.get("disableAllHooks") == Some(&Value::Bool(true)) {
@@ -222,6 +221,46 @@ fn claude_checks(cwd: &Path) -> Vec<Check> {
         return out;
     }
     summary(runtime, &files, runs, problems)
+}
+
+/// Project settings with agentd's hook in a folder above `cwd` (short of the home folder):
+/// Claude Code and Gemini CLI read project settings only from the folder they start in, so
+/// those do not apply to a run started here.
+fn settings_above(runtime: Runtime, cwd: &Path, file: &str) -> Vec<Check> {
+    let home = crate::runtimes::home();
+    let label = match runtime {
+        Runtime::ClaudeCode => "Claude Code",
+        Runtime::Codex => "Codex",
+        Runtime::Gemini => "Gemini CLI",
+    };
+    cwd.ancestors()
+        .skip(1)
+        .take_while(|d| home.as_deref() != Some(*d))
+        .filter_map(|dir| {
+            let above = dir.join(file);
+            let text = std::fs::read_to_string(&above).ok()?;
+            let doc = settings_json::parse(&text).ok()?;
+            let hooked = settings_json::entries(&doc)
+                .iter()
+                .any(|e| e.command.contains(&runtime.command()));
+            hooked.then(|| {
+                problem(
+                    runtime,
+                    format!(
+                        "{} applies only when {label} starts in {}, not here ({})",
+                        above.display(),
+                        dir.display(),
+                        cwd.display()
+                    ),
+                    format!(
+                        "start {label} in {}, or `ash setup {}` for your own settings",
+                        dir.display(),
+                        runtime.name()
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 fn codex_checks(cwd: &Path) -> Vec<Check> {

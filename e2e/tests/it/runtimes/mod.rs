@@ -20,6 +20,7 @@ macro_rules! scenario_tests {
 
 mod claude_code;
 mod codex;
+mod doctor;
 mod gemini;
 mod scenarios;
 mod tools;

@@ -31,6 +31,13 @@ pub fn checks() -> Vec<Check> {
     out
 }
 
+/// Whether `c` is about a runtime's hooks.
+pub fn is_runtime_check(c: &Check) -> bool {
+    [Runtime::ClaudeCode, Runtime::Codex, Runtime::Gemini]
+        .iter()
+        .any(|r| r.name() == c.name)
+}
+
 /// One runtime's checks (none when it has no settings at all).
 pub fn checks_for(runtime: Runtime, cwd: &Path) -> Vec<Check> {
     match runtime {

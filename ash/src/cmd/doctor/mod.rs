@@ -82,12 +82,15 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
             print_check(c);
         }
     }
-    let failed = checks.iter().any(|c| c.status == Status::Fail);
+    // A hook that will not run is a failure of the set-up, though agentd itself is fine.
+    let failed = checks.iter().any(|c| {
+        c.status == Status::Fail || (c.status == Status::Warn && hooks::is_runtime_check(c))
+    });
     Ok(if failed { FAILURE } else { SUCCESS })
 }
 
-/// Prints one check as doctor's text output shows it: a mark, the name, the detail, and the
-/// fix on a line of its own.
+/// Prints one check as doctor's text output shows it, on one line: a mark, the name, the
+/// detail, and the fix.
 pub fn print_check(c: &Check) {
     let mark = match c.status {
         Status::Ok => "ok  ",
@@ -95,9 +98,9 @@ pub fn print_check(c: &Check) {
         Status::Warn => "WARN",
         Status::Fail => "FAIL",
     };
-    println!("{mark}  {:<11} {}", c.name, c.detail);
-    if let Some(fix) = &c.fix {
-        println!("      {:<11} fix: {fix}", "");
+    match &c.fix {
+        Some(fix) => println!("{mark}  {:<11} {} (fix: {fix})", c.name, c.detail),
+        None => println!("{mark}  {:<11} {}", c.name, c.detail),
     }
 }
 

@@ -22,7 +22,26 @@ fn doctor(rig: &Rig, dir: &Path, runtime: &str) -> Vec<Value> {
         .output()
         .unwrap();
     let all: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
-    all.into_iter().filter(|c| c["name"] == runtime).collect()
+    let mine: Vec<Value> = all.into_iter().filter(|c| c["name"] == runtime).collect();
+    // A hook that will not run fails the doctor (interface.md).
+    if mine.iter().any(|c| c["status"] == "warn") {
+        assert_eq!(out.status.code(), Some(1), "{mine:?}");
+    }
+    mine
+}
+
+/// `ash doctor` as a person reads it, run in `dir`.
+fn doctor_text(rig: &Rig, dir: &Path) -> String {
+    let out = std::process::Command::new(common::ash_bin())
+        .arg("doctor")
+        .current_dir(dir)
+        .env("HOME", rig.home())
+        .env("CODEX_HOME", rig.home().join(".codex"))
+        .env("AGENTD_SOCKET", rig.socket())
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .unwrap();
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Whether doctor says ok for `runtime` and nothing worse.

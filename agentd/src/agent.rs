@@ -39,3 +39,32 @@ pub struct Approver {
     /// The tools it may approve; every tool when `None`.
     pub tools: Option<Vec<String>>,
 }
+
+/// Whether process `pid` has ended (or is a zombie waiting to be reaped): nobody in it can
+/// come back for an answer. Read from /proc; where there is none, nothing is known to be gone.
+pub fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        // The state follows the command name, which is in parentheses and may hold any
+        // character, so it is read after the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.trim_start().chars().next())
+            .is_some_and(|state| matches!(state, 'Z' | 'X')),
+        Err(_) => std::path::Path::new("/proc/self/stat").exists(),
+    }
+}
+
+#[cfg(test)]
+mod process_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::process_gone;
+
+    #[test]
+    fn a_live_process_is_not_gone_and_a_reaped_one_is() {
+        assert!(!process_gone(std::process::id()));
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        child.wait().unwrap();
+        assert!(process_gone(pid));
+    }
+}

@@ -190,17 +190,24 @@ impl Queue {
             .by_process(caller.uid, caller.pid)
             .grant(grant_id)
         };
+        // Whether its agent waits for this answer, for the operator who gives it (the stored
+        // view of a finished request is never attached).
+        let waited = inner.entries.get(&id).is_some_and(|e| e.waiters > 0);
         // `id` was pending under this same lock, so the decision takes; were it ever not to,
         // the caller reports what the request is instead.
         match self.finish(inner, id, decision) {
-            Some((view, seq)) => match (grant_id, ttl) {
+            Some((mut view, seq)) => match (grant_id, ttl) {
                 (Some(grant_id), Some(ttl)) => {
                     let seq = self
                         .make_grant(inner, &view, req, (grant_id, covers), ttl)
                         .unwrap_or(seq);
+                    view.attached = waited;
                     Attempt::Decided(view, seq)
                 }
-                _ => Attempt::Decided(view, seq),
+                _ => {
+                    view.attached = waited;
+                    Attempt::Decided(view, seq)
+                }
             },
             None => match inner.entries.get(&id) {
                 Some(e) => Attempt::Late(e.view.clone()),

@@ -105,6 +105,9 @@ pub enum Submission {
     Queued { ticket: Ticket, waiter: Waiter },
 }
 
+/// How often a detached request's agent process is looked at during the grace period.
+const GONE_LOOK: Duration = Duration::from_millis(100);
+
 /// One agent connection waiting on one request. Dropping it (the agent went away) detaches it;
 /// the last detach starts the grace period.
 pub struct Waiter {
@@ -280,9 +283,41 @@ impl Queue {
         // Counted from now, not from when the task first runs.
         let ends = Instant::now() + self.settings.grace;
         tokio::spawn(async move {
-            tokio::time::sleep_until(ends).await;
+            // The agent's process is looked at meanwhile: one that ended cannot come back, so
+            // its request goes at once. (Its socket closes while it is still exiting, so one
+            // look when the connection drops is too early.)
+            let mut look = tokio::time::interval(GONE_LOOK);
+            look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(ends) => break,
+                    _ = look.tick() => {
+                        if queue.withdraw_if_process_gone(id, generation) {
+                            return;
+                        }
+                    }
+                }
+            }
             queue.withdraw_if_abandoned(id, generation);
         });
+    }
+
+    /// Withdraws `id` if it is still abandoned since `generation` and its agent's process has
+    /// ended; true when the wait is over either way (withdrawn, re-attached or decided).
+    fn withdraw_if_process_gone(&self, id: Uuid, generation: u64) -> bool {
+        let mut inner = self.lock();
+        let Some(entry) = inner.entries.get(&id) else {
+            return true;
+        };
+        if entry.waiters > 0 || entry.generation != generation {
+            return true;
+        }
+        if !entry.view.agent.pid.is_some_and(crate::agent::process_gone) {
+            return false;
+        }
+        tracing::info!(request = %id, "agent's process ended; withdrawing its request");
+        self.withdraw(&mut inner, id, "the agent's process ended".to_string());
+        true
     }
 
     /// A connection waits on an existing request, e.g. after its agent reconnected.
@@ -315,7 +350,9 @@ impl Queue {
     }
 
     /// A waiting connection went away. When the last one goes, the request waits one grace
-    /// period for its agent to re-attach, then is withdrawn.
+    /// period for its agent to re-attach, then is withdrawn; if the agent's process has ended
+    /// (a runtime killed its hook, or cancelled it because the person answered elsewhere),
+    /// nobody can come back for the answer, so it is withdrawn at once.
     fn detach(self: &Arc<Self>, id: Uuid) {
         let mut inner = self.lock();
         let Some(entry) = inner.entries.get_mut(&id) else {
@@ -344,6 +381,14 @@ impl Queue {
             "the agent went away and did not come back within {}s",
             self.settings.grace.as_secs_f64()
         );
+        self.withdraw(&mut inner, id, why);
+    }
+
+    /// Withdraws the pending request `id` on its agent's behalf, for `why`.
+    fn withdraw(&self, inner: &mut Inner, id: Uuid, why: String) {
+        let Some(entry) = inner.entries.get(&id) else {
+            return;
+        };
         let agent = &entry.view.agent;
         let decision = Decision::new(
             State::Withdrawn,
@@ -353,7 +398,7 @@ impl Queue {
         )
         .reason(Some(why))
         .by_process(agent.uid, agent.pid);
-        self.finish(&mut inner, id, decision);
+        self.finish(inner, id, decision);
     }
 
     /// The deadline passed: deny automatically.

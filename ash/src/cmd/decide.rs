@@ -155,6 +155,15 @@ pub async fn run(globals: &Globals, verdict: Verdict, args: Args) -> anyhow::Res
             one_line(&view.agent.name)
         );
     }
+    // Recorded, but no agent is there to act on it (it went away; it may come back for it
+    // within agentd's grace period): a script must not take this for "the call will run".
+    if !view.attached {
+        eprintln!(
+            "ash: nobody is waiting for this answer: {} went away; it gets the answer only if it comes back for it",
+            one_line(&view.agent.name)
+        );
+        return Ok(crate::outcome::FAILURE);
+    }
     Ok(SUCCESS)
 }
 

@@ -32,12 +32,16 @@ pub struct McpArgs {
 struct Approver {
     globals: Arc<Globals>,
     args: Arc<hook::Args>,
+    /// One session per server process, which Claude Code starts once a run: session grants
+    /// made on one of its calls cover the rest of that run.
+    session: String,
 }
 
 pub async fn run(globals: &Globals, args: McpArgs) -> anyhow::Result<u8> {
     let server = Approver {
         globals: Arc::new(globals.clone()),
         args: Arc::new(args.hook),
+        session: format!("mcp-{}", uuid::Uuid::new_v4()),
     };
     let running = server
         .serve(rmcp::transport::stdio())
@@ -95,7 +99,7 @@ impl ServerHandler for Approver {
             ));
         }
         let arguments = request.arguments.unwrap_or_default();
-        let answer = match call_of(&arguments, self.args.agent.as_deref()) {
+        let answer = match call_of(&arguments, self.args.agent.as_deref(), &self.session) {
             Err(why) => hook::failure(&self.args, format!("malformed permission request: {why}")),
             Ok(call) => hook::ask(&self.globals, &self.args, call).await,
         };
@@ -116,6 +120,7 @@ impl ServerHandler for Approver {
 fn call_of(
     arguments: &serde_json::Map<String, Value>,
     agent: Option<&str>,
+    session: &str,
 ) -> Result<Call, String> {
     let tool = arguments
         .get("tool_name")
@@ -134,7 +139,7 @@ fn call_of(
         agent: agent.unwrap_or("claude-code").to_string(),
         tool,
         tool_input: input,
-        session: None,
+        session: Some(session.to_string()),
         cwd,
     })
 }

@@ -122,6 +122,14 @@ pub fn login_name() -> String {
         .iter()
         .filter_map(|var| std::env::var(var).ok())
         .find(|name| !name.is_empty())
+        .or_else(|| {
+            // Without either variable (cron, systemd, `env -i`), the system's user database
+            // names the uid, as `id -un` does.
+            nix::unistd::User::from_uid(nix::unistd::Uid::current())
+                .ok()
+                .flatten()
+                .map(|u| u.name)
+        })
         .unwrap_or_else(|| format!("uid-{}", agentd_proto::paths::current_uid()))
 }
 

@@ -215,7 +215,7 @@ fn gemini_changes(args: &Args, cwd: &Path) -> anyhow::Result<Vec<Change>> {
         let handler =
             json!({"name": "agentd", "type": "command", "command": command, "timeout": 600000});
         settings_json::put_hook(&mut doc, "BeforeTool", handler).map_err(|e| at(&path, e))?;
-        if gemini::hooks_switched_off(&doc) {
+        if !gemini::hooks_enabled(&[&doc]) {
             doc["hooksConfig"]["enabled"] = json!(true);
             notes
                 .push("set hooksConfig.enabled to true: with false Gemini CLI runs no hook".into());

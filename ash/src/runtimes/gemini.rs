@@ -8,9 +8,21 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
 
-/// `~/.gemini`.
+/// `~/.gemini` (`$GEMINI_CLI_HOME/.gemini` when that is set, as Gemini CLI has it).
 pub fn dir() -> Option<PathBuf> {
-    super::home().map(|h| h.join(".gemini"))
+    let home = std::env::var_os("GEMINI_CLI_HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+        .or_else(super::home);
+    home.map(|h| h.join(".gemini"))
+}
+
+/// The system settings file, which overrides user and project settings.
+pub fn system_settings() -> PathBuf {
+    std::env::var_os("GEMINI_CLI_SYSTEM_SETTINGS_PATH")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/gemini-cli/settings.json"))
 }
 
 /// The user's settings file.
@@ -23,52 +35,80 @@ pub fn project_settings(cwd: &Path) -> PathBuf {
     cwd.join(".gemini/settings.json")
 }
 
-/// The trusted-folders file.
+/// The trusted-folders file (`$GEMINI_CLI_TRUSTED_FOLDERS_PATH` overrides it).
 pub fn trusted_folders() -> Option<PathBuf> {
-    dir().map(|d| d.join("trustedFolders.json"))
+    match std::env::var_os("GEMINI_CLI_TRUSTED_FOLDERS_PATH").filter(|p| !p.is_empty()) {
+        Some(path) => Some(PathBuf::from(path)),
+        None => dir().map(|d| d.join("trustedFolders.json")),
+    }
 }
 
-/// Whether hooks are switched off in `doc` (`hooksConfig.enabled = false`).
-pub fn hooks_switched_off(doc: &Value) -> bool {
-    doc["hooksConfig"]["enabled"] == json!(false)
+/// `hooksConfig.enabled` across the settings files, lowest first (user, project, system):
+/// the last one that sets it wins; true when none does.
+pub fn hooks_enabled(layers: &[&Value]) -> bool {
+    layers
+        .iter()
+        .rev()
+        .find_map(|d| d["hooksConfig"]["enabled"].as_bool())
+        .unwrap_or(true)
 }
 
-/// Whether `hooksConfig.disabled` in `doc` names a hook called `name` or running `command`.
-pub fn hook_disabled(doc: &Value, name: Option<&str>, command: &str) -> bool {
-    doc["hooksConfig"]["disabled"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .any(|d| Some(d) == name || d == command)
+/// Whether `hooksConfig.disabled` in any layer names a hook: by its `name` when it has one,
+/// else by its exact command (Gemini CLI merges the lists).
+pub fn hook_disabled(layers: &[&Value], name: Option<&str>, command: &str) -> bool {
+    let key = name.unwrap_or(command);
+    layers.iter().any(|doc| {
+        doc["hooksConfig"]["disabled"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|d| d.as_str() == Some(key))
+    })
 }
 
-/// Whether folder trust is on in `doc` (it is unless `security.folderTrust.enabled` is false).
-pub fn folder_trust_on(doc: &Value) -> bool {
-    doc["security"]["folderTrust"]["enabled"] != json!(false)
+/// Whether folder trust is on: `security.folderTrust.enabled` in the user or system settings
+/// (project settings cannot turn it off), true when neither sets it.
+pub fn folder_trust_on(user_and_system: &[&Value]) -> bool {
+    user_and_system
+        .iter()
+        .rev()
+        .find_map(|d| d["security"]["folderTrust"]["enabled"].as_bool())
+        .unwrap_or(true)
 }
 
-/// Whether `folder` is trusted by `trusted` (the trusted-folders file's JSON): it or a folder
-/// above it is marked `TRUST_FOLDER`, or its parent (or a folder above) is marked
-/// `TRUST_PARENT`, and the nearest mark is not `DO_NOT_TRUST`.
+/// Whether the environment decides trust: `GEMINI_RESTRICTED_MODE=true` or
+/// `GEMINI_CLI_TRUST_WORKSPACE=false` distrust, `GEMINI_CLI_TRUST_WORKSPACE=true` trusts.
+pub fn trust_from_env() -> Option<bool> {
+    let var = |name: &str| std::env::var(name).ok();
+    if var("GEMINI_RESTRICTED_MODE").as_deref() == Some("true")
+        || var("GEMINI_CLI_TRUST_WORKSPACE").as_deref() == Some("false")
+    {
+        return Some(false);
+    }
+    (var("GEMINI_CLI_TRUST_WORKSPACE").as_deref() == Some("true")).then_some(true)
+}
+
+/// Whether `folder` is trusted by `trusted` (the trusted-folders file's JSON), as Gemini CLI
+/// 0.61.0 decides it: each rule covers its folder and everything below it (`TRUST_PARENT`:
+/// the folder above the one it names), whole path parts only; of the rules that cover
+/// `folder`, the one with the longest key wins; none means untrusted.
 pub fn is_trusted(trusted: &Value, folder: &Path) -> bool {
-    let Some(marks) = trusted.as_object() else {
+    let Some(rules) = trusted.as_object() else {
         return false;
     };
-    for dir in folder.ancestors() {
-        for (path, mark) in marks {
-            let path = Path::new(path);
-            let hit = match mark.as_str() {
-                Some("TRUST_FOLDER") | Some("DO_NOT_TRUST") => path == dir,
-                Some("TRUST_PARENT") => path.parent() == Some(dir),
-                _ => false,
-            };
-            if hit {
-                return mark != "DO_NOT_TRUST";
-            }
+    let mut best: Option<(usize, bool)> = None;
+    for (key, level) in rules {
+        let path = Path::new(key.trim_end_matches('/'));
+        let covered = match level.as_str() {
+            Some("TRUST_PARENT") => path.parent().unwrap_or(path),
+            Some("TRUST_FOLDER") | Some("DO_NOT_TRUST") => path,
+            _ => continue,
+        };
+        if folder.starts_with(covered) && best.is_none_or(|(len, _)| key.len() > len) {
+            best = Some((key.len(), level != "DO_NOT_TRUST"));
         }
     }
-    false
+    best.is_some_and(|(_, trusted)| trusted)
 }
 
 /// `trusted` with `folder` marked `TRUST_FOLDER`.
@@ -85,12 +125,36 @@ pub fn with_trusted(trusted: &Value, folder: &Path) -> Value {
 mod tests {
     use super::*;
 
+    // The cases Gemini CLI 0.61.0 was run on.
     #[test]
-    fn trust_comes_from_the_nearest_mark() {
-        let trusted = json!({"/home/u/work": "TRUST_FOLDER", "/home/u/work/secret": "DO_NOT_TRUST", "/srv/x/app": "TRUST_PARENT"});
-        assert!(is_trusted(&trusted, Path::new("/home/u/work/app")));
-        assert!(!is_trusted(&trusted, Path::new("/home/u/work/secret/a")));
-        assert!(is_trusted(&trusted, Path::new("/srv/x/other")));
-        assert!(!is_trusted(&trusted, Path::new("/home/u")));
+    fn trust_is_decided_as_gemini_cli_decides_it() {
+        let parent = json!({"/tmp/gq/proj/sub": "TRUST_PARENT"});
+        for folder in ["/tmp/gq/proj", "/tmp/gq/proj/other", "/tmp/gq/proj/sub"] {
+            assert!(is_trusted(&parent, Path::new(folder)), "{folder}");
+        }
+        let nested = json!({"/tmp/gq": "TRUST_FOLDER", "/tmp/gq/proj": "DO_NOT_TRUST"});
+        assert!(!is_trusted(&nested, Path::new("/tmp/gq/proj/sub")));
+        assert!(is_trusted(&nested, Path::new("/tmp/gq/other")));
+        let longest = json!({"/tmp/gq/proj": "DO_NOT_TRUST", "/tmp/gq/proj/sub": "TRUST_PARENT"});
+        assert!(is_trusted(&longest, Path::new("/tmp/gq/proj")));
+        let parts = json!({"/tmp/gq/pro": "TRUST_FOLDER"});
+        assert!(!is_trusted(&parts, Path::new("/tmp/gq/proj")));
+        assert!(!is_trusted(&json!({}), Path::new("/home/u")));
+    }
+
+    #[test]
+    fn a_named_hook_is_disabled_by_its_name_only() {
+        let user = json!({"hooksConfig": {"disabled": ["ash hook gemini"]}});
+        assert!(!hook_disabled(&[&user], Some("agentd"), "ash hook gemini"));
+        assert!(hook_disabled(&[&user], None, "ash hook gemini"));
+        let project = json!({"hooksConfig": {"disabled": ["agentd"], "enabled": true}});
+        assert!(hook_disabled(
+            &[&user, &project],
+            Some("agentd"),
+            "ash hook gemini"
+        ));
+        let off = json!({"hooksConfig": {"enabled": false}});
+        assert!(!hooks_enabled(&[&project, &off]));
+        assert!(hooks_enabled(&[&off, &project]));
     }
 }

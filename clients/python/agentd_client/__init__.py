@@ -52,8 +52,29 @@ class Decision:
         return self.state == "Approved"
 
     def __str__(self):
-        text = "%s by %s" % (self.state.lower(), self.by) if self.by else self.state.lower()
-        return text + (": %s" % self.reason if self.reason else "")
+        # The same sentence agentd's own clients print, e.g. "denied by operator alice: no".
+        state, source, by = (self.state or "").lower(), self.source, self.by
+        if state == "approved" and source == "Policy":
+            text = "approved by policy (tool needs no approval)"
+        elif state in ("approved", "denied") and source == "Grant":
+            text = "%s by a grant from %s" % (state, by)
+        elif state in ("approved", "denied") and source == "Rule":
+            text = "%s by rule %s" % (state, by)
+        elif state in ("approved", "denied") and source == "Parent":
+            text = "%s by parent agent %s" % (state, by)
+        elif state == "approved":
+            text = "approved by %s" % by
+        elif state == "denied":
+            text = "denied by operator %s" % by
+        elif state == "expired":
+            text = "expired: no decision before the deadline"
+        else:
+            text = state
+        if self.reason:
+            text += ": %s" % self.reason
+        if self.args is not None:
+            text += " (with arguments the operator edited)"
+        return text
 
     def __repr__(self):
         return "Decision(%r)" % (self.raw,)

@@ -123,7 +123,7 @@ async fn a_denial_carries_the_operators_reason_to_claude() {
     .await;
     assert_eq!(
         answer(child).await,
-        ("deny".into(), "denied by bob: plan first".into())
+        ("deny".into(), "denied by operator bob: plan first".into())
     );
     d.stop().await.unwrap();
 }
@@ -145,6 +145,29 @@ async fn tools_that_need_no_approval_are_allowed_at_once() {
     d.stop().await.unwrap();
 }
 
+/// A request lasts the shorter of the tool's timeout and the hook's deadline, and the denial
+/// says which one ended it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_denial_names_the_deadline_that_ended_it() {
+    let d = TempDaemon::start(Settings {
+        tools: vec![agentd_proto::ToolSpec {
+            name: "Bash".into(),
+            requires_approval: true,
+            approval_timeout_secs: 1,
+            risk: agentd_proto::Risk::High,
+        }],
+        ..Settings::default()
+    })
+    .unwrap();
+    let (decision, reason) = answer(hook(d.socket(), &fixture("bash.json"), &[]).await).await;
+    assert_eq!(decision, "deny");
+    assert!(
+        reason.contains("the tool's 1 s timeout (set in agentd), before the hook's 550 s deadline"),
+        "{reason}"
+    );
+    d.stop().await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn it_fails_closed() {
     let d = TempDaemon::start(Settings::default()).unwrap();
@@ -152,7 +175,10 @@ async fn it_fails_closed() {
     let (decision, reason) =
         answer(hook(d.socket(), &fixture("bash.json"), &["--deadline", "1"]).await).await;
     assert_eq!(decision, "deny");
-    assert!(reason.contains("no decision"), "{reason}");
+    assert!(
+        reason.contains("no decision within the hook's 1 s deadline"),
+        "{reason}"
+    );
     // Malformed input.
     let (decision, reason) = answer(hook(d.socket(), "{\"tool_input\": 3", &[]).await).await;
     assert_eq!(decision, "deny");
@@ -209,5 +235,76 @@ async fn with_no_config_reads_and_git_status_pass_and_rm_then_make_asks() {
     .await;
     let (decision, _) = answer(child).await;
     assert_eq!(decision, "deny");
+    d.stop().await.unwrap();
+}
+
+/// A hook its runtime kills (at the runtime's timeout, or because the person answered the
+/// runtime's own dialog) leaves nobody to answer: its request is withdrawn at once, not held
+/// for the re-attach grace; deciding a request nobody waits for says so and exits 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_hook_withdraws_its_request_at_once() {
+    let d = TempDaemon::start(Settings {
+        // Long enough that only the ended process can explain the withdrawal.
+        grace_period: std::time::Duration::from_secs(3600),
+        ..Settings::default()
+    })
+    .unwrap();
+    let mut child = hook(d.socket(), &fixture("bash.json"), &[]).await;
+    let req = common::first_pending(&d, "the hook's request").await;
+    child.kill().await.unwrap();
+    let id = req["id"].as_str().unwrap().to_string();
+    let mut poller = agentd_testkit::Poller::new(
+        std::time::Duration::from_secs(20),
+        "the request to be withdrawn",
+    );
+    loop {
+        let out = common::ash_ok(d.socket(), &["show", &id, "--json"]).await;
+        let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if view["state"] == "withdrawn" {
+            assert_eq!(
+                view["decision"]["reason"], "the agent's process ended",
+                "{view}"
+            );
+            break;
+        }
+        poller.tick().await;
+    }
+    // A request whose agent is away but may come back: the decision is kept, and ash says
+    // nobody waits for it.
+    let agent = d.agent("runner").await.unwrap();
+    let mut agent = agent;
+    let ticket = agent
+        .submit(&agentd_proto::ApprovalRequest {
+            tool: "sensitive-op".into(),
+            args_json: "{}".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let id = match ticket {
+        agentd_proto::Submitted::Queued(t) => t.id.to_string(),
+        other => panic!("{other:?}"),
+    };
+    drop(agent);
+    let mut poller = agentd_testkit::Poller::new(
+        std::time::Duration::from_secs(20),
+        "the agent to be seen gone",
+    );
+    loop {
+        let out = common::ash_ok(d.socket(), &["show", &id, "--json"]).await;
+        let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        if view["attached"] == false {
+            break;
+        }
+        poller.tick().await;
+    }
+    let out = common::ash_command(d.socket())
+        .args(["approve", &id, "--operator", "alice"])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nobody is waiting for this answer"), "{err}");
     d.stop().await.unwrap();
 }

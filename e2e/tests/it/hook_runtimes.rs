@@ -96,7 +96,7 @@ async fn claude_code_permission_requests_are_answered_in_their_own_shape() {
     assert_eq!(
         out,
         Some(permission_request(
-            json!({ "behavior": "deny", "message": "denied by bob: not today" })
+            json!({ "behavior": "deny", "message": "denied by operator bob: not today" })
         ))
     );
     // The hook's own deadline: deny. (exit 2 is not honoured for this event, so it never
@@ -186,7 +186,7 @@ async fn codex_permission_requests_and_pre_tool_use() {
     assert_eq!(
         out,
         Some(permission_request(
-            json!({ "behavior": "deny", "message": "denied by bob: not from here" })
+            json!({ "behavior": "deny", "message": "denied by operator bob: not from here" })
         ))
     );
     // PreToolUse: allow carries the arguments to run (Codex needs them); deny a reason.
@@ -203,7 +203,7 @@ async fn codex_permission_requests_and_pre_tool_use() {
     let (_, out) = decided(&d, "codex", &pre, &["deny", "--operator", "bob"]).await;
     let h = &out.unwrap()["hookSpecificOutput"];
     assert_eq!(h["permissionDecision"], "deny");
-    assert_eq!(h["permissionDecisionReason"], "denied by bob");
+    assert_eq!(h["permissionDecisionReason"], "denied by operator bob");
     let out = printed(hook(d.socket(), "codex", &input, &["--deadline", "1"]).await).await;
     assert_eq!(
         out.unwrap()["hookSpecificOutput"]["decision"]["behavior"],
@@ -257,7 +257,7 @@ async fn gemini_before_tool() {
     assert_eq!(req["tool"], "mcp__github__create_issue");
     assert_eq!(
         out,
-        Some(json!({ "decision": "deny", "reason": "denied by bob: file it by hand" }))
+        Some(json!({ "decision": "deny", "reason": "denied by operator bob: file it by hand" }))
     );
     let out = printed(hook(d.socket(), "gemini", &input, &["--deadline", "1"]).await)
         .await

@@ -59,6 +59,13 @@ async fn the_python_mcp_client_gets_allow_and_deny_in_claude_codes_shape() {
     assert_eq!(req["tool"], "Bash");
     assert_eq!(req["agent"], "claude-code");
     assert_eq!(req["args"], input);
+    // One session per `ash mcp` process (one Claude Code run), so session grants work.
+    assert!(
+        req["session"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("mcp-")),
+        "{req}"
+    );
     common::ash_ok(d.socket(), &["approve", req["id"].as_str().unwrap()]).await;
     assert_eq!(
         answer(child).await,
@@ -97,7 +104,7 @@ async fn the_python_mcp_client_gets_allow_and_deny_in_claude_codes_shape() {
     .await;
     assert_eq!(
         answer(child).await,
-        json!({ "behavior": "deny", "message": "denied by bob: not from CI" })
+        json!({ "behavior": "deny", "message": "denied by operator bob: not from CI" })
     );
     d.stop().await.unwrap();
     // agentd gone: deny, saying why.

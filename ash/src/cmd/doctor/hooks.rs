@@ -348,54 +348,24 @@ fn gemini_checks(cwd: &Path) -> Vec<Check> {
     let runtime = Runtime::Gemini;
     let user = gemini::user_settings();
     let project = gemini::project_settings(cwd);
+    let system = gemini::system_settings();
+    // Lowest first: user, project, system (Gemini CLI's merge order).
     let mut paths: Vec<PathBuf> = user.iter().cloned().collect();
     if Some(&project) != user.as_ref() {
-        paths.push(project);
+        paths.push(project.clone());
     }
+    paths.push(system.clone());
     let files = existing(paths, settings_json::parse);
-    let mut problems = Vec::new();
-    // Project settings of a folder above this one do not apply here.
-    let home = crate::runtimes::home();
-    for dir in cwd
-        .ancestors()
-        .skip(1)
-        .take_while(|d| home.as_deref() != Some(*d))
-    {
-        let above = gemini::project_settings(dir);
-        let hooked = std::fs::read_to_string(&above)
-            .ok()
-            .and_then(|t| settings_json::parse(&t).ok())
-            .is_some_and(|doc| {
-                settings_json::entries(&doc)
-                    .iter()
-                    .any(|e| e.command.contains("ash hook gemini"))
-            });
-        if hooked {
-            problems.push(problem(
-                runtime,
-                format!(
-                    "{} applies only when Gemini CLI starts in {}, not here ({})",
-                    above.display(),
-                    dir.display(),
-                    cwd.display()
-                ),
-                format!(
-                    "start Gemini CLI in {}, or `ash setup gemini` for your own settings",
-                    dir.display()
-                ),
-            ));
-        }
-    }
+    let mut problems = settings_above(runtime, cwd, ".gemini/settings.json");
     if files.is_empty() && problems.is_empty() {
         return Vec::new();
     }
-    let docs: Vec<&Value> = files.iter().filter_map(|f| f.doc.as_ref().ok()).collect();
-    let switched_off = docs.iter().any(|d| gemini::hooks_switched_off(d));
-    if switched_off {
+    let layers: Vec<&Value> = files.iter().filter_map(|f| f.doc.as_ref().ok()).collect();
+    if !gemini::hooks_enabled(&layers) {
         problems.push(problem(
             runtime,
             "hooksConfig.enabled is false: Gemini CLI runs no hook".into(),
-            "set it to true (`ash setup gemini` does)".into(),
+            "set it to true (`ash setup gemini` does, in the file it writes)".into(),
         ));
     }
     let (mut runs, mut any_hook) = (Vec::new(), false);
@@ -409,9 +379,7 @@ fn gemini_checks(cwd: &Path) -> Vec<Check> {
             match judge(runtime, &f.path, e, &["BeforeTool"], true) {
                 Verdict::Problem(d, fix) => problems.push(problem(runtime, d, fix)),
                 Verdict::Runs(place)
-                    if docs
-                        .iter()
-                        .any(|d| gemini::hook_disabled(d, e.name.as_deref(), &e.command)) =>
+                    if gemini::hook_disabled(&layers, e.name.as_deref(), &e.command) =>
                 {
                     problems.push(problem(
                         runtime,
@@ -423,19 +391,31 @@ fn gemini_checks(cwd: &Path) -> Vec<Check> {
             }
         }
     }
-    let trust_on = docs.iter().all(|d| gemini::folder_trust_on(d));
-    if any_hook && trust_on {
-        let trusted = gemini::trusted_folders()
+    // Project settings cannot switch folder trust off.
+    let not_project: Vec<&Value> = files
+        .iter()
+        .filter(|f| f.path != project)
+        .filter_map(|f| f.doc.as_ref().ok())
+        .collect();
+    let trusted = match gemini::trust_from_env() {
+        Some(trusted) => trusted,
+        None if !gemini::folder_trust_on(&not_project) => true,
+        None => gemini::trusted_folders()
             .and_then(|p| std::fs::read_to_string(p).ok())
             .and_then(|t| settings_json::parse(&t).ok())
-            .is_some_and(|t| gemini::is_trusted(&t, cwd));
-        if !trusted {
-            problems.push(problem(
-                runtime,
-                format!("Gemini CLI does not trust {}: it runs no hook there (`gemini -p` stops with exit 55)", cwd.display()),
-                "`ash setup gemini --trust-folder` here, or trust the folder when Gemini CLI asks".into(),
-            ));
-        }
+            .is_some_and(|t| {
+                gemini::is_trusted(
+                    &t,
+                    &std::fs::canonicalize(cwd).unwrap_or_else(|_| cwd.to_path_buf()),
+                )
+            }),
+    };
+    if any_hook && !trusted {
+        problems.push(problem(
+            runtime,
+            format!("Gemini CLI does not trust {}: it runs no hook there, not even your own (`gemini -p` stops with exit 55)", cwd.display()),
+            "`ash setup gemini --trust-folder` here, or trust the folder when Gemini CLI asks".into(),
+        ));
     }
     summary(runtime, &files, runs, problems)
 }

@@ -15,7 +15,7 @@ mod gemini;
 use std::io::Read;
 use std::time::Duration;
 
-use agentd_proto::{ApprovalRequest, DecisionSource, State};
+use agentd_proto::{ApprovalRequest, State};
 use serde_json::Value;
 
 use crate::outcome::SUCCESS;
@@ -157,12 +157,17 @@ pub async fn ask(globals: &Globals, args: &Args, call: Call) -> Answer {
         Ok(to) => to,
         Err(e) => return Answer::Deny(format!("{e}; denied")),
     };
-    let asked = agentd_proto::request_approval(&to, &call.agent, &req, |_| {});
+    // How long agentd gave the request: the shorter of the tool's timeout and this deadline.
+    let lasts = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let seen = std::sync::Arc::clone(&lasts);
+    let asked = agentd_proto::request_approval(&to, &call.agent, &req, move |ticket| {
+        if let Ok(mut lasts) = seen.lock() {
+            *lasts = Some((ticket.expires_at - ticket.created_at).num_seconds());
+        }
+    });
+    let hook_deadline = format!("the hook's {} s deadline (--deadline)", deadline.as_secs());
     match tokio::time::timeout(deadline, asked).await {
-        Err(_) => Answer::Deny(format!(
-            "no decision within {}s; denied",
-            deadline.as_secs()
-        )),
+        Err(_) => Answer::Deny(format!("no decision within {hook_deadline}; denied")),
         Ok(Err(e)) => failure(args, e.to_string()),
         Ok(Ok(outcome)) => {
             let d = outcome.decision;
@@ -173,11 +178,17 @@ pub async fn ask(globals: &Globals, args: &Args, call: Call) -> Answer {
                         .as_deref()
                         .and_then(|a| serde_json::from_str(a).ok()),
                 ),
-                State::Expired => Answer::Deny("no decision before the deadline; denied".into()),
-                _ if d.source == DecisionSource::Operator => Answer::Deny(match &d.reason {
-                    Some(reason) => format!("denied by {}: {reason}", d.by),
-                    None => format!("denied by {}", d.by),
-                }),
+                State::Expired => {
+                    let lasted = lasts.lock().ok().and_then(|l| *l);
+                    let which = match lasted {
+                        // agentd cut the request to the tool's timeout, which came first.
+                        Some(secs) if secs + 1 < deadline.as_secs() as i64 => {
+                            format!("the tool's {secs} s timeout (set in agentd), before {hook_deadline}")
+                        }
+                        _ => hook_deadline,
+                    };
+                    Answer::Deny(format!("no decision within {which}; denied"))
+                }
                 _ => Answer::Deny(d.to_string()),
             }
         }

@@ -129,6 +129,13 @@ pub async fn restart_while_waiting(setup: Setup) {
     setup.configure(&rig);
     let mut run = setup.run(&rig, "make the marker");
     let before = rig.pending(1, &mut run).await;
+    // Killed once the request is in the store (history reads the store): before that, agentd
+    // has not acknowledged it, and losing agentd is an error the hook reports, by design.
+    let id = before[0]["id"].clone();
+    let mut poller = agentd_testkit::Poller::new(super::RUN_LIMIT, "the request to be stored");
+    while !rig.history().await.iter().any(|r| r["id"] == id) {
+        poller.tick().await;
+    }
     rig.kill_agentd().await;
     rig.start_agentd().await;
     let after = rig.pending(1, &mut run).await;

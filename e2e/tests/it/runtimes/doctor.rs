@@ -104,6 +104,13 @@ async fn codex_a_hook_written_by_hand_is_untrusted_and_skipped() {
         "{}",
         detail(&checks)
     );
+    // One line says what is wrong and how to fix it.
+    let text = doctor_text(&rig, &rig.project());
+    let line = text.lines().find(|l| l.contains("not trusted")).unwrap();
+    assert!(
+        line.starts_with("WARN  codex") && line.contains("fix: `ash setup codex`"),
+        "{text}"
+    );
     assert!(
         !hook_ran(&rig, setup, &rig.project()).await,
         "codex exec skipped it"

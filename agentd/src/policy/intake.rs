@@ -109,7 +109,8 @@ pub fn admit(
     }
     // Rules look at the canonical arguments; they only ever raise the risk.
     let args: serde_json::Value = serde_json::from_str(&args_json).unwrap_or_default();
-    let ruled = crate::policy::rules::evaluate(&registry.rules, &req.tool, req.subject, &args);
+    let ruled =
+        crate::policy::rules::evaluate(&registry.rules, &agent.name, &req.tool, req.subject, &args);
     if let Some(rule_risk) = ruled.risk.filter(|r| *r > risk) {
         risk = rule_risk;
     }

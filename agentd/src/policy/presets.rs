@@ -119,7 +119,14 @@ pub fn load(name: &str, default_timeout_secs: u64) -> Result<Preset, String> {
     let rules = file
         .rules
         .into_iter()
-        .map(|entry| Rule::compile(entry).map_err(|m| format!("the {name} preset: {m}")))
+        .map(|entry| {
+            Rule::compile(entry)
+                .map(|mut rule| {
+                    rule.runtime = Some(name);
+                    rule
+                })
+                .map_err(|m| format!("the {name} preset: {m}"))
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Preset {
         name,
@@ -167,14 +174,65 @@ mod tests {
         for name in default_names() {
             let preset = load(&name, 300).unwrap();
             assert!(!preset.tools.is_empty(), "{name}");
+            // A tool that passes without a person is a low-risk one; the others ask on purpose.
             assert!(preset
                 .tools
                 .iter()
-                .all(|t| !t.requires_approval && t.risk == Risk::Low));
+                .all(|t| t.requires_approval || t.risk == Risk::Low));
         }
         assert!(check_names(&["claude-code".into(), "nope".into()])
             .unwrap_err()
             .contains("no preset named 'nope'; the presets are claude-code, codex, gemini"));
+    }
+
+    #[test]
+    fn a_presets_rules_apply_to_its_own_runtimes_agents_and_to_unknown_ones() {
+        let rules: Vec<Rule> = default_names()
+            .iter()
+            .flat_map(|n| load(n, 300).unwrap().rules)
+            .collect();
+        let args = json!({"file_path": "/home/dev/app/.env"});
+        let named = |agent: &str| {
+            crate::policy::rules::evaluate(&rules, agent, "Read", SubjectType::Tool, &args).reasons
+        };
+        for agent in ["claude-code", "claude-code/Explore"] {
+            let reasons = named(agent);
+            assert!(
+                reasons
+                    .iter()
+                    .any(|r| r.starts_with("rule claude-code: secret files")),
+                "{reasons:?}"
+            );
+            assert!(
+                !reasons.iter().any(|r| r.contains("gemini")),
+                "{agent}: {reasons:?}"
+            );
+        }
+        // An agent of no known runtime (renamed with --agent, or a program of its own) keeps
+        // every preset's protection.
+        let reasons = named("my-bot");
+        assert!(
+            reasons.iter().any(|r| r.contains("gemini: secret files")),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons
+                .iter()
+                .any(|r| r.contains("claude-code: secret files")),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn each_tool_is_classified_by_what_its_preset_says() {
+        let claude = load("claude-code", 300).unwrap();
+        assert_eq!(claude.kind_of("Bash"), Some("command rules"));
+        assert_eq!(claude.kind_of("Read"), Some("read tool"));
+        assert_eq!(claude.kind_of("Write"), Some("file tool"));
+        assert_eq!(claude.kind_of("WebFetch"), Some("fetch tool"));
+        assert_eq!(claude.kind_of("Agent"), Some("needs no approval"));
+        assert_eq!(claude.kind_of("Workflow"), Some("asks on purpose"));
+        assert_eq!(claude.kind_of("NoSuchTool"), None);
     }
 
     #[test]
@@ -188,7 +246,14 @@ mod tests {
     fn reads_of_files_that_hold_secrets_ask() {
         let preset = load("claude-code", 300).unwrap();
         let asks = |args: serde_json::Value| {
-            crate::policy::rules::evaluate(&preset.rules, "Read", SubjectType::Tool, &args).ask
+            crate::policy::rules::evaluate(
+                &preset.rules,
+                "claude-code",
+                "Read",
+                SubjectType::Tool,
+                &args,
+            )
+            .ask
         };
         for path in [
             "/home/dev/app/.env",

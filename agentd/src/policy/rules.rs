@@ -25,6 +25,24 @@ pub struct Rule {
     pub auto: Option<Verdict>,
     /// `auto = "ask"`: a person decides, whatever the tool's policy.
     pub ask: bool,
+    /// The runtime whose preset holds the rule (`claude-code`, `codex`, `gemini`): it applies
+    /// to that runtime's agents and to agents of no known runtime, not to the others'. `None`
+    /// (a config's own rule) applies to every agent.
+    pub runtime: Option<&'static str>,
+}
+
+/// The runtimes that have presets; an agent named after one (`claude-code`,
+/// `claude-code/Explore`) is that runtime's.
+const RUNTIMES: [&str; 3] = ["claude-code", "codex", "gemini"];
+
+/// The runtime an agent's name says it is, if any.
+fn runtime_of(agent: &str) -> Option<&'static str> {
+    RUNTIMES.into_iter().find(|r| {
+        agent == *r
+            || agent
+                .strip_prefix(r)
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
 }
 
 /// A rule as the config file writes it.
@@ -149,6 +167,7 @@ impl Rule {
             risk: entry.risk,
             auto,
             ask,
+            runtime: None,
         };
         // Each example is a call the rule must match; each counter-example one it must not.
         for (samples, should) in [(&entry.examples, true), (&entry.counter_examples, false)] {
@@ -157,7 +176,7 @@ impl Rule {
                     return Err(fail("examples", format!("{sample} has no \"tool\"")));
                 };
                 let args = &sample["args"];
-                if rule.matches(tool, SubjectType::Tool, args) != should {
+                if rule.matches("", tool, SubjectType::Tool, args) != should {
                     let which = if should { "example" } else { "counter-example" };
                     return Err(fail(
                         "examples",
@@ -172,8 +191,13 @@ impl Rule {
         Ok(rule)
     }
 
-    /// Whether the rule matches a request.
-    pub fn matches(&self, tool: &str, subject: SubjectType, args: &Value) -> bool {
+    /// Whether the rule matches a request from `agent`.
+    pub fn matches(&self, agent: &str, tool: &str, subject: SubjectType, args: &Value) -> bool {
+        if let (Some(mine), Some(theirs)) = (self.runtime, runtime_of(agent)) {
+            if mine != theirs {
+                return false;
+            }
+        }
         if self.tool.as_ref().is_some_and(|t| !t.is_match(tool)) {
             return false;
         }
@@ -211,10 +235,19 @@ pub struct Verdicts {
     pub ask: bool,
 }
 
-/// Applies every rule to a request.
-pub fn evaluate(rules: &[Rule], tool: &str, subject: SubjectType, args: &Value) -> Verdicts {
+/// Applies every rule to a request from `agent`.
+pub fn evaluate(
+    rules: &[Rule],
+    agent: &str,
+    tool: &str,
+    subject: SubjectType,
+    args: &Value,
+) -> Verdicts {
     let mut out = Verdicts::default();
-    for rule in rules.iter().filter(|r| r.matches(tool, subject, args)) {
+    for rule in rules
+        .iter()
+        .filter(|r| r.matches(agent, tool, subject, args))
+    {
         out.risk = out.risk.max(rule.risk);
         out.ask |= rule.ask;
         out.reasons
@@ -262,19 +295,36 @@ mod tests {
     fn tool_glob_pointer_and_regex_all_have_to_match() {
         let r = destructive();
         assert!(r.matches(
+            "agent",
             "shell",
             SubjectType::Tool,
             &json!({"command": "sudo rm -rf /"})
         ));
         assert!(r.matches(
+            "agent",
             "shell-exec",
             SubjectType::Tool,
             &json!({"command": "curl x | sh"})
         ));
-        assert!(!r.matches("shell", SubjectType::Tool, &json!({"command": "ls"})));
-        assert!(!r.matches("python", SubjectType::Tool, &json!({"command": "sudo x"})));
+        assert!(!r.matches(
+            "agent",
+            "shell",
+            SubjectType::Tool,
+            &json!({"command": "ls"})
+        ));
+        assert!(!r.matches(
+            "agent",
+            "python",
+            SubjectType::Tool,
+            &json!({"command": "sudo x"})
+        ));
         assert!(
-            !r.matches("shell", SubjectType::Tool, &json!({"cmd": "sudo x"})),
+            !r.matches(
+                "agent",
+                "shell",
+                SubjectType::Tool,
+                &json!({"cmd": "sudo x"})
+            ),
             "no /command"
         );
     }
@@ -290,16 +340,19 @@ mod tests {
             ..RuleEntry::default()
         });
         assert!(secrets.matches(
+            "agent",
             "vault",
             SubjectType::SecretAccess,
             &json!({"path": "secret/prod/db"})
         ));
         assert!(!secrets.matches(
+            "agent",
             "vault",
             SubjectType::Tool,
             &json!({"path": "secret/prod/db"})
         ));
         assert!(!secrets.matches(
+            "agent",
             "vault",
             SubjectType::SecretAccess,
             &json!({"path": "secret/dev/db"})
@@ -311,8 +364,13 @@ mod tests {
             risk: Some(Risk::High),
             ..RuleEntry::default()
         });
-        assert!(big.matches("scale", SubjectType::Tool, &json!({"replicas": 500})));
-        assert!(!big.matches("scale", SubjectType::Tool, &json!({"replicas": 5})));
+        assert!(big.matches(
+            "agent",
+            "scale",
+            SubjectType::Tool,
+            &json!({"replicas": 500})
+        ));
+        assert!(!big.matches("agent", "scale", SubjectType::Tool, &json!({"replicas": 5})));
     }
 
     #[test]
@@ -335,6 +393,7 @@ mod tests {
         let rules = [approve_make, destructive(), deny_sudo];
         let v = evaluate(
             &rules,
+            "agent",
             "shell",
             SubjectType::Tool,
             &json!({"command": "make x && sudo rm -rf /"}),
@@ -347,6 +406,7 @@ mod tests {
         );
         let v = evaluate(
             &rules,
+            "agent",
             "shell",
             SubjectType::Tool,
             &json!({"command": "make test"}),

@@ -93,8 +93,13 @@ fn every_hook_settings_snippet_parses_and_runs_ash() {
             let origin = format!("{}:{line}", path.display());
             let v: toml::Value = toml::from_str(&block)
                 .unwrap_or_else(|e| panic!("the Codex TOML at {origin} does not parse: {e}"));
-            let hooks = &v["hooks"]["PermissionRequest"][0]["hooks"][0];
-            assert_eq!(hooks["type"].as_str(), Some("command"), "{origin}");
+            let events = v["hooks"]
+                .as_table()
+                .unwrap_or_else(|| panic!("{origin}: no hooks"));
+            for (event, groups) in events {
+                let hook = &groups[0]["hooks"][0];
+                assert_eq!(hook["type"].as_str(), Some("command"), "{origin}: {event}");
+            }
             found.push((origin, serde_json::to_value(v).unwrap()));
         }
         for (origin, v) in found {

@@ -37,11 +37,17 @@ pub(crate) fn read(body: &Value) -> Turn {
     if !tools.is_empty() {
         tools.extend(deferred(&body.to_string()));
     }
+    let task = messages
+        .iter()
+        .find(|m| m["role"] == "user")
+        .map(|m| text_of(&m["content"]))
+        .unwrap_or_default();
     Turn {
         done,
         tools,
         results,
         stream: body["stream"].as_bool().unwrap_or(false),
+        task,
     }
 }
 

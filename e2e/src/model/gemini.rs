@@ -41,11 +41,20 @@ pub(crate) fn read(body: &Value) -> Turn {
                 .collect()
         })
         .unwrap_or_default();
+    // Gemini CLI opens with a context message; the task is in the user messages after it.
+    let task = contents
+        .iter()
+        .filter(|c| c["role"] == "user")
+        .take(2)
+        .map(|c| text_of(&c["parts"]))
+        .collect::<Vec<_>>()
+        .join("\n");
     Turn {
         done,
         tools,
         results,
         stream: true,
+        task,
     }
 }
 

@@ -52,6 +52,9 @@ pub struct Recorded {
 #[derive(Default)]
 struct Script {
     turns: Vec<Vec<Call>>,
+    /// Conversations whose first user message holds the key get these turns instead (a
+    /// sub-agent's, whose task the main conversation's turns wrote).
+    keyed: Vec<(String, Vec<Vec<Call>>)>,
     final_text: String,
     requests: Vec<Recorded>,
     results: BTreeMap<String, String>,
@@ -85,6 +88,8 @@ pub(crate) struct Turn {
     pub results: Vec<(String, String)>,
     /// Whether the reply is streamed.
     pub stream: bool,
+    /// The text of the conversation's first user message (its task).
+    pub task: String,
 }
 
 /// What to answer: tool calls (with their ids) or text.
@@ -119,6 +124,17 @@ impl ModelServer {
             let _ = axum::serve(listener, app).await;
         });
         Ok(ModelServer { addr, shared, task })
+    }
+
+    /// Replaces the main script (for a call whose arguments name a path of the test's own).
+    pub fn set_turns(&self, turns: Vec<Vec<Call>>) {
+        lock(&self.shared).turns = turns;
+    }
+
+    /// Conversations whose first user message contains `key` (a sub-agent's task, say) are
+    /// answered with `turns` instead of the main script.
+    pub fn script_for(&self, key: &str, turns: Vec<Vec<Call>>) {
+        lock(&self.shared).keyed.push((key.to_string(), turns));
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -194,7 +210,12 @@ fn next(shared: &Shared, turn: &Turn) -> Reply {
         script.results.insert(id.clone(), text.clone());
     }
     script.tools.extend(turn.tools.iter().cloned());
-    match script.turns.get(turn.done) {
+    let turns = script
+        .keyed
+        .iter()
+        .find(|(key, _)| turn.task.contains(key.as_str()))
+        .map_or(&script.turns, |(_, turns)| turns);
+    match turns.get(turn.done) {
         Some(calls) if !turn.tools.is_empty() => Reply::Calls(
             calls
                 .iter()

@@ -41,11 +41,19 @@ pub(crate) fn read(body: &Value) -> Turn {
                 .collect()
         })
         .unwrap_or_default();
+    // The task is the first user message after the runtime's own context messages.
+    let task = items
+        .iter()
+        .filter(|i| i["role"] == "user")
+        .map(|i| text_of(&i["content"]))
+        .collect::<Vec<_>>()
+        .join("\n");
     Turn {
         done: turns.len(),
         tools,
         results,
         stream: true,
+        task,
     }
 }
 

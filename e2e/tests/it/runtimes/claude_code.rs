@@ -28,6 +28,8 @@ mod pre_tool_use {
         agentd_absent_fails_closed,
         restart_while_waiting,
         two_calls_both_gated,
+        subagent_call_is_named,
+        mcp_tool_is_gated,
     );
 }
 

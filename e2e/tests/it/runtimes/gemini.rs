@@ -27,5 +27,6 @@ mod before_tool {
         agentd_absent_fails_closed,
         restart_while_waiting,
         two_calls_both_gated,
+        mcp_tool_is_gated,
     );
 }

@@ -237,8 +237,10 @@ impl Rig {
             // A runtime that ended will never ask: say what it printed.
             if let Ok(Some(status)) = run.try_wait() {
                 panic!(
-                    "the runtime ended ({status}) with {} pending of {n}",
-                    list.len()
+                    "the runtime ended ({status}) with {} pending of {n}; it offered {:?} and told the model {:?}",
+                    list.len(),
+                    self.model.tools(),
+                    self.model.results()
                 );
             }
             poller.tick().await;
@@ -351,6 +353,58 @@ impl Setup {
         call
     }
 
+    /// The call that starts a sub-agent on `task`, and the agent name its calls carry.
+    pub fn subagent(self, task: &str) -> Option<(Call, &'static str)> {
+        match self.runtime() {
+            Runtime::ClaudeCode => Some((
+                Call::new(
+                    "Agent",
+                    serde_json::json!({"description": "make the marker", "prompt": task, "subagent_type": "general-purpose"}),
+                ),
+                "claude-code/general-purpose",
+            )),
+            _ => None,
+        }
+    }
+
+    /// The name the runtime gives the `touch` tool of the test's MCP server `probe`.
+    pub fn mcp_tool_name(self) -> String {
+        match self.runtime() {
+            Runtime::ClaudeCode | Runtime::Codex => "mcp__probe__touch".to_string(),
+            Runtime::Gemini => "mcp_probe_touch".to_string(),
+        }
+    }
+
+    /// Registers the test's MCP server (`e2e/tests/support/touch_mcp_server.py`) as `probe`.
+    pub fn add_mcp_server(self, rig: &Rig) {
+        let script =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/touch_mcp_server.py");
+        let script = script.to_string_lossy().to_string();
+        match self.runtime() {
+            Runtime::ClaudeCode => {
+                // Given with --mcp-config, as a headless run takes MCP servers.
+                let config = serde_json::json!({"mcpServers": {"probe": {"command": "python3", "args": [script]}}});
+                std::fs::write(rig.dir.path().join("probe-mcp.json"), config.to_string()).unwrap();
+            }
+            Runtime::Codex => {
+                let file = rig.home().join(".codex/config.toml");
+                let mut text = std::fs::read_to_string(&file).unwrap();
+                text.push_str(&format!(
+                    "\n[mcp_servers.probe]\ncommand = \"python3\"\nargs = [{script:?}]\n"
+                ));
+                std::fs::write(&file, text).unwrap();
+            }
+            Runtime::Gemini => {
+                let file = rig.home().join(".gemini/settings.json");
+                let mut doc: serde_json::Value =
+                    serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+                doc["mcpServers"] =
+                    serde_json::json!({"probe": {"command": "python3", "args": [script]}});
+                std::fs::write(&file, doc.to_string()).unwrap();
+            }
+        }
+    }
+
     /// Writes the runtime's settings into the rig's HOME and project.
     pub fn configure(self, rig: &Rig) {
         match self {
@@ -369,6 +423,10 @@ impl Setup {
         match self {
             Setup::ClaudePreToolUse | Setup::ClaudePermissionRequest => {
                 cmd.args(["-p", prompt]);
+                let probe = rig.dir.path().join("probe-mcp.json");
+                if probe.exists() {
+                    cmd.arg("--mcp-config").arg(probe);
+                }
             }
             Setup::ClaudeMcp => {
                 cmd.args(["-p", prompt, "--mcp-config"])

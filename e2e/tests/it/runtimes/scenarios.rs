@@ -183,3 +183,43 @@ pub async fn two_calls_both_gated(setup: Setup) {
         .count();
     assert_eq!(by_alice, 2, "both calls were a person's: {history:?}");
 }
+
+/// A sub-agent's call reaches the queue under the sub-agent's name, and runs once approved.
+pub async fn subagent_call_is_named(setup: Setup) {
+    let (call, name) = setup
+        .subagent("SUBTASK-agentd: make the marker")
+        .expect("a runtime with sub-agents");
+    let rig = Rig::start(vec![vec![call]]).await;
+    rig.model.script_for(
+        "SUBTASK-agentd",
+        vec![vec![setup.shell(&touch("from-subagent"))]],
+    );
+    setup.configure(&rig);
+    let mut run = setup.run(&rig, "delegate the marker");
+    let pending = rig.pending(1, &mut run).await;
+    assert_eq!(pending[0]["agent"], name, "{pending:?}");
+    let id = pending[0]["id"].as_str().unwrap();
+    rig.decide("approve", id, &["--operator", "alice"]).await;
+    let out = finished(run).await;
+    assert!(rig.made("from-subagent"), "{}", said(&out));
+}
+
+/// An MCP tool's call (a small stdio MCP server of the test's own) reaches the queue under
+/// the runtime's own name for it, and runs only once approved.
+pub async fn mcp_tool_is_gated(setup: Setup) {
+    let rig = Rig::start(Vec::new()).await;
+    let marker = rig.project().join("from-mcp");
+    let name = setup.mcp_tool_name();
+    let call = agentd_e2e::model::Call::new(&name, serde_json::json!({"path": marker}));
+    rig.model.set_turns(vec![vec![call]]);
+    setup.configure(&rig);
+    setup.add_mcp_server(&rig);
+    let mut run = setup.run(&rig, "use the probe");
+    let pending = rig.pending(1, &mut run).await;
+    assert_eq!(pending[0]["tool"], name, "{pending:?}");
+    assert!(!marker.exists(), "nothing ran before the decision");
+    let id = pending[0]["id"].as_str().unwrap();
+    rig.decide("approve", id, &["--operator", "alice"]).await;
+    let out = finished(run).await;
+    assert!(marker.exists(), "{}", said(&out));
+}

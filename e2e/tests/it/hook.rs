@@ -72,19 +72,21 @@ async fn approved_calls_are_allowed_for_every_recorded_tool() {
         (
             "write.json",
             "Write",
-            "/home/dev/app/.env (in /home/dev/app; permission mode acceptEdits)",
+            "/home/dev/app/.env (in /home/dev/app)",
         ),
         (
             "mcp.json",
-            "mcp__github__create_pull_request",
-            "mcp__github__create_pull_request (in /home/dev/app)",
+            "mcp__probe__touch",
+            "/home/dev/app/from-mcp (in /home/dev/app)",
         ),
     ] {
-        let child = hook(d.socket(), &fixture(file), &[]).await;
+        let input = fixture(file);
+        let recorded: serde_json::Value = serde_json::from_str(&input).unwrap();
+        let child = hook(d.socket(), &input, &[]).await;
         let req = common::first_pending(&d, "the hook's request").await;
         assert_eq!(req["tool"], tool);
         assert_eq!(req["agent"], "claude-code");
-        assert_eq!(req["session"], "abc123");
+        assert_eq!(req["session"], recorded["session_id"]);
         assert_eq!(req["summary"], summary);
         ash(
             &d,

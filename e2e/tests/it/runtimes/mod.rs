@@ -21,6 +21,7 @@ macro_rules! scenario_tests {
 mod claude_code;
 mod codex;
 mod doctor;
+mod fixtures;
 mod gemini;
 mod scenarios;
 mod tools;
@@ -158,14 +159,45 @@ impl Rig {
         }
     }
 
+    /// Records every hook input from now on: an `ash` first on PATH that appends its standard
+    /// input to `hook-inputs.jsonl` (one line each) before handing it to the real `ash`.
+    pub fn capture_hook_inputs(&self) {
+        let bin = self.dir.path().join("capture-bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let script = format!(
+            "#!/bin/sh\nif [ \"$1\" = hook ]; then\n  input=$(cat)\n  printf '%s\\n' \"$input\" >> '{log}'\n  printf '%s' \"$input\" | exec '{ash}' \"$@\"\nfi\nexec '{ash}' \"$@\"\n",
+            log = self.dir.path().join("hook-inputs.jsonl").display(),
+            ash = common::ash_bin().display()
+        );
+        let wrapper = bin.join("ash");
+        std::fs::write(&wrapper, script).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    /// The hook inputs recorded since `capture_hook_inputs`.
+    pub fn hook_inputs(&self) -> Vec<Value> {
+        std::fs::read_to_string(self.dir.path().join("hook-inputs.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
     /// A runtime's command with the rig's environment: its HOME, the model server, agentd's
     /// socket, and `ash` first on PATH (the hooks are written as `ash hook …`, as documented).
     pub fn command(&self, runtime: Runtime) -> Command {
         let mut cmd = Command::new(runtime.binary());
         let path = std::env::var("PATH").unwrap_or_default();
+        let capture = self.dir.path().join("capture-bin");
+        let first = match capture.exists() {
+            true => format!("{}:{}", capture.display(), common::bin_dir().display()),
+            false => common::bin_dir().display().to_string(),
+        };
         cmd.current_dir(self.project())
             .env_clear()
-            .env("PATH", format!("{}:{path}", common::bin_dir().display()))
+            .env("PATH", format!("{first}:{path}"))
             .env("HOME", self.home())
             .env("USER", "dev")
             .env("TERM", "dumb")

@@ -641,3 +641,47 @@ async fn ash_request_waits_out_a_rate_limit_that_clears_in_time() {
     assert!(err.to_string().contains("try again in"), "{err}");
     d.stop().await.unwrap();
 }
+
+/// Without `$USER` and `$LOGNAME` (cron, systemd, `env -i`), the operator's default name is
+/// the login name of the uid, from the system's user database, not `uid-N`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_operator_is_the_login_name_of_the_uid() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let mut agent = d.agent("runner").await.unwrap();
+    let id = match agent
+        .submit(&agentd_proto::ApprovalRequest {
+            tool: "sensitive-op".into(),
+            args_json: "{}".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+    {
+        agentd_proto::Submitted::Queued(t) => t.id.to_string(),
+        other => panic!("{other:?}"),
+    };
+    let out = ash(&d)
+        .args(["deny", &id, "--reason", "no"])
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let who = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let who = String::from_utf8(who.stdout).unwrap().trim().to_string();
+    let outcome = agent.wait().await.unwrap();
+    assert_eq!(outcome.decision.by, who);
+    assert_eq!(
+        outcome.decision.to_string(),
+        format!("denied by operator {who}: no")
+    );
+    d.stop().await.unwrap();
+}

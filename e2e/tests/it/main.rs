@@ -26,4 +26,5 @@ mod remote_notify;
 mod runtimes;
 mod security;
 mod service;
+mod setup;
 mod tui;

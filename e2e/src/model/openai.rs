@@ -18,11 +18,14 @@ pub(crate) fn read(body: &Value) -> Turn {
         }
         match item["type"].as_str() {
             // Several calls of one turn share the turn's number in their ids.
-            Some("function_call") | Some("custom_tool_call") => {
+            Some("function_call") | Some("custom_tool_call") | Some("tool_search_call") => {
                 turns.insert(id.rsplit_once('_').map(|(turn, _)| turn.to_string()));
             }
             Some("function_call_output") | Some("custom_tool_call_output") => {
                 results.push((id.to_string(), text_of(&item["output"])));
+            }
+            Some("tool_search_output") => {
+                results.push((id.to_string(), item["tools"].to_string()));
             }
             _ => {}
         }
@@ -61,9 +64,20 @@ pub(crate) fn answer(reply: &Reply) -> Response {
     let items: Vec<Value> = match reply {
         Reply::Calls(calls) => calls
             .iter()
-            .map(|(id, call)| {
-                json!({"type": "function_call", "id": format!("fc_{id}"), "call_id": id,
-                       "name": call.name, "arguments": call.args.to_string()})
+            .map(|(id, call)| match call.name.as_str() {
+                // Codex's own tool search is a tool of its own kind on the wire, run by Codex.
+                "tool_search" => json!({"type": "tool_search_call", "id": format!("ts_{id}"),
+                       "call_id": id, "status": "completed", "execution": "client",
+                       "arguments": call.args}),
+                // An MCP tool is a function of its server's namespace (`mcp__server`).
+                name if name.starts_with("mcp__") => {
+                    let (namespace, tool) = name.rsplit_once("__").unwrap_or(("", name));
+                    json!({"type": "function_call", "id": format!("fc_{id}"), "call_id": id,
+                           "namespace": namespace, "name": tool,
+                           "arguments": call.args.to_string()})
+                }
+                _ => json!({"type": "function_call", "id": format!("fc_{id}"), "call_id": id,
+                       "name": call.name, "arguments": call.args.to_string()}),
             })
             .collect(),
         Reply::Text(text) => vec![json!({

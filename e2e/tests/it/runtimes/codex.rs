@@ -44,6 +44,7 @@ mod pre_tool_use {
         agentd_absent_fails_closed,
         restart_while_waiting,
         two_calls_both_gated,
+        mcp_tool_is_gated,
     );
 }
 

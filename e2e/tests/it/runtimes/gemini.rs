@@ -28,5 +28,6 @@ mod before_tool {
         restart_while_waiting,
         two_calls_both_gated,
         mcp_tool_is_gated,
+        subagent_call_is_named,
     );
 }

@@ -395,7 +395,15 @@ impl Setup {
                 ),
                 "claude-code/general-purpose",
             )),
-            _ => None,
+            // Gemini CLI's hook input names no sub-agent (0.61.0): its calls are the agent's.
+            Runtime::Gemini => Some((
+                Call::new(
+                    "invoke_agent",
+                    serde_json::json!({"agent_name": "generalist", "prompt": task}),
+                ),
+                "gemini",
+            )),
+            Runtime::Codex => None,
         }
     }
 
@@ -421,8 +429,10 @@ impl Setup {
             Runtime::Codex => {
                 let file = rig.home().join(".codex/config.toml");
                 let mut text = std::fs::read_to_string(&file).unwrap();
+                // `codex exec` never asks for approval, so an MCP tool runs only if its server
+                // is approved to run tools without Codex asking: agentd's hook is the gate.
                 text.push_str(&format!(
-                    "\n[mcp_servers.probe]\ncommand = \"python3\"\nargs = [{script:?}]\n"
+                    "\n[mcp_servers.probe]\ncommand = \"python3\"\nargs = [{script:?}]\ndefault_tools_approval_mode = \"approve\"\n"
                 ));
                 std::fs::write(&file, text).unwrap();
             }

@@ -211,7 +211,18 @@ pub async fn mcp_tool_is_gated(setup: Setup) {
     let marker = rig.project().join("from-mcp");
     let name = setup.mcp_tool_name();
     let call = agentd_e2e::model::Call::new(&name, serde_json::json!({"path": marker}));
-    rig.model.set_turns(vec![vec![call]]);
+    // Codex offers MCP tools only once the model has found them with its tool search.
+    let turns = match setup.runtime() {
+        super::Runtime::Codex => vec![
+            vec![agentd_e2e::model::Call::new(
+                "tool_search",
+                serde_json::json!({"query": "probe touch"}),
+            )],
+            vec![call],
+        ],
+        _ => vec![vec![call]],
+    };
+    rig.model.set_turns(turns);
     setup.configure(&rig);
     setup.add_mcp_server(&rig);
     let mut run = setup.run(&rig, "use the probe");
@@ -221,5 +232,10 @@ pub async fn mcp_tool_is_gated(setup: Setup) {
     let id = pending[0]["id"].as_str().unwrap();
     rig.decide("approve", id, &["--operator", "alice"]).await;
     let out = finished(run).await;
-    assert!(marker.exists(), "{}", said(&out));
+    assert!(
+        marker.exists(),
+        "{}\nthe model was told {:?}",
+        said(&out),
+        rig.model.results()
+    );
 }

@@ -69,8 +69,9 @@ pub(crate) fn answer(reply: &Reply) -> Response {
                 "tool_search" => json!({"type": "tool_search_call", "id": format!("ts_{id}"),
                        "call_id": id, "status": "completed", "execution": "client",
                        "arguments": call.args}),
-                // An MCP tool is a function of its server's namespace (`mcp__server`).
-                name if name.starts_with("mcp__") => {
+                // A tool of a namespace (an MCP server's `mcp__server`, Codex's `collaboration`)
+                // is written NAMESPACE__TOOL.
+                name if name.contains("__") => {
                     let (namespace, tool) = name.rsplit_once("__").unwrap_or(("", name));
                     json!({"type": "function_call", "id": format!("fc_{id}"), "call_id": id,
                            "namespace": namespace, "name": tool,

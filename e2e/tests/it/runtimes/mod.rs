@@ -403,6 +403,7 @@ impl Setup {
                 ),
                 "gemini",
             )),
+            // Codex 0.169.0's sub-agents (`multi_agent_v2`) are off by default; not driven.
             Runtime::Codex => None,
         }
     }

@@ -16,9 +16,11 @@ use clap::{Parser, Subcommand};
                   (see `ash request --help`)."
 )]
 struct Cli {
-    /// The agentd socket [default: $XDG_RUNTIME_DIR/agentd/agentd.sock, or
-    /// /tmp/agentd-$UID/agentd.sock when XDG_RUNTIME_DIR is unset]
-    #[arg(long, env = "AGENTD_SOCKET", value_name = "PATH", global = true)]
+    /// The agentd socket [env: AGENTD_SOCKET] [default: $XDG_RUNTIME_DIR/agentd/agentd.sock,
+    /// or /tmp/agentd-$UID/agentd.sock when XDG_RUNTIME_DIR is unset]
+    // The environment is read after parsing, not by clap: clap counts a value from the
+    // environment as given and prints it in every usage line, as if it were required.
+    #[arg(long, value_name = "PATH", global = true)]
     socket: Option<PathBuf>,
 
     /// Print machine-readable JSON on stdout (one document)
@@ -27,9 +29,9 @@ struct Cli {
 
     /// Reach agentd on another machine over ssh: ssh://[user@]host[:port][/socket], or
     /// `local` for this machine's socket (repeatable; `pending` and `status` cover them all)
+    /// [env: AGENTD_HOST, comma-separated]
     #[arg(
         long = "host",
-        env = "AGENTD_HOST",
         value_name = "URL",
         value_delimiter = ',',
         value_parser = ash::parse_host,
@@ -102,9 +104,27 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let socket = cli
         .socket
+        .or_else(|| {
+            std::env::var_os(agentd_proto::paths::SOCKET_ENV)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        })
         .unwrap_or_else(agentd_proto::paths::default_socket_path);
-    let hosts = cli
-        .hosts
+    let mut cli_hosts = cli.hosts;
+    if cli_hosts.is_empty() {
+        if let Some(from_env) = std::env::var("AGENTD_HOST").ok().filter(|v| !v.is_empty()) {
+            for host in from_env.split(',') {
+                match ash::parse_host(host) {
+                    Ok(host) => cli_hosts.push(host),
+                    Err(e) => {
+                        eprintln!("ash: AGENTD_HOST: {e}");
+                        return ExitCode::from(outcome::USAGE);
+                    }
+                }
+            }
+        }
+    }
+    let hosts = cli_hosts
         .into_iter()
         .map(|host| match host {
             ash::HostArg::Local => agentd_proto::Endpoint::Socket(socket.clone()),
@@ -130,6 +150,26 @@ fn main() -> ExitCode {
         .command
         .unwrap_or(Command::Tui(cmd::tui::Args::default()));
     let waits_on_a_decision = matches!(command, Command::Request(_) | Command::Exec(_));
+    // --json is global, but only some commands have a JSON document to print; the others
+    // refuse it rather than print text where a script expects JSON.
+    let no_json = match &command {
+        Command::Demo(_) => Some("demo"),
+        Command::Exec(_) => Some("exec"),
+        Command::Completions(_) => Some("completions"),
+        Command::Man => Some("man"),
+        Command::Setup(_) => Some("setup"),
+        Command::Hook(_) => Some("hook"),
+        Command::Mcp(_) => Some("mcp"),
+        Command::DialStdio(_) => Some("dial-stdio"),
+        Command::Notify(_) => Some("notify"),
+        _ => None,
+    };
+    if let Some(name) = no_json.filter(|_| globals.json) {
+        eprintln!(
+            "ash: --json: `ash {name}` has no JSON output (pending, show, approve, deny, request, history, export, grants, revoke, audit, status and doctor have)"
+        );
+        return ExitCode::from(outcome::USAGE);
+    }
     let result = runtime.block_on(async {
         match command {
             Command::Tui(args) => cmd::tui::run(&globals, args).await,

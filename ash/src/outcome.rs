@@ -37,9 +37,22 @@ pub fn for_state(state: State) -> u8 {
     }
 }
 
-/// The exit code for an error: 2 for usage errors, else 4 for waiting commands and 1 for the rest.
+/// The exit code for an error: 2 for usage errors (agentd refusing what was asked as
+/// malformed counts: a bad tool name, arguments with a repeated key), else 4 for waiting
+/// commands and 1 for the rest.
 pub fn error_exit_code(e: &anyhow::Error, waits_on_a_decision: bool) -> u8 {
-    if e.downcast_ref::<UsageError>().is_some() {
+    let refused_as_malformed = e.chain().any(|cause| {
+        cause
+            .downcast_ref::<agentd_proto::ClientError>()
+            .and_then(agentd_proto::ClientError::code)
+            .is_some_and(|code| {
+                matches!(
+                    code,
+                    agentd_proto::ErrorCode::InvalidArgs | agentd_proto::ErrorCode::InvalidRequest
+                )
+            })
+    });
+    if e.downcast_ref::<UsageError>().is_some() || refused_as_malformed {
         USAGE
     } else if waits_on_a_decision {
         WAIT_ERROR

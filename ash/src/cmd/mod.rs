@@ -36,7 +36,31 @@ pub async fn connect_operator(globals: &Globals) -> anyhow::Result<Client> {
 pub async fn connect_operator_to(globals: &Globals, to: &Endpoint) -> anyhow::Result<Client> {
     Client::connect(to, Role::Operator, &login_name())
         .await
-        .map_err(|e| on_host(globals, to, explain(e)))
+        .map_err(|e| match not_a_socket(to) {
+            Some(why) => anyhow::anyhow!(why),
+            None => on_host(globals, to, explain(e)),
+        })
+}
+
+/// What is at a local socket path that is there but is no socket, said so (rather than
+/// "is agentd running?", which sends people looking in the wrong place).
+pub fn not_a_socket(to: &Endpoint) -> Option<String> {
+    use std::os::unix::fs::FileTypeExt;
+    let Endpoint::Socket(path) = to else {
+        return None;
+    };
+    let meta = std::fs::metadata(path).ok()?;
+    let kind = match meta.file_type() {
+        t if t.is_socket() => return None,
+        t if t.is_dir() => "a folder",
+        t if t.is_file() => "a regular file",
+        t if t.is_fifo() => "a named pipe",
+        _ => "not a socket",
+    };
+    Some(format!(
+        "{} is {kind}, not agentd's socket: point --socket or AGENTD_SOCKET at the socket agentd listens on",
+        path.display()
+    ))
 }
 
 /// Names the host an error came from, when the user named hosts.
@@ -116,7 +140,8 @@ pub fn explain(e: ClientError) -> anyhow::Error {
     }
 }
 
-/// The login name of whoever runs ash: `$USER`, `$LOGNAME`, else `uid-N`.
+/// The login name of whoever runs ash: `$USER`, `$LOGNAME`, else the uid's name in the
+/// user database, else `uid-N`.
 pub fn login_name() -> String {
     ["USER", "LOGNAME"]
         .iter()

@@ -54,6 +54,23 @@ pub struct Args {
 
 pub use crate::when::parse_timeout;
 
+/// When agentd gave the request less time than `--timeout` asked (a tool's timeout is the
+/// most a request of it may wait), a note saying so.
+fn cut_note(asked_ms: Option<u64>, ticket: &agentd_proto::Ticket) -> String {
+    let given_ms = (ticket.expires_at - ticket.created_at)
+        .num_milliseconds()
+        .max(0) as u64;
+    match asked_ms {
+        // A second of slack: agentd counts the deadline from when it queued the request.
+        Some(asked) if asked > given_ms + 1000 => format!(
+            " (--timeout {} cut to the tool's maximum, {})",
+            crate::display::compact_secs((asked / 1000) as i64),
+            crate::display::compact_secs((given_ms / 1000) as i64)
+        ),
+        _ => String::new(),
+    }
+}
+
 pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
     serde_json::from_str::<serde_json::Value>(&args.args_json)
         .map_err(|e| UsageError(format!("invalid JSON in --args: {e}")))?;
@@ -71,24 +88,24 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
         cwd: args.cwd,
     };
     let queued: OnceLock<Uuid> = OnceLock::new();
-    let json_output = globals.json;
+    let asked_ms = req.timeout_ms;
     let parent = args.parent.as_deref();
     let to = globals.endpoint()?;
     let wait = agentd_proto::request_approval_as_child(&to, &args.agent, parent, &req, |ticket| {
         let _ = queued.set(ticket.id);
-        if !json_output {
-            eprintln!(
-                "waiting for approval of {} (risk {}), request {}; expires in {}",
-                one_line(&ticket.tool),
-                ticket.risk,
-                short(&ticket.id),
-                remaining(ticket.expires_at, Utc::now()),
-            );
-            eprintln!(
-                "  decide with: ash approve {0}   or: ash deny {0}",
-                short(&ticket.id)
-            );
-        }
+        // Progress goes to stderr with --json too: stdout keeps only the document.
+        eprintln!(
+            "waiting for approval of {} (risk {}), request {}; expires in {}{}",
+            one_line(&ticket.tool),
+            ticket.risk,
+            short(&ticket.id),
+            remaining(ticket.expires_at, Utc::now()),
+            cut_note(asked_ms, ticket),
+        );
+        eprintln!(
+            "  decide with: ash approve {0}   or: ash deny {0}",
+            short(&ticket.id)
+        );
     });
     let outcome = tokio::select! {
         outcome = wait => outcome.map_err(super::explain)?,

@@ -19,11 +19,39 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
     // One line for every host: a host that cannot be reached is said on stderr.
     let (pending, _) = super::pending::across_hosts(globals).await?;
     let pending: Vec<RequestView> = pending.into_iter().map(|(_, v)| v).collect();
+    if globals.json {
+        crate::json::print(&summary(&pending, Utc::now()))?;
+        return Ok(SUCCESS);
+    }
     let line = render(&pending, args.format.as_deref(), Utc::now());
     if !line.is_empty() {
         println!("{line}");
     }
     Ok(SUCCESS)
+}
+
+/// `ash status --json`: the counts the line shows, as one object, also when nothing waits.
+#[derive(serde::Serialize, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub pending: usize,
+    /// High or critical.
+    pub high: usize,
+    pub critical: usize,
+    /// Seconds to the nearest deadline; null when nothing waits.
+    pub next_expires_in_secs: Option<i64>,
+}
+
+/// The counts of `pending` at `now`.
+pub fn summary(pending: &[RequestView], now: chrono::DateTime<Utc>) -> Summary {
+    Summary {
+        pending: pending.len(),
+        high: pending.iter().filter(|v| v.risk >= Risk::High).count(),
+        critical: pending.iter().filter(|v| v.risk == Risk::Critical).count(),
+        next_expires_in_secs: pending
+            .iter()
+            .map(|v| (v.expires_at - now).num_seconds().max(0))
+            .min(),
+    }
 }
 
 /// The status line for `pending`; empty when there is nothing pending.

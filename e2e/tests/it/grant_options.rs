@@ -184,7 +184,11 @@ async fn grant_mistakes_are_one_clear_line() {
     let _waiting = shell(&d, "make test", "s-1", "60");
     let req = pending(&d, 1).await.remove(0);
     let out = run(&d, &["approve", &id(&req), "--grant", "folder"]).await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a grant not offered is a usage error"
+    );
     let err = text(&out.stderr);
     assert!(
         err.contains("offers no grant 'folder'; it offers exact, commands"),

@@ -287,7 +287,11 @@ async fn scope_mistakes_are_clear() {
         .unwrap();
     let req = pending(&d, 1).await.remove(0);
     let out = run(&d, &["approve", &id(&req), "--scope", "session"]).await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a scope the request cannot take is a usage error"
+    );
     assert!(
         text(&out.stderr).contains("has no session"),
         "{}",
@@ -301,7 +305,7 @@ async fn scope_mistakes_are_clear() {
         &["approve", &id(&req), "--scope", "timeboxed", "--ttl", "90d"],
     )
     .await;
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out.stderr).contains("1 s to 30 days"),
         "{}",

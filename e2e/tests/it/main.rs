@@ -24,6 +24,7 @@ mod remote;
 mod remote_master;
 mod remote_notify;
 mod runtimes;
+mod scripts;
 mod security;
 mod service;
 mod setup;

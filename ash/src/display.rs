@@ -36,6 +36,16 @@ pub fn tool_cell(v: &agentd_proto::RequestView) -> String {
 }
 
 /// Cuts `text` to at most `width` terminal columns, ending in `…` when cut.
+/// `text` cut to `width` columns when the table goes to a terminal (`width` is the terminal's
+/// width, `Some`), whole when it goes to a pipe or a file: a script reading the table gets
+/// every character.
+pub fn fit(text: &str, max: usize, terminal: Option<usize>) -> String {
+    match terminal {
+        Some(_) => ellipsize(text, max),
+        None => text.to_string(),
+    }
+}
+
 pub fn ellipsize(text: &str, width: usize) -> String {
     if self::width(text) <= width {
         return text.to_string();

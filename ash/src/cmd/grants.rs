@@ -5,7 +5,7 @@ use agentd_proto::{GrantCover, GrantView, Verdict};
 use chrono::Utc;
 use serde::Serialize;
 
-use crate::display::{ellipsize, one_line, remaining, rfc3339};
+use crate::display::{fit, one_line, remaining, rfc3339};
 use crate::json;
 use crate::outcome::{UsageError, SUCCESS};
 use crate::table::{render, terminal_width};
@@ -112,26 +112,27 @@ pub async fn list(globals: &Globals, _args: ListArgs) -> anyhow::Result<u8> {
         return Ok(SUCCESS);
     }
     let now = Utc::now();
+    let term = terminal_width();
     let rows: Vec<Vec<String>> = grants
         .iter()
         .map(|g| {
             let scope = match &g.session {
-                Some(s) => format!("session {}", ellipsize(&one_line(s), 12)),
+                Some(s) => format!("session {}", fit(&one_line(s), 12, term)),
                 None => g.scope.to_string(),
             };
             vec![
                 short(&g.id),
                 verdict_word(g.verdict).to_string(),
                 scope,
-                ellipsize(&one_line(&g.agent), 16),
-                ellipsize(&one_line(&g.tool), 20),
+                fit(&one_line(&g.agent), 16, term),
+                fit(&one_line(&g.tool), 20, term),
                 remaining(g.expires_at, now),
                 g.uses.to_string(),
                 covers(g),
             ]
         })
         .collect();
-    print!("{}", render(&HEADERS, &rows, terminal_width()));
+    print!("{}", render(&HEADERS, &rows, term));
     Ok(SUCCESS)
 }
 

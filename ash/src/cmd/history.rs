@@ -3,7 +3,7 @@
 use agentd_proto::request_id::short;
 use chrono::Utc;
 
-use crate::display::{clock, ellipsize, one_line};
+use crate::display::{clock, fit, one_line};
 use crate::json::{self, RequestJson};
 use crate::outcome::SUCCESS;
 use crate::table::{render, terminal_width};
@@ -42,6 +42,7 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
         return Ok(SUCCESS);
     }
     let now = Utc::now();
+    let term = terminal_width();
     let rows: Vec<Vec<String>> = found
         .iter()
         .map(|v| {
@@ -52,14 +53,14 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
             vec![
                 short(&v.id),
                 clock(v.created_at, now),
-                ellipsize(&one_line(&v.agent.name), 16),
-                ellipsize(&one_line(&v.tool), 24),
+                fit(&one_line(&v.agent.name), 16, term),
+                fit(&one_line(&v.tool), 24, term),
                 v.state.to_string(),
-                ellipsize(&by, 16),
+                fit(&by, 16, term),
                 reason.unwrap_or_default(),
             ]
         })
         .collect();
-    print!("{}", render(&HEADERS, &rows, terminal_width()));
+    print!("{}", render(&HEADERS, &rows, term));
     Ok(SUCCESS)
 }

@@ -8,7 +8,7 @@ use agentd_proto::request_id::short;
 use agentd_proto::{RequestView, State};
 use chrono::{DateTime, Utc};
 
-use crate::display::{clock, ellipsize, one_line, remaining, tool_cell};
+use crate::display::{clock, fit, one_line, remaining, tool_cell};
 use crate::json::{self, RequestJson};
 use crate::outcome::{FAILURE, SUCCESS};
 use crate::table::{render, terminal_width};
@@ -104,11 +104,11 @@ pub fn table_with_hosts(
     let hosts = std::iter::once("HOST".to_string()).chain(
         requests
             .iter()
-            .map(|(host, _)| ellipsize(host.as_deref().unwrap_or("-"), MAX_HOST)),
+            .map(|(host, _)| fit(host.as_deref().unwrap_or("-"), MAX_HOST, width)),
     );
     let widest = requests
         .iter()
-        .map(|(h, _)| crate::display::width(&ellipsize(h.as_deref().unwrap_or("-"), MAX_HOST)))
+        .map(|(h, _)| crate::display::width(&fit(h.as_deref().unwrap_or("-"), MAX_HOST, width)))
         .max()
         .unwrap_or(0)
         .max(4);
@@ -126,8 +126,8 @@ pub fn table(requests: &[RequestView], width: Option<usize>, now: DateTime<Utc>)
         .map(|v| {
             vec![
                 short(&v.id),
-                ellipsize(&one_line(&v.agent.name), MAX_AGENT),
-                ellipsize(&tool_cell(v), MAX_TOOL),
+                fit(&one_line(&v.agent.name), MAX_AGENT, width),
+                fit(&tool_cell(v), MAX_TOOL, width),
                 v.risk.to_string(),
                 clock(v.created_at, now),
                 remaining(v.expires_at, now),

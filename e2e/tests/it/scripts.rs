@@ -203,3 +203,22 @@ async fn a_waiting_request_says_what_it_waits_for_and_when_its_timeout_was_cut()
     );
     d.stop().await.unwrap();
 }
+
+/// Piped (not a terminal, no `COLUMNS`), tables cut nothing: a script gets every agent name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn piped_tables_cut_nothing() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let name = "a-very-long-agent-name-that-goes-on-and-on/sub-agent-name";
+    let _waiting = common::ash_command(d.socket())
+        .args(["request", "--tool", "sensitive-op", "--agent", name])
+        .spawn()
+        .unwrap();
+    common::first_pending(&d, "the request").await;
+    for args in [["pending"], ["history"]] {
+        let out = run(&d, &args).await;
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(name), "ash {}: {text}", args[0]);
+        assert!(!text.contains('…'), "ash {}: {text}", args[0]);
+    }
+    d.stop().await.unwrap();
+}

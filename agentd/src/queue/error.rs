@@ -85,9 +85,9 @@ pub(super) fn already_finished(view: &RequestView) -> String {
             State::Approved if d.source == DecisionSource::Policy => {
                 format!("request {id} was already approved by policy (its tool needs no approval)")
             }
-            State::Approved | State::Denied => {
-                format!("request {id} was already {} by {}", d.state, d.by)
-            }
+            // The decision as every client words it: `denied by operator bob: not now`,
+            // `denied by rule no-prod`, `approved by a grant from alice`.
+            State::Approved | State::Denied => format!("request {id} was already {d}"),
             State::Expired => format!(
                 "request {id} already expired at {} (no decision before its deadline)",
                 rfc3339(d.at)

@@ -410,7 +410,7 @@ async fn deciding_twice_names_the_final_state_and_who_decided() {
     assert_eq!(err.code(), Some(ErrorCode::AlreadyFinished));
     assert_eq!(
         err.to_string(),
-        format!("request {} was already denied by bob", &id[..8])
+        format!("request {} was already denied by operator bob", &id[..8])
     );
     // The agent got the first decision, not the second.
     assert_eq!(agent.wait().await.unwrap().decision.by, "bob");

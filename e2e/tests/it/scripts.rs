@@ -222,3 +222,39 @@ async fn piped_tables_cut_nothing() {
     }
     d.stop().await.unwrap();
 }
+
+/// Deciding a request a rule already decided says which rule, as every client words it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rules_decision_reads_denied_by_rule_name() {
+    let settings = Settings::parse(
+        "[[rule]]\nname = \"no-prod\"\ntool = \"deploy\"\npointer = \"/env\"\nregex = \"^prod$\"\nauto = \"deny\"\nreason = \"never prod from here\"\n",
+        std::path::Path::new("rules.toml"),
+    )
+    .unwrap();
+    let d = TempDaemon::start(settings).unwrap();
+    let out = common::ash_command(d.socket())
+        .args([
+            "--json",
+            "request",
+            "--tool",
+            "deploy",
+            "--args",
+            r#"{"env":"prod"}"#,
+        ])
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = doc["id"].as_str().unwrap().to_string();
+    let out = run(&d, &["approve", &id]).await;
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "ash: request {} was already denied by rule no-prod: never prod from here\n",
+            &id[..8]
+        )
+    );
+    d.stop().await.unwrap();
+}

@@ -19,8 +19,22 @@ use crate::remote::{Endpoint, Transport};
 /// The stream type of a local socket connection.
 pub type LocalStream = interprocess::local_socket::tokio::Stream;
 
-/// How long past a request's deadline a waiting agent keeps trying to re-attach.
-const REATTACH_SLACK: Duration = Duration::from_secs(30);
+/// How long past a request's deadline a waiting agent keeps trying to re-attach: long enough
+/// for agentd, back, to say how the request ended; short enough that the agent keeps to its
+/// own deadline.
+const REATTACH_SLACK: Duration = Duration::from_secs(2);
+
+/// What happens to a request while its agent waits, for the agent to say so.
+#[derive(Debug, Clone, Copy)]
+pub enum Progress<'a> {
+    /// Queued, with its ID and deadline.
+    Queued(&'a Ticket),
+    /// The connection to agentd was lost; the agent waits for agentd to come back, up to the
+    /// deadline.
+    Lost,
+    /// Re-attached to the request after agentd came back.
+    Reattached,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -439,6 +453,24 @@ pub async fn request_approval_as_child(
     req: &ApprovalRequest,
     on_queued: impl FnOnce(&Ticket),
 ) -> Result<Outcome> {
+    let mut on_queued = Some(on_queued);
+    request_approval_watched(to, agent, parent, req, |progress| {
+        if let (Progress::Queued(ticket), Some(f)) = (progress, on_queued.take()) {
+            f(ticket);
+        }
+    })
+    .await
+}
+
+/// `request_approval_as_child`, telling `on` of every step of the wait: queued, agentd lost,
+/// re-attached.
+pub async fn request_approval_watched(
+    to: impl Into<Endpoint>,
+    agent: &str,
+    parent: Option<&str>,
+    req: &ApprovalRequest,
+    mut on: impl FnMut(Progress<'_>),
+) -> Result<Outcome> {
     let to: Endpoint = to.into();
     let mut client = match parent {
         Some(parent) => Client::connect_child(&to, agent, parent).await?,
@@ -465,9 +497,10 @@ pub async fn request_approval_as_child(
         Submitted::Decided(outcome) => return Ok(outcome),
         Submitted::Queued(ticket) => ticket,
     };
-    on_queued(&ticket);
+    on(Progress::Queued(&ticket));
     match client.wait().await {
         Err(e) if e.is_connection_lost() => {
+            on(Progress::Lost);
             let left = (ticket.expires_at - Utc::now())
                 .to_std()
                 .unwrap_or_default();
@@ -476,6 +509,7 @@ pub async fn request_approval_as_child(
                 agent,
                 ticket.id,
                 Instant::now() + left + REATTACH_SLACK,
+                &mut on,
             )
             .await
         }
@@ -488,22 +522,47 @@ pub const MAX_RATE_WAIT: Duration = Duration::from_secs(30);
 
 /// Reconnects with exponential backoff, attaches to `id` and waits for its outcome, starting
 /// over whenever the connection is lost again, until `give_up`.
-async fn reattach(to: &Endpoint, agent: &str, id: Uuid, give_up: Instant) -> Result<Outcome> {
+async fn reattach(
+    to: &Endpoint,
+    agent: &str,
+    id: Uuid,
+    give_up: Instant,
+    on: &mut impl FnMut(Progress<'_>),
+) -> Result<Outcome> {
     let mut backoff = Duration::from_millis(25);
     loop {
+        let mut attached = false;
         let attempt = async {
             let mut client = Client::connect(to, Role::Agent, agent).await?;
             match client.attach(id).await? {
-                Submitted::Queued(_) => client.wait().await,
+                Submitted::Queued(_) => {
+                    attached = true;
+                    on(Progress::Reattached);
+                    client.wait().await
+                }
                 Submitted::Decided(outcome) => Ok(outcome),
             }
         };
-        match attempt.await {
+        let gone = || {
+            ClientError::Unexpected(
+                "agentd went away and did not come back before the request's deadline".into(),
+            )
+        };
+        // The deadline holds while agentd is away, however the attempt blocks.
+        let result = match time::timeout_at(give_up, attempt).await {
+            Ok(result) => result,
+            Err(_) => return Err(gone()),
+        };
+        match result {
             Ok(result) => return Ok(result),
             Err(e) if e.is_connection_lost() && Instant::now() + backoff < give_up => {
+                if attached {
+                    on(Progress::Lost);
+                }
                 time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(1));
             }
+            Err(e) if e.is_connection_lost() => return Err(gone()),
             Err(e) => return Err(e),
         }
     }

@@ -16,7 +16,10 @@ pub mod remote;
 pub mod request_id;
 pub mod text;
 
-pub use client::{request_approval, request_approval_as_child, Client, ClientError, Submitted};
+pub use client::{
+    request_approval, request_approval_as_child, request_approval_watched, Client, ClientError,
+    Progress, Submitted,
+};
 pub use grant::{GrantCover, GrantOption};
 pub use protocol::*;
 pub use remote::{Endpoint, SshHost};

@@ -43,15 +43,22 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
         ..ApprovalRequest::default()
     };
     let to = globals.endpoint()?;
-    let outcome = agentd_proto::request_approval(&to, &args.agent, &req, |ticket| {
-        eprintln!(
-            "waiting for approval to run {} (request {})",
-            one_line(program),
-            agentd_proto::request_id::short(&ticket.id)
-        );
-    })
-    .await
-    .map_err(super::explain)?;
+    let outcome =
+        agentd_proto::request_approval_watched(&to, &args.agent, None, &req, |p| match p {
+            agentd_proto::Progress::Queued(ticket) => eprintln!(
+                "waiting for approval to run {} (request {})",
+                one_line(program),
+                agentd_proto::request_id::short(&ticket.id)
+            ),
+            agentd_proto::Progress::Lost => {
+                eprintln!("agentd went away; waiting for it to come back, up to the deadline")
+            }
+            agentd_proto::Progress::Reattached => {
+                eprintln!("agentd is back; still waiting for the decision")
+            }
+        })
+        .await
+        .map_err(super::explain)?;
     if outcome.decision.state != State::Approved {
         eprintln!(
             "not running {}: {}",

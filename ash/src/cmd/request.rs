@@ -6,6 +6,7 @@
 use std::sync::OnceLock;
 
 use agentd_proto::request_id::short;
+use agentd_proto::Progress;
 use agentd_proto::{ApprovalRequest, Client, Risk, Role, SubjectType};
 use chrono::Utc;
 use uuid::Uuid;
@@ -91,21 +92,29 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
     let asked_ms = req.timeout_ms;
     let parent = args.parent.as_deref();
     let to = globals.endpoint()?;
-    let wait = agentd_proto::request_approval_as_child(&to, &args.agent, parent, &req, |ticket| {
-        let _ = queued.set(ticket.id);
-        // Progress goes to stderr with --json too: stdout keeps only the document.
-        eprintln!(
-            "waiting for approval of {} (risk {}), request {}; expires in {}{}",
-            one_line(&ticket.tool),
-            ticket.risk,
-            short(&ticket.id),
-            remaining(ticket.expires_at, Utc::now()),
-            cut_note(asked_ms, ticket),
-        );
-        eprintln!(
-            "  decide with: ash approve {0}   or: ash deny {0}",
-            short(&ticket.id)
-        );
+    let wait = agentd_proto::request_approval_watched(&to, &args.agent, parent, &req, |progress| {
+        match progress {
+            Progress::Queued(ticket) => {
+                let _ = queued.set(ticket.id);
+                // Progress goes to stderr with --json too: stdout keeps only the document.
+                eprintln!(
+                    "waiting for approval of {} (risk {}), request {}; expires in {}{}",
+                    one_line(&ticket.tool),
+                    ticket.risk,
+                    short(&ticket.id),
+                    remaining(ticket.expires_at, Utc::now()),
+                    cut_note(asked_ms, ticket),
+                );
+                eprintln!(
+                    "  decide with: ash approve {0}   or: ash deny {0}",
+                    short(&ticket.id)
+                );
+            }
+            Progress::Lost => {
+                eprintln!("agentd went away; waiting for it to come back, up to the deadline")
+            }
+            Progress::Reattached => eprintln!("agentd is back; still waiting for the decision"),
+        }
     });
     let outcome = tokio::select! {
         outcome = wait => outcome.map_err(super::explain)?,

@@ -348,3 +348,53 @@ async fn subject_types_are_shown_and_filter_history() {
     assert!(text(&out.stderr).contains("unknown subject type 'telepathy'"));
     d.stop().await.unwrap();
 }
+
+/// A waiting `ash request` whose agentd goes away says so at once, says when agentd is back,
+/// and keeps its own deadline when agentd stays away (it used to wait 30 s past it in silence).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_request_says_agentd_went_away_and_keeps_its_deadline() {
+    let binary = common::agentd_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agentd.sock");
+    let state = dir.path().join("state");
+    let mut daemon = start_agentd(&binary, &socket, &state);
+    wait_ready(&socket).await;
+    let log = dir.path().join("shell.log");
+    let shell = ash(&socket)
+        .args(["request", "--tool", "sensitive-op", "--timeout", "8"])
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let said = |needle: &'static str| {
+        let log = log.clone();
+        move || std::fs::read_to_string(&log).is_ok_and(|t| t.contains(needle))
+    };
+    let mut poller = Poller::new(LIMIT, "the request to be acknowledged");
+    while !said("waiting for approval")() {
+        poller.tick().await;
+    }
+    daemon.kill().await.unwrap();
+    let mut poller = Poller::new(LIMIT, "the shell to say agentd went away");
+    while !said("agentd went away; waiting for it to come back")() {
+        poller.tick().await;
+    }
+    // Back within the deadline: it re-attaches and says so.
+    let mut daemon = start_agentd(&binary, &socket, &state);
+    wait_ready(&socket).await;
+    let mut poller = Poller::new(LIMIT, "the shell to say agentd is back");
+    while !said("agentd is back")() {
+        poller.tick().await;
+    }
+    // Away again, for good: the shell ends soon after its 8 s deadline, not 30 s later.
+    daemon.kill().await.unwrap();
+    let done = tokio::time::timeout(Duration::from_secs(20), shell.wait_with_output())
+        .await
+        .expect("the shell keeps to its deadline")
+        .unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(done.status.code(), Some(4), "{text}");
+    assert!(
+        text.contains("did not come back before the request's deadline"),
+        "{text}"
+    );
+}

@@ -160,9 +160,20 @@ pub async fn ask(globals: &Globals, args: &Args, call: Call) -> Answer {
     // How long agentd gave the request: the shorter of the tool's timeout and this deadline.
     let lasts = std::sync::Arc::new(std::sync::Mutex::new(None));
     let seen = std::sync::Arc::clone(&lasts);
-    let asked = agentd_proto::request_approval(&to, &call.agent, &req, move |ticket| {
-        if let Ok(mut lasts) = seen.lock() {
-            *lasts = Some((ticket.expires_at - ticket.created_at).num_seconds());
+    let asked = agentd_proto::request_approval_watched(&to, &call.agent, None, &req, move |p| {
+        match p {
+            agentd_proto::Progress::Queued(ticket) => {
+                if let Ok(mut lasts) = seen.lock() {
+                    *lasts = Some((ticket.expires_at - ticket.created_at).num_seconds());
+                }
+            }
+            // The runtime shows a hook's stderr in its logs.
+            agentd_proto::Progress::Lost => {
+                eprintln!("agentd went away; waiting for it to come back, up to the deadline")
+            }
+            agentd_proto::Progress::Reattached => {
+                eprintln!("agentd is back; still waiting for the decision")
+            }
         }
     });
     let hook_deadline = format!("the hook's {} s deadline (--deadline)", deadline.as_secs());

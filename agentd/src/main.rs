@@ -146,11 +146,13 @@ fn start(args: Args) -> anyhow::Result<()> {
         let mut interrupt = signal(SignalKind::interrupt()).context("cannot watch SIGINT")?;
         let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
         let listener = agentd::bind(&socket, &agentd::socket_options(&settings)?)?;
+        let prepared = agentd::prepare(&settings)?;
+        // Said once the socket and the store are both in place: a start that fails is one
+        // error line, with no "listening" before it.
         tracing::info!(
             socket = %socket.display(), state_dir = %state_dir.display(),
             tools = settings.tools.len(), "agentd {} listening", env!("CARGO_PKG_VERSION")
         );
-        let prepared = agentd::prepare(&settings)?;
         agentd::serve(prepared, listener, async {
             tokio::select! {
                 _ = interrupt.recv() => tracing::info!("SIGINT: shutting down"),

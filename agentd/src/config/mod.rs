@@ -392,10 +392,23 @@ impl Settings {
         if let Some(risk) = file.defaults.risk {
             settings.default_risk = risk;
         }
-        for entry in file.rules {
-            let rule = Rule::compile(entry).map_err(fail)?;
+        // An entry's own mistakes point at its table (and at the key, where one is named).
+        let at = |header: &str, index: usize, key: Option<&str>, message: String| ConfigError {
+            origin: match entry_line(text, header, index, key) {
+                Some((line, col)) => format!("{}:{line}:{col}", path.display()),
+                None => path.display().to_string(),
+            },
+            message,
+        };
+        for (i, entry) in file.rules.into_iter().enumerate() {
+            let rule = Rule::compile(entry).map_err(|m| at("rule", i, None, m))?;
             if settings.rules.iter().any(|r| r.name == rule.name) {
-                return Err(fail(format!("[[rule]] '{}' is defined twice", rule.name)));
+                return Err(at(
+                    "rule",
+                    i,
+                    Some("name"),
+                    format!("[[rule]] '{}' is defined twice", rule.name),
+                ));
             }
             settings.rules.push(rule);
         }
@@ -417,12 +430,23 @@ impl Settings {
             )
             .map_err(fail)?;
         }
-        for entry in file.tools {
+        for (i, entry) in file.tools.into_iter().enumerate() {
             let spec = entry
                 .into_spec(settings.default_timeout_secs, settings.default_risk)
-                .map_err(|m| fail(format!("[[tool]] {m}")))?;
+                .map_err(|m| {
+                    let key = ["approval_timeout_secs", "risk", "requires_approval"]
+                        .into_iter()
+                        .find(|k| m.contains(k))
+                        .or(m.contains("tool name").then_some("name"));
+                    at("tool", i, key, format!("[[tool]] {m}"))
+                })?;
             if settings.tools.iter().any(|t| t.name == spec.name) {
-                return Err(fail(format!("[[tool]] '{}' is defined twice", spec.name)));
+                return Err(at(
+                    "tool",
+                    i,
+                    Some("name"),
+                    format!("[[tool]] '{}' is defined twice", spec.name),
+                ));
             }
             settings.tools.push(spec);
         }
@@ -478,6 +502,34 @@ fn check_trusted(path: &Path) -> Result<(), ConfigError> {
 /// Where agentd looks for its config when `--config` is not given.
 pub fn default_config_path() -> Option<PathBuf> {
     agentd_proto::paths::default_config_path()
+}
+
+/// Where the `index`th `[[header]]` table of `text` is (its `key = …` line when that key is
+/// in it), as line and column: the array's tables are in the file's order.
+fn entry_line(text: &str, header: &str, index: usize, key: Option<&str>) -> Option<(usize, usize)> {
+    let table = format!("[[{header}]]");
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with(&table))
+        .nth(index)
+        .map(|(n, _)| n)?;
+    let found = key.and_then(|key| {
+        lines
+            .iter()
+            .enumerate()
+            .skip(start + 1)
+            .take_while(|(_, l)| !l.trim_start().starts_with('['))
+            .find(|(_, l)| {
+                l.trim_start()
+                    .strip_prefix(key)
+                    .is_some_and(|rest| rest.trim_start().starts_with('='))
+            })
+            .map(|(n, l)| (n, l.len() - l.trim_start().len()))
+    });
+    let (line, indent) = found.unwrap_or((start, 0));
+    Some((line + 1, indent + 1))
 }
 
 fn line_col(text: &str, offset: usize) -> (usize, usize) {

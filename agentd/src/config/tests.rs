@@ -131,12 +131,34 @@ fn a_bad_risk_word_is_refused() {
 
 #[test]
 fn out_of_range_and_duplicate_entries_are_refused() {
+    // Each names the file, the line and the column of what is wrong.
     let zero = parse("[[tool]]\nname = \"x\"\napproval_timeout_secs = 0\n").unwrap_err();
     assert!(zero.to_string().contains("out of range"), "{zero}");
+    assert!(
+        zero.to_string().starts_with("/etc/agentd.toml:3:1: "),
+        "{zero}"
+    );
     let dup = parse("[[tool]]\nname = \"x\"\n[[tool]]\nname = \"x\"\n").unwrap_err();
     assert!(dup.to_string().contains("'x' is defined twice"), "{dup}");
+    assert!(
+        dup.to_string().starts_with("/etc/agentd.toml:4:1: "),
+        "{dup}"
+    );
     let empty = parse("[[tool]]\nname = \"\"\n").unwrap_err();
     assert!(empty.to_string().contains("name"), "{empty}");
+    let spaced = parse("[[tool]]\n  name = \"x y\"\n").unwrap_err();
+    assert!(
+        spaced.to_string().starts_with("/etc/agentd.toml:2:3: "),
+        "{spaced}"
+    );
+    let rules = parse(
+        "[[rule]]\nname = \"r\"\nrisk = \"high\"\n\n[[rule]]\nname = \"r\"\nrisk = \"low\"\n",
+    )
+    .unwrap_err();
+    assert!(
+        rules.to_string().starts_with("/etc/agentd.toml:6:1: "),
+        "{rules}"
+    );
 }
 
 #[test]

@@ -68,11 +68,12 @@ pub enum StoreError {
     Newer { path: String, found: i64 },
     #[error("another agentd is using the state dir {0}")]
     Busy(String),
-    #[error("{what}: {source}")]
+    // The OS cause is part of the message and not a `source` as well, so a report of the
+    // whole chain says it once.
+    #[error("{what}: {cause}")]
     Io {
         what: String,
-        #[source]
-        source: Arc<std::io::Error>,
+        cause: Arc<std::io::Error>,
     },
     /// A file of the store is not what it must be (and no lower error says more).
     #[error("{0}")]
@@ -101,7 +102,7 @@ impl StoreError {
     pub(crate) fn io(what: impl Into<String>, source: std::io::Error) -> StoreError {
         StoreError::Io {
             what: what.into(),
-            source: Arc::new(source),
+            cause: Arc::new(source),
         }
     }
 

@@ -10,6 +10,12 @@ impl Store {
     pub fn open(dir: &Path, options: Options) -> Result<(Store, Recovered), StoreError> {
         use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
         let io = |what: &str, e: std::io::Error| StoreError::io(what, e);
+        if dir.exists() && !dir.is_dir() {
+            return Err(StoreError::Unusable(format!(
+                "the state dir {} is a file, not a folder",
+                dir.display()
+            )));
+        }
         if !dir.is_dir() {
             std::fs::DirBuilder::new()
                 .recursive(true)

@@ -258,3 +258,43 @@ async fn a_rules_decision_reads_denied_by_rule_name() {
     );
     d.stop().await.unwrap();
 }
+
+/// A start that fails on its state dir or socket is one error line, the OS cause said once,
+/// with no "listening" line before it.
+#[test]
+fn a_failed_start_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("afile");
+    std::fs::write(&file, "").unwrap();
+    for (socket, state, says) in [
+        (
+            dir.path().join("s1"),
+            file.clone(),
+            "is a file, not a folder",
+        ),
+        (file.join("s2"), dir.path().join("state"), "Not a directory"),
+    ] {
+        let out = std::process::Command::new(common::agentd_binary())
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--state-dir")
+            .arg(&state)
+            .env("XDG_CONFIG_HOME", dir.path().join("no-config"))
+            .env_remove("AGENTD_CONFIG")
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(
+            err.starts_with("agentd: error: ") && err.contains(says),
+            "{err}"
+        );
+        assert!(!err.contains("listening"), "{err}");
+        assert_eq!(
+            err.matches("os error").count().min(1),
+            err.matches("os error").count(),
+            "{err}"
+        );
+    }
+}

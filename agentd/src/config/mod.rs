@@ -401,7 +401,22 @@ impl Settings {
             message,
         };
         for (i, entry) in file.rules.into_iter().enumerate() {
-            let rule = Rule::compile(entry).map_err(|m| at("rule", i, None, m))?;
+            let rule = Rule::compile(entry).map_err(|m| {
+                let key = [
+                    "regex",
+                    "glob",
+                    "pointer",
+                    "subject",
+                    "auto",
+                    "risk",
+                    "counter_examples",
+                    "examples",
+                    "tool",
+                ]
+                .into_iter()
+                .find(|k| m.contains(&format!(": {k}:")) || m.contains(&format!("{k} =")));
+                at("rule", i, key, m)
+            })?;
             if settings.rules.iter().any(|r| r.name == rule.name) {
                 return Err(at(
                     "rule",

@@ -179,7 +179,7 @@ fn check_config_refuses_a_bad_rule_in_one_line() {
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
         err.starts_with(&format!(
-            "agentd: error: {}: [[rule]] 'oops': regex: ",
+            "agentd: error: {}:4:1: [[rule]] 'oops': regex: ",
             file.display()
         )),
         "{err}"

@@ -28,9 +28,9 @@ async fn bad_store_files_are_refused_with_where() {
     let file = dir.path().join("plain-file");
     std::fs::write(&file, "x").unwrap();
     let text = err(start(&file));
-    assert!(
-        text.starts_with(&format!("cannot create the state dir {}", file.display())),
-        "{text}"
+    assert_eq!(
+        text,
+        format!("the state dir {} is a file, not a folder", file.display())
     );
 
     // Garbage where the database should be.

@@ -75,8 +75,8 @@ enum Command {
     Status(cmd::status::Args),
     /// Shell completions: ash completions bash|zsh|fish|elvish|powershell
     Completions(cmd::completions::Args),
-    /// The manual page, in roff: ash man | man -l -
-    Man,
+    /// The manual page, in roff: ash man | man -l -; `ash man approve` for one command's
+    Man(cmd::completions::ManArgs),
     /// Check the setup (socket, agentd, versions, permissions, config) and say what to fix
     Doctor(cmd::doctor::Args),
     /// Write agentd's hook into an agent runtime's own settings: ash setup claude-code|codex|gemini
@@ -156,7 +156,7 @@ fn main() -> ExitCode {
         Command::Demo(_) => Some("demo"),
         Command::Exec(_) => Some("exec"),
         Command::Completions(_) => Some("completions"),
-        Command::Man => Some("man"),
+        Command::Man(_) => Some("man"),
         Command::Setup(_) => Some("setup"),
         Command::Hook(_) => Some("hook"),
         Command::Mcp(_) => Some("mcp"),
@@ -189,7 +189,7 @@ fn main() -> ExitCode {
             Command::Exec(args) => cmd::exec::run(&globals, args).await,
             Command::Status(args) => cmd::status::run(&globals, args).await,
             Command::Completions(args) => cmd::completions::completions::<Cli>(args),
-            Command::Man => cmd::completions::man::<Cli>(),
+            Command::Man(args) => cmd::completions::man::<Cli>(&args.command),
             Command::Doctor(args) => cmd::doctor::run(&globals, args).await,
             Command::Setup(args) => cmd::setup::run(args).await,
             Command::Hook(command) => cmd::hook::run(&globals, command).await,

@@ -21,9 +21,37 @@ pub fn completions<C: CommandFactory>(args: Args) -> anyhow::Result<u8> {
 }
 
 /// Writes the manual page (roff) to stdout: `ash man | man -l -`.
-pub fn man<C: CommandFactory>() -> anyhow::Result<u8> {
+#[derive(clap::Args, Debug)]
+pub struct ManArgs {
+    /// The command whose page to print (`approve`, `audit verify`); ash's own page without
+    #[arg(value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+/// `ash man [SUBCOMMAND …]`: the manual page of ash, or of one subcommand (`ash-approve(1)`,
+/// `ash-audit-verify(1)`), from the same clap definition as `--help`, every flag listed.
+pub fn man<C: CommandFactory>(path: &[String]) -> anyhow::Result<u8> {
+    let mut command = C::command();
+    command.build();
+    let mut name = command.get_name().to_string();
+    for part in path {
+        let Some(sub) = command.find_subcommand(part).cloned() else {
+            let known: Vec<String> = command
+                .get_subcommands()
+                .map(|s| s.get_name().to_string())
+                .collect();
+            return Err(crate::outcome::UsageError(format!(
+                "no command `{name} {part}`; `{name}` has {}",
+                known.join(", ")
+            ))
+            .into());
+        };
+        name = format!("{name}-{}", sub.get_name());
+        command = sub;
+    }
+    let command = command.name(name.clone()).bin_name(name.replace('-', " "));
     let mut out = Vec::new();
-    clap_mangen::Man::new(C::command()).render(&mut out)?;
+    clap_mangen::Man::new(command).render(&mut out)?;
     print_all(&out)
 }
 

@@ -298,3 +298,48 @@ fn a_failed_start_is_one_line() {
         );
     }
 }
+
+/// `ash man COMMAND` prints the manual page of every command, listing every flag its
+/// `--help` lists.
+#[test]
+fn every_command_has_a_manual_page_with_every_flag() {
+    let ash = |args: &[&str]| {
+        std::process::Command::new(common::ash_bin())
+            .args(args)
+            .env_remove("AGENTD_SOCKET")
+            .env_remove("AGENTD_HOST")
+            .output()
+            .unwrap()
+    };
+    let listing = String::from_utf8_lossy(&ash(&["man", "no-such-command"]).stderr).to_string();
+    let commands: Vec<String> = listing
+        .split("has ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .split(", ")
+        .map(str::to_string)
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() > 15, "{listing}");
+    for command in &commands {
+        let page = ash(&["man", command]);
+        assert!(page.status.success(), "ash man {command}");
+        let page = String::from_utf8_lossy(&page.stdout);
+        assert!(page.contains(&format!(".TH ash-{command} 1")), "{page}");
+        let help = String::from_utf8_lossy(&ash(&[command, "--help"]).stdout).to_string();
+        for flag in help
+            .split_whitespace()
+            .filter(|w| w.starts_with("--") && w.len() > 2)
+            .map(|w| w.trim_end_matches([',', '.', ')', ']', '`']))
+            .filter(|w| {
+                w.chars()
+                    .skip(2)
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            })
+        {
+            let roff = flag.replace('-', "\\-");
+            assert!(page.contains(&roff), "ash man {command} lacks {flag}");
+        }
+    }
+}

@@ -20,6 +20,7 @@ mod hostile_text;
 mod mcp;
 mod python_client;
 mod python_package;
+mod readme;
 mod remote;
 mod remote_master;
 mod remote_notify;

@@ -79,6 +79,17 @@ async fn rig(setup: Setup) -> Rig {
     Rig::without_agentd(vec![vec![setup.shell(&touch("marker"))]]).await
 }
 
+/// Fails unless some check's text holds `text`.
+fn mentions(checks: &[Value], text: &str) {
+    assert!(detail(checks).contains(text), "{}", detail(checks));
+}
+
+/// Rewrites the file at `path` with `change`.
+fn edit(path: &Path, change: impl FnOnce(String) -> String) {
+    let text = std::fs::read_to_string(path).unwrap();
+    std::fs::write(path, change(text)).unwrap();
+}
+
 fn detail(checks: &[Value]) -> String {
     checks
         .iter()
@@ -99,11 +110,7 @@ async fn codex_a_hook_written_by_hand_is_untrusted_and_skipped() {
     std::fs::write(&config, &text[..cut]).unwrap();
     let checks = doctor(&rig, &rig.project(), "codex");
     assert!(!says_ok(&checks), "{}", detail(&checks));
-    assert!(
-        detail(&checks).contains("not trusted"),
-        "{}",
-        detail(&checks)
-    );
+    mentions(&checks, "not trusted");
     // One line says what is wrong and how to fix it.
     let text = doctor_text(&rig, &rig.project());
     let line = text.lines().find(|l| l.contains("not trusted")).unwrap();
@@ -126,15 +133,11 @@ async fn codex_after_setup_the_hook_is_trusted_and_runs() {
     assert!(says_ok(&checks), "{}", detail(&checks));
     assert!(hook_ran(&rig, setup, &rig.project()).await);
     // Edited after it was trusted: Codex skips it again, and doctor says so.
-    let config = rig.home().join(".codex/config.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, text.replace("timeout = 600", "timeout = 900")).unwrap();
+    edit(&rig.home().join(".codex/config.toml"), |t| {
+        t.replace("timeout = 600", "timeout = 900")
+    });
     let checks = doctor(&rig, &rig.project(), "codex");
-    assert!(
-        detail(&checks).contains("not trusted"),
-        "{}",
-        detail(&checks)
-    );
+    mentions(&checks, "not trusted");
     assert!(
         !hook_ran(&rig, setup, &rig.project()).await,
         "an edited hook is skipped"
@@ -146,9 +149,9 @@ async fn codex_hooks_switched_off_by_the_feature_flag() {
     let setup = Setup::CodexPreToolUse;
     let rig = rig(setup).await;
     setup.configure(&rig);
-    let config = rig.home().join(".codex/config.toml");
-    let text = std::fs::read_to_string(&config).unwrap();
-    std::fs::write(&config, format!("{text}\n[features]\nhooks = false\n")).unwrap();
+    edit(&rig.home().join(".codex/config.toml"), |t| {
+        format!("{t}\n[features]\nhooks = false\n")
+    });
     let checks = doctor(&rig, &rig.project(), "codex");
     assert!(!says_ok(&checks), "{}", detail(&checks));
     assert!(!hook_ran(&rig, setup, &rig.project()).await);
@@ -186,11 +189,7 @@ async fn codex_on_error_ask_lets_exec_run_the_call() {
     .unwrap();
     let checks = doctor(&rig, &rig.project(), "codex");
     assert!(!says_ok(&checks), "{}", detail(&checks));
-    assert!(
-        detail(&checks).contains("--on-error ask"),
-        "{}",
-        detail(&checks)
-    );
+    mentions(&checks, "--on-error ask");
     assert!(
         !hook_ran(&rig, setup, &rig.project()).await,
         "with agentd away the call ran"
@@ -225,11 +224,7 @@ async fn gemini_in_a_folder_it_does_not_trust_runs_no_hook() {
     std::fs::remove_file(rig.home().join(".gemini/trustedFolders.json")).unwrap();
     let checks = doctor(&rig, &rig.project(), "gemini");
     assert!(!says_ok(&checks), "{}", detail(&checks));
-    assert!(
-        detail(&checks).contains("does not trust"),
-        "{}",
-        detail(&checks)
-    );
+    mentions(&checks, "does not trust");
     let mut cmd = rig.command(Runtime::Gemini);
     cmd.args(["-p", "make the marker", "--yolo"]);
     let out = finished(cmd.spawn().unwrap()).await;
@@ -259,11 +254,7 @@ async fn gemini_project_settings_do_not_apply_from_a_subfolder() {
     std::fs::create_dir_all(&sub).unwrap();
     let checks = doctor(&rig, &sub, "gemini");
     assert!(!says_ok(&checks), "{}", detail(&checks));
-    assert!(
-        detail(&checks).contains("applies only when Gemini CLI starts in"),
-        "{}",
-        detail(&checks)
-    );
+    mentions(&checks, "applies only when Gemini CLI starts in");
     assert!(
         !hook_ran(&rig, setup, &sub).await,
         "started in src/, the hook is not read"
@@ -283,11 +274,7 @@ async fn claude_code_disable_all_hooks_and_project_subfolders() {
     let sub = rig.project().join("src");
     std::fs::create_dir_all(&sub).unwrap();
     let checks = doctor(&rig, &sub, "claude-code");
-    assert!(
-        detail(&checks).contains("applies only when Claude Code starts in"),
-        "{}",
-        detail(&checks)
-    );
+    mentions(&checks, "applies only when Claude Code starts in");
     let found = says_ok(&checks);
     assert_eq!(
         found,
@@ -337,9 +324,5 @@ async fn claude_code_a_deadline_above_the_timeout_is_named() {
     .unwrap();
     let checks = doctor(&rig, &rig.project(), "claude-code");
     assert!(!says_ok(&checks), "{}", detail(&checks));
-    assert!(
-        detail(&checks).contains("700 s deadline"),
-        "{}",
-        detail(&checks)
-    );
+    mentions(&checks, "700 s deadline");
 }

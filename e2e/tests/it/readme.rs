@@ -98,6 +98,7 @@ async fn the_readme_tour_runs_as_written() {
             .kill_on_drop(true);
         cmd
     };
+    let request_id = Regex::new(r"request ([0-9a-f]{8})").unwrap();
     let steps = tour();
     assert!(steps.len() >= 7, "{steps:?}");
     let mut daemon = None;
@@ -143,11 +144,7 @@ async fn the_readme_tour_runs_as_written() {
                 poller.tick().await;
             };
             compare(command, expected, &said);
-            id = Regex::new(r"request ([0-9a-f]{8})")
-                .unwrap()
-                .captures(&said)
-                .unwrap()[1]
-                .to_string();
+            id = request_id.captures(&said).unwrap()[1].to_string();
             waiting = Some(rc);
             continue;
         }

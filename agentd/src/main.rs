@@ -102,13 +102,7 @@ fn main() -> ExitCode {
         }
         None => {}
     }
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_env("AGENTD_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    init_logging(&args);
     match start(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -116,6 +110,60 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs go to stderr (the terminal, or the journal under systemd) and to `agentd.log` in the
+/// state dir, where `ash logs` finds them when agentd was started in the background. The file
+/// is kept to about 10 MiB: a bigger one is moved to `agentd.log.1` at start.
+fn init_logging(args: &Args) {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::Layer;
+    const KEEP: u64 = 10 * 1024 * 1024;
+    let filter =
+        || EnvFilter::try_from_env("AGENTD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_filter(filter());
+    // The state dir is made private, as the store makes it; one that cannot be made (or is a
+    // file) leaves logging to stderr, and the store says what is wrong.
+    let file = args
+        .state_dir
+        .clone()
+        .or_else(agentd_proto::paths::default_state_dir)
+        .filter(|dir| {
+            use std::os::unix::fs::DirBuilderExt;
+            dir.is_dir()
+                || std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .is_ok()
+        })
+        .and_then(|dir| {
+            let path = agentd_proto::paths::log_file(&dir);
+            if std::fs::metadata(&path).is_ok_and(|m| m.len() > KEEP) {
+                let _ = std::fs::rename(&path, dir.join("agentd.log.1"));
+            }
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .mode(0o600)
+                .open(path)
+                .ok()
+        })
+        .map(|file| {
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::sync::Mutex::new(file))
+                .with_ansi(false)
+                .with_filter(filter())
+        });
+    tracing_subscriber::registry()
+        .with(stderr)
+        .with(file)
+        .init();
 }
 
 fn start(args: Args) -> anyhow::Result<()> {
@@ -128,8 +176,7 @@ fn start(args: Args) -> anyhow::Result<()> {
     };
     let state_dir = match args.state_dir {
         Some(dir) => dir,
-        None => directories::ProjectDirs::from("", "", "agentd")
-            .map(|d| d.state_dir().unwrap_or(d.data_dir()).to_path_buf())
+        None => agentd_proto::paths::default_state_dir()
             .context("cannot find a home folder for the state dir; pass --state-dir")?,
     };
     let settings = agentd::Settings {

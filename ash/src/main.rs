@@ -83,6 +83,8 @@ enum Command {
     Setup(cmd::setup::Args),
     /// What was asked and decided, newest first
     History(cmd::history::Args),
+    /// agentd's log, from its state dir: ash logs [-f]
+    Logs(cmd::logs::Args),
     /// Every matching request with its decision and audit hashes, oldest first
     Export(cmd::export::Args),
     /// A private agentd with simulated agents, and the queue opened on it: try ash in one command
@@ -162,6 +164,7 @@ fn main() -> ExitCode {
         Command::Mcp(_) => Some("mcp"),
         Command::DialStdio(_) => Some("dial-stdio"),
         Command::Notify(_) => Some("notify"),
+        Command::Logs(_) => Some("logs"),
         _ => None,
     };
     if let Some(name) = no_json.filter(|_| globals.json) {
@@ -195,6 +198,7 @@ fn main() -> ExitCode {
             Command::Hook(command) => cmd::hook::run(&globals, command).await,
             Command::Mcp(args) => cmd::mcp::run(&globals, args).await,
             Command::Export(args) => cmd::export::run(&globals, args).await,
+            Command::Logs(args) => cmd::logs::run(args).await,
             Command::Audit(command) => cmd::audit::run(&globals, command).await,
             Command::DialStdio(args) => cmd::dial_stdio::run(&globals, args).await,
             Command::Notify(args) => cmd::notify::run(&globals, args).await,

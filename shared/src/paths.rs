@@ -29,6 +29,21 @@ pub fn default_config_path() -> Option<PathBuf> {
     directories::ProjectDirs::from("", "", "agentd").map(|d| d.config_dir().join("agentd.toml"))
 }
 
+/// The environment variable that names agentd's state dir.
+pub const STATE_DIR_ENV: &str = "AGENTD_STATE_DIR";
+
+/// agentd's default state dir: the platform's state folder for agentd
+/// (`~/.local/state/agentd` on Linux); `None` without a home folder.
+pub fn default_state_dir() -> Option<PathBuf> {
+    directories::ProjectDirs::from("", "", "agentd")
+        .map(|d| d.state_dir().unwrap_or(d.data_dir()).to_path_buf())
+}
+
+/// The log agentd writes in its state dir (besides stderr), which `ash logs` shows.
+pub fn log_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("agentd.log")
+}
+
 /// The real uid of this process (getuid never fails).
 pub fn current_uid() -> u32 {
     nix::unistd::getuid().as_raw()

@@ -12,6 +12,7 @@ pub mod filter;
 pub mod grants;
 pub mod history;
 pub mod hook;
+pub mod logs;
 pub mod mcp;
 pub mod notify;
 pub mod pending;

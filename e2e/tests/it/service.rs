@@ -106,3 +106,70 @@ async fn the_profile_lines_start_agentd_once() {
         std::fs::read_to_string(login.home.path().join(".local/state/agentd/agentd.log")).unwrap();
     assert!(log.contains("listening"), "{log}");
 }
+
+/// agentd started in the background writes its log in its state dir, and `ash logs` shows it
+/// (`-f` keeps following it); with no log there, one line says where it looked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ash_logs_shows_what_agentd_wrote() {
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    let socket = dir.path().join("agentd.sock");
+    let missing = std::process::Command::new(common::ash_bin())
+        .args(["logs", "--state-dir"])
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&missing.stderr);
+    assert!(
+        err.contains(&format!("no log at {}", state.join("agentd.log").display())),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let mut agentd = tokio::process::Command::new(common::agentd_binary())
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--state-dir")
+        .arg(&state)
+        .env("XDG_CONFIG_HOME", dir.path().join("no-config"))
+        .env_remove("AGENTD_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let followed = dir.path().join("followed.txt");
+    let mut poller = agentd_testkit::Poller::new(std::time::Duration::from_secs(20), "the log");
+    loop {
+        let out = std::process::Command::new(common::ash_bin())
+            .args(["logs", "--state-dir"])
+            .arg(&state)
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&out.stdout).contains("listening") {
+            break;
+        }
+        poller.tick().await;
+    }
+    let _follow = tokio::process::Command::new(common::ash_bin())
+        .args(["logs", "-f"])
+        .env("AGENTD_STATE_DIR", &state)
+        .stdout(std::fs::File::create(&followed).unwrap())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(agentd.id().unwrap() as i32);
+    let mut poller = agentd_testkit::Poller::new(std::time::Duration::from_secs(20), "-f to start");
+    while !std::fs::read_to_string(&followed).is_ok_and(|t| t.contains("listening")) {
+        poller.tick().await;
+    }
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+    agentd.wait().await.unwrap();
+    let mut poller =
+        agentd_testkit::Poller::new(std::time::Duration::from_secs(20), "the shutdown in -f");
+    while !std::fs::read_to_string(&followed).is_ok_and(|t| t.contains("SIGTERM: shutting down")) {
+        poller.tick().await;
+    }
+}

@@ -167,12 +167,13 @@ fn init_logging(args: &Args) {
 }
 
 fn start(args: Args) -> anyhow::Result<()> {
-    let settings = match &args.config {
+    let config_path = args
+        .config
+        .clone()
+        .or_else(|| agentd::config::default_config_path().filter(|p| p.exists()));
+    let settings = match &config_path {
         Some(path) => agentd::Settings::load(path)?,
-        None => match agentd::config::default_config_path().filter(|p| p.exists()) {
-            Some(path) => agentd::Settings::load(&path)?,
-            None => agentd::Settings::default(),
-        },
+        None => agentd::Settings::default(),
     };
     let state_dir = match args.state_dir {
         Some(dir) => dir,
@@ -196,9 +197,18 @@ fn start(args: Args) -> anyhow::Result<()> {
         let prepared = agentd::prepare(&settings)?;
         // Said once the socket and the store are both in place: a start that fails is one
         // error line, with no "listening" before it.
+        // What it runs with, and from where: the config's own tools and rules, and the
+        // presets (which add their own).
+        let config = config_path
+            .as_ref()
+            .map_or("none (built-in defaults)".to_string(), |p| {
+                p.display().to_string()
+            });
         tracing::info!(
-            socket = %socket.display(), state_dir = %state_dir.display(),
-            tools = settings.tools.len(), "agentd {} listening", env!("CARGO_PKG_VERSION")
+            socket = %socket.display(), state_dir = %state_dir.display(), config = %config,
+            config_tools = settings.tools.len(), config_rules = settings.rules.len(),
+            presets = %settings.presets.join(","),
+            "agentd {} listening", env!("CARGO_PKG_VERSION")
         );
         agentd::serve(prepared, listener, async {
             tokio::select! {

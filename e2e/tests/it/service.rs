@@ -148,7 +148,13 @@ async fn ash_logs_shows_what_agentd_wrote() {
             .arg(&state)
             .output()
             .unwrap();
-        if String::from_utf8_lossy(&out.stdout).contains("listening") {
+        let log = String::from_utf8_lossy(&out.stdout).to_string();
+        if log.contains("listening") {
+            // The start-up line says what agentd runs with and from where.
+            assert!(
+                log.contains("config=none (built-in defaults) config_tools=0 config_rules=0 presets=claude-code,codex,gemini"),
+                "{log}"
+            );
             break;
         }
         poller.tick().await;

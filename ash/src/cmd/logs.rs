@@ -45,8 +45,11 @@ pub async fn run(args: Args) -> anyhow::Result<u8> {
         return Ok(SUCCESS);
     }
     let mut at = buf.len() as u64;
+    // The file is looked at five times a second, as `tail -f` does without inotify.
+    let mut look = tokio::time::interval(Duration::from_millis(200));
+    look.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        look.tick().await;
         let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         if len < at {
             // Moved aside at agentd's start: the new file is read from its beginning.

@@ -7,7 +7,7 @@
 use crate::common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use agentd::Settings;
@@ -46,22 +46,6 @@ async fn pending_ids(socket: &Path, n: usize) -> Vec<String> {
     }
 }
 
-fn start_agentd(binary: &Path, socket: &Path, state: &Path) -> Child {
-    Command::new(binary)
-        .arg("--socket")
-        .arg(socket)
-        .arg("--state-dir")
-        .arg(state)
-        .env("XDG_CONFIG_HOME", state.join("no-config"))
-        .env_remove("AGENTD_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
-}
-
 async fn wait_ready(socket: &Path) {
     let mut poller = Poller::new(LIMIT, "agentd to answer");
     while !run(socket, &["pending", "--json"]).await.status.success() {
@@ -71,11 +55,10 @@ async fn wait_ready(socket: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_shells_get_their_answers_across_a_kill_9() {
-    let binary = common::agentd_binary();
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("agentd.sock");
     let state = dir.path().join("state");
-    let mut daemon = start_agentd(&binary, &socket, &state);
+    let mut daemon = common::spawn_agentd(&socket, &state);
     wait_ready(&socket).await;
     // Each shell's progress goes to a file, so the test can see it was acknowledged.
     let logs: Vec<PathBuf> = (0..3)
@@ -110,7 +93,7 @@ async fn three_shells_get_their_answers_across_a_kill_9() {
     }
 
     daemon.kill().await.unwrap(); // SIGKILL
-    let mut daemon = start_agentd(&binary, &socket, &state);
+    let mut daemon = common::spawn_agentd(&socket, &state);
     wait_ready(&socket).await;
     let mut after = pending_ids(&socket, 3).await;
     let mut expected = before.clone();
@@ -353,11 +336,10 @@ async fn subject_types_are_shown_and_filter_history() {
 /// and keeps its own deadline when agentd stays away (it used to wait 30 s past it in silence).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_waiting_request_says_agentd_went_away_and_keeps_its_deadline() {
-    let binary = common::agentd_binary();
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("agentd.sock");
     let state = dir.path().join("state");
-    let mut daemon = start_agentd(&binary, &socket, &state);
+    let mut daemon = common::spawn_agentd(&socket, &state);
     wait_ready(&socket).await;
     let log = dir.path().join("shell.log");
     let shell = ash(&socket)
@@ -379,7 +361,7 @@ async fn a_waiting_request_says_agentd_went_away_and_keeps_its_deadline() {
         poller.tick().await;
     }
     // Back within the deadline: it re-attaches and says so.
-    let mut daemon = start_agentd(&binary, &socket, &state);
+    let mut daemon = common::spawn_agentd(&socket, &state);
     wait_ready(&socket).await;
     let mut poller = Poller::new(LIMIT, "the shell to say agentd is back");
     while !said("agentd is back")() {

@@ -111,7 +111,6 @@ async fn the_profile_lines_start_agentd_once() {
 /// (`-f` keeps following it); with no log there, one line says where it looked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ash_logs_shows_what_agentd_wrote() {
-    use std::process::Stdio;
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("state");
     let socket = dir.path().join("agentd.sock");
@@ -127,19 +126,7 @@ async fn ash_logs_shows_what_agentd_wrote() {
         "{err}"
     );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    let mut agentd = tokio::process::Command::new(common::agentd_binary())
-        .arg("--socket")
-        .arg(&socket)
-        .arg("--state-dir")
-        .arg(&state)
-        .env("XDG_CONFIG_HOME", dir.path().join("no-config"))
-        .env_remove("AGENTD_CONFIG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut agentd = common::spawn_agentd(&socket, &state);
     let followed = dir.path().join("followed.txt");
     let mut poller = agentd_testkit::Poller::new(std::time::Duration::from_secs(20), "the log");
     loop {

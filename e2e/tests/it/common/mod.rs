@@ -68,6 +68,24 @@ pub fn agentd_binary() -> PathBuf {
     agentd_dir().join("agentd")
 }
 
+/// The agentd binary started on `socket` with its store in `state`, reading no config (the
+/// built-in defaults, presets on), its output discarded; killed when dropped.
+pub fn spawn_agentd(socket: &Path, state: &Path) -> tokio::process::Child {
+    tokio::process::Command::new(agentd_binary())
+        .arg("--socket")
+        .arg(socket)
+        .arg("--state-dir")
+        .arg(state)
+        .env("XDG_CONFIG_HOME", state.join("no-config"))
+        .env_remove("AGENTD_CONFIG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("the agentd binary starts")
+}
+
 /// `ash` against `socket` as the operator alice.
 pub fn ash_as_alice(socket: &Path) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(ash_bin());

@@ -132,19 +132,7 @@ impl Rig {
     /// Starts (or restarts) agentd on the rig's socket and store, with the default config
     /// (presets on), and waits until it answers.
     pub async fn start_agentd(&mut self) {
-        let child = Command::new(common::agentd_binary())
-            .arg("--socket")
-            .arg(self.socket())
-            .arg("--state-dir")
-            .arg(self.dir.path().join("state"))
-            .env("XDG_CONFIG_HOME", self.dir.path().join("no-config"))
-            .env_remove("AGENTD_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
+        let child = common::spawn_agentd(&self.socket(), &self.dir.path().join("state"));
         self.agentd = Some(child);
         let mut poller = Poller::new(Duration::from_secs(20), "agentd to answer");
         while !self.ash(&["pending", "--json"]).await.status.success() {

@@ -145,6 +145,16 @@ pub fn prepare(settings: &Settings) -> Result<Prepared, StartError> {
                 settings.limits.unfinished_frames_per_uid_bytes,
             ),
             frame_timeout: settings.limits.frame_timeout,
+            about: server::About {
+                config: settings
+                    .config_path
+                    .as_ref()
+                    .map(|p| p.display().to_string()),
+                config_tools: u32::try_from(settings.tools.len()).unwrap_or(u32::MAX),
+                config_rules: u32::try_from(settings.rules.len()).unwrap_or(u32::MAX),
+                presets: settings.presets.clone(),
+            },
+            retention: settings.retention,
         }),
         notify: settings.notify.clone(),
     })
@@ -164,6 +174,9 @@ pub async fn serve(
     let notifier = prepared
         .notify
         .map(|settings| notify::spawn(settings, queue.subscribe()));
+    let retention = store
+        .reader()
+        .map(|_| tokio::spawn(keep_bounded(Arc::clone(&store), prepared.ctx.retention)));
     let failure = {
         let store = Arc::clone(&store);
         async move { store.failure().await }
@@ -176,6 +189,9 @@ pub async fn serve(
     if let Some(notifier) = notifier {
         notifier.abort();
     }
+    if let Some(retention) = retention {
+        retention.abort();
+    }
     queue.shutdown();
     store
         .close(Some(store::daemon_event(
@@ -187,6 +203,27 @@ pub async fn serve(
     match failed {
         Some(message) => Err(StoreError::Failed(message)),
         None => Ok(()),
+    }
+}
+
+/// Applies retention at start and then every `retention.every`, as agentd runs.
+async fn keep_bounded(store: Arc<store::Store>, retention: config::Retention) {
+    if retention.answered.is_none() && retention.decided.is_none() {
+        return;
+    }
+    let mut every = tokio::time::interval(retention.every);
+    loop {
+        every.tick().await;
+        let plan = retention.plan(chrono::Utc::now(), queue::AGENTD);
+        match store.prune(plan, false).await {
+            Ok(r) if r.answered + r.decided + r.grants + r.audit_entries > 0 => tracing::info!(
+                answered = r.answered, decided = r.decided, grants = r.grants,
+                audit_entries = r.audit_entries, "retention: pruned"
+            ),
+            Ok(_) => {}
+            // A failed commit stops agentd on its own; a failed query is said and tried again.
+            Err(e) => tracing::warn!("retention: {e}"),
+        }
     }
 }
 

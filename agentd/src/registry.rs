@@ -313,6 +313,12 @@ impl Registry {
         Ok(in_force)
     }
 
+    /// How many tools were registered at run time: for everyone, and by agents for themselves.
+    pub fn registered_count(&self) -> usize {
+        let runtime = self.runtime.read().unwrap_or_else(PoisonError::into_inner);
+        runtime.operator.len() + runtime.agents.values().map(HashMap::len).sum::<usize>()
+    }
+
     /// An operator's registration: applies to everyone, as given (it may loosen, as the config
     /// may). Returns it.
     pub fn register_for_everyone(&self, spec: ToolSpec) -> Result<ToolSpec, RegisterError> {

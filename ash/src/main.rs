@@ -93,6 +93,8 @@ enum Command {
     Grants(cmd::grants::ListArgs),
     /// End a grant (or all of them with --all)
     Revoke(cmd::grants::RevokeArgs),
+    /// Apply retention now (what [retention] keeps, or --before TIME); --dry-run counts
+    Prune(cmd::prune::Args),
     /// Check the audit trail
     #[command(subcommand)]
     Audit(cmd::audit::Command),
@@ -169,7 +171,7 @@ fn main() -> ExitCode {
     };
     if let Some(name) = no_json.filter(|_| globals.json) {
         eprintln!(
-            "ash: --json: `ash {name}` has no JSON output (pending, show, approve, deny, request, history, export, grants, revoke, audit, status and doctor have)"
+            "ash: --json: `ash {name}` has no JSON output (pending, show, approve, deny, request, history, export, grants, revoke, audit, prune, status and doctor have)"
         );
         return ExitCode::from(outcome::USAGE);
     }
@@ -200,6 +202,7 @@ fn main() -> ExitCode {
             Command::Export(args) => cmd::export::run(&globals, args).await,
             Command::Logs(args) => cmd::logs::run(args).await,
             Command::Audit(command) => cmd::audit::run(&globals, command).await,
+            Command::Prune(args) => cmd::prune::run(&globals, args).await,
             Command::DialStdio(args) => cmd::dial_stdio::run(&globals, args).await,
             Command::Notify(args) => cmd::notify::run(&globals, args).await,
         }

@@ -357,6 +357,22 @@ impl Client {
         }
     }
 
+    /// What agentd runs with: the configuration it loaded and its store (operators only).
+    pub async fn info(&mut self) -> Result<DaemonInfo> {
+        match self.call(&ClientMsg::Info).await? {
+            ServerMsg::Info(info) => Ok(info),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Applies retention now, or with `dry_run` counts what it would remove (operators only).
+    pub async fn prune(&mut self, req: PruneRequest) -> Result<PruneReport> {
+        match self.call(&ClientMsg::Prune(req)).await? {
+            ServerMsg::Pruned(report) => Ok(report),
+            other => Err(unexpected(&other)),
+        }
+    }
+
     /// Sends `msg` and collects a list answer that may span several frames.
     async fn gather(&mut self, msg: ClientMsg) -> Result<Vec<RequestView>> {
         let mut all = Vec::new();

@@ -17,6 +17,8 @@ pub(super) struct File {
     #[serde(default)]
     pub(super) store: StoreSection,
     #[serde(default)]
+    pub(super) retention: RetentionSection,
+    #[serde(default)]
     pub(super) operators: OperatorsSection,
     #[serde(default)]
     pub(super) limits: LimitsSection,
@@ -110,6 +112,14 @@ pub(super) struct GrantsSection {
 pub(super) struct StoreSection {
     pub(super) durability: Option<Durability>,
     pub(super) max_size_mib: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RetentionSection {
+    pub(super) answered_days: Option<u32>,
+    pub(super) decided_days: Option<u32>,
+    pub(super) every_mins: Option<u32>,
 }
 
 #[derive(Deserialize, Default)]

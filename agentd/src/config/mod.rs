@@ -43,6 +43,10 @@ pub struct Settings {
     pub durability: Durability,
     /// The most the store may grow to, in MiB; unlimited when `None`.
     pub store_max_size_mib: Option<u64>,
+    /// How long the store keeps what is finished (see `[retention]`).
+    pub retention: Retention,
+    /// The file these settings came from; `None` for the built-in defaults.
+    pub config_path: Option<PathBuf>,
     /// Who may decide: users and groups by name; both empty means the user agentd runs as.
     pub operator_users: Vec<String>,
     pub operator_groups: Vec<String>,
@@ -80,6 +84,56 @@ pub struct Settings {
     pub review_approvers: Vec<Approver>,
     /// The command run when a request reaches the operators; none by default.
     pub notify: Option<NotifySettings>,
+}
+
+/// How long finished requests and ended grants are kept (`[retention]`; `None` is forever).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Calls answered at once (by a rule, a preset or a grant), and the audit trail.
+    pub answered: Option<Duration>,
+    /// Requests a person decided, that expired or were withdrawn, and grants that ended.
+    pub decided: Option<Duration>,
+    /// How often agentd applies it as it runs.
+    pub every: Duration,
+}
+
+const DAY: u64 = 86_400;
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            answered: Some(Duration::from_secs(30 * DAY)),
+            decided: Some(Duration::from_secs(365 * DAY)),
+            every: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl Retention {
+    /// What retention removes as of `now`, asked for by `by`.
+    pub fn plan(&self, now: chrono::DateTime<chrono::Utc>, by: &str) -> crate::store::PrunePlan {
+        let horizon = |keep: Option<Duration>| {
+            keep.and_then(|d| chrono::Duration::from_std(d).ok())
+                .map(|d| now - d)
+        };
+        crate::store::PrunePlan {
+            now,
+            answered_before: horizon(self.answered),
+            decided_before: horizon(self.decided),
+            by: by.to_string(),
+        }
+    }
+
+    /// Whole days, as the settings say them (0 is forever).
+    pub fn days(keep: Option<Duration>) -> u32 {
+        keep.map_or(0, |d| {
+            u32::try_from(d.as_secs().div_ceil(DAY)).unwrap_or(u32::MAX)
+        })
+    }
+
+    fn from_days(days: u32) -> Option<Duration> {
+        (days > 0).then(|| Duration::from_secs(u64::from(days) * DAY))
+    }
 }
 
 /// Limits on what one agent (uid and name), one user (uid), or everyone together, may ask of
@@ -140,6 +194,8 @@ impl Default for Settings {
             state_dir: None,
             durability: Durability::Normal,
             store_max_size_mib: None,
+            retention: Retention::default(),
+            config_path: None,
             operator_users: Vec::new(),
             operator_groups: Vec::new(),
             allow_own_requests: false,
@@ -177,7 +233,9 @@ impl Settings {
             message: format!("cannot read config file: {e}"),
         })?;
         check_trusted(path)?;
-        Settings::parse(&text, path)
+        let mut settings = Settings::parse(&text, path)?;
+        settings.config_path = Some(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
+        Ok(settings)
     }
 
     /// Parses config text; `path` is only used in error messages.
@@ -384,6 +442,18 @@ impl Settings {
                 return Err(fail("[store] max_size_mib must be at least 1".into()));
             }
             settings.store_max_size_mib = Some(mib);
+        }
+        if let Some(days) = file.retention.answered_days {
+            settings.retention.answered = Retention::from_days(days);
+        }
+        if let Some(days) = file.retention.decided_days {
+            settings.retention.decided = Retention::from_days(days);
+        }
+        if let Some(mins) = file.retention.every_mins {
+            if mins == 0 {
+                return Err(fail("[retention] every_mins must be at least 1".into()));
+            }
+            settings.retention.every = Duration::from_secs(u64::from(mins) * 60);
         }
         if let Some(secs) = file.defaults.approval_timeout_secs {
             check_timeout(secs).map_err(|m| fail(format!("[defaults] {m}")))?;

@@ -29,6 +29,7 @@ fn grant(args: &str, scope: Scope, session: Option<&str>, ttl: i64) -> GrantView
         from_request: Uuid::new_v4(),
         uses: 0,
         covers: GrantCover::Exact,
+        reason: None,
     }
 }
 

@@ -291,6 +291,7 @@ impl Queue {
             from_request: view.id,
             uses: 0,
             covers,
+            reason: req.reason.clone().filter(|r| !r.trim().is_empty()),
         };
         for gone in inner.grants.insert(grant.clone(), self.clock.now()) {
             self.store
@@ -311,6 +312,7 @@ impl Queue {
                 "expires_at": grant.expires_at.to_rfc3339(),
                 "from_request": grant.from_request,
                 "covers": grant.covers.to_json(),
+                "reason": grant.reason,
             }),
         );
         let mut seq = self
@@ -418,12 +420,17 @@ pub const MAX_GRANT_TTL_SECS: u64 = 30 * 86_400;
 
 /// The decision a grant gives a request it answers.
 pub(super) fn grant_decision(grant: &GrantView, at: DateTime<Utc>) -> Decision {
-    let reason = format!(
+    let source = format!(
         "{} grant {} (from request {})",
         grant.scope,
         short(&grant.id),
         short(&grant.from_request)
     );
+    // The operator's own words go first: they are what the agent needs to hear.
+    let reason = match &grant.reason {
+        Some(said) => format!("{said} ({source})"),
+        None => source,
+    };
     Decision::new(
         grant.verdict.into(),
         DecisionSource::Grant,

@@ -41,6 +41,8 @@ pub(super) enum OperatorAction {
     Watch,
     Grants,
     Revoke,
+    Info,
+    Prune,
 }
 
 impl OperatorAction {
@@ -56,6 +58,8 @@ impl OperatorAction {
             OperatorAction::Watch => "watch the queue",
             OperatorAction::Grants => "look at grants",
             OperatorAction::Revoke => "revoke grants",
+            OperatorAction::Info => "read agentd's configuration",
+            OperatorAction::Prune => "prune the store",
         }
     }
 }
@@ -155,6 +159,17 @@ impl Session {
             ClientMsg::ListGrants => {
                 self.require_operator(OperatorAction::Grants)?;
                 Answer::One(ServerMsg::Grants(queue.grants()))
+            }
+            ClientMsg::Info => {
+                self.require_operator(OperatorAction::Info)?;
+                Answer::One(ServerMsg::Info(records::info(&ctx).await?))
+            }
+            ClientMsg::Prune(req) => {
+                self.require_operator(OperatorAction::Prune)?;
+                records::require_store(queue.store())?;
+                Answer::One(ServerMsg::Pruned(
+                    records::prune(&ctx, &req, &self.peer.name).await?,
+                ))
             }
             ClientMsg::Revoke { id, all } => {
                 self.require_operator(OperatorAction::Revoke)?;

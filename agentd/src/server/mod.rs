@@ -55,6 +55,17 @@ pub struct Context {
     pub frames: Arc<FrameBytes>,
     /// A frame that has started must finish within this.
     pub frame_timeout: Duration,
+    /// What agentd runs with, for operators who ask (`Info`).
+    pub about: About,
+    pub retention: crate::config::Retention,
+}
+
+/// The configuration agentd loaded, as `Info` reports it.
+pub struct About {
+    pub config: Option<String>,
+    pub config_tools: u32,
+    pub config_rules: u32,
+    pub presets: Vec<String>,
 }
 
 /// Accepts connections until `shutdown` resolves or `failure` does (the store could not

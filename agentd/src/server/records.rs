@@ -56,3 +56,64 @@ pub async fn export_page(
         .map_err(store_error)?;
     found.ok_or_else(no_store)
 }
+
+/// What this agentd runs with: its configuration and its store.
+pub async fn info(ctx: &super::Context) -> Result<agentd_proto::DaemonInfo, WireError> {
+    let store = ctx.queue.store();
+    let reach = store.reach().await.map_err(store_error)?;
+    let dir = store
+        .path()
+        .and_then(std::path::Path::parent)
+        .map(|d| d.display().to_string());
+    let store = match (reach, dir) {
+        (Some((bytes, requests, oldest, checkpoint)), Some(dir)) => Some(agentd_proto::StoreInfo {
+            dir,
+            bytes,
+            requests,
+            oldest,
+            answered_days: crate::config::Retention::days(ctx.retention.answered),
+            decided_days: crate::config::Retention::days(ctx.retention.decided),
+            checkpoint,
+        }),
+        _ => None,
+    };
+    Ok(agentd_proto::DaemonInfo {
+        server: format!("agentd {}", env!("CARGO_PKG_VERSION")),
+        pid: std::process::id(),
+        config: ctx.about.config.clone(),
+        config_tools: ctx.about.config_tools,
+        config_rules: ctx.about.config_rules,
+        presets: ctx.about.presets.clone(),
+        registered_tools: u32::try_from(ctx.registry.registered_count()).unwrap_or(u32::MAX),
+        store,
+    })
+}
+
+/// Applies retention now: the settings' horizons, or everything finished before `before`.
+pub async fn prune(
+    ctx: &super::Context,
+    req: &agentd_proto::PruneRequest,
+    by: &str,
+) -> Result<agentd_proto::PruneReport, WireError> {
+    let now = chrono::Utc::now();
+    let plan = match req.before {
+        Some(before) if before > now => {
+            return Err(WireError {
+                code: ErrorCode::InvalidArgs,
+                message: format!("--before {before} is in the future; nothing after now can be pruned"),
+            })
+        }
+        Some(before) => crate::store::PrunePlan {
+            now,
+            answered_before: Some(before),
+            decided_before: Some(before),
+            by: by.to_string(),
+        },
+        None => ctx.retention.plan(now, by),
+    };
+    ctx.queue
+        .store()
+        .prune(plan, req.dry_run)
+        .await
+        .map_err(store_error)
+}

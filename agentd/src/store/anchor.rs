@@ -24,9 +24,14 @@ pub struct Anchor {
 
 /// The anchor of the database behind `conn` as it is now.
 pub fn current(conn: &Connection) -> rusqlite::Result<Anchor> {
-    let first_hash = conn
+    let first_hash = match conn
         .query_row("SELECT hash FROM audit WHERE seq = 1", [], |r| r.get(0))
-        .optional()?;
+        .optional()?
+    {
+        Some(hash) => Some(hash),
+        // Pruned: the checkpoint keeps which trail this was.
+        None => super::prune::first_hash(conn)?,
+    };
     let entries: i64 =
         conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM audit", [], |r| r.get(0))?;
     Ok(Anchor {

@@ -14,6 +14,7 @@ use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use super::prune;
 use super::rows::micros;
 
 /// The `prev_hash` of the first entry.
@@ -206,12 +207,24 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<AuditReport> {
         "SELECT seq, at, kind, request_id, actor, detail, prev_hash, hash FROM audit ORDER BY seq",
     )?;
     let mut rows = stmt.query([])?;
-    let mut expected = 1i64;
-    let mut prev = GENESIS.to_string();
+    // After pruning the trail starts at the checkpoint, linking to the last entry removed.
+    let checkpoint = prune::load(conn)?;
+    let first = checkpoint.as_ref().map_or(1, |c| c.first_seq as i64);
+    let mut expected = first;
+    let mut prev = checkpoint
+        .as_ref()
+        .map_or_else(|| GENESIS.to_string(), |c| c.prev_hash.clone());
+    let report = |last: i64, broken: AuditBreak| AuditReport {
+        entries: (last - first + 1).max(0) as u64,
+        broken: Some(broken),
+        checkpoint: checkpoint.clone(),
+    };
     let broken = |seq: i64, problem: String| AuditBreak {
         seq: seq as u64,
         problem,
     };
+    // The newest `pruned` entry, which must record the checkpoint as it is.
+    let mut pruned: Option<(i64, String)> = None;
     while let Some(row) = rows.next()? {
         let seq: i64 = row.get(0)?;
         let prev_hash: String = row.get(6)?;
@@ -256,6 +269,10 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<AuditReport> {
                 ),
             ));
         }
+        let kind: String = row.get(2)?;
+        if kind == "pruned" {
+            pruned = Some((seq, row.get(5)?));
+        }
         prev = hash;
         expected += 1;
     }
@@ -273,7 +290,13 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<AuditReport> {
             ),
         ));
     }
-    if let Some(problem) = cross_check(conn)? {
+    if let Some(c) = &checkpoint {
+        if let Some(problem) = check_checkpoint(conn, c, pruned.as_ref())? {
+            return Ok(report(last, problem));
+        }
+    }
+    let sealed_before = checkpoint.as_ref().map(|c| micros(c.before));
+    if let Some(problem) = cross_check(conn, sealed_before)? {
         return Ok(report(last, problem));
     }
     // The chain is whole, but agentd itself recorded that acknowledged writes were lost.
@@ -298,20 +321,69 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<AuditReport> {
         ));
     }
     Ok(AuditReport {
-        entries: last as u64,
+        entries: (last - first + 1).max(0) as u64,
         broken: None,
+        checkpoint,
     })
+}
+
+/// The checkpoint against the newest `pruned` entry that recorded it, and the rows it sealed
+/// against their digest.
+fn check_checkpoint(
+    conn: &Connection,
+    c: &agentd_proto::Checkpoint,
+    pruned: Option<&(i64, String)>,
+) -> rusqlite::Result<Option<AuditBreak>> {
+    let at = c.first_seq;
+    let Some((seq, detail)) = pruned else {
+        return Ok(Some(AuditBreak {
+            seq: at,
+            problem: format!(
+                "the trail starts at entry {at} but no kept entry records that cut: the checkpoint was edited or its entry deleted"
+            ),
+        }));
+    };
+    let detail: serde_json::Value = serde_json::from_str(detail).unwrap_or_default();
+    let recorded_seal = prune::recorded_seal(conn)?;
+    let matches = detail["first_seq"].as_u64() == Some(c.first_seq)
+        && detail["prev_hash"].as_str() == Some(c.prev_hash.as_str())
+        && detail["before"].as_i64() == Some(micros(c.before))
+        && detail["sealed"].as_str() == recorded_seal.as_deref();
+    if !matches {
+        return Ok(Some(AuditBreak {
+            seq: *seq as u64,
+            problem: format!(
+                "the checkpoint does not match entry {seq}, which recorded it: the checkpoint was edited"
+            ),
+        }));
+    }
+    let actual = prune::sealed_digest(conn, micros(c.before))?;
+    if Some(actual.as_str()) != recorded_seal.as_deref() {
+        return Ok(Some(AuditBreak {
+            seq: *seq as u64,
+            problem: format!(
+                "the requests and grants kept from before the checkpoint do not match the digest entry {seq} recorded: they were edited, added or deleted"
+            ),
+        }));
+    }
+    Ok(None)
 }
 
 /// Checks every request row against its audit entries: the arguments against the hash
 /// recorded when it was queued, and the decision against the entry that recorded it. So an
 /// edit of the requests table is caught as surely as an edit of the audit table.
-fn cross_check(conn: &Connection) -> rusqlite::Result<Option<AuditBreak>> {
-    let mut requests = conn
-        .prepare("SELECT id, args_json, state, decided_by FROM requests ORDER BY created_at, id")?;
+fn cross_check(
+    conn: &Connection,
+    sealed_before: Option<i64>,
+) -> rusqlite::Result<Option<AuditBreak>> {
+    // Rows from before the checkpoint lost their entries to pruning; the seal covers them.
+    let mut requests = conn.prepare(
+        "SELECT id, args_json, state, decided_by FROM requests WHERE created_at >= ?1 \
+         ORDER BY created_at, id",
+    )?;
     let mut entries = conn
         .prepare("SELECT seq, kind, actor, detail FROM audit WHERE request_id = ?1 ORDER BY seq")?;
-    let mut rows = requests.query([])?;
+    let mut rows = requests.query([sealed_before.unwrap_or(i64::MIN)])?;
     while let Some(row) = rows.next()? {
         let id: String = row.get(0)?;
         let args: String = row.get(1)?;
@@ -356,11 +428,4 @@ fn cross_check(conn: &Connection) -> rusqlite::Result<Option<AuditBreak>> {
         }
     }
     Ok(None)
-}
-
-fn report(verified: i64, broken: AuditBreak) -> AuditReport {
-    AuditReport {
-        entries: verified.max(0) as u64,
-        broken: Some(broken),
-    }
 }

@@ -4,8 +4,12 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use agentd_proto::{AuditRef, AuditReport, ExportRecord, GrantView, HistoryQuery, RequestView};
-use chrono::Utc;
+use agentd_proto::{
+    AuditRef, AuditReport, Checkpoint, ExportRecord, GrantView, HistoryQuery, PruneReport,
+    RequestView,
+};
+use chrono::{DateTime, Utc};
+use rusqlite::OptionalExtension;
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection};
 use uuid::Uuid;
@@ -183,5 +187,41 @@ impl Reader {
 
     pub fn verify_audit(&self) -> Result<AuditReport, StoreError> {
         audit::verify(&self.conn()).map_err(query_err)
+    }
+
+    /// What `plan` would remove.
+    pub fn prune_count(&self, plan: &super::PrunePlan) -> Result<PruneReport, StoreError> {
+        super::prune::count(&self.conn(), plan).map_err(query_err)
+    }
+
+    /// The newest `pruned` (or `prune_refused`) entry: its number and what it recorded.
+    pub fn newest_prune(&self) -> Result<Option<(i64, serde_json::Value)>, StoreError> {
+        let conn = self.conn();
+        let found: Option<(i64, String)> = conn
+            .query_row(
+                "SELECT seq, detail FROM audit WHERE kind IN ('pruned', 'prune_refused') \
+                 ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(query_err)?;
+        Ok(found.map(|(seq, detail)| (seq, serde_json::from_str(&detail).unwrap_or_default())))
+    }
+
+    /// How many requests the store keeps, the oldest one's time, and the checkpoint.
+    pub fn reach(&self) -> Result<(u64, Option<DateTime<Utc>>, Option<Checkpoint>), StoreError> {
+        let conn = self.conn();
+        let (count, oldest): (i64, Option<i64>) = conn
+            .query_row("SELECT COUNT(*), MIN(created_at) FROM requests", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .map_err(query_err)?;
+        let checkpoint = super::prune::load(&conn).map_err(query_err)?;
+        Ok((
+            count.max(0) as u64,
+            oldest.and_then(DateTime::from_timestamp_micros),
+            checkpoint,
+        ))
     }
 }

@@ -14,6 +14,7 @@ mod checkpoint;
 mod history;
 mod journal;
 mod open;
+mod prune;
 mod rows;
 mod schema;
 mod trust;
@@ -24,11 +25,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::{mpsc, Arc, Mutex, MutexGuard, PoisonError};
 
-use agentd_proto::{AuditReport, GrantView, RequestView};
+use agentd_proto::{AuditReport, GrantView, PruneReport, RequestView};
 use tokio::sync::watch;
 
 pub use audit::{args_hash, daemon_event, finished_event, queued_event, AuditEvent};
 pub use history::{Cursor, Reader};
+pub use prune::Plan as PrunePlan;
 pub use rows::RowWrite;
 pub use writer::Committed;
 use writer::Job;
@@ -418,6 +420,87 @@ impl Store {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
+    }
+
+    /// Applies retention as `plan` says: one write, journaled and applied by the writer like
+    /// every other, answered once it is in the database with what it removed. `dry_run` only
+    /// counts.
+    pub async fn prune(&self, plan: PrunePlan, dry_run: bool) -> Result<PruneReport, StoreError> {
+        let unavailable = || {
+            StoreError::Unavailable("agentd runs without a store, so it keeps nothing to prune".into())
+        };
+        if dry_run {
+            return self
+                .query(move |r| r.prune_count(&plan))
+                .await?
+                .ok_or_else(unavailable);
+        }
+        // Nothing to remove is the common case (retention runs hourly): then nothing is written.
+        let (before, would) = {
+            let plan = plan.clone();
+            self.query(move |r| Ok((r.newest_prune()?, r.prune_count(&plan)?)))
+                .await?
+                .ok_or_else(unavailable)?
+        };
+        if would.answered + would.decided + would.grants + would.audit_entries == 0 {
+            return Ok(PruneReport {
+                dry_run: false,
+                ..would
+            });
+        }
+        let seq = self.write(Write::row(RowWrite::Prune(plan)));
+        self.indexed(seq).await?;
+        let after = self
+            .query(|r| Ok((r.newest_prune()?, r.reach()?.2)))
+            .await?
+            .ok_or_else(unavailable)?;
+        let (newest, checkpoint) = after;
+        let count = |d: &serde_json::Value, k: &str| d[k].as_u64().unwrap_or(0);
+        if let Some((seq, d)) = &newest {
+            let fresh = before.as_ref().is_none_or(|(b, _)| seq > b);
+            if let (true, Some(problem)) = (fresh, d["problem"].as_str()) {
+                return Err(StoreError::Untrusted(format!("refused to prune: {problem}")));
+            }
+        }
+        Ok(match newest {
+            Some((seq, d)) if before.as_ref().map_or(true, |(b, _)| seq > *b) => PruneReport {
+                dry_run: false,
+                answered: count(&d, "answered"),
+                decided: count(&d, "decided"),
+                grants: count(&d, "grants"),
+                audit_entries: count(&d, "audit_entries"),
+                checkpoint,
+            },
+            _ => PruneReport {
+                dry_run: false,
+                answered: 0,
+                decided: 0,
+                grants: 0,
+                audit_entries: 0,
+                checkpoint,
+            },
+        })
+    }
+
+    /// The store's files in bytes (database, WAL, journal), the requests it keeps, the oldest
+    /// one's time and the audit checkpoint; `None` for a memory store.
+    pub async fn reach(
+        &self,
+    ) -> Result<Option<(u64, u64, Option<chrono::DateTime<chrono::Utc>>, Option<agentd_proto::Checkpoint>)>, StoreError>
+    {
+        let Some(dir) = self.path.as_deref().and_then(Path::parent).map(Path::to_path_buf) else {
+            return Ok(None);
+        };
+        let Some((count, oldest, checkpoint)) = self.query(|r| r.reach()).await? else {
+            return Ok(None);
+        };
+        let mut bytes = 0;
+        let mut files = vec![dir.join(DB_FILE), dir.join("agentd.db-wal")];
+        files.extend(journal::files(&dir).unwrap_or_default());
+        for file in files {
+            bytes += std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        }
+        Ok(Some((bytes, count, oldest, checkpoint)))
     }
 
     /// Recomputes the audit chain.

@@ -143,10 +143,10 @@ pub fn view_from_row(row: &Row<'_>) -> rusqlite::Result<RequestView> {
 
 /// The columns `grant_from_row` reads, in order.
 pub const GRANT_COLUMNS: &str = "id, verdict, scope, ttl_secs, tool, args_json, agent, agent_uid, \
-    session, created_at, expires_at, created_by, from_request, uses, covers";
+    session, created_at, expires_at, created_by, from_request, uses, covers, reason";
 
 /// The values of a grant's row, in `GRANT_COLUMNS` order.
-pub fn grant_values(g: &GrantView) -> [Value; 15] {
+pub fn grant_values(g: &GrantView) -> [Value; 16] {
     let (scope, ttl) = match g.scope {
         Scope::Once => ("once", Value::Null),
         Scope::Session => ("session", Value::Null),
@@ -172,6 +172,7 @@ pub fn grant_values(g: &GrantView) -> [Value; 15] {
             GrantCover::Exact => Value::Null,
             wider => Value::Text(serde_json::to_string(wider).unwrap_or_default()),
         },
+        g.reason.clone().map_or(Value::Null, Value::Text),
     ]
 }
 
@@ -218,6 +219,7 @@ pub fn grant_from_row(row: &Row<'_>) -> rusqlite::Result<GrantView> {
         from_request: uuid(row.get(12)?)?,
         uses: row.get::<_, i64>(13)?.max(0) as u64,
         covers,
+        reason: row.get(15)?,
     })
 }
 
@@ -237,4 +239,6 @@ pub enum RowWrite {
     GrantEnded(Uuid, Cow<'static, str>),
     /// A request's path through reviewers changed.
     Path(Uuid, String),
+    /// Apply retention (see `prune`).
+    Prune(super::prune::Plan),
 }

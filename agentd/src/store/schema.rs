@@ -14,10 +14,10 @@ use super::StoreError;
 pub const APPLICATION_ID: i64 = 0x6167_6e64;
 
 /// The schema this agentd writes. Bump it with a new entry in `MIGRATIONS`.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// `MIGRATIONS[n]` takes a store from version n to n + 1.
-const MIGRATIONS: [&str; 6] = [
+const MIGRATIONS: [&str; 7] = [
     r#"
 CREATE TABLE requests (
     id              TEXT PRIMARY KEY,
@@ -111,6 +111,21 @@ ALTER TABLE grants ADD COLUMN covers TEXT;
     // 6: the arguments an operator approved instead of those asked with.
     r#"
 ALTER TABLE requests ADD COLUMN approved_args TEXT;
+"#,
+    // 7: the reason given with the decision that made a grant; where the audit trail starts
+    // after pruning (see `prune`), and an index to find what retention removes.
+    r#"
+ALTER TABLE grants ADD COLUMN reason TEXT;
+CREATE TABLE audit_checkpoint (
+    id          INTEGER PRIMARY KEY CHECK (id = 1),
+    first_seq   INTEGER NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    first_hash  TEXT,
+    before      INTEGER NOT NULL,
+    at          INTEGER NOT NULL,
+    sealed      TEXT NOT NULL
+);
+CREATE INDEX audit_at ON audit (at);
 "#,
 ];
 

@@ -127,7 +127,7 @@ pub fn write(
             Some(RowWrite::GrantMade(grant)) => {
                 tx.prepare_cached(&format!(
                     "INSERT INTO grants ({GRANT_COLUMNS}) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)"
                 ))?
                 .execute(params_from_iter(grant_values(grant)))?;
             }
@@ -138,6 +138,9 @@ pub fn write(
             Some(RowWrite::Path(id, path)) => {
                 tx.prepare_cached("UPDATE requests SET path = ?2 WHERE id = ?1")?
                     .execute(rusqlite::params![id.to_string(), path])?;
+            }
+            Some(RowWrite::Prune(plan)) => {
+                super::prune::apply(&tx, head, plan)?;
             }
             Some(RowWrite::GrantEnded(id, why)) => {
                 tx.prepare_cached("UPDATE grants SET ended = ?2 WHERE id = ?1")?

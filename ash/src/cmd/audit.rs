@@ -18,6 +18,10 @@ struct ReportJson {
     entries: u64,
     broken_at: Option<u64>,
     problem: Option<String>,
+    /// The entry the kept trail starts from (1 unless it was pruned), and the time before
+    /// which entries were cut.
+    starts_at: u64,
+    cut_before: Option<String>,
 }
 
 pub async fn run(globals: &Globals, command: Command) -> anyhow::Result<u8> {
@@ -31,10 +35,21 @@ pub async fn run(globals: &Globals, command: Command) -> anyhow::Result<u8> {
                     entries: report.entries,
                     broken_at: report.broken.as_ref().map(|b| b.seq),
                     problem: report.broken.as_ref().map(|b| b.problem.clone()),
+                    starts_at: report.checkpoint.as_ref().map_or(1, |c| c.first_seq),
+                    cut_before: report.checkpoint.as_ref().map(|c| c.before.to_rfc3339()),
                 })?;
             } else {
                 match &report.broken {
-                    None => println!("audit trail intact: {} entries", report.entries),
+                    None => match &report.checkpoint {
+                        None => println!("audit trail intact: {} entries", report.entries),
+                        Some(c) => println!(
+                            "audit trail intact: {} entries, from entry {} (entries before it were pruned at {}, linking to {})",
+                            report.entries,
+                            c.first_seq,
+                            c.at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                            &c.prev_hash[..c.prev_hash.len().min(16)]
+                        ),
+                    },
                     Some(b) if b.seq == 0 => println!("audit trail broken: {}", b.problem),
                     Some(b) => println!("audit trail broken at entry {}: {}", b.seq, b.problem),
                 }

@@ -40,6 +40,8 @@ struct GrantJson {
     uses: u64,
     /// What it covers: `{"kind": "exact"}`, or a wider grant option.
     covers: serde_json::Value,
+    /// The reason given with the decision that made it; the requests it answers carry it.
+    reason: Option<String>,
 }
 
 fn verdict_word(v: Verdict) -> &'static str {
@@ -67,6 +69,7 @@ impl From<&GrantView> for GrantJson {
             from_request: g.from_request.to_string(),
             uses: g.uses,
             covers: g.covers.to_json(),
+            reason: g.reason.clone(),
         }
     }
 }

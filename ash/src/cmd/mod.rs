@@ -16,6 +16,7 @@ pub mod logs;
 pub mod mcp;
 pub mod notify;
 pub mod pending;
+pub mod prune;
 pub mod request;
 pub mod setup;
 pub mod show;

@@ -20,7 +20,9 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
     let (pending, _) = super::pending::across_hosts(globals).await?;
     let pending: Vec<RequestView> = pending.into_iter().map(|(_, v)| v).collect();
     if globals.json {
-        crate::json::print(&summary(&pending, Utc::now()))?;
+        let mut summary = summary(&pending, Utc::now());
+        summary.store = store(globals).await;
+        crate::json::print(&summary)?;
         return Ok(SUCCESS);
     }
     let line = render(&pending, args.format.as_deref(), Utc::now());
@@ -39,6 +41,33 @@ pub struct Summary {
     pub critical: usize,
     /// Seconds to the nearest deadline; null when nothing waits.
     pub next_expires_in_secs: Option<i64>,
+    /// The store of the one agentd asked (null across several hosts, or without a store).
+    pub store: Option<StoreSummary>,
+}
+
+/// How large the store is and how far back it goes.
+#[derive(serde::Serialize, Debug, PartialEq, Eq)]
+pub struct StoreSummary {
+    pub bytes: u64,
+    pub requests: u64,
+    /// RFC 3339; null when it keeps no request.
+    pub oldest: Option<String>,
+    pub answered_days: u32,
+    pub decided_days: u32,
+}
+
+/// The store of the one host asked, if it says.
+async fn store(globals: &Globals) -> Option<StoreSummary> {
+    let [only] = globals.endpoints().try_into().ok()?;
+    let mut client = super::connect_operator_to(globals, &only).await.ok()?;
+    let s = client.info().await.ok()?.store?;
+    Some(StoreSummary {
+        bytes: s.bytes,
+        requests: s.requests,
+        oldest: s.oldest.map(|t| t.to_rfc3339()),
+        answered_days: s.answered_days,
+        decided_days: s.decided_days,
+    })
 }
 
 /// The counts of `pending` at `now`.
@@ -51,6 +80,7 @@ pub fn summary(pending: &[RequestView], now: chrono::DateTime<Utc>) -> Summary {
             .iter()
             .map(|v| (v.expires_at - now).num_seconds().max(0))
             .min(),
+        store: None,
     }
 }
 

@@ -172,6 +172,24 @@ async fn a_scoped_denial_answers_with_a_denial_until_revoked() {
         "{}",
         text(&again.stderr)
     );
+    // The operator's words go with every denial the grant gives, across a restart too.
+    assert!(
+        text(&again.stderr).contains("no deploys today"),
+        "{}",
+        text(&again.stderr)
+    );
+    let mut d = d;
+    d.restart(Settings::default()).await.unwrap();
+    assert_eq!(grants(&d).await[0]["reason"], "no deploys today");
+    let again = shell(&d, DEPLOY, "other-session", "60")
+        .wait_with_output()
+        .await
+        .unwrap();
+    assert!(
+        text(&again.stderr).contains("no deploys today"),
+        "{}",
+        text(&again.stderr)
+    );
 
     let g = grants(&d).await;
     let gid = g[0]["id"].as_str().unwrap().to_string();

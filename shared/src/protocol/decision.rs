@@ -70,6 +70,9 @@ pub struct GrantView {
     pub uses: u64,
     /// What it covers: `Exact` for the same arguments only, or a wider grant option.
     pub covers: crate::grant::GrantCover,
+    /// The reason the operator gave with the decision that made it; requests it answers
+    /// carry it.
+    pub reason: Option<String>,
 }
 
 /// How a request ended: its final state, who or what decided, and why.

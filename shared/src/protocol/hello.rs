@@ -5,7 +5,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 /// The protocol version, defined once. The first frame of every connection carries it.
-pub const PROTOCOL_VERSION: u32 = 3;
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The largest frame payload either side accepts (1 MiB). Checked before allocating.
 pub const MAX_FRAME_LEN: usize = 1024 * 1024;

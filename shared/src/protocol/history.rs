@@ -45,6 +45,8 @@ pub struct AuditReport {
     pub entries: u64,
     /// The first entry that does not verify, if any.
     pub broken: Option<AuditBreak>,
+    /// Where the kept trail starts, when older entries were pruned.
+    pub checkpoint: Option<super::Checkpoint>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -44,6 +44,10 @@ pub enum ClientMsg {
     Review,
     /// A reviewer's answer to a request it was sent. Answered with `Request`.
     ReviewDecide(ReviewDecision),
+    /// What agentd runs with: its configuration and its store. Answered with `Info`.
+    Info,
+    /// Apply retention now. Answered with `Pruned`.
+    Prune(PruneRequest),
 }
 
 /// Messages from agentd to a client.
@@ -80,6 +84,8 @@ pub enum ServerMsg {
     },
     /// A child's request for a reviewer to answer.
     ToReview(RequestView),
+    Info(DaemonInfo),
+    Pruned(PruneReport),
 }
 
 /// The acknowledgement of a queued request.

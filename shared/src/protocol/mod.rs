@@ -5,8 +5,10 @@
 //!
 //! In rooms: `hello` (the first frame, limits), `message` (client and server messages, events),
 //! `request` (what an agent asks, what agentd knows), `decision` (verdicts, scopes, grants),
-//! `history` (queries, export, audit), `error`.
+//! `history` (queries, export, audit), `daemon` (what agentd reports about itself, pruning),
+//! `error`.
 
+mod daemon;
 mod decision;
 mod error;
 mod hello;
@@ -16,6 +18,7 @@ mod request;
 #[cfg(test)]
 mod tests;
 
+pub use daemon::*;
 pub use decision::*;
 pub use error::*;
 pub use hello::*;

@@ -70,6 +70,7 @@ fn grant(covers: crate::grant::GrantCover) -> GrantView {
         from_request: Uuid::new_v4(),
         uses: 2,
         covers,
+        reason: None,
     }
 }
 
@@ -153,6 +154,11 @@ fn every_client_message_round_trips() {
             action: ReviewAction::Approve,
             note: None,
         }),
+        ClientMsg::Info,
+        ClientMsg::Prune(PruneRequest {
+            before: Some(now()),
+            dry_run: true,
+        }),
     ];
     // The match has no wildcard, so a new message does not compile until it is listed here,
     // and the set below fails until it is also round-tripped above.
@@ -173,15 +179,26 @@ fn every_client_message_round_trips() {
         ClientMsg::Revoke { .. } => "Revoke",
         ClientMsg::Review => "Review",
         ClientMsg::ReviewDecide(_) => "ReviewDecide",
+        ClientMsg::Info => "Info",
+        ClientMsg::Prune(_) => "Prune",
     };
     let covered: std::collections::BTreeSet<_> = msgs.iter().map(variant).collect();
     assert_eq!(
         covered.len(),
-        16,
+        18,
         "every client message is round-tripped: {covered:?}"
     );
     for msg in msgs {
         round_trip(msg);
+    }
+}
+
+fn checkpoint() -> Checkpoint {
+    Checkpoint {
+        first_seq: 120,
+        prev_hash: "cd".repeat(32),
+        before: now(),
+        at: now(),
     }
 }
 
@@ -244,10 +261,12 @@ fn every_server_message_round_trips() {
                 seq: 4,
                 problem: "edited".into(),
             }),
+            checkpoint: None,
         }),
         ServerMsg::AuditReport(AuditReport {
             entries: 0,
             broken: None,
+            checkpoint: Some(checkpoint()),
         }),
         ServerMsg::Grants(vec![]),
         ServerMsg::Grants(vec![
@@ -268,6 +287,32 @@ fn every_server_message_round_trips() {
         ]),
         ServerMsg::Revoked { count: 3 },
         ServerMsg::ToReview(view()),
+        ServerMsg::Info(DaemonInfo {
+            server: "agentd 0.1.0".into(),
+            pid: 42,
+            config: Some("/home/dev/.config/agentd/agentd.toml".into()),
+            config_tools: 2,
+            config_rules: 1,
+            presets: vec!["claude-code".into()],
+            registered_tools: 0,
+            store: Some(StoreInfo {
+                dir: "/home/dev/.local/state/agentd".into(),
+                bytes: 1 << 20,
+                requests: 12,
+                oldest: Some(now()),
+                answered_days: 30,
+                decided_days: 0,
+                checkpoint: Some(checkpoint()),
+            }),
+        }),
+        ServerMsg::Pruned(PruneReport {
+            dry_run: false,
+            answered: 3,
+            decided: 1,
+            grants: 0,
+            audit_entries: 9,
+            checkpoint: None,
+        }),
     ];
     let variant = |m: &ServerMsg| match m {
         ServerMsg::Welcome { .. } => "Welcome",
@@ -284,11 +329,13 @@ fn every_server_message_round_trips() {
         ServerMsg::Grants(_) => "Grants",
         ServerMsg::Revoked { .. } => "Revoked",
         ServerMsg::ToReview(_) => "ToReview",
+        ServerMsg::Info(_) => "Info",
+        ServerMsg::Pruned(_) => "Pruned",
     };
     let covered: std::collections::BTreeSet<_> = msgs.iter().map(variant).collect();
     assert_eq!(
         covered.len(),
-        14,
+        16,
         "every server message is round-tripped: {covered:?}"
     );
     for msg in msgs {

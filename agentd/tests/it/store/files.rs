@@ -74,7 +74,7 @@ async fn bad_store_files_are_refused_with_where() {
     sqlite3(&newer.join("agentd.db"), "PRAGMA user_version = 99");
     let text = err(start(&newer));
     assert!(
-        text.contains("was written by a newer agentd (schema 99; this agentd knows schema 6)"),
+        text.contains("was written by a newer agentd (schema 99; this agentd knows schema 7)"),
         "{text}"
     );
 }
@@ -91,7 +91,8 @@ async fn a_store_from_the_previous_schema_is_migrated_on_start() {
     let ids = decided(&d, 1).await;
     d.stop().await.unwrap();
     // Back to schema 1: no decider uid and pid (2), no grants (3), no journal state (4), no
-    // working folder or grant options (5). Every migration runs.
+    // working folder or grant options (5), no edited arguments (6), no grant reasons or audit
+    // checkpoint (7). Every migration runs.
     sqlite3(
         &state_dir.join("agentd.db"),
         "ALTER TABLE requests DROP COLUMN decided_uid; ALTER TABLE requests DROP COLUMN decided_pid; \
@@ -99,6 +100,7 @@ async fn a_store_from_the_previous_schema_is_migrated_on_start() {
          ALTER TABLE requests DROP COLUMN subject; ALTER TABLE requests DROP COLUMN path; DROP TABLE grants; \
          DROP TABLE journal_state; ALTER TABLE requests DROP COLUMN cwd; \
          ALTER TABLE requests DROP COLUMN grant_options; ALTER TABLE requests DROP COLUMN approved_args; \
+         DROP TABLE audit_checkpoint; DROP INDEX audit_at; \
          PRAGMA user_version = 1;",
     );
     let d = TempDaemon::start(settings()).unwrap();
@@ -115,7 +117,7 @@ async fn a_store_from_the_previous_schema_is_migrated_on_start() {
         .arg("PRAGMA user_version")
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "6");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "7");
     // New decisions record the decider again.
     let more = decided(&d, 1).await;
     let view = op.get(&more[0].to_string()).await.unwrap();

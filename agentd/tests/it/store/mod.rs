@@ -86,3 +86,4 @@ mod files;
 mod journal;
 mod queries;
 mod restart;
+mod retention;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Instant;
 
-use agentd_proto::{Client, ClientError, ErrorCode, Role, State};
+use agentd_proto::{Client, ClientError, DaemonInfo, ErrorCode, Role, State};
 use serde::Serialize;
 
 use crate::outcome::{FAILURE, SUCCESS};
@@ -65,14 +65,19 @@ const START: &str =
 pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
     let mut checks = vec![socket_file(&globals.socket)];
     let mut agentd_version = None;
+    let mut info = None;
     if checks[0].status != Status::Fail {
-        let (daemon, version) = daemon(&globals.socket).await;
+        let (daemon, version, about) = daemon(&globals.socket).await;
         agentd_version = version;
+        info = about;
         checks.extend(daemon);
     }
     let binary = find_in_path("agentd");
     checks.push(binary_check(binary.as_deref(), agentd_version.as_deref()).await);
-    checks.push(config_check(binary.as_deref(), args.config).await);
+    checks.push(config_check(binary.as_deref(), args.config, info.as_ref()).await);
+    if let Some(store) = info.as_ref().and_then(|i| i.store.as_ref()) {
+        checks.push(store_check(store));
+    }
     checks.extend(hooks::checks());
 
     if globals.json {
@@ -178,12 +183,13 @@ pub fn socket_file(socket: &Path) -> Check {
     )
 }
 
-/// The daemon: answering, its version, and whether this user may decide.
-async fn daemon(socket: &Path) -> (Vec<Check>, Option<String>) {
+/// The daemon: answering, its version, and whether this user may decide; and what it runs
+/// with, when it says.
+async fn daemon(socket: &Path) -> (Vec<Check>, Option<String>, Option<DaemonInfo>) {
     let started = Instant::now();
     let mut client = match Client::connect(socket, Role::Operator, &super::login_name()).await {
         Ok(client) => client,
-        Err(e) => return (vec![connect_failure(&e)], None),
+        Err(e) => return (vec![connect_failure(&e)], None, None),
     };
     let mut checks = Vec::new();
     let server = client.server().to_owned();
@@ -222,7 +228,35 @@ async fn daemon(socket: &Path) -> (Vec<Check>, Option<String>) {
         ),
         Err(e) => checks.push(check("operator", Status::Fail, format!("listing requests failed: {e}"))),
     }
-    (checks, version)
+    // An older agentd does not know the question; the checks above already said so.
+    let info = client.info().await.ok();
+    (checks, version, info)
+}
+
+/// The store: how large, how far back, and how it is kept bounded.
+fn store_check(s: &agentd_proto::StoreInfo) -> Check {
+    let days = |d: u32| match d {
+        0 => "forever".to_string(),
+        1 => "1 day".to_string(),
+        d => format!("{d} days"),
+    };
+    let oldest = s.oldest.map_or("none".to_string(), |t| {
+        t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    });
+    let kept = format!(
+        "{}: {:.1} MB, {} requests, oldest {oldest}; keeps calls answered at once {}, other decisions {}",
+        s.dir,
+        s.bytes as f64 / 1e6,
+        s.requests,
+        days(s.answered_days),
+        days(s.decided_days)
+    );
+    if s.answered_days == 0 && s.decided_days == 0 {
+        check("store", Status::Info, kept)
+            .fix("set [retention] answered_days and decided_days in agentd.toml to bound it")
+    } else {
+        check("store", Status::Ok, kept)
+    }
 }
 
 fn connect_failure(e: &ClientError) -> Check {
@@ -304,9 +338,71 @@ async fn binary_check(binary: Option<&Path>, running: Option<&str>) -> Check {
     }
 }
 
-async fn config_check(binary: Option<&Path>, config: Option<PathBuf>) -> Check {
+async fn config_check(
+    binary: Option<&Path>,
+    config: Option<PathBuf>,
+    running: Option<&DaemonInfo>,
+) -> Check {
+    let named = config.or_else(|| std::env::var_os("AGENTD_CONFIG").map(PathBuf::from));
+    let Some(running) = running else {
+        return file_check(binary, named).await;
+    };
+    // The running agentd says what it loaded: that is the configuration in force.
+    let loaded = format!(
+        "{} tools and {} rules of its own, presets {}",
+        running.config_tools,
+        running.config_rules,
+        if running.presets.is_empty() {
+            "none".to_string()
+        } else {
+            running.presets.join(", ")
+        }
+    );
+    match (&running.config, named) {
+        (None, None) => check(
+            "config",
+            Status::Info,
+            format!("the running agentd loaded no config file: built-in defaults, {loaded}"),
+        ),
+        (None, Some(named)) => check(
+            "config",
+            Status::Warn,
+            format!(
+                "the running agentd loaded no config file, not {}",
+                named.display()
+            ),
+        )
+        .fix(format!(
+            "restart agentd with --config {} (or AGENTD_CONFIG)",
+            named.display()
+        )),
+        (Some(path), named) => {
+            if let Some(named) = named {
+                let same = std::fs::canonicalize(&named).is_ok_and(|n| n == Path::new(path));
+                if !same {
+                    return check(
+                        "config",
+                        Status::Warn,
+                        format!("the running agentd loaded {path}, not {}", named.display()),
+                    )
+                    .fix(format!(
+                        "restart agentd with --config {} (or AGENTD_CONFIG)",
+                        named.display()
+                    ));
+                }
+            }
+            let mut c = file_check(binary, Some(PathBuf::from(path))).await;
+            c.detail = format!("loaded by the running agentd: {path} ({loaded}); {}", c.detail);
+            c
+        }
+    }
+}
+
+/// A config file on disk, checked with `agentd check-config`: `named` if given, else the
+/// default path.
+async fn file_check(binary: Option<&Path>, named: Option<PathBuf>) -> Check {
     let (path, named) =
-        match config.or_else(|| std::env::var_os("AGENTD_CONFIG").map(PathBuf::from)) {
+        match named {
             Some(path) => (path, true),
             None => match agentd_proto::paths::default_config_path() {
                 Some(path) => (path, false),

@@ -64,9 +64,15 @@ async fn doctor(socket: &Path, path: &Path, extra: &[&str]) -> Run {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_healthy_setup_passes_every_check() {
-    let d = TempDaemon::start(Settings::default()).unwrap();
-    let config = d.dir().join("agentd.toml");
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("agentd.toml");
     std::fs::write(&config, "[[tool]]\nname = \"deploy\"\nrisk = \"high\"\n").unwrap();
+    // As agentd started with --config FILE: the file it loaded is the one doctor checks.
+    let d = TempDaemon::start(Settings {
+        config_path: Some(std::fs::canonicalize(&config).unwrap()),
+        ..agentd::Settings::load(&config).unwrap()
+    })
+    .unwrap();
     let run = doctor(
         d.socket(),
         &common::agentd_dir(),
@@ -74,7 +80,7 @@ async fn a_healthy_setup_passes_every_check() {
     )
     .await;
     assert_eq!(run.code, Some(0), "{}", run.text);
-    for name in ["socket", "agentd", "operator", "binary", "config"] {
+    for name in ["socket", "agentd", "operator", "binary", "config", "store"] {
         assert_eq!(run.status(name), "ok", "{name}: {}", run.text);
     }
     assert_eq!(run.status("hooks"), "info");
@@ -138,6 +144,67 @@ async fn an_open_socket_and_a_user_who_may_not_decide_are_warned_of() {
         .unwrap()
         .contains("[operators]"));
     d.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_checks_the_config_the_running_agentd_loaded() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("agentd.sock");
+    let config = dir.path().join("elsewhere.toml");
+    std::fs::write(
+        &config,
+        "[[tool]]\nname = \"deploy\"\nrisk = \"high\"\n\n[[rule]]\nname = \"prod\"\ntool = \"deploy\"\npointer = \"/env\"\nregex = \"prod\"\nrisk = \"critical\"\nreason = \"production\"\n",
+    )
+    .unwrap();
+    let mut agentd = tokio::process::Command::new(common::agentd_binary());
+    agentd
+        .arg("--socket")
+        .arg(&socket)
+        .arg("--state-dir")
+        .arg(dir.path().join("state"))
+        .arg("--config")
+        .arg(&config)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let _agentd = agentd.spawn().unwrap();
+    let mut poller = agentd_testkit::Poller::new(std::time::Duration::from_secs(30), "agentd");
+    while !socket.exists() {
+        poller.tick().await;
+    }
+    // No --config, no AGENTD_CONFIG, and nothing at the default path: doctor still checks the
+    // file the running agentd loaded.
+    let run = doctor(&socket, &common::agentd_dir(), &[]).await;
+    assert_eq!(run.status("config"), "ok", "{}", run.text);
+    let shown = std::fs::canonicalize(&config).unwrap();
+    let detail = run.check("config")["detail"].as_str().unwrap();
+    assert!(
+        detail.contains(&format!(
+            "loaded by the running agentd: {} (1 tools and 1 rules of its own, presets claude-code, codex, gemini)",
+            shown.display()
+        )),
+        "{detail}"
+    );
+    assert!(detail.contains("valid"), "{detail}");
+    let store = run.check("store")["detail"].as_str().unwrap();
+    assert!(store.contains("keeps calls answered at once 30 days, other decisions 365 days"), "{store}");
+
+    // Naming another file than the one in force is a warning with the fix.
+    let other = dir.path().join("other.toml");
+    std::fs::write(&other, "").unwrap();
+    let run = doctor(&socket, &common::agentd_dir(), &["--config", other.to_str().unwrap()]).await;
+    assert_eq!(run.status("config"), "warn", "{}", run.text);
+    assert!(
+        run.text.contains(&format!(
+            "the running agentd loaded {}, not {}",
+            shown.display(),
+            other.display()
+        )),
+        "{}",
+        run.text
+    );
+    assert!(run.text.contains("(fix: restart agentd with --config"), "{}", run.text);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -380,3 +380,58 @@ async fn a_waiting_request_says_agentd_went_away_and_keeps_its_deadline() {
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prune_removes_what_is_old_enough_and_audit_verify_starts_at_its_checkpoint() {
+    let d = with_history().await;
+    let s = d.socket();
+    // The defaults keep decisions a year: nothing goes now.
+    let out = run(s, &["prune", "--dry-run"]).await;
+    assert_eq!(
+        text(&out.stdout),
+        "would remove 0 calls answered at once, 0 other finished requests, 0 ended grants, 0 audit entries\n"
+    );
+    let out = run(s, &["--json", "prune", "--before", "0s", "--dry-run"]).await;
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["dry_run"], true);
+    assert_eq!(doc["decided"], 3);
+    assert_eq!(doc["answered"], 0);
+    // A dry run changes nothing.
+    let out = run(s, &["history", "--json"]).await;
+    assert_eq!(serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap().len(), 3);
+
+    let out = run(s, &["prune", "--before", "0s"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let said = text(&out.stdout);
+    assert!(
+        said.starts_with("removed 0 calls answered at once, 3 other finished requests, 0 ended grants, 7 audit entries\nthe audit trail starts at entry 8 "),
+        "{said}"
+    );
+    let out = run(s, &["history", "--json"]).await;
+    assert_eq!(serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap().len(), 0);
+    let out = run(s, &["audit", "verify"]).await;
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        text(&out.stdout).starts_with("audit trail intact: 1 entries, from entry 8 (entries before it were pruned at "),
+        "{}",
+        text(&out.stdout)
+    );
+    let out = run(s, &["--json", "audit", "verify"]).await;
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["intact"], true);
+    assert_eq!(doc["starts_at"], 8);
+    let out = run(s, &["--json", "status"]).await;
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["store"]["requests"], 0);
+    assert!(doc["store"]["bytes"].as_u64().unwrap() > 0);
+    assert_eq!(doc["store"]["answered_days"], 30);
+
+    // Bad times are usage errors, said once.
+    let out = run(s, &["prune", "--before", "soon"]).await;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).starts_with("ash: --before: "), "{}", text(&out.stderr));
+    let out = run(s, &["prune", "--before", "2999-01-01T00:00:00Z"]).await;
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("is in the future"), "{}", text(&out.stderr));
+    d.stop().await.unwrap();
+}

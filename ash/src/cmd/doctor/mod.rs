@@ -358,42 +358,47 @@ async fn config_check(
             running.presets.join(", ")
         }
     );
+    let same = |named: &Path, loaded: &str| {
+        std::fs::canonicalize(named).is_ok_and(|n| n == Path::new(loaded))
+    };
     match (&running.config, named) {
         (None, None) => check(
             "config",
             Status::Info,
             format!("the running agentd loaded no config file: built-in defaults, {loaded}"),
         ),
-        (None, Some(named)) => check(
-            "config",
-            Status::Warn,
-            format!(
-                "the running agentd loaded no config file, not {}",
-                named.display()
-            ),
-        )
-        .fix(format!(
-            "restart agentd with --config {} (or AGENTD_CONFIG)",
-            named.display()
-        )),
-        (Some(path), named) => {
-            if let Some(named) = named {
-                let same = std::fs::canonicalize(&named).is_ok_and(|n| n == Path::new(path));
-                if !same {
-                    return check(
-                        "config",
-                        Status::Warn,
-                        format!("the running agentd loaded {path}, not {}", named.display()),
-                    )
-                    .fix(format!(
-                        "restart agentd with --config {} (or AGENTD_CONFIG)",
-                        named.display()
-                    ));
-                }
-            }
+        (Some(path), None) => {
             let mut c = file_check(binary, Some(PathBuf::from(path))).await;
             c.detail = format!("loaded by the running agentd: {path} ({loaded}); {}", c.detail);
             c
+        }
+        (Some(path), Some(named)) if same(&named, path) => {
+            let mut c = file_check(binary, Some(named)).await;
+            c.detail = format!("loaded by the running agentd: {path} ({loaded}); {}", c.detail);
+            c
+        }
+        // A file named here that is not the one in force: its own faults first, then that.
+        (running_config, Some(named)) => {
+            let c = file_check(binary, Some(named.clone())).await;
+            if c.status == Status::Fail {
+                return c;
+            }
+            let in_force = running_config
+                .as_deref()
+                .map_or("no config file".to_string(), str::to_string);
+            check(
+                "config",
+                Status::Warn,
+                format!(
+                    "the running agentd loaded {in_force}, not {}; {}",
+                    named.display(),
+                    c.detail
+                ),
+            )
+            .fix(format!(
+                "restart agentd with --config {} (or AGENTD_CONFIG)",
+                named.display()
+            ))
         }
     }
 }

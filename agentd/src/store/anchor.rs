@@ -25,7 +25,9 @@ pub struct Anchor {
 /// The anchor of the database behind `conn` as it is now.
 pub fn current(conn: &Connection) -> rusqlite::Result<Anchor> {
     let first_hash = match conn
-        .query_row("SELECT hash FROM audit WHERE seq = 1", [], |r| r.get(0))
+        .query_row("SELECT hash FROM audit WHERE seq = 1", [], |r| {
+            super::audit::hex_col(r, 0)
+        })
         .optional()?
     {
         Some(hash) => Some(hash),

@@ -67,10 +67,18 @@ pub fn finished_event(v: &RequestView) -> AuditEvent {
     let mut detail = serde_json::json!({
         "tool": v.tool,
         "source": source,
-        "reason": d.and_then(|d| d.reason.clone()),
-        "by_uid": d.and_then(|d| d.by_uid),
-        "by_pid": d.and_then(|d| d.by_pid),
     });
+    // Absent rather than null: most entries are calls answered at once, with no reason given
+    // and no deciding process, and every byte is kept for each of them.
+    if let Some(reason) = d.and_then(|d| d.reason.clone()) {
+        detail["reason"] = reason.into();
+    }
+    if let Some(uid) = d.and_then(|d| d.by_uid) {
+        detail["by_uid"] = uid.into();
+    }
+    if let Some(pid) = d.and_then(|d| d.by_pid) {
+        detail["by_pid"] = pid.into();
+    }
     if let Some(grant) = d.and_then(|d| d.grant) {
         detail["grant"] = grant.to_string().into();
     }
@@ -101,6 +109,30 @@ pub fn daemon_event(kind: &'static str, actor: &str, detail: serde_json::Value) 
         request_id: None,
         actor: actor.to_string(),
         detail,
+    }
+}
+
+/// A hash column as hex: entries since schema 7 keep their hashes as 32 raw bytes (half the
+/// space of hex text), older ones as hex text; both read the same.
+pub fn hex_col(row: &rusqlite::Row<'_>, idx: usize) -> rusqlite::Result<String> {
+    use rusqlite::types::ValueRef;
+    match row.get_ref(idx)? {
+        ValueRef::Blob(bytes) => Ok(hex::encode(bytes)),
+        ValueRef::Text(text) => Ok(String::from_utf8_lossy(text).into_owned()),
+        other => Err(rusqlite::Error::InvalidColumnType(
+            idx,
+            "hash".into(),
+            other.data_type(),
+        )),
+    }
+}
+
+/// A hex hash as the bytes stored; text that is not hex (never written by agentd) is kept as
+/// it is, so verification reports it rather than the write failing.
+fn hash_value(hex_text: &str) -> rusqlite::types::Value {
+    match hex::decode(hex_text) {
+        Ok(bytes) => rusqlite::types::Value::Blob(bytes),
+        Err(_) => rusqlite::types::Value::Text(hex_text.to_string()),
     }
 }
 
@@ -183,8 +215,8 @@ pub fn append(tx: &Transaction<'_>, head: &mut Head, event: &AuditEvent) -> rusq
         request_id,
         event.actor,
         detail,
-        head.hash,
-        hash
+        hash_value(&head.hash),
+        hash_value(&hash)
     ])?;
     head.seq = seq;
     head.hash = hash;
@@ -227,8 +259,8 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<AuditReport> {
     let mut pruned: Option<(i64, String)> = None;
     while let Some(row) = rows.next()? {
         let seq: i64 = row.get(0)?;
-        let prev_hash: String = row.get(6)?;
-        let hash: String = row.get(7)?;
+        let prev_hash = hex_col(row, 6)?;
+        let hash = hex_col(row, 7)?;
         if seq != expected {
             return Ok(report(
                 expected - 1,

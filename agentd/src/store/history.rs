@@ -171,7 +171,7 @@ impl Reader {
                         seq: r.get::<_, i64>(0)? as u64,
                         kind: r.get(1)?,
                         at: chrono::DateTime::from_timestamp_micros(at).unwrap_or_else(Utc::now),
-                        hash: r.get(3)?,
+                        hash: super::audit::hex_col(r, 3)?,
                     })
                 })
                 .map_err(query_err)?

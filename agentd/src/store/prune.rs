@@ -199,7 +199,7 @@ pub fn apply(tx: &Transaction<'_>, head: &mut Head, plan: &Plan) -> rusqlite::Re
             .query_row(
                 "SELECT hash FROM audit WHERE seq = ?1",
                 [cut.first_seq - 1],
-                |r| r.get(0),
+                |r| audit::hex_col(r, 0),
             )
             .optional()?
             .unwrap_or_else(|| head.hash.clone());
@@ -212,7 +212,9 @@ pub fn apply(tx: &Transaction<'_>, head: &mut Head, plan: &Plan) -> rusqlite::Re
         {
             Some(kept) => kept,
             None => tx
-                .query_row("SELECT hash FROM audit WHERE seq = 1", [], |r| r.get(0))
+                .query_row("SELECT hash FROM audit WHERE seq = 1", [], |r| {
+                    audit::hex_col(r, 0)
+                })
                 .optional()?,
         };
         audit_entries = tx.execute("DELETE FROM audit WHERE seq < ?1", [cut.first_seq])?;
@@ -282,7 +284,7 @@ fn refusal(
     let mut rows = stmt.query([first_seq])?;
     while let Some(row) = rows.next()? {
         let seq: i64 = row.get(0)?;
-        let prev_hash: String = row.get(6)?;
+        let prev_hash = audit::hex_col(row, 6)?;
         let request_id: Option<String> = row.get(3)?;
         let hash = audit::entry_hash(
             seq,
@@ -293,12 +295,12 @@ fn refusal(
             &row.get::<_, String>(5)?,
             &prev_hash,
         );
-        if seq != expected || prev_hash != prev || (seq < first_seq && hash != row.get::<_, String>(7)?) {
+        if seq != expected || prev_hash != prev || (seq < first_seq && hash != audit::hex_col(row, 7)?) {
             return Ok(Some(format!(
                 "audit entry {seq}, which would be pruned, does not verify; `ash audit verify` says more"
             )));
         }
-        prev = row.get(7)?;
+        prev = audit::hex_col(row, 7)?;
         expected += 1;
     }
     Ok(None)
@@ -313,7 +315,7 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Option<Checkpoint>> {
             let time = |v: i64| DateTime::from_timestamp_micros(v).unwrap_or_default();
             Ok(Checkpoint {
                 first_seq: r.get::<_, i64>(0)?.max(0) as u64,
-                prev_hash: r.get(1)?,
+                prev_hash: audit::hex_col(r, 1)?,
                 before: time(r.get(2)?),
                 at: time(r.get(3)?),
             })

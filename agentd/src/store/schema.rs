@@ -113,7 +113,7 @@ ALTER TABLE grants ADD COLUMN covers TEXT;
 ALTER TABLE requests ADD COLUMN approved_args TEXT;
 "#,
     // 7: the reason given with the decision that made a grant; where the audit trail starts
-    // after pruning (see `prune`), and an index to find what retention removes.
+    // after pruning (see `prune`). New audit entries keep their hashes as raw bytes.
     r#"
 ALTER TABLE grants ADD COLUMN reason TEXT;
 CREATE TABLE audit_checkpoint (
@@ -125,7 +125,6 @@ CREATE TABLE audit_checkpoint (
     at          INTEGER NOT NULL,
     sealed      TEXT NOT NULL
 );
-CREATE INDEX audit_at ON audit (at);
 "#,
 ];
 

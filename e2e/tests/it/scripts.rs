@@ -77,6 +77,8 @@ async fn every_json_command_prints_one_json_document() {
         vec!["status"],
         vec!["doctor"],
         vec!["audit", "verify"],
+        vec!["prune", "--dry-run"],
+        vec!["prune"],
         vec![
             "request",
             "--tool",

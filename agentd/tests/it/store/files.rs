@@ -100,7 +100,7 @@ async fn a_store_from_the_previous_schema_is_migrated_on_start() {
          ALTER TABLE requests DROP COLUMN subject; ALTER TABLE requests DROP COLUMN path; DROP TABLE grants; \
          DROP TABLE journal_state; ALTER TABLE requests DROP COLUMN cwd; \
          ALTER TABLE requests DROP COLUMN grant_options; ALTER TABLE requests DROP COLUMN approved_args; \
-         DROP TABLE audit_checkpoint; DROP INDEX audit_at; \
+         DROP TABLE audit_checkpoint; \
          PRAGMA user_version = 1;",
     );
     let d = TempDaemon::start(settings()).unwrap();

@@ -194,7 +194,10 @@ fn main() -> ExitCode {
             Command::Exec(args) => cmd::exec::run(&globals, args).await,
             Command::Status(args) => cmd::status::run(&globals, args).await,
             Command::Completions(args) => cmd::completions::completions::<Cli>(args),
-            Command::Man(args) => cmd::completions::man::<Cli>(&args.command),
+            Command::Man(args) => match &args.out {
+                Some(dir) => cmd::completions::man_all::<Cli>(dir),
+                None => cmd::completions::man::<Cli>(&args.command),
+            },
             Command::Doctor(args) => cmd::doctor::run(&globals, args).await,
             Command::Setup(args) => cmd::setup::run(args).await,
             Command::Hook(command) => cmd::hook::run(&globals, command).await,

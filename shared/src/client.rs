@@ -53,6 +53,9 @@ pub enum ClientError {
     Server(WireError),
     #[error("unexpected reply from agentd: {0}")]
     Unexpected(String),
+    /// A waiting call whose agentd went away and was not back by the request's deadline.
+    #[error("agentd went away and did not come back before the request's deadline")]
+    GaveUp,
 }
 
 impl ClientError {
@@ -559,11 +562,7 @@ async fn reattach(
                 Submitted::Decided(outcome) => Ok(outcome),
             }
         };
-        let gone = || {
-            ClientError::Unexpected(
-                "agentd went away and did not come back before the request's deadline".into(),
-            )
-        };
+        let gone = || ClientError::GaveUp;
         // The deadline holds while agentd is away, however the attempt blocks.
         let result = match time::timeout_at(give_up, attempt).await {
             Ok(result) => result,

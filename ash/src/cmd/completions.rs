@@ -26,6 +26,35 @@ pub struct ManArgs {
     /// The command whose page to print (`approve`, `audit verify`); ash's own page without
     #[arg(value_name = "COMMAND")]
     pub command: Vec<String>,
+    /// Write every page (ash.1, ash-approve.1, ash-audit-verify.1 ...) into this folder
+    /// instead, for installing into a man1 folder
+    #[arg(long, value_name = "DIR", conflicts_with = "command")]
+    pub out: Option<std::path::PathBuf>,
+}
+
+/// `ash man --out DIR`: every page, one file each, named as `man` looks them up.
+pub fn man_all<C: CommandFactory>(dir: &std::path::Path) -> anyhow::Result<u8> {
+    use anyhow::Context;
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut command = C::command();
+    command.build();
+    let mut written = 0;
+    let mut stack = vec![(command.get_name().to_string(), command)];
+    while let Some((name, command)) = stack.pop() {
+        for sub in command.get_subcommands() {
+            if sub.get_name() != "help" {
+                stack.push((format!("{name}-{}", sub.get_name()), sub.clone()));
+            }
+        }
+        let page = command.name(name.clone()).bin_name(name.replace('-', " "));
+        let path = dir.join(format!("{name}.1"));
+        let mut out = Vec::new();
+        clap_mangen::Man::new(page).render(&mut out)?;
+        std::fs::write(&path, out).with_context(|| format!("cannot write {}", path.display()))?;
+        written += 1;
+    }
+    println!("wrote {written} manual pages to {}", dir.display());
+    Ok(SUCCESS)
 }
 
 /// `ash man [SUBCOMMAND …]`: the manual page of ash, or of one subcommand (`ash-approve(1)`,

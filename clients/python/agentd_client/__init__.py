@@ -19,7 +19,7 @@ import time
 
 __all__ = ["AgentdError", "Decision", "default_socket", "request_approval", "PROTOCOL_VERSION"]
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 MAX_FRAME = 1 << 20
 # A rate limit that clears within this long is waited out (as agentd's own clients do).
 MAX_RATE_WAIT = 30.0

@@ -376,7 +376,7 @@ async fn a_waiting_request_says_agentd_went_away_and_keeps_its_deadline() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(done.status.code(), Some(4), "{text}");
     assert!(
-        text.contains("did not come back before the request's deadline"),
+        text.contains("\nash: agentd went away and did not come back before the request's deadline\n"),
         "{text}"
     );
 }

@@ -42,8 +42,12 @@ fn tour() -> Vec<(String, Vec<String>)> {
     steps
 }
 
-/// A line with what changes from run to run written the same way, spaces collapsed.
+/// A line with what changes from run to run written the same way, spaces collapsed. Counts
+/// stay in the audit line: the tour's own steps make exactly that many entries.
 fn normal(line: &str) -> String {
+    if line.starts_with("audit trail intact") {
+        return line.split_whitespace().collect::<Vec<_>>().join(" ");
+    }
     let rules = [
         (r"\b[0-9a-f]{8}\b", "ID"),
         (r"\b\d\d:\d\d:\d\d\b", "TIME"),

@@ -319,6 +319,8 @@ async fn ash_demo_starts_its_own_agentd_and_fills_the_queue() {
     // Approving works as on a real agentd: the simulated agent's request leaves the queue.
     tmux.keys(&["a"]);
     tmux.wait_for("approved").await;
+    // A queue row shows the subject type beside the tool, as `ash pending` does.
+    tmux.wait_for("vault-read (secret_access)").await;
 
     // Quitting ends the demo and its agentd: the pane's command exits.
     tmux.keys(&["q"]);

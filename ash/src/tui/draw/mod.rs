@@ -153,10 +153,10 @@ fn draw_queue(app: &App, frame: &mut Frame, area: Rect) {
         .clamp(5, 16) as u16;
     let tool_w = window
         .iter()
-        .map(|v| v.tool.chars().count())
+        .map(|v| crate::display::tool_cell(v).chars().count())
         .max()
         .unwrap_or(4)
-        .clamp(4, 20) as u16;
+        .clamp(4, 30) as u16;
     // ID, RISK, TOOL, EXPIRES (and AGENT) with a space between each; ARGS gets what is left,
     // and is left out when that is too little to read.
     // With several hosts, a HOST column first.
@@ -230,7 +230,11 @@ fn draw_queue(app: &App, frame: &mut Frame, area: Rect) {
                 agent_w as usize,
             )));
         }
-        cells.push(Cell::from(ellipsize(&one_line(&v.tool), tool_w as usize)));
+        // The subject type beside the tool, as `ash pending` shows it: `vault-read (secret_access)`.
+        cells.push(Cell::from(ellipsize(
+            &crate::display::tool_cell(v),
+            tool_w as usize,
+        )));
         cells.push(Cell::from(Span::styled(format!("{left:>7}"), left_style)));
         if show_args {
             let (masked, _) = crate::mask::mask_args(&v.args_json);

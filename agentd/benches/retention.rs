@@ -49,9 +49,12 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// The bytes of the database's pages in use (its WAL read through), free pages left out.
 fn db_bytes_in_use(db: &Path) -> Result<u64, Error> {
-    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let get = |pragma: &str| -> Result<u64, Error> {
-        Ok(conn.query_row(&format!("PRAGMA {pragma}"), [], |r| r.get::<_, i64>(0))?.max(0) as u64)
+        Ok(conn
+            .query_row(&format!("PRAGMA {pragma}"), [], |r| r.get::<_, i64>(0))?
+            .max(0) as u64)
     };
     Ok((get("page_count")? - get("freelist_count")?) * get("page_size")?)
 }

@@ -217,8 +217,11 @@ async fn keep_bounded(store: Arc<store::Store>, retention: config::Retention) {
         let plan = retention.plan(chrono::Utc::now(), queue::AGENTD);
         match store.prune(plan, false).await {
             Ok(r) if r.answered + r.decided + r.grants + r.audit_entries > 0 => tracing::info!(
-                answered = r.answered, decided = r.decided, grants = r.grants,
-                audit_entries = r.audit_entries, "retention: pruned"
+                answered = r.answered,
+                decided = r.decided,
+                grants = r.grants,
+                audit_entries = r.audit_entries,
+                "retention: pruned"
             ),
             Ok(_) => {}
             // A failed commit stops agentd on its own; a failed query is said and tried again.

@@ -50,11 +50,14 @@ async fn scripts_install_into_an_empty_prefix_gives_a_working_agentd_and_ash() {
         assert!(prefix.join(file).is_file(), "{file} is not installed");
     }
     let prune = std::fs::read_to_string(prefix.join("share/man/man1/ash-prune.1")).unwrap();
-    assert!(prune.contains("dry\\-run"), "every flag is in the page:\n{prune}");
-    let bash = std::fs::read_to_string(prefix.join("share/bash-completion/completions/ash")).unwrap();
+    assert!(
+        prune.contains("dry\\-run"),
+        "every flag is in the page:\n{prune}"
+    );
+    let bash =
+        std::fs::read_to_string(prefix.join("share/bash-completion/completions/ash")).unwrap();
     assert!(bash.contains("prune"), "the completions know every command");
-    let unit =
-        std::fs::read_to_string(prefix.join("lib/systemd/user/agentd.service")).unwrap();
+    let unit = std::fs::read_to_string(prefix.join("lib/systemd/user/agentd.service")).unwrap();
     let prefix = std::fs::canonicalize(&prefix).unwrap();
     assert!(
         unit.contains(&format!("\nExecStart={}/bin/agentd\n", prefix.display())),
@@ -94,5 +97,9 @@ async fn scripts_install_into_an_empty_prefix_gives_a_working_agentd_and_ash() {
         .output()
         .await
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -234,7 +234,8 @@ impl Settings {
         })?;
         check_trusted(path)?;
         let mut settings = Settings::parse(&text, path)?;
-        settings.config_path = Some(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
+        settings.config_path =
+            Some(std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf()));
         Ok(settings)
     }
 

@@ -66,14 +66,14 @@ pub async fn info(ctx: &super::Context) -> Result<agentd_proto::DaemonInfo, Wire
         .and_then(std::path::Path::parent)
         .map(|d| d.display().to_string());
     let store = match (reach, dir) {
-        (Some((bytes, requests, oldest, checkpoint)), Some(dir)) => Some(agentd_proto::StoreInfo {
+        (Some(reach), Some(dir)) => Some(agentd_proto::StoreInfo {
             dir,
-            bytes,
-            requests,
-            oldest,
+            bytes: reach.bytes,
+            requests: reach.requests,
+            oldest: reach.oldest,
             answered_days: crate::config::Retention::days(ctx.retention.answered),
             decided_days: crate::config::Retention::days(ctx.retention.decided),
-            checkpoint,
+            checkpoint: reach.checkpoint,
         }),
         _ => None,
     };
@@ -100,7 +100,9 @@ pub async fn prune(
         Some(before) if before > now => {
             return Err(WireError {
                 code: ErrorCode::InvalidArgs,
-                message: format!("--before {before} is in the future; nothing after now can be pruned"),
+                message: format!(
+                    "--before {before} is in the future; nothing after now can be pruned"
+                ),
             })
         }
         Some(before) => crate::store::PrunePlan {

@@ -5,12 +5,11 @@
 use std::sync::{Mutex, PoisonError};
 
 use agentd_proto::{
-    AuditRef, AuditReport, Checkpoint, ExportRecord, GrantView, HistoryQuery, PruneReport,
-    RequestView,
+    AuditRef, AuditReport, ExportRecord, GrantView, HistoryQuery, PruneReport, RequestView,
 };
 use chrono::{DateTime, Utc};
-use rusqlite::OptionalExtension;
 use rusqlite::types::Value;
+use rusqlite::OptionalExtension;
 use rusqlite::{params_from_iter, Connection};
 use uuid::Uuid;
 
@@ -209,19 +208,20 @@ impl Reader {
         Ok(found.map(|(seq, detail)| (seq, serde_json::from_str(&detail).unwrap_or_default())))
     }
 
-    /// How many requests the store keeps, the oldest one's time, and the checkpoint.
-    pub fn reach(&self) -> Result<(u64, Option<DateTime<Utc>>, Option<Checkpoint>), StoreError> {
+    /// How many requests the store keeps, the oldest one's time, and the checkpoint (the
+    /// files' bytes are the store's to add).
+    pub fn reach(&self) -> Result<super::Reach, StoreError> {
         let conn = self.conn();
         let (count, oldest): (i64, Option<i64>) = conn
             .query_row("SELECT COUNT(*), MIN(created_at) FROM requests", [], |r| {
                 Ok((r.get(0)?, r.get(1)?))
             })
             .map_err(query_err)?;
-        let checkpoint = super::prune::load(&conn).map_err(query_err)?;
-        Ok((
-            count.max(0) as u64,
-            oldest.and_then(DateTime::from_timestamp_micros),
-            checkpoint,
-        ))
+        Ok(super::Reach {
+            bytes: 0,
+            requests: count.max(0) as u64,
+            oldest: oldest.and_then(DateTime::from_timestamp_micros),
+            checkpoint: super::prune::load(&conn).map_err(query_err)?,
+        })
     }
 }

@@ -113,6 +113,16 @@ impl StoreError {
     }
 }
 
+/// How large the store is and how far back it goes.
+#[derive(Debug, Clone, Default)]
+pub struct Reach {
+    /// The database, its WAL and the journal, in bytes.
+    pub bytes: u64,
+    pub requests: u64,
+    pub oldest: Option<chrono::DateTime<chrono::Utc>>,
+    pub checkpoint: Option<agentd_proto::Checkpoint>,
+}
+
 /// What a store held when it was opened.
 #[derive(Debug, Default)]
 pub struct Recovered {
@@ -427,7 +437,9 @@ impl Store {
     /// counts.
     pub async fn prune(&self, plan: PrunePlan, dry_run: bool) -> Result<PruneReport, StoreError> {
         let unavailable = || {
-            StoreError::Unavailable("agentd runs without a store, so it keeps nothing to prune".into())
+            StoreError::Unavailable(
+                "agentd runs without a store, so it keeps nothing to prune".into(),
+            )
         };
         if dry_run {
             return self
@@ -451,7 +463,7 @@ impl Store {
         let seq = self.write(Write::row(RowWrite::Prune(plan)));
         self.indexed(seq).await?;
         let after = self
-            .query(|r| Ok((r.newest_prune()?, r.reach()?.2)))
+            .query(|r| Ok((r.newest_prune()?, r.reach()?.checkpoint)))
             .await?
             .ok_or_else(unavailable)?;
         let (newest, checkpoint) = after;
@@ -459,11 +471,13 @@ impl Store {
         if let Some((seq, d)) = &newest {
             let fresh = before.as_ref().is_none_or(|(b, _)| seq > b);
             if let (true, Some(problem)) = (fresh, d["problem"].as_str()) {
-                return Err(StoreError::Untrusted(format!("refused to prune: {problem}")));
+                return Err(StoreError::Untrusted(format!(
+                    "refused to prune: {problem}"
+                )));
             }
         }
         Ok(match newest {
-            Some((seq, d)) if before.as_ref().map_or(true, |(b, _)| seq > *b) => PruneReport {
+            Some((seq, d)) if before.as_ref().is_none_or(|(b, _)| seq > *b) => PruneReport {
                 dry_run: false,
                 answered: count(&d, "answered"),
                 decided: count(&d, "decided"),
@@ -484,23 +498,25 @@ impl Store {
 
     /// The store's files in bytes (database, WAL, journal), the requests it keeps, the oldest
     /// one's time and the audit checkpoint; `None` for a memory store.
-    pub async fn reach(
-        &self,
-    ) -> Result<Option<(u64, u64, Option<chrono::DateTime<chrono::Utc>>, Option<agentd_proto::Checkpoint>)>, StoreError>
-    {
-        let Some(dir) = self.path.as_deref().and_then(Path::parent).map(Path::to_path_buf) else {
+    pub async fn reach(&self) -> Result<Option<Reach>, StoreError> {
+        let Some(dir) = self
+            .path
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+        else {
             return Ok(None);
         };
-        let Some((count, oldest, checkpoint)) = self.query(|r| r.reach()).await? else {
+        let Some(mut reach) = self.query(|r| r.reach()).await? else {
             return Ok(None);
         };
-        let mut bytes = 0;
         let mut files = vec![dir.join(DB_FILE), dir.join("agentd.db-wal")];
         files.extend(journal::files(&dir).unwrap_or_default());
-        for file in files {
-            bytes += std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-        }
-        Ok(Some((bytes, count, oldest, checkpoint)))
+        reach.bytes = files
+            .iter()
+            .map(|f| std::fs::metadata(f).map(|m| m.len()).unwrap_or(0))
+            .sum();
+        Ok(Some(reach))
     }
 
     /// Recomputes the audit chain.

@@ -127,7 +127,9 @@ pub fn count(conn: &Connection, plan: &Plan) -> rusqlite::Result<PruneReport> {
         None => (0, 0),
     };
     let first_kept: i64 = conn
-        .query_row("SELECT MIN(seq) FROM audit", [], |r| r.get::<_, Option<i64>>(0))?
+        .query_row("SELECT MIN(seq) FROM audit", [], |r| {
+            r.get::<_, Option<i64>>(0)
+        })?
         .unwrap_or(head.seq + 1);
     Ok(PruneReport {
         dry_run: true,
@@ -205,9 +207,11 @@ pub fn apply(tx: &Transaction<'_>, head: &mut Head, plan: &Plan) -> rusqlite::Re
             .unwrap_or_else(|| head.hash.clone());
         // Which trail this is survives its first entry: the anchor reads it from here.
         let first_hash: Option<String> = match tx
-            .query_row("SELECT first_hash FROM audit_checkpoint WHERE id = 1", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT first_hash FROM audit_checkpoint WHERE id = 1",
+                [],
+                |r| r.get(0),
+            )
             .optional()?
         {
             Some(kept) => kept,
@@ -295,7 +299,10 @@ fn refusal(
             &row.get::<_, String>(5)?,
             &prev_hash,
         );
-        if seq != expected || prev_hash != prev || (seq < first_seq && hash != audit::hex_col(row, 7)?) {
+        if seq != expected
+            || prev_hash != prev
+            || (seq < first_seq && hash != audit::hex_col(row, 7)?)
+        {
             return Ok(Some(format!(
                 "audit entry {seq}, which would be pruned, does not verify; `ash audit verify` says more"
             )));
@@ -338,9 +345,11 @@ pub fn first_hash(conn: &Connection) -> rusqlite::Result<Option<String>> {
 
 /// The digest the checkpoint recorded over the sealed rows.
 pub fn recorded_seal(conn: &Connection) -> rusqlite::Result<Option<String>> {
-    conn.query_row("SELECT sealed FROM audit_checkpoint WHERE id = 1", [], |r| {
-        r.get(0)
-    })
+    conn.query_row(
+        "SELECT sealed FROM audit_checkpoint WHERE id = 1",
+        [],
+        |r| r.get(0),
+    )
     .optional()
 }
 

@@ -56,7 +56,11 @@ pub async fn run(globals: &Globals, args: Args) -> anyhow::Result<u8> {
         })?;
         return Ok(SUCCESS);
     }
-    let verb = if report.dry_run { "would remove" } else { "removed" };
+    let verb = if report.dry_run {
+        "would remove"
+    } else {
+        "removed"
+    };
     println!(
         "{verb} {} calls answered at once, {} other finished requests, {} ended grants, {} audit entries",
         report.answered, report.decided, report.grants, report.audit_entries

@@ -188,12 +188,20 @@ async fn doctor_checks_the_config_the_running_agentd_loaded() {
     );
     assert!(detail.contains("valid"), "{detail}");
     let store = run.check("store")["detail"].as_str().unwrap();
-    assert!(store.contains("keeps calls answered at once 30 days, other decisions 365 days"), "{store}");
+    assert!(
+        store.contains("keeps calls answered at once 30 days, other decisions 365 days"),
+        "{store}"
+    );
 
     // Naming another file than the one in force is a warning with the fix.
     let other = dir.path().join("other.toml");
     std::fs::write(&other, "").unwrap();
-    let run = doctor(&socket, &common::agentd_dir(), &["--config", other.to_str().unwrap()]).await;
+    let run = doctor(
+        &socket,
+        &common::agentd_dir(),
+        &["--config", other.to_str().unwrap()],
+    )
+    .await;
     assert_eq!(run.status("config"), "warn", "{}", run.text);
     assert!(
         run.text.contains(&format!(
@@ -204,7 +212,11 @@ async fn doctor_checks_the_config_the_running_agentd_loaded() {
         "{}",
         run.text
     );
-    assert!(run.text.contains("(fix: restart agentd with --config"), "{}", run.text);
+    assert!(
+        run.text.contains("(fix: restart agentd with --config"),
+        "{}",
+        run.text
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -376,7 +376,9 @@ async fn a_waiting_request_says_agentd_went_away_and_keeps_its_deadline() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(done.status.code(), Some(4), "{text}");
     assert!(
-        text.contains("\nash: agentd went away and did not come back before the request's deadline\n"),
+        text.contains(
+            "\nash: agentd went away and did not come back before the request's deadline\n"
+        ),
         "{text}"
     );
 }
@@ -398,7 +400,12 @@ async fn prune_removes_what_is_old_enough_and_audit_verify_starts_at_its_checkpo
     assert_eq!(doc["answered"], 0);
     // A dry run changes nothing.
     let out = run(s, &["history", "--json"]).await;
-    assert_eq!(serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap().len(), 3);
+    assert_eq!(
+        serde_json::from_slice::<Vec<Value>>(&out.stdout)
+            .unwrap()
+            .len(),
+        3
+    );
 
     let out = run(s, &["prune", "--before", "0s"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
@@ -408,11 +415,18 @@ async fn prune_removes_what_is_old_enough_and_audit_verify_starts_at_its_checkpo
         "{said}"
     );
     let out = run(s, &["history", "--json"]).await;
-    assert_eq!(serde_json::from_slice::<Vec<Value>>(&out.stdout).unwrap().len(), 0);
+    assert_eq!(
+        serde_json::from_slice::<Vec<Value>>(&out.stdout)
+            .unwrap()
+            .len(),
+        0
+    );
     let out = run(s, &["audit", "verify"]).await;
     assert_eq!(out.status.code(), Some(0));
     assert!(
-        text(&out.stdout).starts_with("audit trail intact: 1 entries, from entry 8 (entries before it were pruned at "),
+        text(&out.stdout).starts_with(
+            "audit trail intact: 1 entries, from entry 8 (entries before it were pruned at "
+        ),
         "{}",
         text(&out.stdout)
     );
@@ -429,9 +443,17 @@ async fn prune_removes_what_is_old_enough_and_audit_verify_starts_at_its_checkpo
     // Bad times are usage errors, said once.
     let out = run(s, &["prune", "--before", "soon"]).await;
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).starts_with("ash: --before: "), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).starts_with("ash: --before: "),
+        "{}",
+        text(&out.stderr)
+    );
     let out = run(s, &["prune", "--before", "2999-01-01T00:00:00Z"]).await;
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(text(&out.stderr).contains("is in the future"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("is in the future"),
+        "{}",
+        text(&out.stderr)
+    );
     d.stop().await.unwrap();
 }

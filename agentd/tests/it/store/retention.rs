@@ -63,7 +63,10 @@ async fn agentd_prunes_as_it_runs_and_the_trail_verifies_from_its_checkpoint() {
     answered_at_once(&d, 20).await;
     // One request waits all along: neither it nor its entries may go.
     let mut waiting = d.agent("claude").await.unwrap();
-    let Submitted::Queued(ticket) = waiting.submit(&common::sensitive(r#"{"wait":1}"#)).await.unwrap()
+    let Submitted::Queued(ticket) = waiting
+        .submit(&common::sensitive(r#"{"wait":1}"#))
+        .await
+        .unwrap()
     else {
         panic!("expected a queued request");
     };
@@ -78,7 +81,10 @@ async fn agentd_prunes_as_it_runs_and_the_trail_verifies_from_its_checkpoint() {
     // The cut stops at what waits: its queued entry is kept.
     assert!(checkpoint.before <= ticket.created_at);
     let mut op = d.operator("alice").await.unwrap();
-    assert_eq!(op.get(&denied[0].to_string()).await.unwrap().state, State::Denied);
+    assert_eq!(
+        op.get(&denied[0].to_string()).await.unwrap().state,
+        State::Denied
+    );
     op.decide(&DecideRequest {
         id: ticket.id.to_string(),
         verdict: Verdict::Approve,
@@ -112,11 +118,16 @@ async fn an_edit_of_a_sealed_request_is_caught_and_never_pruned_away() {
     pruned_past(&d, None, 1).await;
     assert_eq!(verify(&d).await.broken, None);
     // The denied request's entries are gone; its row is kept and sealed.
-    sqlite3(&db(&d), "UPDATE requests SET decided_by = 'mallory' WHERE decided_by = 'bob'");
+    sqlite3(
+        &db(&d),
+        "UPDATE requests SET decided_by = 'mallory' WHERE decided_by = 'bob'",
+    );
     let report = verify(&d).await;
     let broken = report.broken.expect("the edit is caught");
     assert!(
-        broken.problem.contains("kept from before the checkpoint do not match"),
+        broken
+            .problem
+            .contains("kept from before the checkpoint do not match"),
         "{broken:?}"
     );
     // Retention keeps running, and refuses to seal the edit in.
@@ -129,7 +140,10 @@ async fn an_edit_of_a_sealed_request_is_caught_and_never_pruned_away() {
         })
         .await
         .unwrap_err();
-    assert!(refused.to_string().contains("refused to prune"), "{refused}");
+    assert!(
+        refused.to_string().contains("refused to prune"),
+        "{refused}"
+    );
     assert!(verify(&d).await.broken.is_some());
     d.stop().await.unwrap();
 }
@@ -164,12 +178,18 @@ async fn a_forged_or_removed_checkpoint_is_caught() {
             first + 1
         ),
     );
-    let broken = verify(&d).await.broken.expect("the forged checkpoint is caught");
+    let broken = verify(&d)
+        .await
+        .broken
+        .expect("the forged checkpoint is caught");
     assert!(broken.problem.contains("checkpoint"), "{broken:?}");
 
     // Removing the checkpoint altogether leaves a trail without its start.
     sqlite3(&db(&d), "DELETE FROM audit_checkpoint");
-    let broken = verify(&d).await.broken.expect("the missing start is caught");
+    let broken = verify(&d)
+        .await
+        .broken
+        .expect("the missing start is caught");
     assert!(broken.problem.contains("entry 1 is missing"), "{broken:?}");
     d.stop().await.unwrap();
 }

@@ -369,12 +369,18 @@ async fn config_check(
         ),
         (Some(path), None) => {
             let mut c = file_check(binary, Some(PathBuf::from(path))).await;
-            c.detail = format!("loaded by the running agentd: {path} ({loaded}); {}", c.detail);
+            c.detail = format!(
+                "loaded by the running agentd: {path} ({loaded}); {}",
+                c.detail
+            );
             c
         }
         (Some(path), Some(named)) if same(&named, path) => {
             let mut c = file_check(binary, Some(named)).await;
-            c.detail = format!("loaded by the running agentd: {path} ({loaded}); {}", c.detail);
+            c.detail = format!(
+                "loaded by the running agentd: {path} ({loaded}); {}",
+                c.detail
+            );
             c
         }
         // A file named here that is not the one in force: its own faults first, then that.
@@ -406,20 +412,19 @@ async fn config_check(
 /// A config file on disk, checked with `agentd check-config`: `named` if given, else the
 /// default path.
 async fn file_check(binary: Option<&Path>, named: Option<PathBuf>) -> Check {
-    let (path, named) =
-        match named {
-            Some(path) => (path, true),
-            None => match agentd_proto::paths::default_config_path() {
-                Some(path) => (path, false),
-                None => {
-                    return check(
-                        "config",
-                        Status::Info,
-                        "no home folder, so no default config file",
-                    )
-                }
-            },
-        };
+    let (path, named) = match named {
+        Some(path) => (path, true),
+        None => match agentd_proto::paths::default_config_path() {
+            Some(path) => (path, false),
+            None => {
+                return check(
+                    "config",
+                    Status::Info,
+                    "no home folder, so no default config file",
+                )
+            }
+        },
+    };
     if !path.exists() {
         return if named {
             check(

@@ -188,6 +188,21 @@ pub fn entry_hash(
     hex::encode(h.finalize())
 }
 
+/// The hash an entry should have, from a row selected as `seq, at, kind, request_id, actor,
+/// detail, prev_hash, ...`.
+pub fn recompute(row: &rusqlite::Row<'_>) -> rusqlite::Result<String> {
+    let request_id: Option<String> = row.get(3)?;
+    Ok(entry_hash(
+        row.get(0)?,
+        row.get(1)?,
+        &row.get::<_, String>(2)?,
+        request_id.as_deref(),
+        &row.get::<_, String>(4)?,
+        &row.get::<_, String>(5)?,
+        &hex_col(row, 6)?,
+    ))
+}
+
 /// Appends `event` inside the caller's transaction and moves `head` forward. The caller
 /// stores the head with `save_head` once per transaction.
 pub fn append(tx: &Transaction<'_>, head: &mut Head, event: &AuditEvent) -> rusqlite::Result<()> {
@@ -282,17 +297,7 @@ pub fn verify(conn: &Connection) -> rusqlite::Result<AuditReport> {
                 ),
             ));
         }
-        let request_id: Option<String> = row.get(3)?;
-        let actual = entry_hash(
-            seq,
-            row.get(1)?,
-            &row.get::<_, String>(2)?,
-            request_id.as_deref(),
-            &row.get::<_, String>(4)?,
-            &row.get::<_, String>(5)?,
-            &prev_hash,
-        );
-        if actual != hash {
+        if recompute(row)? != hash {
             return Ok(report(
                 seq - 1,
                 broken(

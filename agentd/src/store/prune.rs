@@ -289,16 +289,7 @@ fn refusal(
     while let Some(row) = rows.next()? {
         let seq: i64 = row.get(0)?;
         let prev_hash = audit::hex_col(row, 6)?;
-        let request_id: Option<String> = row.get(3)?;
-        let hash = audit::entry_hash(
-            seq,
-            row.get(1)?,
-            &row.get::<_, String>(2)?,
-            request_id.as_deref(),
-            &row.get::<_, String>(4)?,
-            &row.get::<_, String>(5)?,
-            &prev_hash,
-        );
+        let hash = audit::recompute(row)?;
         if seq != expected
             || prev_hash != prev
             || (seq < first_seq && hash != audit::hex_col(row, 7)?)

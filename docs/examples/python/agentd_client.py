@@ -20,7 +20,7 @@ import socket
 import struct
 import sys
 
-PROTOCOL_VERSION = 3
+PROTOCOL_VERSION = 4
 MAX_FRAME = 1 << 20
 
 

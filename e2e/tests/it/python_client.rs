@@ -159,7 +159,7 @@ async fn a_bad_json_message_gets_one_error_and_the_daemon_serves_on() {
     let mut s = UnixStream::connect(d.socket()).await.unwrap();
     send(
         &mut s,
-        br#"{"version":3,"role":"Agent","name":"raw","parent":null}"#,
+        br#"{"version":4,"role":"Agent","name":"raw","parent":null}"#,
     )
     .await;
     assert!(recv(&mut s).await.get("Welcome").is_some());
@@ -172,7 +172,7 @@ async fn a_bad_json_message_gets_one_error_and_the_daemon_serves_on() {
     let mut other = UnixStream::connect(d.socket()).await.unwrap();
     send(
         &mut other,
-        br#"{"version":3,"role":"Agent","name":"raw2","parent":null}"#,
+        br#"{"version":4,"role":"Agent","name":"raw2","parent":null}"#,
     )
     .await;
     assert!(recv(&mut other).await.get("Welcome").is_some());
@@ -197,7 +197,7 @@ async fn a_bad_json_message_gets_one_error_and_the_daemon_serves_on() {
 
     // A JSON hello missing its role is refused, in JSON, saying what is missing.
     let mut bad = UnixStream::connect(d.socket()).await.unwrap();
-    send(&mut bad, br#"{"version":3,"name":"nobody"}"#).await;
+    send(&mut bad, br#"{"version":4,"name":"nobody"}"#).await;
     let err = recv(&mut bad).await;
     let message = err["Error"]["message"].as_str().unwrap();
     assert!(

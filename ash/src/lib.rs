@@ -9,6 +9,7 @@ pub mod outcome;
 pub mod runtimes;
 pub mod table;
 pub mod tui;
+pub mod web;
 pub mod when;
 
 use std::path::PathBuf;

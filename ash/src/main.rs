@@ -100,6 +100,8 @@ enum Command {
     Audit(cmd::audit::Command),
     /// Run a command here for each new request on every host followed (desktop, phone, tmux)
     Notify(cmd::notify::Args),
+    /// The queue as a web page for a phone: ash web [--listen ADDR:PORT]; ash web devices; ash web revoke ID
+    Web(ash::web::Args),
     /// Relay stdin and stdout to the local agentd socket (what `--host ssh://...` runs there)
     DialStdio(cmd::dial_stdio::Args),
 }
@@ -208,6 +210,7 @@ fn main() -> ExitCode {
             Command::Prune(args) => cmd::prune::run(&globals, args).await,
             Command::DialStdio(args) => cmd::dial_stdio::run(&globals, args).await,
             Command::Notify(args) => cmd::notify::run(&globals, args).await,
+            Command::Web(args) => ash::web::run(&globals, args).await,
         }
     });
     // Everything the command needed has been awaited. What may still run is a blocking read of

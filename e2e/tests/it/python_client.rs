@@ -191,7 +191,8 @@ async fn a_bad_json_message_gets_one_error_and_the_daemon_serves_on() {
     let err = recv(&mut old).await;
     let message = err["Error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("99") && message.contains("version 3"),
+        message.contains("99")
+            && message.contains(&format!("version {}", agentd_proto::PROTOCOL_VERSION)),
         "{message}"
     );
 

@@ -1,0 +1,1 @@
+//! Headless Chromium, driven through chromedriver (WebDriver) at a phone's size.

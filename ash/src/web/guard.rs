@@ -29,7 +29,9 @@ pub fn secure(headers: &mut HeaderMap) {
     set(headers, header::CONTENT_SECURITY_POLICY, CSP);
     set(headers, header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(headers, header::X_FRAME_OPTIONS, "DENY");
-    set(headers, header::REFERRER_POLICY, "no-referrer");
+    // `same-origin`, not `no-referrer`: with no referrer at all, browsers send `Origin: null` on
+    // the page's own form posts, and the origin check could not tell them from a foreign page.
+    set(headers, header::REFERRER_POLICY, "same-origin");
     set(headers, header::CACHE_CONTROL, "no-store");
 }
 

@@ -333,3 +333,38 @@ async fn a_request_decided_in_the_terminal_shows_who_and_the_web_answer_loses() 
     let history = call(web.addr, "GET", "/history", &[("Cookie", cookie)], None).await;
     assert!(history.body.contains(&id[..8]) && history.body.contains("denied by bob"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_waiting_requests_all_show() {
+    let d = TempDaemon::start(Settings {
+        limits: agentd_testkit::unlimited(),
+        ..Settings::default()
+    })
+    .unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let web = Web::start(&d, state.path()).await;
+    let cookie = web.pair_device("pixel").await;
+    let mut agents = Vec::new();
+    let mut ids = Vec::new();
+    for i in 0..1000 {
+        let mut agent = d.agent(&format!("bot-{}", i % 10)).await.unwrap();
+        let Submitted::Queued(t) = agent
+            .submit(&ApprovalRequest {
+                tool: "publish".into(),
+                args_json: format!(r#"{{"n":{i}}}"#),
+                ..ApprovalRequest::default()
+            })
+            .await
+            .unwrap()
+        else {
+            panic!("expected the request to wait");
+        };
+        ids.push(t.id.to_string());
+        agents.push(agent);
+    }
+    let page = page_shows(&web, &cookie, "/", "<span id=\"count\">1000</span> pending").await;
+    for id in &ids {
+        assert!(page.contains(&id[..8]), "{id} is missing");
+    }
+    println!("the queue page with 1,000 waiting: {} bytes", page.len());
+}

@@ -59,7 +59,13 @@ struct Script {
     requests: Vec<Recorded>,
     results: BTreeMap<String, String>,
     tools: BTreeSet<String>,
+    /// Tool searches asked again because they found nothing yet (see `next`).
+    searches_again: usize,
 }
+
+/// How often, and how far apart, a tool search that found nothing is asked again.
+const SEARCH_AGAIN: usize = 40;
+const SEARCH_PAUSE: std::time::Duration = std::time::Duration::from_millis(250);
 
 type Shared = Arc<Mutex<Script>>;
 
@@ -191,7 +197,12 @@ async fn handle(State(shared): State<Shared>, method: Method, uri: Uri, body: By
     }
     if path.ends_with("/responses") {
         let turn = openai::read(&json);
-        let reply = next(&shared, &turn);
+        let (reply, again) = search_again(&shared, &turn);
+        if again {
+            // What the search looks for is still starting (an MCP server): give it a moment.
+            tokio::time::sleep(SEARCH_PAUSE).await;
+        }
+        let reply = reply.unwrap_or_else(|| next(&shared, &turn));
         return openai::answer(&reply);
     }
     if path.contains(":streamGenerateContent") || path.contains(":generateContent") {
@@ -200,6 +211,41 @@ async fn handle(State(shared): State<Shared>, method: Method, uri: Uri, body: By
         return gemini::answer(&reply, path.contains(":stream"), &json);
     }
     (StatusCode::NOT_FOUND, "{}").into_response()
+}
+
+/// A tool search that found nothing (Codex searches only the MCP tools already started, and a
+/// server may still be starting on a busy machine) is asked again, as a model would, instead
+/// of going on to call a tool not yet offered. Returns the repeated search, if it is one.
+fn search_again(shared: &Shared, turn: &Turn) -> (Option<Reply>, bool) {
+    let mut script = lock(shared);
+    let Some(last) = turn.done.checked_sub(1) else {
+        return (None, false);
+    };
+    let index = last.saturating_sub(script.searches_again);
+    let is_search = script
+        .turns
+        .get(index)
+        .is_some_and(|calls| calls.len() == 1 && calls[0].name == "tool_search");
+    let found_nothing = turn
+        .results
+        .iter()
+        .any(|(id, text)| *id == call_id(last, 0) && text.trim() == "[]");
+    if !(is_search && found_nothing) || script.searches_again >= SEARCH_AGAIN {
+        return (None, false);
+    }
+    script.searches_again += 1;
+    let calls = script.turns[index].clone();
+    for (id, text) in &turn.results {
+        script.results.insert(id.clone(), text.clone());
+    }
+    let reply = Reply::Calls(
+        calls
+            .into_iter()
+            .enumerate()
+            .map(|(n, call)| (call_id(turn.done, n), call))
+            .collect(),
+    );
+    (Some(reply), true)
 }
 
 /// Records what `turn` carries and picks the answer: the next scripted calls when the
@@ -215,7 +261,9 @@ fn next(shared: &Shared, turn: &Turn) -> Reply {
         .iter()
         .find(|(key, _)| turn.task.contains(key.as_str()))
         .map_or(&script.turns, |(_, turns)| turns);
-    match turns.get(turn.done) {
+    // Turns asked again (a tool search) do not move the script on.
+    let index = turn.done.saturating_sub(script.searches_again);
+    match turns.get(index) {
         Some(calls) if !turn.tools.is_empty() => Reply::Calls(
             calls
                 .iter()

@@ -131,12 +131,19 @@ pub fn count(conn: &Connection, plan: &Plan) -> rusqlite::Result<PruneReport> {
             r.get::<_, Option<i64>>(0)
         })?
         .unwrap_or(head.seq + 1);
+    // Earlier prunes' own entries do not count: cutting only those is not worth a prune (see
+    // `apply`), and counting them would make every run write one.
+    let audit_entries: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM audit WHERE seq >= ?1 AND seq < ?2 AND kind != 'pruned'",
+        [first_kept, cut.first_seq],
+        |r| r.get(0),
+    )?;
     Ok(PruneReport {
         dry_run: true,
         answered: answered.max(0) as u64,
         decided: decided.max(0) as u64,
         grants: grants.max(0) as u64,
-        audit_entries: (cut.first_seq - first_kept).max(0) as u64,
+        audit_entries: audit_entries.max(0) as u64,
         checkpoint: load(conn)?,
     })
 }

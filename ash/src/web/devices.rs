@@ -48,9 +48,13 @@ pub fn hash(token: &str) -> String {
 /// A device name as given, cut to one line of at most `MAX_NAME` characters without control
 /// or markup-significant characters; empty becomes "phone".
 pub fn clean_name(name: &str) -> String {
+    // Invisible and direction-changing characters too: a name must not pass for another one
+    // in `ash web devices`.
     let kept: String = name
         .chars()
-        .filter(|c| !c.is_control() && !"<>&\"'`()".contains(*c))
+        .filter(|c| {
+            !c.is_control() && !agentd_proto::text::is_hidden(*c) && !"<>&\"'`()".contains(*c)
+        })
         .take(MAX_NAME)
         .collect();
     match kept.trim() {
@@ -83,7 +87,12 @@ impl Devices {
         }
     }
 
-    fn save(&self, devices: &[Device]) -> anyhow::Result<()> {
+    /// Holds the file's lock (an OS lock on a file beside it) for one read-change-write, so
+    /// `ash web revoke` in a shell and the server marking a device used never undo each other.
+    fn locked<T>(
+        &self,
+        change: impl FnOnce(&mut Vec<Device>) -> anyhow::Result<(T, bool)>,
+    ) -> anyhow::Result<T> {
         if let Some(dir) = self.path.parent() {
             use std::os::unix::fs::DirBuilderExt;
             std::fs::DirBuilder::new()
@@ -92,7 +101,29 @@ impl Devices {
                 .create(dir)
                 .with_context(|| format!("cannot create {}", dir.display()))?;
         }
-        let tmp = self.path.with_extension("json.tmp");
+        let lock_path = self.path.with_extension("lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .mode(0o600)
+            .open(&lock_path)
+            .with_context(|| format!("cannot open {}", lock_path.display()))?;
+        lock.lock()
+            .with_context(|| format!("cannot lock {}", lock_path.display()))?;
+        let mut all = self.load()?;
+        let (out, changed) = change(&mut all)?;
+        if changed {
+            self.save(&all)?;
+        }
+        Ok(out)
+    }
+
+    fn save(&self, devices: &[Device]) -> anyhow::Result<()> {
+        // A temp file of this process's own, renamed over the file: readers never see half.
+        let tmp = self
+            .path
+            .with_extension(format!("json.{}.tmp", std::process::id()));
         let mut file = std::fs::OpenOptions::new()
             .create(true)
             .write(true)
@@ -116,48 +147,53 @@ impl Devices {
             paired_at: now,
             last_used: None,
         };
-        let mut all = self.load()?;
-        all.push(device.clone());
-        self.save(&all)?;
+        self.locked(|all| {
+            all.push(device.clone());
+            Ok(((), true))
+        })?;
         Ok((device, token))
     }
 
     /// The device holding `token`, marking its use (at most once a minute, to spare the disk).
     pub fn check(&self, token: &str, now: DateTime<Utc>) -> anyhow::Result<Option<Device>> {
         let want = hash(token);
-        let mut all = self.load()?;
-        let Some(device) = all.iter_mut().find(|d| d.token_sha256 == want) else {
+        // Most checks change nothing: read without the lock, and lock only to mark a use.
+        let Some(found) = self.load()?.into_iter().find(|d| d.token_sha256 == want) else {
             return Ok(None);
         };
-        let stale = device
+        if found
             .last_used
-            .is_none_or(|t| (now - t).num_seconds() >= 60);
-        let found = device.clone();
-        if stale {
-            device.last_used = Some(now);
-            self.save(&all)?;
+            .is_some_and(|t| (now - t).num_seconds() < 60)
+        {
+            return Ok(Some(found));
         }
-        Ok(Some(found))
+        self.locked(
+            |all| match all.iter_mut().find(|d| d.token_sha256 == want) {
+                // Revoked meanwhile.
+                None => Ok((None, false)),
+                Some(device) => {
+                    device.last_used = Some(now);
+                    Ok((Some(device.clone()), true))
+                }
+            },
+        )
     }
 
     /// Ends a device by ID (or unique prefix); returns it.
     pub fn revoke(&self, id: &str) -> anyhow::Result<Device> {
-        let mut all = self.load()?;
-        let matching: Vec<usize> = (0..all.len())
-            .filter(|&i| all[i].id.starts_with(id) && !id.is_empty())
-            .collect();
-        match matching.as_slice() {
-            [i] => {
-                let gone = all.remove(*i);
-                self.save(&all)?;
-                Ok(gone)
+        self.locked(|all| {
+            let matching: Vec<usize> = (0..all.len())
+                .filter(|&i| all[i].id.starts_with(id) && !id.is_empty())
+                .collect();
+            match matching.as_slice() {
+                [i] => Ok((all.remove(*i), true)),
+                [] => Err(anyhow::anyhow!(
+                    "no paired device matches '{id}' (ash web devices lists them)"
+                )),
+                _ => Err(anyhow::anyhow!(
+                    "'{id}' matches several devices; type more of the ID"
+                )),
             }
-            [] => Err(anyhow::anyhow!(
-                "no paired device matches '{id}' (ash web devices lists them)"
-            )),
-            _ => Err(anyhow::anyhow!(
-                "'{id}' matches several devices; type more of the ID"
-            )),
-        }
+        })
     }
 }

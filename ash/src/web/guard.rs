@@ -45,6 +45,7 @@ impl Hosts {
     /// For a server on `port` (None for a Unix socket behind a proxy), with `extra` names
     /// (`phone.tailnet.ts.net`, with or without a port).
     pub fn new(listen_host: Option<&str>, port: Option<u16>, extra: &[String]) -> Hosts {
+        let extra: Vec<&String> = extra.iter().filter(|e| !e.trim().is_empty()).collect();
         let mut allowed: Vec<String> = Vec::new();
         if let Some(port) = port {
             for name in ["127.0.0.1", "localhost", "[::1]"] {
@@ -55,7 +56,7 @@ impl Hosts {
             }
         }
         for name in extra {
-            let name = name.to_ascii_lowercase();
+            let name = name.trim().to_ascii_lowercase();
             allowed.push(name.clone());
             if !name.contains(':') {
                 if let Some(port) = port {
@@ -86,6 +87,8 @@ impl Hosts {
         }
         match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
             None => true,
+            // An opaque origin (`null`) is no origin of ours.
+            Some("null") => false,
             Some(origin) => {
                 let host = origin
                     .strip_prefix("http://")
@@ -98,15 +101,22 @@ impl Hosts {
 }
 
 /// The device credential a request carries, if any.
+/// Two of them (one planted by another service on the same host name, since cookies ignore
+/// ports) is none: the request is refused rather than one of them picked.
 pub fn cookie(headers: &HeaderMap) -> Option<String> {
-    headers
+    let mut found = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_string())
+        .filter(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_string());
+    let first = found.next();
+    match found.next() {
+        Some(_) => None,
+        None => first,
+    }
 }
 
 /// The cookie that pairs a device: not readable by scripts, never sent cross-site.

@@ -273,19 +273,67 @@ async fn serve(globals: &Globals, args: Args, devices: devices::Devices) -> anyh
         web.devices.path().display()
     );
     announce_pairing(&web);
+    tokio::spawn(renew_expired(Arc::clone(&web)));
     let app = routes::router(Arc::clone(&web));
-    let shutdown = async {
+    // Ctrl-C ends it at once: open pages hold event streams that never end by themselves.
+    let stopped = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     match listener {
-        Listener::Tcp(l, _) => axum::serve(l, app).with_graceful_shutdown(shutdown).await?,
+        Listener::Tcp(l, _) => tokio::select! {
+            served = std::future::IntoFuture::into_future(axum::serve(l, app)) => served?,
+            () = stopped => {}
+        },
         Listener::Unix(l, path) => {
-            let served = axum::serve(l, app).with_graceful_shutdown(shutdown).await;
+            tokio::select! {
+                served = std::future::IntoFuture::into_future(axum::serve(l, app)) => served?,
+                () = stopped => {}
+            }
             let _ = std::fs::remove_file(&path);
-            served?
         }
     }
     Ok(SUCCESS)
+}
+
+/// Replaces the pairing link with a fresh one and prints it.
+fn renew_pairing(web: &Web) {
+    match devices::secret(16) {
+        Ok(token) => {
+            {
+                let mut p = web
+                    .pairing
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                p.token = token;
+                p.until = Instant::now() + web.pair_for;
+                p.used = false;
+            }
+            announce_pairing(web);
+        }
+        Err(e) => eprintln!("ash web: no new pairing link: {e:#}"),
+    }
+}
+
+/// Prints a new pairing link whenever the current one runs out unused.
+async fn renew_expired(web: Arc<Web>) {
+    loop {
+        let until = web
+            .pairing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .until;
+        tokio::time::sleep_until(until.into()).await;
+        let expired = web
+            .pairing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .until
+            <= Instant::now();
+        if expired {
+            println!("the pairing link expired; a new one:");
+            renew_pairing(&web);
+        }
+    }
 }
 
 /// Prints the current pairing link, with its QR code for a phone's camera.

@@ -198,6 +198,12 @@ pub fn request(host: Option<&str>, v: &RequestView, csrf: &str, now: DateTime<Ut
         )
     };
     out.push_str(&form("approve", &confirm, "Approve once", "approve"));
+    // Without a session to cover, a grant lasts 15 minutes (as the terminal queue's does).
+    let span = if v.session.is_some() {
+        "for this session"
+    } else {
+        "for 15 minutes"
+    };
     for option in &v.grant_options {
         let body = format!(
             r#"<input type="hidden" name="grant" value="{}">{}"#,
@@ -207,7 +213,7 @@ pub fn request(host: Option<&str>, v: &RequestView, csrf: &str, now: DateTime<Ut
         out.push_str(&form(
             "approve",
             &body,
-            &format!("Approve, and for this session: {}", text(&option.label)),
+            &format!("Approve, and {span}: {}", text(&option.label)),
             "grant",
         ));
     }

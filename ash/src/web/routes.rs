@@ -17,7 +17,7 @@ use serde::Deserialize;
 
 use super::devices::Device;
 use super::guard::{self, Refusal};
-use super::{announce_pairing, pages, Web};
+use super::{pages, Web};
 
 pub fn router(web: Arc<Web>) -> Router {
     Router::new()
@@ -32,6 +32,8 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/app.js", get(script))
         .route("/app.css", get(style))
         .fallback(|| async { refuse((StatusCode::NOT_FOUND, "no such page")) })
+        // Forms here are a few fields: nothing larger is read.
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
         .layer(middleware::from_fn_with_state(Arc::clone(&web), gate))
         .with_state(web)
 }
@@ -60,11 +62,14 @@ fn device(web: &Web, headers: &HeaderMap) -> Result<Device, Response> {
     match web.devices.check(&token, Utc::now()) {
         Ok(Some(device)) => Ok(device),
         Ok(None) => Err(refuse(guard::UNKNOWN_DEVICE)),
-        Err(e) => Err((
-            StatusCode::INTERNAL_SERVER_ERROR,
-            Html(pages::problem(&format!("{e:#}"))),
-        )
-            .into_response()),
+        // The why (paths, OS errors) goes to the terminal, not to whoever asked.
+        Err(e) => {
+            eprintln!("ash web: {e:#}");
+            Err(refuse((
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the device list cannot be read; ash web's terminal says why",
+            )))
+        }
     }
 }
 
@@ -218,18 +223,29 @@ async fn events(State(web): State<Arc<Web>>, headers: HeaderMap) -> Response {
     if let Err(refused) = device(&web, &headers) {
         return refused;
     }
+    let Some(token) = guard::cookie(&headers) else {
+        return refuse(guard::NO_DEVICE);
+    };
     let rx = web.hub.subscribe();
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let data = match rx.recv().await {
-            Ok(change) => serde_json::to_string(&change).unwrap_or_default(),
-            // Fell behind: the page lists again.
-            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                r#"{"kind":"reload","id":null,"outcome":null}"#.to_string()
+    // The device is checked again before every event: a revoked one hears nothing more.
+    let stream =
+        futures_util::stream::unfold((rx, web, token), |(mut rx, web, token)| async move {
+            let data = match rx.recv().await {
+                Ok(change) => serde_json::to_string(&change).unwrap_or_default(),
+                // Fell behind: the page lists again.
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    r#"{"kind":"reload","id":null,"outcome":null}"#.to_string()
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+            };
+            if !matches!(web.devices.check(&token, Utc::now()), Ok(Some(_))) {
+                return None;
             }
-            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-        };
-        Some((Ok::<Event, Infallible>(Event::default().data(data)), rx))
-    });
+            Some((
+                Ok::<Event, Infallible>(Event::default().data(data)),
+                (rx, web, token),
+            ))
+        });
     Sse::new(stream)
         .keep_alive(KeepAlive::default())
         .into_response()
@@ -245,20 +261,21 @@ fn pairing_open(web: &Web, token: &str) -> bool {
 }
 
 async fn pair_page(State(web): State<Arc<Web>>, Path(token): Path<String>) -> Response {
+    // The right link always opens; wrong ones are counted, and past the limit refused at once.
+    if pairing_open(&web, &token) {
+        return Html(pages::page("ash: pair", &pages::pair(&token))).into_response();
+    }
     if !web.limit.open() {
         return refuse((
             StatusCode::TOO_MANY_REQUESTS,
             "too many pairing attempts; wait a minute",
         ));
     }
-    if !pairing_open(&web, &token) {
-        web.limit.failed();
-        return refuse((
-            StatusCode::FORBIDDEN,
-            "this pairing link is used, expired or wrong: use the newest one `ash web` printed",
-        ));
-    }
-    Html(pages::page("ash: pair", &pages::pair(&token))).into_response()
+    web.limit.failed();
+    refuse((
+        StatusCode::FORBIDDEN,
+        "this pairing link is used, expired or wrong: use the newest one `ash web` printed",
+    ))
 }
 
 #[derive(Deserialize)]
@@ -272,12 +289,6 @@ async fn pair(
     headers: HeaderMap,
     Form(form): Form<PairForm>,
 ) -> Response {
-    if !web.limit.open() {
-        return refuse((
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many pairing attempts; wait a minute",
-        ));
-    }
     if !web.hosts.same_origin(&headers) {
         return refuse(guard::CROSS_SITE);
     }
@@ -288,6 +299,12 @@ async fn pair(
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         if p.used || p.until <= Instant::now() || p.token != form.token {
             drop(p);
+            if !web.limit.open() {
+                return refuse((
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many pairing attempts; wait a minute",
+                ));
+            }
             web.limit.failed();
             return refuse((
                 StatusCode::FORBIDDEN,
@@ -297,34 +314,27 @@ async fn pair(
         p.used = true;
     }
     let paired = web.devices.pair(&form.name, Utc::now());
-    // The next device gets a link of its own.
-    if let Ok(token) = super::devices::secret(16) {
-        let mut p = web
-            .pairing
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        p.token = token;
-        p.until = Instant::now() + web.pair_for;
-        p.used = false;
+    match &paired {
+        Ok((device, _)) => println!(
+            "paired {} ({}); for another device:",
+            device.id, device.name
+        ),
+        Err(e) => eprintln!("ash web: pairing failed: {e:#}; a new link:"),
     }
+    // The next device gets a link of its own.
+    super::renew_pairing(&web);
     match paired {
-        Ok((device, token)) => {
-            println!(
-                "paired {} ({}); for another device:",
-                device.id, device.name
-            );
-            announce_pairing(&web);
+        Ok((_, token)) => {
             let mut res = Redirect::to("/").into_response();
             if let Ok(value) = guard::set_cookie(&token, web.secure_cookie).parse() {
                 res.headers_mut().insert(header::SET_COOKIE, value);
             }
             res
         }
-        Err(e) => (
+        Err(_) => refuse((
             StatusCode::INTERNAL_SERVER_ERROR,
-            Html(pages::problem(&format!("{e:#}"))),
-        )
-            .into_response(),
+            "pairing failed; ash web's terminal says why",
+        )),
     }
 }
 

@@ -144,13 +144,20 @@ async fn a_pairing_link_works_once_and_guessing_is_rate_limited() {
     .await;
     assert_eq!(again.status, 403);
     let mut poller = Poller::new(LIMIT, "a new pairing link");
-    loop {
+    let next = loop {
         match web.lines.try_recv() {
-            Ok(line) if line.starts_with("pair: ") => break,
+            Ok(line) if line.starts_with("pair: ") => {
+                break line.split_whitespace().nth(1).unwrap().to_string();
+            }
             Ok(_) => {}
             Err(_) => poller.tick().await,
         }
-    }
+    };
+    let next_path = next
+        .split_once(&web.addr.to_string())
+        .unwrap()
+        .1
+        .to_string();
     // A cross-site form cannot pair a device of the attacker's choosing.
     let cross = call(
         web.addr,
@@ -169,6 +176,9 @@ async fn a_pairing_link_works_once_and_guessing_is_rate_limited() {
     }
     assert!(statuses[..9].iter().all(|s| *s == 403), "{statuses:?}");
     assert_eq!(statuses[11], 429, "{statuses:?}");
+    // Guessers cannot lock the owner out: the right link still opens.
+    let right = call(web.addr, "GET", &next_path, &[], None).await;
+    assert_eq!(right.status, 200, "{}", right.body);
     let devices = web.ash(&["devices", "--json"]).await;
     let list: serde_json::Value = serde_json::from_slice(&devices.stdout).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
@@ -180,8 +190,13 @@ async fn decisions_go_through_agentd_with_the_device_named_and_cross_site_posts_
     let d = TempDaemon::start(Settings::default()).unwrap();
     let state = tempfile::tempdir().unwrap();
     let web = Web::start(&d, state.path()).await;
-    let cookie = web.pair_device("pixel").await;
+    // A name cannot hide characters that make it read as another device's.
+    let cookie = web.pair_device("pix\u{202e}el").await;
     let cookie = cookie.as_str();
+    // Two credentials (one planted by another service on the same host name) are none.
+    let doubled = format!("{cookie}; {cookie}");
+    let reply = call(web.addr, "GET", "/", &[("Cookie", &doubled)], None).await;
+    assert_eq!(reply.status, 401);
 
     // What an agent wrote is shown escaped: no markup, no hidden characters obeyed.
     let (id, waiting) = ask(
@@ -270,10 +285,32 @@ async fn decisions_go_through_agentd_with_the_device_named_and_cross_site_posts_
         Some("not from my phone")
     );
 
-    // A revoked device is locked out at once.
+    // A revoked device is locked out at once, its open event stream included.
+    let mut events = tokio::net::TcpStream::connect(web.addr).await.unwrap();
+    let open = format!(
+        "GET /events HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nCookie: {cookie}\r\n\r\n",
+        web.addr
+    );
+    tokio::io::AsyncWriteExt::write_all(&mut events, open.as_bytes())
+        .await
+        .unwrap();
+    let (seen, _waiting) = ask(&d, "publish", "seen while paired", r#"{"v":3}"#).await;
+    let mut heard = String::new();
+    let mut buf = [0u8; 4096];
+    while !heard.contains(&seen) {
+        let n = tokio::time::timeout(LIMIT, tokio::io::AsyncReadExt::read(&mut events, &mut buf))
+            .await
+            .expect("the stream tells of the new request")
+            .unwrap();
+        assert!(n > 0, "the stream ended early: {heard}");
+        heard.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
     let devices = web.ash(&["devices"]).await;
     let text = String::from_utf8_lossy(&devices.stdout).into_owned();
-    assert!(text.contains("pixel"), "{text}");
+    assert!(
+        text.contains("pixel") && !text.contains('\u{202e}'),
+        "{text}"
+    );
     let list: serde_json::Value =
         serde_json::from_slice(&web.ash(&["devices", "--json"]).await.stdout).unwrap();
     let device = list[0]["id"].as_str().unwrap().to_string();
@@ -286,6 +323,23 @@ async fn decisions_go_through_agentd_with_the_device_named_and_cross_site_posts_
     );
     let locked = call(web.addr, "GET", "/", &[("Cookie", cookie)], None).await;
     assert_eq!(locked.status, 403);
+    let (unseen, _waiting) = ask(&d, "publish", "after the revoke", r#"{"v":4}"#).await;
+    // The response ends (its last chunk) without telling of the new request.
+    let mut rest = String::new();
+    while !rest.starts_with("0\r\n\r\n") && !rest.contains("\r\n0\r\n\r\n") {
+        let n = tokio::time::timeout(LIMIT, tokio::io::AsyncReadExt::read(&mut events, &mut buf))
+            .await
+            .expect("the revoked device's stream ends")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        rest.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(
+        !rest.contains(&unseen),
+        "a revoked device heard of {unseen}: {rest}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

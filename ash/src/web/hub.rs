@@ -11,8 +11,10 @@ use agentd_proto::{
     Client, ClientError, DecideRequest, Endpoint, Event, HistoryQuery, RequestView, Role, State,
 };
 use serde::Serialize;
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 use uuid::Uuid;
+
+use super::push::Note;
 
 /// Decisions kept for the history page.
 const RECENT: usize = 50;
@@ -34,6 +36,9 @@ struct Held {
     recent: VecDeque<(usize, RequestView)>,
     /// Per host: connected, or why not.
     status: Vec<Result<(), String>>,
+    /// Per host: whether it has been listed once (what waits at the first listing is a
+    /// backlog, not news).
+    listed: Vec<bool>,
 }
 
 pub struct Hub {
@@ -42,6 +47,8 @@ pub struct Hub {
     pub operator: String,
     held: Mutex<Held>,
     changes: broadcast::Sender<Change>,
+    /// The push sender, with `--push`: told of every request in order.
+    notes: Option<mpsc::UnboundedSender<Note>>,
 }
 
 /// How a finished request reads on the page: `approved by alice via web (pixel)`.
@@ -57,10 +64,15 @@ pub fn outcome_words(v: &RequestView) -> String {
 }
 
 impl Hub {
-    pub fn new(hosts: Vec<Endpoint>, operator: String) -> Arc<Hub> {
+    pub fn new(
+        hosts: Vec<Endpoint>,
+        operator: String,
+        notes: Option<mpsc::UnboundedSender<Note>>,
+    ) -> Arc<Hub> {
         let (changes, _) = broadcast::channel(1024);
         let held = Held {
             status: vec![Err("connecting".into()); hosts.len()],
+            listed: vec![false; hosts.len()],
             ..Held::default()
         };
         let hub = Arc::new(Hub {
@@ -68,6 +80,7 @@ impl Hub {
             operator,
             held: Mutex::new(held),
             changes,
+            notes,
         });
         for host in 0..hub.hosts.len() {
             tokio::spawn(follow(Arc::clone(&hub), host));
@@ -142,6 +155,12 @@ impl Hub {
         client.decide(req).await
     }
 
+    fn note(&self, note: Note) {
+        if let Some(notes) = &self.notes {
+            let _ = notes.send(note);
+        }
+    }
+
     fn set(&self, host: usize, status: Result<(), String>) {
         if let Some(s) = self.held().status.get_mut(host) {
             *s = status;
@@ -154,6 +173,10 @@ impl Hub {
             id: Some(v.id.to_string()),
             outcome: Some(outcome_words(&v)),
         };
+        self.note(Note::Finished {
+            host,
+            view: v.clone(),
+        });
         {
             let mut held = self.held();
             held.pending.remove(&(host, v.id));
@@ -200,6 +223,13 @@ async fn session(hub: &Hub, host: usize) -> Result<(), ClientError> {
     drop(ops);
     {
         let mut held = hub.held();
+        // Told while the lock is held, so a `Queued` from this session cannot come first.
+        let first = !std::mem::replace(&mut held.listed[host], true);
+        hub.note(Note::Listed {
+            host,
+            pending: pending.clone(),
+            first,
+        });
         held.pending.retain(|(h, _), _| *h != host);
         for v in pending {
             held.pending.insert((host, v.id), v);
@@ -223,6 +253,10 @@ async fn session(hub: &Hub, host: usize) -> Result<(), ClientError> {
         match events.next_event().await? {
             Event::Queued(v) => {
                 let id = v.id.to_string();
+                hub.note(Note::Queued {
+                    host,
+                    view: v.clone(),
+                });
                 hub.held().pending.insert((host, v.id), v);
                 let _ = hub.changes.send(Change {
                     kind: "queued",

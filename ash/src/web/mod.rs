@@ -4,20 +4,23 @@
 //! without a paired device; see docs/PHONE.md for reaching it and the security model.
 //!
 //! In rooms: `hub` (following agentd), `devices` (pairing and credentials), `guard` (host,
-//! cookie, CSRF and header checks), `pages` (the HTML), `routes` (the handlers).
+//! cookie, CSRF and header checks), `pages` (the HTML), `routes` (the handlers), `listen`
+//! (addresses and TLS), `push` (notifications through ntfy).
 
 pub mod devices;
 pub mod guard;
 pub mod hub;
+mod listen;
 pub mod pages;
+pub mod push;
 mod routes;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context};
+use agentd_proto::Risk;
+use anyhow::anyhow;
 use serde::Serialize;
 
 use crate::outcome::{UsageError, SUCCESS};
@@ -42,6 +45,29 @@ pub struct Args {
     /// device's credential included, then crosses the network in the clear
     #[arg(long)]
     insecure_listen: bool,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Send a notification through ntfy for each request that waits:
+    /// ntfy://[USER:PASSWORD@|TOKEN@]SERVER/TOPIC (HTTPS), or the topic's address,
+    /// https://ntfy.sh/TOPIC
+    #[arg(long, value_name = "URL")]
+    push: Option<String>,
+    /// Push only requests at or above this risk: low, medium, high or critical
+    #[arg(long, value_name = "RISK", default_value = "low", requires = "push")]
+    push_risk: Risk,
+    /// Put the request's arguments (masked) in the notification; they then pass through the
+    /// ntfy server
+    #[arg(long, requires = "push")]
+    push_args: bool,
+    /// Approve and deny buttons on the notifications of requests below high risk; each carries
+    /// a one-time secret good until the request's deadline (anyone who can read the topic can
+    /// use it)
+    #[arg(long, requires = "push")]
+    push_buttons: bool,
     /// How long the pairing link stays usable (it is usable once)
     #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = crate::when::parse_duration)]
     pair_for: u64,
@@ -77,6 +103,10 @@ pub struct Web {
     pairing: Mutex<Pairing>,
     pair_for: Duration,
     limit: guard::PairLimit,
+    /// The live secrets of notification buttons, with `--push-buttons`.
+    buttons: Option<Arc<push::buttons::Tokens>>,
+    /// Wrong button secrets, limited as pairing guesses are.
+    button_limit: guard::PairLimit,
     /// The base URL the phone uses, for the pairing link.
     base: String,
     secure_cookie: bool,
@@ -168,87 +198,64 @@ fn list(globals: &Globals, devices: &devices::Devices) -> anyhow::Result<u8> {
     Ok(SUCCESS)
 }
 
-enum Listener {
-    Tcp(tokio::net::TcpListener, SocketAddr),
-    Unix(tokio::net::UnixListener, PathBuf),
-}
-
-async fn bind(args: &Args) -> anyhow::Result<Listener> {
-    if let Some(path) = args.listen.strip_prefix("unix:") {
-        let path = PathBuf::from(path);
-        if path.exists() {
-            std::fs::remove_file(&path)
-                .with_context(|| format!("cannot replace {}", path.display()))?;
-        }
-        let listener = tokio::net::UnixListener::bind(&path)
-            .with_context(|| format!("cannot listen on {}", path.display()))?;
-        return Ok(Listener::Unix(listener, path));
-    }
-    let addr: SocketAddr = args.listen.parse().map_err(|_| {
-        UsageError(format!(
-            "--listen {}: not ADDR:PORT (127.0.0.1:8478) or unix:PATH",
-            args.listen
-        ))
-    })?;
-    if !addr.ip().is_loopback() && !args.insecure_listen {
-        return Err(UsageError(format!(
-            "--listen {addr} would put the queue on the network in the clear; keep it on 127.0.0.1 and reach it through tailscale serve, an ssh tunnel or a TLS proxy (docs/PHONE.md), or pass --insecure-listen"
-        ))
-        .into());
-    }
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let addr = listener.local_addr()?;
-    Ok(Listener::Tcp(listener, addr))
-}
-
 async fn serve(globals: &Globals, args: Args, devices: devices::Devices) -> anyhow::Result<u8> {
-    let listener = bind(&args).await?;
-    let mut extra = args.allow_host.clone();
-    let url_host = match &args.url {
-        Some(url) => {
-            let host = url
-                .strip_prefix("https://")
-                .or_else(|| url.strip_prefix("http://"))
-                .ok_or_else(|| {
-                    UsageError(format!("--url {url}: not an http:// or https:// address"))
-                })?
-                .trim_end_matches('/')
-                .to_string();
-            extra.push(host.clone());
-            Some(host)
-        }
+    let target = match &args.push {
+        Some(url) => Some(push::target::parse(url).map_err(UsageError)?),
         None => None,
     };
-    let (hosts, local) = match &listener {
-        Listener::Tcp(_, addr) => (
-            guard::Hosts::new(Some(&addr.ip().to_string()), Some(addr.port()), &extra),
-            format!("http://{addr}"),
-        ),
-        Listener::Unix(_, path) => (
-            guard::Hosts::new(None, None, &extra),
-            format!("unix:{}", path.display()),
-        ),
+    let bound = listen::bind(&listen::Wanted {
+        listen: &args.listen,
+        tls: args.tls_cert.as_deref().zip(args.tls_key.as_deref()),
+        insecure: args.insecure_listen,
+    })
+    .await?;
+    let mut extra = args.allow_host.clone();
+    if let Some(url) = &args.url {
+        let host = url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .ok_or_else(|| UsageError(format!("--url {url}: not an http:// or https:// address")))?
+            .trim_end_matches('/')
+            .to_string();
+        extra.push(host);
+    }
+    let hosts = match bound.tcp_addr() {
+        Some(addr) => guard::Hosts::new(Some(&addr.ip().to_string()), Some(addr.port()), &extra),
+        None => guard::Hosts::new(None, None, &extra),
     };
-    let base = match (&args.url, &listener) {
+    let base = match (&args.url, &bound) {
         (Some(url), _) => url.trim_end_matches('/').to_string(),
-        (None, Listener::Tcp(_, addr)) => format!("http://{addr}"),
-        (None, Listener::Unix(..)) => {
+        (None, listen::Bound::Unix(..)) => {
             return Err(UsageError(
                 "--listen unix:PATH needs --url, the address the phone opens through the proxy"
                     .into(),
             )
             .into())
         }
+        (None, bound) => bound.shown(),
     };
-    let _ = url_host;
+    let followed = crate::cmd::followed_hosts(globals, false);
+    let names_hosts = globals.names_hosts();
+    let buttons = (args.push_buttons).then(|| Arc::new(push::buttons::Tokens::default()));
+    let notes = target.as_ref().map(|target| {
+        push::start(push::Push {
+            target: target.clone(),
+            opts: push::message::Options {
+                min_risk: args.push_risk,
+                args: args.push_args,
+                buttons: args.push_buttons,
+            },
+            base: base.clone(),
+            tokens: buttons.clone().unwrap_or_default(),
+            names: followed
+                .iter()
+                .map(|h| names_hosts.then(|| h.to_string()))
+                .collect(),
+        })
+    });
     let pair_for = Duration::from_secs(args.pair_for.max(1));
     let web = Arc::new(Web {
-        hub: hub::Hub::new(
-            crate::cmd::followed_hosts(globals, false),
-            crate::cmd::login_name(),
-        ),
+        hub: hub::Hub::new(followed, crate::cmd::login_name(), notes),
         devices,
         hosts,
         pairing: Mutex::new(Pairing {
@@ -258,40 +265,45 @@ async fn serve(globals: &Globals, args: Args, devices: devices::Devices) -> anyh
         }),
         pair_for,
         limit: guard::PairLimit::default(),
+        buttons,
+        button_limit: guard::PairLimit::default(),
         secure_cookie: base.starts_with("https://"),
         base,
-        names_hosts: globals.names_hosts(),
+        names_hosts,
     });
     println!(
-        "ash web: the queue of {} at {local}; devices are kept in {}",
+        "ash web: the queue of {} at {}; devices are kept in {}",
         web.hub
             .hosts
             .iter()
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(", "),
+        bound.shown(),
         web.devices.path().display()
     );
-    announce_pairing(&web);
-    tokio::spawn(renew_expired(Arc::clone(&web)));
-    let app = routes::router(Arc::clone(&web));
-    // Ctrl-C ends it at once: open pages hold event streams that never end by themselves.
-    let stopped = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    match listener {
-        Listener::Tcp(l, _) => tokio::select! {
-            served = std::future::IntoFuture::into_future(axum::serve(l, app)) => served?,
-            () = stopped => {}
-        },
-        Listener::Unix(l, path) => {
-            tokio::select! {
-                served = std::future::IntoFuture::into_future(axum::serve(l, app)) => served?,
-                () = stopped => {}
+    if let Some(target) = &target {
+        println!(
+            "push: a notification to {} for each request at or above {} risk{}",
+            target.shown(),
+            args.push_risk,
+            if args.push_buttons {
+                "; approve and deny buttons below high risk"
+            } else {
+                ""
             }
-            let _ = std::fs::remove_file(&path);
+        );
+        let local = web.base.contains("://127.0.0.1") || web.base.contains("://localhost");
+        if local {
+            eprintln!(
+                "ash web: notifications open {}, which only this machine reaches; give --url with the address the phone opens",
+                web.base
+            );
         }
     }
+    announce_pairing(&web);
+    tokio::spawn(renew_expired(Arc::clone(&web)));
+    listen::serve(bound, routes::router(Arc::clone(&web))).await?;
     Ok(SUCCESS)
 }
 

@@ -29,6 +29,7 @@ pub fn router(web: Arc<Web>) -> Router {
         .route("/events", get(events))
         .route("/pair/{token}", get(pair_page))
         .route("/pair", post(pair))
+        .route("/push/{secret}", post(button))
         .route("/app.js", get(script))
         .route("/app.css", get(style))
         .fallback(|| async { refuse((StatusCode::NOT_FOUND, "no such page")) })
@@ -335,6 +336,51 @@ async fn pair(
             StatusCode::INTERNAL_SERVER_ERROR,
             "pairing failed; ash web's terminal says why",
         )),
+    }
+}
+
+/// A notification's approve or deny button: ntfy's app posts here with the button's one-time
+/// secret, which is the credential (no cookie: it is not a browser).
+async fn button(State(web): State<Arc<Web>>, Path(secret): Path<String>) -> Response {
+    let plain = |status: StatusCode, text: String| (status, text).into_response();
+    let Some(tokens) = &web.buttons else {
+        return refuse((StatusCode::NOT_FOUND, "no such page"));
+    };
+    if !web.button_limit.open() {
+        return plain(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too many wrong buttons; wait a minute".into(),
+        );
+    }
+    let Some(b) = tokens.take(&secret, Utc::now()) else {
+        web.button_limit.failed();
+        return plain(
+            StatusCode::FORBIDDEN,
+            "this button was used already, or its request was answered or ran out of time: open the queue".into(),
+        );
+    };
+    // Issued only below high risk; a request never changes risk, but the rule is kept here too.
+    if let Some((_, v)) = web.hub.find(&b.id.to_string()) {
+        if v.risk >= Risk::High {
+            return plain(
+                StatusCode::FORBIDDEN,
+                "a high or critical request is answered on its page".into(),
+            );
+        }
+    }
+    let req = DecideRequest {
+        id: b.id.to_string(),
+        verdict: b.verdict,
+        operator: format!("{} via web (ntfy)", web.hub.operator),
+        reason: (b.verdict == Verdict::Deny).then(|| "denied from the notification".to_string()),
+        scope: Scope::Once,
+        grant: None,
+        args_json: None,
+    };
+    match web.hub.decide(b.host, &req).await {
+        Ok(view) => plain(StatusCode::OK, crate::web::hub::outcome_words(&view)),
+        // Answered elsewhere first, or agentd refused: the phone's app shows the failure.
+        Err(e) => plain(StatusCode::CONFLICT, e.to_string()),
     }
 }
 

@@ -8,6 +8,9 @@
 mod attacks;
 mod browser;
 mod http;
+mod push;
+mod sink;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -31,22 +34,38 @@ pub struct Web {
     _child: Child,
     /// What it prints after the start (new pairing links).
     pub lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    /// What it prints on standard error (also passed on to the test's).
+    pub errors: tokio::sync::mpsc::UnboundedReceiver<String>,
 }
 
 impl Web {
     pub async fn start(d: &TempDaemon, state_dir: &std::path::Path) -> Web {
+        Web::start_with(d, state_dir, &[]).await
+    }
+
+    /// `ash web --listen 127.0.0.1:0 ARGS`.
+    pub async fn start_with(d: &TempDaemon, state_dir: &std::path::Path, args: &[&str]) -> Web {
         let mut child = Command::new(common::ash_bin())
             .args(["web", "--listen", "127.0.0.1:0"])
+            .args(args)
             .env("AGENTD_SOCKET", d.socket())
             .env("AGENTD_STATE_DIR", state_dir)
             .env("USER", "alice")
             .env_remove("AGENTD_HOST")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
+        let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+        let (err_tx, errors) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = err.next_line().await {
+                eprintln!("{line}");
+                let _ = err_tx.send(line);
+            }
+        });
         let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut poller = Poller::new(LIMIT, "ash web to print its pairing link");
         let (mut addr, mut pair) = (None, None);
@@ -55,7 +74,11 @@ impl Web {
                 line = out.next_line() => line.unwrap().expect("ash web ended before it printed its link"),
                 _ = poller.tick() => continue,
             };
-            if let Some(rest) = line.split(" at http://").nth(1) {
+            if let Some(rest) = line
+                .split(" at http://")
+                .nth(1)
+                .or_else(|| line.split(" at https://").nth(1))
+            {
                 addr = rest.split(';').next().and_then(|a| a.parse().ok());
             }
             if let Some(link) = line.strip_prefix("pair: ") {
@@ -76,6 +99,7 @@ impl Web {
             state_dir: state_dir.to_path_buf(),
             _child: child,
             lines,
+            errors,
         }
     }
 
@@ -105,6 +129,22 @@ impl Web {
             "{cookie}"
         );
         cookie.split(';').next().unwrap().to_string()
+    }
+
+    /// Waits for a line on standard error that contains `what`.
+    pub async fn error_line(&mut self, what: &str) -> String {
+        let mut poller = Poller::new(LIMIT, format!("ash web to say {what:?}"));
+        loop {
+            tokio::select! {
+                line = self.errors.recv() => {
+                    let line = line.expect("ash web ended");
+                    if line.contains(what) {
+                        return line;
+                    }
+                }
+                _ = poller.tick() => {}
+            }
+        }
     }
 
     /// Runs `ash web ARGS` (devices, revoke) against the same device file.

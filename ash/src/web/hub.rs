@@ -108,6 +108,11 @@ impl Hub {
         all
     }
 
+    /// The request `id` of host `host`, if it waits.
+    pub fn waiting(&self, host: usize, id: Uuid) -> Option<RequestView> {
+        self.held().pending.get(&(host, id)).cloned()
+    }
+
     /// The request with this ID (full or an 8-character prefix): pending, or recently decided.
     pub fn find(&self, id: &str) -> Option<(usize, RequestView)> {
         let held = self.held();

@@ -1,20 +1,21 @@
-//! Where `ash web` listens: loopback by default, a Unix socket for a proxy in front, or another
-//! address only with TLS (a certificate and key given) or an explicit `--insecure-listen`.
-//! TLS handshakes run in tasks of their own with a deadline, so a client that stalls in one
-//! holds up nobody else.
+//! Where `ash web` listens and how it serves: loopback by default, a Unix socket for a proxy in
+//! front, or another address only with TLS (a certificate and key given) or an explicit
+//! `--insecure-listen`. Each connection runs in a task of its own (a TLS handshake included,
+//! with a deadline), so one that stalls holds up nobody else; connections are capped in all and
+//! per peer, and one that is slow with its headers or idles is closed.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
-use tokio::net::{TcpListener, TcpStream, UnixListener};
-use tokio::sync::mpsc;
+use tokio::net::{TcpListener, UnixListener};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use crate::outcome::UsageError;
@@ -22,12 +23,9 @@ use crate::outcome::UsageError;
 /// How long a client may take over its TLS handshake.
 const HANDSHAKE: Duration = Duration::from_secs(10);
 
-/// TLS connections waiting for the server to take them.
-const READY: usize = 64;
-
 pub enum Bound {
     Tcp(TcpListener, SocketAddr),
-    Tls(TlsListener, SocketAddr),
+    Tls(TcpListener, SocketAddr, TlsAcceptor),
     Unix(UnixListener, PathBuf),
 }
 
@@ -36,14 +34,14 @@ impl Bound {
     pub fn shown(&self) -> String {
         match self {
             Bound::Tcp(_, addr) => format!("http://{addr}"),
-            Bound::Tls(_, addr) => format!("https://{addr}"),
+            Bound::Tls(_, addr, _) => format!("https://{addr}"),
             Bound::Unix(_, path) => format!("unix:{}", path.display()),
         }
     }
 
     pub fn tcp_addr(&self) -> Option<SocketAddr> {
         match self {
-            Bound::Tcp(_, addr) | Bound::Tls(_, addr) => Some(*addr),
+            Bound::Tcp(_, addr) | Bound::Tls(_, addr, _) => Some(*addr),
             Bound::Unix(..) => None,
         }
     }
@@ -95,7 +93,7 @@ pub async fn bind(w: &Wanted<'_>) -> anyhow::Result<Bound> {
         .with_context(|| format!("cannot listen on {addr}"))?;
     let addr = listener.local_addr()?;
     Ok(match acceptor {
-        Some(acceptor) => Bound::Tls(TlsListener::start(listener, acceptor, addr), addr),
+        Some(acceptor) => Bound::Tls(listener, addr, acceptor),
         None => Bound::Tcp(listener, addr),
     })
 }
@@ -132,76 +130,154 @@ fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Accepts TCP connections and hands over those whose TLS handshake finished in time.
-pub struct TlsListener {
-    ready: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    addr: SocketAddr,
+/// Every connection open at once; past it a new one is closed at once.
+const MAX_CONNECTIONS: usize = 256;
+
+/// Connections open at once from one address other than loopback (through `tailscale serve`,
+/// an ssh tunnel or a proxy every peer is loopback, and only the total applies).
+const MAX_PER_PEER: usize = 32;
+
+/// How long a client may take to send a request's headers, and how long a kept-alive
+/// connection may sit idle before its next request.
+const HEADER_READ: Duration = Duration::from_secs(10);
+
+/// Who holds the connections.
+#[derive(Default)]
+struct Limits {
+    open: Mutex<HashMap<Option<IpAddr>, usize>>,
+    total: AtomicUsize,
 }
 
-impl TlsListener {
-    fn start(listener: TcpListener, acceptor: TlsAcceptor, addr: SocketAddr) -> TlsListener {
-        let (tx, ready) = mpsc::channel(READY);
-        tokio::spawn(async move {
-            loop {
-                let (tcp, peer) = match listener.accept().await {
-                    Ok(c) => c,
-                    // Out of file descriptors and the like: give it a moment, as axum does.
-                    Err(_) => {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let (acceptor, tx) = (acceptor.clone(), tx.clone());
-                tokio::spawn(async move {
-                    if let Ok(Ok(tls)) = tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await
-                    {
-                        let _ = tx.send((tls, peer)).await;
-                    }
-                });
-            }
-        });
-        TlsListener { ready, addr }
-    }
+/// One admitted connection; dropping it gives the place back.
+struct Ticket {
+    limits: Arc<Limits>,
+    peer: Option<IpAddr>,
 }
 
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.ready.recv().await {
-            Some(conn) => conn,
-            // The accepting task only ends with the process.
-            None => std::future::pending().await,
+impl Limits {
+    fn admit(self: &Arc<Self>, peer: Option<IpAddr>) -> Option<Ticket> {
+        let peer = peer.filter(|ip| !ip.is_loopback());
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let mine = open.entry(peer).or_default();
+        if self.total.load(Ordering::Relaxed) >= MAX_CONNECTIONS
+            || (peer.is_some() && *mine >= MAX_PER_PEER)
+        {
+            return None;
         }
+        *mine += 1;
+        self.total.fetch_add(1, Ordering::Relaxed);
+        Some(Ticket {
+            limits: Arc::clone(self),
+            peer,
+        })
     }
+}
 
-    fn local_addr(&self) -> std::io::Result<Self::Addr> {
-        Ok(self.addr)
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        let mut open = self
+            .limits
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(n) = open.get_mut(&self.peer) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.peer);
+            }
+        }
+        self.limits.total.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 /// Serves `app` until Ctrl-C (open pages hold event streams that never end by themselves).
 pub async fn serve(bound: Bound, app: axum::Router) -> anyhow::Result<()> {
+    let limits = Arc::new(Limits::default());
     let stopped = async {
         let _ = tokio::signal::ctrl_c().await;
     };
     match bound {
         Bound::Tcp(l, _) => tokio::select! {
-            served = std::future::IntoFuture::into_future(axum::serve(l, app)) => served?,
+            () = accept_tcp(l, None, app, limits) => {}
             () = stopped => {}
         },
-        Bound::Tls(l, _) => tokio::select! {
-            served = std::future::IntoFuture::into_future(axum::serve(l, app)) => served?,
+        Bound::Tls(l, _, acceptor) => tokio::select! {
+            () = accept_tcp(l, Some(acceptor), app, limits) => {}
             () = stopped => {}
         },
         Bound::Unix(l, path) => {
             tokio::select! {
-                served = std::future::IntoFuture::into_future(axum::serve(l, app)) => served?,
+                () = accept_unix(&l, app, limits) => {}
                 () = stopped => {}
             }
             let _ = std::fs::remove_file(&path);
         }
     }
     Ok(())
+}
+
+async fn accept_tcp(
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    app: axum::Router,
+    limits: Arc<Limits>,
+) {
+    loop {
+        let (tcp, peer) = match listener.accept().await {
+            Ok(c) => c,
+            // Out of file descriptors and the like: give it a moment.
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some(ticket) = limits.admit(Some(peer.ip())) else {
+            continue;
+        };
+        let (app, tls) = (app.clone(), tls.clone());
+        tokio::spawn(async move {
+            let _ticket = ticket;
+            match tls {
+                None => connection(tcp, app).await,
+                Some(acceptor) => {
+                    // The handshake runs here, beside every other connection, with a deadline.
+                    if let Ok(Ok(stream)) =
+                        tokio::time::timeout(HANDSHAKE, acceptor.accept(tcp)).await
+                    {
+                        connection(stream, app).await;
+                    }
+                }
+            }
+        });
+    }
+}
+
+async fn accept_unix(listener: &UnixListener, app: axum::Router, limits: Arc<Limits>) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let Some(ticket) = limits.admit(None) else {
+            continue;
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _ticket = ticket;
+            connection(stream, app).await;
+        });
+    }
+}
+
+/// One HTTP/1.1 connection, closed when its headers are slow or it idles too long.
+async fn connection<I>(io: I, app: axum::Router)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ)
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+        .await;
 }

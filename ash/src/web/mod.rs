@@ -53,8 +53,9 @@ pub struct Args {
     tls_key: Option<PathBuf>,
     /// Send a notification through ntfy for each request that waits:
     /// ntfy://[USER:PASSWORD@|TOKEN@]SERVER/TOPIC (HTTPS), or the topic's address,
-    /// https://ntfy.sh/TOPIC
-    #[arg(long, value_name = "URL")]
+    /// https://ntfy.sh/TOPIC. With credentials, give it in ASH_WEB_PUSH rather than on the
+    /// command line, which every process on the machine can read
+    #[arg(long, value_name = "URL", env = "ASH_WEB_PUSH", hide_env_values = true)]
     push: Option<String>,
     /// Push only requests at or above this risk: low, medium, high or critical
     #[arg(long, value_name = "RISK", default_value = "low", requires = "push")]
@@ -87,6 +88,9 @@ enum Action {
         id: String,
     },
 }
+
+/// Where `--push` may come from instead of the command line.
+const PUSH_ENV: &str = "ASH_WEB_PUSH";
 
 /// A one-time pairing link's secret.
 struct Pairing {
@@ -203,6 +207,22 @@ async fn serve(globals: &Globals, args: Args, devices: devices::Devices) -> anyh
         Some(url) => Some(push::target::parse(url).map_err(UsageError)?),
         None => None,
     };
+    if let Some(target) = &target {
+        // Whoever reads the topic can press the buttons: they need a topic behind a login.
+        if args.push_buttons && target.auth.is_none() {
+            return Err(UsageError(format!(
+                "--push-buttons: anyone who can read {} could press the buttons, and it needs no login; give its credentials (ntfy://TOKEN@SERVER/TOPIC)",
+                target.shown()
+            ))
+            .into());
+        }
+        let from_env = std::env::var(PUSH_ENV).ok() == args.push;
+        if target.auth.is_some() && !from_env {
+            eprintln!(
+                "ash web: --push carries credentials on the command line, where every process on this machine can read them; set {PUSH_ENV} instead"
+            );
+        }
+    }
     let bound = listen::bind(&listen::Wanted {
         listen: &args.listen,
         tls: args.tls_cert.as_deref().zip(args.tls_key.as_deref()),

@@ -342,31 +342,39 @@ async fn pair(
 /// A notification's approve or deny button: ntfy's app posts here with the button's one-time
 /// secret, which is the credential (no cookie: it is not a browser).
 async fn button(State(web): State<Arc<Web>>, Path(secret): Path<String>) -> Response {
-    let plain = |status: StatusCode, text: String| (status, text).into_response();
+    let plain = |status: StatusCode, text: &str| (status, text.to_string()).into_response();
     let Some(tokens) = &web.buttons else {
         return refuse((StatusCode::NOT_FOUND, "no such page"));
     };
-    if !web.button_limit.open() {
-        return plain(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too many wrong buttons; wait a minute".into(),
-        );
-    }
+    // A live secret always works; only wrong ones are counted, and past the limit refused.
     let Some(b) = tokens.take(&secret, Utc::now()) else {
+        if !web.button_limit.open() {
+            return plain(
+                StatusCode::TOO_MANY_REQUESTS,
+                "too many wrong buttons; wait a minute",
+            );
+        }
         web.button_limit.failed();
         return plain(
             StatusCode::FORBIDDEN,
-            "this button was used already, or its request was answered or ran out of time: open the queue".into(),
+            "this button was used already, or its request was answered or ran out of time: open the queue",
         );
     };
-    // Issued only below high risk; a request never changes risk, but the rule is kept here too.
-    if let Some((_, v)) = web.hub.find(&b.id.to_string()) {
-        if v.risk >= Risk::High {
+    // Issued only below high risk; checked again against the request as it waits now.
+    match web.hub.waiting(b.host, b.id) {
+        None => {
+            return plain(
+                StatusCode::CONFLICT,
+                "this request is no longer waiting: open the queue",
+            )
+        }
+        Some(v) if v.risk >= Risk::High => {
             return plain(
                 StatusCode::FORBIDDEN,
-                "a high or critical request is answered on its page".into(),
-            );
+                "a high or critical request is answered on its page",
+            )
         }
+        Some(_) => {}
     }
     let req = DecideRequest {
         id: b.id.to_string(),
@@ -378,9 +386,16 @@ async fn button(State(web): State<Arc<Web>>, Path(secret): Path<String>) -> Resp
         args_json: None,
     };
     match web.hub.decide(b.host, &req).await {
-        Ok(view) => plain(StatusCode::OK, crate::web::hub::outcome_words(&view)),
-        // Answered elsewhere first, or agentd refused: the phone's app shows the failure.
-        Err(e) => plain(StatusCode::CONFLICT, e.to_string()),
+        Ok(view) => plain(StatusCode::OK, &crate::web::hub::outcome_words(&view)),
+        // Answered elsewhere first, or agentd out of reach: the why (paths, hosts) goes to the
+        // terminal, not to whoever holds the button.
+        Err(e) => {
+            eprintln!("ash web: a notification's button for {}: {e}", b.id);
+            plain(
+                StatusCode::CONFLICT,
+                "not decided (answered elsewhere first, or agentd out of reach): open the queue",
+            )
+        }
     }
 }
 

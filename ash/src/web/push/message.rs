@@ -69,16 +69,23 @@ pub fn waiting(
     buttons: Option<Buttons>,
 ) -> Value {
     let short = &v.id.to_string()[..8];
-    let mut message = match &v.summary {
-        Some(s) if !s.trim().is_empty() => ellipsize(&one_line(s), 200),
-        _ => format!("{} asks to run {}", one_line(&v.agent.name), tool_cell(v)),
-    };
-    message.push_str(&format!(
-        "\n{} risk · {short} · answer by {} UTC",
+    // ash's own words first; the summary is the agent's claim and is labelled so.
+    let mut message = format!(
+        "{} risk · {short} · answer by {} UTC",
         v.risk,
         v.expires_at.format("%H:%M:%S")
-    ));
-    if opts.args {
+    );
+    match &v.summary {
+        Some(s) if !s.trim().is_empty() => message.push_str(&format!(
+            "\n{} says: {}",
+            ellipsize(&one_line(&v.agent.name), 40),
+            ellipsize(&one_line(s), 200)
+        )),
+        _ => message.push_str("\nno summary given"),
+    }
+    // A button decides on what the notification shows, so with buttons the arguments are shown
+    // too.
+    if opts.args || buttons.is_some() {
         let (masked, _) = crate::mask::mask_args(&v.args_json);
         message.push('\n');
         message.push_str(&ellipsize(&one_line(&masked), 500));
@@ -210,14 +217,11 @@ mod tests {
             body["click"],
             "https://box.ts.net/r/0b5e6a1c-9f2d-4c3b-8a7e-1d2c3b4a5f60"
         );
-        let message = body["message"].as_str().unwrap();
-        // Hidden characters are shown escaped, as in the terminal.
-        assert!(
-            message.starts_with("deploy to staging\\u{202e}"),
-            "{message}"
+        assert_eq!(
+            body["message"],
+            // Hidden characters are shown escaped, as in the terminal; no arguments.
+            "medium risk · 0b5e6a1c · answer by 09:05:00 UTC\nclaude-code says: deploy to staging\\u{202e}"
         );
-        assert!(message.contains("medium risk · 0b5e6a1c · answer by 09:05:00 UTC"));
-        assert!(!message.contains("deploy --to"), "{message}");
         assert!(body.get("actions").is_none());
         assert_eq!(body["priority"], 3);
     }

@@ -80,11 +80,17 @@ struct Sender {
 }
 
 async fn run(push: Push, mut notes: mpsc::UnboundedReceiver<Note>) {
-    let http = ureq::Agent::config_builder()
+    let mut config = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))
         .http_status_as_error(false)
-        .build()
-        .into();
+        // A redirect would turn a publish into a GET that "succeeds" and loses it.
+        .max_redirects(0);
+    // A server on this machine (`http://` is allowed only there) is never reached through a
+    // proxy from the environment: the token would cross it in the clear.
+    if push.target.server.starts_with("http://") {
+        config = config.proxy(None);
+    }
+    let http = config.build().into();
     let mut s = Sender {
         push,
         http,

@@ -76,14 +76,19 @@ fn is_topic(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// The address with any credentials replaced, for error messages.
+/// The address with anything that may be a credential (all before the last `@` but the
+/// scheme) replaced, for error messages.
 fn redact(text: &str) -> String {
-    match (text.find("://"), text.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            format!("{}://…@{}", &text[..scheme], &text[at + 1..])
-        }
-        _ => text.to_string(),
-    }
+    let Some(at) = text.rfind('@') else {
+        return text.to_string();
+    };
+    let scheme = text
+        .find("://")
+        .map(|i| i + 3)
+        .or_else(|| text.find(':').map(|i| i + 1))
+        .filter(|&end| end <= at)
+        .unwrap_or(0);
+    format!("{}…@{}", &text[..scheme], &text[at + 1..])
 }
 
 #[cfg(test)]
@@ -134,5 +139,9 @@ mod tests {
         let e = parse("http://user:secret@ntfy.example.net/t").unwrap_err();
         assert!(!e.contains("secret"), "{e}");
         assert!(e.starts_with("--push http://…@ntfy.example.net/t"), "{e}");
+        // A typo in the scheme still hides the token.
+        let e = parse("ntfy:tk_secret@ntfy.example.net/q").unwrap_err();
+        assert!(!e.contains("tk_secret"), "{e}");
+        assert!(e.starts_with("--push ntfy:…@ntfy.example.net/q"), "{e}");
     }
 }

@@ -45,9 +45,20 @@ impl Web {
 
     /// `ash web --listen 127.0.0.1:0 ARGS`.
     pub async fn start_with(d: &TempDaemon, state_dir: &std::path::Path, args: &[&str]) -> Web {
+        Web::start_with_env(d, state_dir, args, &[]).await
+    }
+
+    /// `ash web --listen 127.0.0.1:0 ARGS` with these environment variables.
+    pub async fn start_with_env(
+        d: &TempDaemon,
+        state_dir: &std::path::Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Web {
         let mut child = Command::new(common::ash_bin())
             .args(["web", "--listen", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().copied())
             .env("AGENTD_SOCKET", d.socket())
             .env("AGENTD_STATE_DIR", state_dir)
             .env("USER", "alice")

@@ -88,6 +88,8 @@ async fn a_waiting_request_is_pushed_then_replaced_and_dismissed_when_the_termin
     let mut sink = Sink::start(ok).await;
     let url = push_url(&sink);
     let mut web = Web::start_with(&d, state.path(), &["--push", &url]).await;
+    // Credentials on the command line are visible to every process: ash web says where else.
+    web.error_line("set ASH_WEB_PUSH instead").await;
     // No --url: the click opens an address only this machine reaches, and ash web says so.
     web.error_line("only this machine reaches").await;
 
@@ -102,9 +104,12 @@ async fn a_waiting_request_is_pushed_then_replaced_and_dismissed_when_the_termin
     let body = assert_publish(&sink.next().await);
     assert_eq!(body["title"], "bot wants publish");
     let message = body["message"].as_str().unwrap();
-    assert!(message.starts_with("ship the release\n"), "{message}");
     assert!(
-        message.contains(&format!("medium risk · {}", &id[..8])),
+        message.starts_with(&format!("medium risk · {} · answer by ", &id[..8])),
+        "{message}"
+    );
+    assert!(
+        message.ends_with("\nbot says: ship the release"),
         "{message}"
     );
     assert!(
@@ -293,7 +298,8 @@ async fn a_backlog_at_start_is_one_notification_and_a_server_that_cannot_dismiss
     let state = tempfile::tempdir().unwrap();
     let mut sink = Sink::start(old_server).await;
     let url = push_url(&sink);
-    let mut web = Web::start_with(&d, state.path(), &["--push", &url]).await;
+    // The address from the environment, where other users cannot read it.
+    let mut web = Web::start_with_env(&d, state.path(), &[], &[("ASH_WEB_PUSH", &url)]).await;
     let body = assert_publish(&sink.next().await);
     assert_eq!(body["title"], "5 requests wait");
     assert_eq!(body["click"], format!("http://{}/", web.addr));
@@ -315,19 +321,29 @@ async fn a_backlog_at_start_is_one_notification_and_a_server_that_cannot_dismiss
         "denied by bob"
     );
     assert_eq!(sink.next().await.method, "PUT");
-    web.error_line("cannot dismiss notifications (ntfy before 2.16)")
+    let said = web
+        .error_line("cannot dismiss notifications (ntfy before 2.16)")
         .await;
+    assert!(!said.contains("tk_pushsecret"), "{said}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_address_in_the_clear_or_malformed_is_refused_with_one_line() {
-    for (bad, says) in [
-        ("http://tk@ntfy.example.net/q", "in the clear"),
-        ("https://ntfy.sh/", "one topic name"),
-        ("gopher://x/y", "is not ntfy://"),
+    for (bad, extra, says) in [
+        ("http://tk@ntfy.example.net/q", None, "in the clear"),
+        ("https://ntfy.sh/", None, "one topic name"),
+        ("gopher://x/y", None, "is not ntfy://"),
+        ("ntfy:tk@ntfy.example.net/q", None, "no server"),
+        // Buttons on a topic anyone can read would let anyone approve.
+        (
+            "https://ntfy.sh/open-topic",
+            Some("--push-buttons"),
+            "needs no login",
+        ),
     ] {
         let out = Command::new(common::ash_bin())
             .args(["web", "--listen", "127.0.0.1:0", "--push", bad])
+            .args(extra)
             .env("AGENTD_SOCKET", "/nonexistent/agentd.sock")
             .output()
             .await

@@ -188,3 +188,53 @@ async fn beyond_loopback_it_needs_tls_and_a_bad_certificate_is_one_line() {
         .unwrap();
     assert!(first.contains(" at https://0.0.0.0:"), "{first}");
 }
+
+/// Whether the server closed `conn` (a read ends) within `limit`.
+async fn closed_within(conn: &mut tokio::net::TcpStream, limit: Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 64];
+    matches!(
+        tokio::time::timeout(limit, conn.read(&mut buf)).await,
+        Ok(Ok(0) | Err(_))
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_are_capped_and_a_silent_one_is_closed() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let web = Web::start(&d, state.path()).await;
+    // 256 connections that never send a request fill every place...
+    let mut idle = Vec::new();
+    for _ in 0..256 {
+        idle.push(tokio::net::TcpStream::connect(web.addr).await.unwrap());
+    }
+    // ...so the next one is closed at once, long before any idle one times out.
+    let mut more = tokio::net::TcpStream::connect(web.addr).await.unwrap();
+    assert!(
+        closed_within(&mut more, Duration::from_secs(5)).await,
+        "a connection past the cap was kept open"
+    );
+    // A connection that says nothing is closed after the 10 s allowed for a request's headers.
+    assert!(
+        closed_within(&mut idle[0], LIMIT).await,
+        "a silent connection was kept open"
+    );
+    // Once the silent ones are gone, pages answer again.
+    let mut poller = Poller::new(LIMIT, "ash web to answer again");
+    loop {
+        let mut conn = tokio::net::TcpStream::connect(web.addr).await.unwrap();
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let ask = format!(
+            "GET / HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+            web.addr
+        );
+        let _ = conn.write_all(ask.as_bytes()).await;
+        let mut reply = Vec::new();
+        let _ = conn.read_to_end(&mut reply).await;
+        if reply.starts_with(b"HTTP/1.1 401") {
+            break;
+        }
+        poller.tick().await;
+    }
+}

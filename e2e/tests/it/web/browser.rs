@@ -1,7 +1,8 @@
 //! Headless Chromium (Debian's `chromium` and `chromium-driver`, which scripts/test installs),
 //! driven through WebDriver at a phone's size: pair, see a request arrive live, approve it and
-//! deny one with a reason (the waiting agents get both), watch a request decided in the
-//! terminal and one whose countdown runs out, and find the page locked once the device is
+//! deny one with a reason (the waiting agents get both), approve one with a grant (the same
+//! call is then answered at once), watch a request decided first in the terminal queue (`ash
+//! tui` in tmux) and one whose countdown runs out, and find the page locked once the device is
 //! revoked. `AGENTD_WRITE_SCREENSHOTS=1` writes the phone screenshots in docs/images/.
 
 use std::net::SocketAddr;
@@ -13,7 +14,7 @@ use tokio::net::TcpStream;
 use super::*;
 
 use agentd::Settings;
-use agentd_proto::{ApprovalRequest, Submitted, Verdict};
+use agentd_proto::{ApprovalRequest, Submitted};
 
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 
@@ -325,31 +326,79 @@ async fn a_phone_sized_browser_pairs_sees_requests_live_and_decides() {
     assert_eq!(outcome.decision.state, agentd_proto::State::Denied);
     assert_eq!(outcome.decision.reason.as_deref(), Some("not this week"));
 
-    // Decided in the terminal while the page is open: the page says so, and by whom.
+    // Approve with a grant: the same call again in the session is answered at once.
+    let (granted, granted_waits) = ask(&d, "deploy-docs", "publish the docs again", None).await;
+    browser.open(&format!("{base}/r/{granted}")).await;
+    browser.shows("for this session").await;
+    browser.click("form.decide button.grant").await;
+    let outcome = granted_waits.await.unwrap();
+    assert!(outcome.approved());
+    assert_eq!(outcome.decision.by, "alice via web (pixel)");
+    let mut agent = d.agent("claude-code").await.unwrap();
+    let again = agent
+        .submit(&ApprovalRequest {
+            tool: "deploy-docs".into(),
+            args_json: r#"{"command":"publish the docs again"}"#.into(),
+            summary: Some("publish the docs again".into()),
+            session: Some("s-1".into()),
+            ..ApprovalRequest::default()
+        })
+        .await
+        .unwrap();
+    let Submitted::Decided(again) = again else {
+        panic!("the grant made from the page should answer the same call at once");
+    };
+    assert!(
+        again.approved() && again.decision.grant.is_some(),
+        "{again:?}"
+    );
+
+    // Racing the terminal queue (the real `ash tui`, in tmux): it answers first, and the open
+    // page says so, and by whom.
     let (other, other_waits) = ask(&d, "deploy-docs", "race the terminal", None).await;
     browser.open(&format!("{base}/r/{other}")).await;
     browser.shows("Approve once").await;
-    let mut op = d.operator("bob").await.unwrap();
-    op.decide(&agentd_proto::DecideRequest {
-        id: other.clone(),
-        verdict: Verdict::Deny,
-        operator: "bob".into(),
-        reason: None,
-        scope: agentd_proto::Scope::Once,
-        grant: None,
-        args_json: None,
-    })
-    .await
-    .unwrap();
-    other_waits.await.unwrap();
+    let tmux = crate::tui::Tmux::new("web-race");
+    let command = format!(
+        "env AGENTD_SOCKET={} USER=bob {} tui --no-bell",
+        d.socket().display(),
+        common::ash_bin().display()
+    );
+    let started = tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "queue",
+        "-x",
+        "100",
+        "-y",
+        "30",
+        &command,
+    ]);
+    assert!(started.status.success(), "{started:?}");
+    tmux.wait_for("1 pending").await;
+    tmux.keys(&["a"]);
+    let outcome = other_waits.await.unwrap();
+    assert_eq!(outcome.decision.by, "bob");
     let mut poller = Poller::new(LIMIT, "the page to say it was decided elsewhere");
     loop {
         let text = browser.text_of("#elsewhere").await;
-        if text.contains("decided elsewhere: denied by bob") {
+        if text.contains("decided elsewhere: approved by bob") {
             break;
         }
         poller.tick().await;
     }
+    // Its buttons are off, and opened again the page says who answered; the terminal's queue
+    // is empty.
+    assert_eq!(
+        browser
+            .run("return document.querySelector('form.decide button.deny').disabled")
+            .await,
+        json!(true)
+    );
+    browser.open(&format!("{base}/r/{other}")).await;
+    browser.shows("approved by bob").await;
+    tmux.wait_for("0 pending").await;
 
     // A countdown that reaches zero: the request shows as expired.
     let (short, short_waits) = ask(&d, "deploy-docs", "too slow", Some(3_000)).await;

@@ -283,18 +283,7 @@ async fn the_merged_queue_decides_here_and_there_and_outlives_a_restart() {
     )
     .unwrap();
     let tmux = crate::tui::Tmux::new("remote");
-    let started = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "queue",
-        "-x",
-        "140",
-        "-y",
-        "30",
-        &format!("sh {}", script.display()),
-    ]);
-    assert!(started.status.success(), "{}", text(&started.stderr));
+    tmux.start(140, 30, &format!("sh {}", script.display()));
     let shown = tmux.wait_for("2 pending").await;
     assert!(shown.contains("HOST"), "{shown}");
     assert!(

@@ -38,6 +38,40 @@ impl Tmux {
             .expect("tmux is installed (.ci/run installs it)")
     }
 
+    /// Starts `command` in the session `queue`, in a window of `cols` × `rows`.
+    pub(crate) fn start(&self, cols: u16, rows: u16, command: &str) {
+        let (cols, rows) = (cols.to_string(), rows.to_string());
+        let started = self.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "queue",
+            "-x",
+            &cols,
+            "-y",
+            &rows,
+            command,
+        ]);
+        assert!(
+            started.status.success(),
+            "{}",
+            String::from_utf8_lossy(&started.stderr)
+        );
+    }
+
+    /// Starts the queue (`ash tui --no-bell`) as `user` against `socket`.
+    pub(crate) fn start_queue(&self, cols: u16, rows: u16, socket: &Path, user: &str) {
+        self.start(
+            cols,
+            rows,
+            &format!(
+                "env AGENTD_SOCKET={} USER={user} {} tui --no-bell",
+                socket.display(),
+                common::ash_bin().display()
+            ),
+        );
+    }
+
     fn screen(&self) -> String {
         String::from_utf8_lossy(&self.run(&["capture-pane", "-p", "-t", "queue"]).stdout)
             .into_owned()
@@ -141,27 +175,7 @@ async fn approving_and_denying_from_the_queue_in_tmux() {
     );
 
     let tmux = Tmux::new("decide");
-    let command = format!(
-        "env AGENTD_SOCKET={} USER=alice {} tui --no-bell",
-        socket.display(),
-        common::ash_bin().display()
-    );
-    let started = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "queue",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &command,
-    ]);
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
-    );
+    tmux.start_queue(100, 30, socket, "alice");
     let screen = tmux.wait_for("3 pending").await;
     for tool in ["lint", "sensitive-op", "rm", "MEDIUM", "HIGH", "connected"] {
         assert!(screen.contains(tool), "{tool} missing from:\n{screen}");
@@ -232,25 +246,7 @@ async fn the_queue_shows_requests_decided_elsewhere_leaving_and_reconnects() {
     let socket = d.socket().to_path_buf();
     let waiting = request(&socket, &["--tool", "deploy", "--agent", "ci"]);
     let tmux = Tmux::new("reconnect");
-    let command = format!(
-        "env AGENTD_SOCKET={} USER=alice {} tui --no-bell",
-        socket.display(),
-        common::ash_bin().display()
-    );
-    assert!(tmux
-        .run(&[
-            "new-session",
-            "-d",
-            "-s",
-            "queue",
-            "-x",
-            "80",
-            "-y",
-            "24",
-            &command
-        ])
-        .status
-        .success());
+    tmux.start_queue(80, 24, &socket, "alice");
     tmux.wait_for("1 pending").await;
     // Decided by a script in another pane: the card leaves at once, with a notice.
     let out = Command::new(common::ash_bin())
@@ -290,26 +286,14 @@ async fn ash_demo_starts_its_own_agentd_and_fills_the_queue() {
     common::agentd_dir();
     let home = tempfile::tempdir().unwrap();
     let tmux = Tmux::new("demo");
-    let command = format!(
-        "env HOME={} USER=alice {} demo --no-bell",
-        home.path().display(),
-        common::ash_bin().display()
-    );
-    let started = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "queue",
-        "-x",
-        "120",
-        "-y",
-        "30",
-        &command,
-    ]);
-    assert!(
-        started.status.success(),
-        "{}",
-        String::from_utf8_lossy(&started.stderr)
+    tmux.start(
+        120,
+        30,
+        &format!(
+            "env HOME={} USER=alice {} demo --no-bell",
+            home.path().display(),
+            common::ash_bin().display()
+        ),
     );
     // The first simulated agents' requests arrive a second apart.
     let screen = tmux.wait_for("2 pending").await;

@@ -48,6 +48,17 @@ async function refreshQueue() {
   tick();
 }
 
+// A burst of events (an agent asking many times at once) is one fetch of the list, not one
+// each: with 1,000 waiting, a list is some 400 KB.
+let pending = null;
+function refreshSoon() {
+  if (pending) return;
+  pending = setTimeout(() => {
+    pending = null;
+    refreshQueue();
+  }, 200);
+}
+
 function listen() {
   const events = new EventSource("/events");
   events.onmessage = (e) => {
@@ -56,7 +67,7 @@ function listen() {
     if (req && change.kind === "finished" && change.id === req.dataset.id) {
       showDecided("decided elsewhere: " + change.outcome);
     }
-    refreshQueue();
+    refreshSoon();
   };
 }
 

@@ -15,21 +15,7 @@ async fn ask(
     summary: &str,
     args: &str,
 ) -> (String, tokio::task::JoinHandle<agentd_proto::Outcome>) {
-    let mut agent = d.agent("bot").await.unwrap();
-    let Submitted::Queued(t) = agent
-        .submit(&ApprovalRequest {
-            tool: tool.into(),
-            args_json: args.into(),
-            summary: Some(summary.into()),
-            ..ApprovalRequest::default()
-        })
-        .await
-        .unwrap()
-    else {
-        panic!("expected the request to wait");
-    };
-    let waiting = tokio::spawn(async move { agent.wait().await.unwrap() });
-    (t.id.to_string(), waiting)
+    super::ask_registered(d, tool, None, summary, args).await
 }
 
 /// The page's CSRF token for the request `id`.

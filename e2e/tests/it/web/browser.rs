@@ -359,23 +359,7 @@ async fn a_phone_sized_browser_pairs_sees_requests_live_and_decides() {
     browser.open(&format!("{base}/r/{other}")).await;
     browser.shows("Approve once").await;
     let tmux = crate::tui::Tmux::new("web-race");
-    let command = format!(
-        "env AGENTD_SOCKET={} USER=bob {} tui --no-bell",
-        d.socket().display(),
-        common::ash_bin().display()
-    );
-    let started = tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "queue",
-        "-x",
-        "100",
-        "-y",
-        "30",
-        &command,
-    ]);
-    assert!(started.status.success(), "{started:?}");
+    tmux.start_queue(100, 30, d.socket(), "bob");
     tmux.wait_for("1 pending").await;
     tmux.keys(&["a"]);
     let outcome = other_waits.await.unwrap();

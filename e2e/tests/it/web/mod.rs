@@ -17,6 +17,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use agentd_proto::{ApprovalRequest, Risk, Submitted, ToolSpec};
 use agentd_testkit::{Poller, TempDaemon};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -168,4 +169,41 @@ impl Web {
             .await
             .unwrap()
     }
+}
+
+/// Queues a call of `tool` (registered with `risk` and `timeout_secs` when given) from agent
+/// `bot`; returns its ID and the waiting agent's task.
+pub async fn ask_registered(
+    d: &TempDaemon,
+    tool: &str,
+    spec: Option<(Risk, u64)>,
+    summary: &str,
+    args: &str,
+) -> (String, tokio::task::JoinHandle<agentd_proto::Outcome>) {
+    let mut agent = d.agent("bot").await.unwrap();
+    if let Some((risk, timeout)) = spec {
+        agent
+            .register_tool(&ToolSpec {
+                name: tool.into(),
+                requires_approval: true,
+                approval_timeout_secs: timeout,
+                risk,
+            })
+            .await
+            .unwrap();
+    }
+    let Submitted::Queued(t) = agent
+        .submit(&ApprovalRequest {
+            tool: tool.into(),
+            args_json: args.into(),
+            summary: Some(summary.into()),
+            ..ApprovalRequest::default()
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("expected the request to wait");
+    };
+    let waiting = tokio::spawn(async move { agent.wait().await.unwrap() });
+    (t.id.to_string(), waiting)
 }

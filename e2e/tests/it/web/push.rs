@@ -4,49 +4,13 @@
 //! and the buttons' one-time secrets (bound to a request and verdict, spent on use, dead after
 //! the deadline, never on a high-risk request).
 
+use super::ask_registered as ask;
 use super::http::call;
 use super::sink::{Seen, Sink};
 use super::*;
 
 use agentd::Settings;
-use agentd_proto::{ApprovalRequest, Risk, Submitted, ToolSpec};
-
-/// Queues a call of `tool` (registered with `risk` and `timeout_secs` when given) from agent
-/// `bot`; returns its ID and the waiting agent's task.
-async fn ask(
-    d: &TempDaemon,
-    tool: &str,
-    spec: Option<(Risk, u64)>,
-    summary: &str,
-    args: &str,
-) -> (String, tokio::task::JoinHandle<agentd_proto::Outcome>) {
-    let mut agent = d.agent("bot").await.unwrap();
-    if let Some((risk, timeout)) = spec {
-        agent
-            .register_tool(&ToolSpec {
-                name: tool.into(),
-                requires_approval: true,
-                approval_timeout_secs: timeout,
-                risk,
-            })
-            .await
-            .unwrap();
-    }
-    let Submitted::Queued(t) = agent
-        .submit(&ApprovalRequest {
-            tool: tool.into(),
-            args_json: args.into(),
-            summary: Some(summary.into()),
-            ..ApprovalRequest::default()
-        })
-        .await
-        .unwrap()
-    else {
-        panic!("expected the request to wait");
-    };
-    let waiting = tokio::spawn(async move { agent.wait().await.unwrap() });
-    (t.id.to_string(), waiting)
-}
+use agentd_proto::Risk;
 
 fn ok(_: &Seen) -> u16 {
     200

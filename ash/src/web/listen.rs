@@ -2,16 +2,20 @@
 //! front, or another address only with TLS (a certificate and key given) or an explicit
 //! `--insecure-listen`. Each connection runs in a task of its own (a TLS handshake included,
 //! with a deadline), so one that stalls holds up nobody else; connections are capped in all and
-//! per peer, and one that is slow with its headers or idles is closed.
+//! per peer address (a Unix socket's peers count as one), and one that is slow with its headers
+//! or carries nothing for a while is closed.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use anyhow::Context;
+use anyhow::Context as _;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, UnixListener};
 use tokio_rustls::rustls;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
@@ -133,13 +137,19 @@ fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
 /// Every connection open at once; past it a new one is closed at once.
 const MAX_CONNECTIONS: usize = 256;
 
-/// Connections open at once from one address other than loopback (through `tailscale serve`,
-/// an ssh tunnel or a proxy every peer is loopback, and only the total applies).
-const MAX_PER_PEER: usize = 32;
+/// Connections open at once from one address. Behind `tailscale serve`, an ssh tunnel or a
+/// proxy every device comes from loopback, so this is also what they share: a browser holds
+/// six at most per site.
+const MAX_PER_PEER: usize = 64;
 
-/// How long a client may take to send a request's headers, and how long a kept-alive
-/// connection may sit idle before its next request.
+/// How long a client may take to send a request's headers (on a kept-alive connection, from
+/// the end of the last answer).
 const HEADER_READ: Duration = Duration::from_secs(10);
+
+/// How long a connection may carry nothing either way before it is closed: hyper times
+/// headers, not a body that never comes or an answer nobody reads. An open page's event stream
+/// sends a keep-alive every 15 s, so it never idles this long.
+const IDLE: Duration = Duration::from_secs(30);
 
 /// Who holds the connections.
 #[derive(Default)]
@@ -156,12 +166,9 @@ struct Ticket {
 
 impl Limits {
     fn admit(self: &Arc<Self>, peer: Option<IpAddr>) -> Option<Ticket> {
-        let peer = peer.filter(|ip| !ip.is_loopback());
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let mine = open.entry(peer).or_default();
-        if self.total.load(Ordering::Relaxed) >= MAX_CONNECTIONS
-            || (peer.is_some() && *mine >= MAX_PER_PEER)
-        {
+        if self.total.load(Ordering::Relaxed) >= MAX_CONNECTIONS || *mine >= MAX_PER_PEER {
             return None;
         }
         *mine += 1;
@@ -269,15 +276,90 @@ async fn accept_unix(listener: &UnixListener, app: axum::Router, limits: Arc<Lim
     }
 }
 
-/// One HTTP/1.1 connection, closed when its headers are slow or it idles too long.
+/// One HTTP/1.1 connection, closed when its headers are slow or it carries nothing too long.
 async fn connection<I>(io: I, app: axum::Router)
 where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let watched = Watched {
+        io,
+        start: Instant::now(),
+        last: Arc::new(AtomicU64::new(0)),
+    };
+    let (start, last) = (watched.start, Arc::clone(&watched.last));
     let service = hyper_util::service::TowerToHyperService::new(app);
-    let _ = hyper::server::conn::http1::Builder::new()
+    let served = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(HEADER_READ)
-        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
-        .await;
+        .serve_connection(hyper_util::rt::TokioIo::new(watched), service);
+    // Dropping the connection closes it.
+    tokio::select! {
+        _ = served => {}
+        () = idled(start, last) => {}
+    }
+}
+
+/// Returns once the connection has carried nothing for `IDLE`.
+async fn idled(start: Instant, last: Arc<AtomicU64>) {
+    loop {
+        let now = start.elapsed().as_millis() as u64;
+        let quiet = now.saturating_sub(last.load(Ordering::Relaxed));
+        let idle = IDLE.as_millis() as u64;
+        if quiet >= idle {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(idle - quiet)).await;
+    }
+}
+
+/// A connection's stream that notes when it last carried bytes.
+struct Watched<I> {
+    io: I,
+    start: Instant,
+    /// Milliseconds from `start` to the last read or write.
+    last: Arc<AtomicU64>,
+}
+
+impl<I> Watched<I> {
+    fn touch(&self) {
+        self.last
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Watched<I> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.io).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.touch();
+        }
+        polled
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.io).poll_write(cx, data);
+        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
+            self.touch();
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.io).poll_shutdown(cx)
+    }
 }

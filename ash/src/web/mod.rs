@@ -57,6 +57,10 @@ pub struct Args {
     /// command line, which every process on the machine can read
     #[arg(long, value_name = "URL", env = "ASH_WEB_PUSH", hide_env_values = true)]
     push: Option<String>,
+    /// Trust this certificate authority (PEM) for the ntfy server, as for a self-hosted one
+    /// with a CA of its own (by default the Mozilla roots ash carries)
+    #[arg(long, value_name = "FILE", requires = "push")]
+    push_ca: Option<PathBuf>,
     /// Push only requests at or above this risk: low, medium, high or critical
     #[arg(long, value_name = "RISK", default_value = "low", requires = "push")]
     push_risk: Risk,
@@ -66,7 +70,8 @@ pub struct Args {
     push_args: bool,
     /// Approve and deny buttons on the notifications of requests below high risk; each carries
     /// a one-time secret good until the request's deadline (anyone who can read the topic can
-    /// use it)
+    /// use it), and those notifications show the (masked) arguments, through the ntfy server
+    /// too
     #[arg(long, requires = "push")]
     push_buttons: bool,
     /// How long the pairing link stays usable (it is usable once)
@@ -216,12 +221,6 @@ async fn serve(globals: &Globals, args: Args, devices: devices::Devices) -> anyh
             ))
             .into());
         }
-        let from_env = std::env::var(PUSH_ENV).ok() == args.push;
-        if target.auth.is_some() && !from_env {
-            eprintln!(
-                "ash web: --push carries credentials on the command line, where every process on this machine can read them; set {PUSH_ENV} instead"
-            );
-        }
     }
     let bound = listen::bind(&listen::Wanted {
         listen: &args.listen,
@@ -254,6 +253,10 @@ async fn serve(globals: &Globals, args: Args, devices: devices::Devices) -> anyh
         }
         (None, bound) => bound.shown(),
     };
+    let ca = match &args.push_ca {
+        Some(path) => Some(push::authorities(path).map_err(UsageError)?),
+        None => None,
+    };
     let followed = crate::cmd::followed_hosts(globals, false);
     let names_hosts = globals.names_hosts();
     let buttons = (args.push_buttons).then(|| Arc::new(push::buttons::Tokens::default()));
@@ -266,6 +269,7 @@ async fn serve(globals: &Globals, args: Args, devices: devices::Devices) -> anyh
                 buttons: args.push_buttons,
             },
             base: base.clone(),
+            ca: ca.clone(),
             tokens: buttons.clone().unwrap_or_default(),
             names: followed
                 .iter()
@@ -313,7 +317,21 @@ async fn serve(globals: &Globals, args: Args, devices: devices::Devices) -> anyh
                 ""
             }
         );
-        let local = web.base.contains("://127.0.0.1") || web.base.contains("://localhost");
+        let from_env = std::env::var(PUSH_ENV).ok() == args.push;
+        if target.auth.is_some() && !from_env {
+            eprintln!(
+                "ash web: --push carries credentials on the command line, where every process on this machine can read them; set {PUSH_ENV} instead"
+            );
+        }
+        let local = [
+            "://127.0.0.1",
+            "://localhost",
+            "://[::1]",
+            "://0.0.0.0",
+            "://[::]",
+        ]
+        .iter()
+        .any(|h| web.base.contains(h));
         if local {
             eprintln!(
                 "ash web: notifications open {}, which only this machine reaches; give --url with the address the phone opens",

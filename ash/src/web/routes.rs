@@ -348,10 +348,11 @@ async fn button(State(web): State<Arc<Web>>, Path(secret): Path<String>) -> Resp
     };
     // A live secret always works; only wrong ones are counted, and past the limit refused.
     let Some(b) = tokens.take(&secret, Utc::now()) else {
+        // 403 either way, as for any request without a credential; only the words differ.
         if !web.button_limit.open() {
             return plain(
-                StatusCode::TOO_MANY_REQUESTS,
-                "too many wrong buttons; wait a minute",
+                StatusCode::FORBIDDEN,
+                "too many wrong buttons in the last minute; open the queue",
             );
         }
         web.button_limit.failed();

@@ -56,9 +56,34 @@ pub struct Push {
     pub opts: Options,
     /// The address the phone opens, for clicks and buttons.
     pub base: String,
+    /// Certificate authorities to trust instead of the Mozilla roots (`--push-ca`).
+    pub ca: Option<Vec<ureq::tls::Certificate<'static>>>,
     pub tokens: Arc<Tokens>,
     /// Each host's name, when the pages show it.
     pub names: Vec<Option<String>>,
+}
+
+/// The certificates in a PEM file, for `--push-ca`; the error says what is wrong with it.
+pub fn authorities(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+    let bad = |why: String| format!("--push-ca {}: {why}", path.display());
+    let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item.map_err(|e| bad(e.to_string()))? {
+            ureq::tls::PemItem::Certificate(c) => certs.push(c),
+            _ => {
+                return Err(bad(
+                    "holds a private key; give the authority's certificate only".into(),
+                ))
+            }
+        }
+    }
+    if certs.is_empty() {
+        return Err(bad(
+            "no certificate in it (PEM, -----BEGIN CERTIFICATE-----)".into(),
+        ));
+    }
+    Ok(certs)
 }
 
 /// Starts the sender; the hub sends it `Note`s.
@@ -84,11 +109,19 @@ async fn run(push: Push, mut notes: mpsc::UnboundedReceiver<Note>) {
         .timeout_global(Some(Duration::from_secs(10)))
         .http_status_as_error(false)
         // A redirect would turn a publish into a GET that "succeeds" and loses it.
-        .max_redirects(0);
-    // A server on this machine (`http://` is allowed only there) is never reached through a
-    // proxy from the environment: the token would cross it in the clear.
-    if push.target.server.starts_with("http://") {
+        .max_redirects(0)
+        .max_redirects_will_error(false);
+    // A server on this machine is never reached through a proxy from the environment: over
+    // `http://` (allowed only here) the token would cross it in the clear.
+    if push.target.local {
         config = config.proxy(None);
+    }
+    if let Some(ca) = &push.ca {
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(Arc::new(ca.clone())))
+                .build(),
+        );
     }
     let http = config.build().into();
     let mut s = Sender {

@@ -12,6 +12,8 @@ pub struct Target {
     pub topic: String,
     /// The `Authorization` header's value, when the address carries credentials.
     pub auth: Option<String>,
+    /// Whether the server is this machine (never reached through a proxy).
+    pub local: bool,
 }
 
 impl Target {
@@ -66,6 +68,7 @@ pub fn parse(text: &str) -> Result<Target, String> {
         server,
         topic: topic.to_string(),
         auth,
+        local: loopback,
     })
 }
 

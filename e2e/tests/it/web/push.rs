@@ -177,8 +177,35 @@ async fn buttons_decide_once_with_a_secret_bound_to_their_request_and_verdict() 
     };
 
     // Approve from the notification: the agent gets it, recorded as the operator via ntfy.
-    let (id, waiting) = ask(&d, "lint", Some((Risk::Low, 300)), "lint the tree", "{}").await;
-    let (approve, deny) = buttons(&assert_publish(&sink.next().await));
+    let (id, waiting) = ask(
+        &d,
+        "lint",
+        Some((Risk::Low, 300)),
+        "lint the tree",
+        r#"{"path":"src","token":"hunter2hunter2hunter2"}"#,
+    )
+    .await;
+    let body = assert_publish(&sink.next().await);
+    // A button decides on what the notification shows: the arguments are in it, masked.
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.ends_with(r#"{"path":"src","token":"••••••"}"#),
+        "{message}"
+    );
+    let (approve, deny) = buttons(&body);
+    // Guessing: every wrong secret is refused, past ten a minute with other words, and the
+    // live one still works after.
+    for n in 0..12 {
+        let guess = call(web.addr, "POST", &format!("/push/{n:032x}"), &[], None).await;
+        assert_eq!(guess.status, 403, "{}", guess.body);
+        if n >= 10 {
+            assert!(
+                guess.body.contains("too many wrong buttons"),
+                "{}",
+                guess.body
+            );
+        }
+    }
     // A link preview or a prefetch (GET) decides nothing.
     let get = call(web.addr, "GET", &approve, &[], None).await;
     assert_eq!(get.status, 405);
@@ -212,19 +239,10 @@ async fn buttons_decide_once_with_a_secret_bound_to_their_request_and_verdict() 
     sink.next().await;
     sink.next().await;
 
-    // A high-risk request never gets buttons; a made-up secret decides nothing.
+    // A high-risk request never gets buttons.
     let (_, _high) = ask(&d, "sensitive-op", None, "rotate keys", "{}").await;
     let body = assert_publish(&sink.next().await);
     assert!(body.get("actions").is_none(), "{body}");
-    let guess = call(
-        web.addr,
-        "POST",
-        &format!("/push/{}", "0".repeat(32)),
-        &[],
-        None,
-    )
-    .await;
-    assert_eq!(guess.status, 403);
 
     // Past the deadline a button is dead, even though it was never used.
     let (_, waiting) = ask(&d, "quick", Some((Risk::Low, 1)), "quick one", "{}").await;
@@ -293,16 +311,29 @@ async fn a_backlog_at_start_is_one_notification_and_a_server_that_cannot_dismiss
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_push_address_in_the_clear_or_malformed_is_refused_with_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, key) = super::tls::certificate(dir.path());
+    let key = key.to_str().unwrap();
     for (bad, extra, says) in [
-        ("http://tk@ntfy.example.net/q", None, "in the clear"),
-        ("https://ntfy.sh/", None, "one topic name"),
-        ("gopher://x/y", None, "is not ntfy://"),
-        ("ntfy:tk@ntfy.example.net/q", None, "no server"),
+        ("http://tk@ntfy.example.net/q", &[][..], "in the clear"),
+        ("https://ntfy.sh/", &[], "one topic name"),
+        ("gopher://x/y", &[], "is not ntfy://"),
+        ("ntfy:tk@ntfy.example.net/q", &[], "no server"),
         // Buttons on a topic anyone can read would let anyone approve.
         (
             "https://ntfy.sh/open-topic",
-            Some("--push-buttons"),
+            &["--push-buttons"],
             "needs no login",
+        ),
+        (
+            "ntfy://tk@ntfy.example.net/q",
+            &["--push-ca", "/nonexistent/ca.pem"],
+            "--push-ca /nonexistent/ca.pem: No such file",
+        ),
+        (
+            "ntfy://tk@ntfy.example.net/q",
+            &["--push-ca", key],
+            "holds a private key",
         ),
     ] {
         let out = Command::new(common::ash_bin())
@@ -318,4 +349,61 @@ async fn a_push_address_in_the_clear_or_malformed_is_refused_with_one_line() {
         assert!(err.contains(says), "{bad}: {err}");
         assert!(!err.contains("tk@"), "credentials hidden: {err}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ntfy_form_goes_over_https_checked_against_the_authority_given() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = super::tls::authority_and_server(state.path());
+    let mut sink = Sink::start_tls(ok, &cert, &key).await;
+    let url = format!("ntfy://tk_pushsecret@{}/agent-queue", sink.addr);
+
+    // The Mozilla roots do not know a certificate made here: nothing is sent, and the terminal
+    // says why.
+    let unknown = tempfile::tempdir().unwrap();
+    let mut web = Web::start_with_env(&d, unknown.path(), &[], &[("ASH_WEB_PUSH", &url)]).await;
+    let (_, _first) = ask(&d, "publish", None, "first", "{}").await;
+    let said = web
+        .error_line(&format!("push to https://{}/agent-queue failed", sink.addr))
+        .await;
+    assert!(!said.contains("tk_pushsecret"), "{said}");
+    drop(web);
+
+    // With its authority given, the same address works, over HTTPS.
+    let _web = Web::start_with_env(
+        &d,
+        state.path(),
+        &["--push-ca", ca.to_str().unwrap()],
+        &[("ASH_WEB_PUSH", &url)],
+    )
+    .await;
+    let (second, _waits) = ask(&d, "publish", None, "second", "{}").await;
+    let mut body = assert_publish(&sink.next().await);
+    // What waited at the start (the first request) is pushed too: one of two, in any order.
+    if body["sequence_id"] != sequence(&second) {
+        body = assert_publish(&sink.next().await);
+    }
+    assert_eq!(body["sequence_id"], sequence(&second));
+}
+
+fn moved(_: &Seen) -> u16 {
+    301
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_redirects_is_not_followed_and_the_failure_is_said() {
+    let d = TempDaemon::start(Settings::default()).unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut sink = Sink::start(moved).await;
+    let url = push_url(&sink);
+    let mut web = Web::start_with_env(&d, state.path(), &[], &[("ASH_WEB_PUSH", &url)]).await;
+    let (_, _waits) = ask(&d, "publish", None, "ship", "{}").await;
+    // One POST, never turned into a GET elsewhere; not counted as sent.
+    let seen = sink.next().await;
+    assert_eq!(seen.method, "POST");
+    let said = web
+        .error_line(&format!("push to http://{}/agent-queue failed", sink.addr))
+        .await;
+    assert!(said.contains("301"), "{said}");
 }

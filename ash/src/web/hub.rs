@@ -19,6 +19,9 @@ use super::push::Note;
 /// Decisions kept for the history page.
 const RECENT: usize = 50;
 
+/// How long a decision may take to reach agentd and be answered.
+const DECIDE_WITHIN: Duration = Duration::from_secs(20);
+
 /// A change an open page hears about (server-sent events).
 #[derive(Debug, Clone, Serialize)]
 pub struct Change {
@@ -156,8 +159,23 @@ impl Hub {
             .hosts
             .get(host)
             .ok_or_else(|| ClientError::Unexpected("no such host".into()))?;
-        let mut client = Client::connect(to, Role::Operator, &self.operator).await?;
-        client.decide(req).await
+        // Well inside the 30 s a page's connection may carry nothing: the page hears why
+        // rather than losing its connection.
+        let decided = async {
+            let mut client = Client::connect(to, Role::Operator, &self.operator).await?;
+            client.decide(req).await
+        };
+        tokio::time::timeout(DECIDE_WITHIN, decided)
+            .await
+            .unwrap_or_else(|_| {
+                Err(ClientError::Remote {
+                    host: to.to_string(),
+                    message: format!(
+                        "no answer within {} s; the decision may or may not have been made",
+                        DECIDE_WITHIN.as_secs()
+                    ),
+                })
+            })
     }
 
     fn note(&self, note: Note) {

@@ -137,7 +137,7 @@ fn acceptor(cert: &Path, key: &Path) -> anyhow::Result<TlsAcceptor> {
 /// Every connection open at once; past it a new one is closed at once.
 const MAX_CONNECTIONS: usize = 256;
 
-/// Connections open at once from one address. Behind `tailscale serve`, an ssh tunnel or a
+/// Connections open at once from one address (an IPv6 /64 counts as one). Behind `tailscale serve`, an ssh tunnel or a
 /// proxy every device comes from loopback, so this is also what they share: a browser holds
 /// six at most per site.
 const MAX_PER_PEER: usize = 64;
@@ -158,6 +158,15 @@ struct Limits {
     total: AtomicUsize,
 }
 
+/// The address a peer is counted under: an IPv4 address, or an IPv6 address's /64 (one site's
+/// network, where a peer has as many addresses as it likes).
+fn network(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        v4 => v4,
+    }
+}
+
 /// One admitted connection; dropping it gives the place back.
 struct Ticket {
     limits: Arc<Limits>,
@@ -166,12 +175,15 @@ struct Ticket {
 
 impl Limits {
     fn admit(self: &Arc<Self>, peer: Option<IpAddr>) -> Option<Ticket> {
+        let peer = peer.map(network);
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let mine = open.entry(peer).or_default();
-        if self.total.load(Ordering::Relaxed) >= MAX_CONNECTIONS || *mine >= MAX_PER_PEER {
+        // Nothing is written for a refused peer, so refusals leave no entries behind.
+        if self.total.load(Ordering::Relaxed) >= MAX_CONNECTIONS
+            || open.get(&peer).copied().unwrap_or(0) >= MAX_PER_PEER
+        {
             return None;
         }
-        *mine += 1;
+        *open.entry(peer).or_default() += 1;
         self.total.fetch_add(1, Ordering::Relaxed);
         Some(Ticket {
             limits: Arc::clone(self),
@@ -361,5 +373,44 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Watched<I> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_ipv6_network_counts_as_one_peer_and_ipv4_addresses_apart() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(network(a), network(b));
+        assert_ne!(network(a), network(other));
+        let mapped: IpAddr = "::ffff:192.0.2.7".parse().unwrap();
+        assert_eq!(network(mapped), "192.0.2.7".parse::<IpAddr>().unwrap());
+        assert_ne!(
+            network("192.0.2.7".parse().unwrap()),
+            network("192.0.2.8".parse().unwrap())
+        );
+    }
+
+    #[test]
+    fn a_refused_peer_leaves_nothing_behind_and_a_ticket_gives_its_place_back() {
+        let limits = Arc::new(Limits::default());
+        let mut held = Vec::new();
+        for n in 0..MAX_CONNECTIONS {
+            let ip = IpAddr::from([10, 0, (n / 64) as u8, 1]);
+            held.push(limits.admit(Some(ip)).unwrap());
+        }
+        for n in 0..100u8 {
+            assert!(limits.admit(Some(IpAddr::from([10, 9, n, 1]))).is_none());
+        }
+        assert_eq!(limits.open.lock().unwrap().len(), 4);
+        held.pop();
+        assert!(limits.admit(Some(IpAddr::from([10, 9, 0, 1]))).is_some());
+        drop(held);
+        assert_eq!(limits.total.load(Ordering::Relaxed), 0);
+        assert!(limits.open.lock().unwrap().is_empty());
     }
 }

@@ -222,6 +222,11 @@ async fn serve(globals: &Globals, args: Args, devices: devices::Devices) -> anyh
             .into());
         }
     }
+    // Checked before binding: a refusal leaves no socket behind.
+    let ca = match &args.push_ca {
+        Some(path) => Some(push::authorities(path).map_err(UsageError)?),
+        None => None,
+    };
     let bound = listen::bind(&listen::Wanted {
         listen: &args.listen,
         tls: args.tls_cert.as_deref().zip(args.tls_key.as_deref()),
@@ -252,10 +257,6 @@ async fn serve(globals: &Globals, args: Args, devices: devices::Devices) -> anyh
             .into())
         }
         (None, bound) => bound.shown(),
-    };
-    let ca = match &args.push_ca {
-        Some(path) => Some(push::authorities(path).map_err(UsageError)?),
-        None => None,
     };
     let followed = crate::cmd::followed_hosts(globals, false);
     let names_hosts = globals.names_hosts();

@@ -68,9 +68,19 @@ pub fn authorities(path: &std::path::Path) -> Result<Vec<ureq::tls::Certificate<
     let bad = |why: String| format!("--push-ca {}: {why}", path.display());
     let pem = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
     let mut certs = Vec::new();
+    // ureq skips a certificate rustls cannot use; here it is said instead.
+    let mut check = tokio_rustls::rustls::RootCertStore::empty();
     for item in ureq::tls::parse_pem(&pem) {
         match item.map_err(|e| bad(e.to_string()))? {
-            ureq::tls::PemItem::Certificate(c) => certs.push(c),
+            ureq::tls::PemItem::Certificate(c) => {
+                check.add(c.der().to_vec().into()).map_err(|e| {
+                    bad(format!(
+                        "certificate {} cannot be used: {e}",
+                        certs.len() + 1
+                    ))
+                })?;
+                certs.push(c);
+            }
             _ => {
                 return Err(bad(
                     "holds a private key; give the authority's certificate only".into(),

@@ -314,6 +314,13 @@ async fn a_push_address_in_the_clear_or_malformed_is_refused_with_one_line() {
     let dir = tempfile::tempdir().unwrap();
     let (_, key) = super::tls::certificate(dir.path());
     let key = key.to_str().unwrap();
+    let broken = dir.path().join("broken-ca.pem");
+    std::fs::write(
+        &broken,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let broken = broken.to_str().unwrap();
     for (bad, extra, says) in [
         ("http://tk@ntfy.example.net/q", &[][..], "in the clear"),
         ("https://ntfy.sh/", &[], "one topic name"),
@@ -334,6 +341,11 @@ async fn a_push_address_in_the_clear_or_malformed_is_refused_with_one_line() {
             "ntfy://tk@ntfy.example.net/q",
             &["--push-ca", key],
             "holds a private key",
+        ),
+        (
+            "ntfy://tk@ntfy.example.net/q",
+            &["--push-ca", broken],
+            "certificate 1 cannot be used",
         ),
     ] {
         let out = Command::new(common::ash_bin())
